@@ -1,0 +1,203 @@
+"""Test fixtures: a migrated database (SQLite by default, PostgreSQL with DATABASE_URL), the queue
+(fakeredis by default, Redis with REDIS_URL), a loopback Twilio, users and logins."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from tests.twilio_fake import FakeTwilio
+from webapp import create_app
+from webapp.config import database_uri
+from webapp.extensions import db
+from webapp.models import MessageTemplate, PhoneNumber, Role, User
+from webapp.queue import EmbeddedWorker, get_queue
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PASSWORD = "pw-for-tests"
+TWILIO_SID = "AC" + "0" * 31 + "1"
+TWILIO_TOKEN = "twilio-test-auth-token"
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("DATABASE_URL")
+    return database_uri(url, "") if url else None
+
+
+def ensure_postgres_database(url: str) -> None:
+    """CREATE DATABASE for `url` if it does not exist (connecting to the server's postgres database)."""
+    target = sa.engine.make_url(url)
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database})
+        if not exists:
+            connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+
+
+def base_config(uri: str) -> dict:
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": uri,
+        "SECRET_KEY": "secret-for-tests",
+        "WTF_CSRF_ENABLED": False,
+        "RQ_INLINE": False,
+        "EMBEDDED_WORKER": False,
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "ALERT_WEBHOOK_TOKEN": "test-alert-token",
+        "TWILIO_ACCOUNT_SID": None,
+        "TWILIO_AUTH_TOKEN": None,
+        "TWILIO_PHONE_NUMBER": None,
+        "DELIVERY_BACKOFF_SECONDS": 0.2,
+        "DELIVERY_MAX_ATTEMPTS": 3,
+        "LOGIN_RATE_LIMIT": "5 per minute",
+    }
+
+
+@pytest.fixture(scope="session")
+def database(tmp_path_factory) -> dict:
+    """Migrate one database for the session (the real revisions, not create_all); remember the seed rows."""
+    uri = _postgres_url()
+    if uri:
+        ensure_postgres_database(uri)
+    else:
+        uri = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+    app = create_app(base_config(uri))
+    with app.app_context():
+        upgrade()
+        seeds = [
+            {c.key: getattr(t, c.key) for c in MessageTemplate.__table__.columns if c.key != "id"}
+            for t in db.session.scalars(db.select(MessageTemplate))
+        ]
+        db.session.remove()
+        db.engine.dispose()
+    return {"uri": uri, "seeds": seeds}
+
+
+def _reset(seeds: list[dict]) -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.execute(sa.insert(MessageTemplate.__table__), seeds)
+    db.session.commit()
+
+
+@pytest.fixture
+def make_app(database):
+    """Build an app on the session database; extra config as keyword arguments."""
+    apps = []
+
+    def _make(**overrides):
+        app = create_app({**base_config(database["uri"]), **overrides})
+        apps.append(app)
+        return app
+
+    yield _make
+    for app in apps:
+        queue = get_queue(app)
+        queue.stop_embedded_worker()
+        if not queue.embedded and queue.ping():
+            queue.connection.flushdb()
+
+
+@pytest.fixture
+def app(make_app, database, twilio):
+    app = make_app(
+        TWILIO_ACCOUNT_SID=TWILIO_SID,
+        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+        TWILIO_PHONE_NUMBER="+15005550006",
+        TWILIO_API_BASE_URL=twilio.base_url,
+    )
+    with app.app_context():
+        _reset(database["seeds"])
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture(scope="session")
+def _twilio_server():
+    server = FakeTwilio(TWILIO_SID, TWILIO_TOKEN).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def twilio(_twilio_server):
+    _twilio_server.reset()
+    return _twilio_server
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def drain(app):
+    """Run the queue's jobs (due retries included) with a real RQ worker until none are left."""
+
+    def _drain() -> None:
+        worker = get_queue(app).worker(EmbeddedWorker)
+        worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+        db.session.expire_all()
+
+    return _drain
+
+
+@pytest.fixture
+def make_user(app):
+    counter = iter(range(1, 10_000))
+
+    def _make(
+        role: str | Role = Role.OPERATOR,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        password: str = PASSWORD,
+        phone: str | None = None,
+        active: bool = True,
+        opted_out: bool = False,
+    ) -> User:
+        n = next(counter)
+        user = User(
+            email=email or f"user{n}@example.com",
+            name=name or f"User {n}",
+            role=Role(role),
+            is_active=active,
+        )
+        user.set_password(password)
+        if phone:
+            user.phone_numbers.append(PhoneNumber(number=phone, is_primary=True, opted_out=opted_out))
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return _make
+
+
+@pytest.fixture
+def login_as(client, make_user):
+    def _login(role: str | Role = Role.OPERATOR, **kwargs) -> User:
+        user = make_user(role, **kwargs)
+        response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+        assert response.status_code == 302, response.text
+        return user
+
+    return _login
+
+
+def load_fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()

@@ -1,0 +1,151 @@
+"""A loopback HTTP server that answers like Twilio's Messages API, so the twilio client's own code runs.
+
+It checks HTTP Basic auth against the account SID and auth token, takes the form fields Twilio takes,
+and answers 201 with a message resource, or what a test scripted for a recipient: 400 with code 21211
+for an invalid number, 429 with code 20429 and Retry-After, 500, and so on.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import uuid
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-f]{32})/Messages\.json$")
+
+ERRORS = {
+    21211: (400, "The 'To' number {to} is not a valid phone number."),
+    21610: (400, "Attempt to send to unsubscribed recipient"),
+    21408: (400, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}."),
+    21614: (400, "'To' number is not a valid mobile number"),
+    20429: (429, "Too Many Requests"),
+    20500: (500, "Internal Server Error"),
+    20003: (401, "Authenticate"),
+}
+
+
+@dataclass
+class Scripted:
+    error_code: int
+    headers: dict = field(default_factory=dict)
+
+
+class FakeTwilio:
+    def __init__(self, account_sid: str, auth_token: str):
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.received: list[dict] = []  # every accepted request's form fields, in order
+        self.requests = 0
+        self._script: dict[str, deque[Scripted]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeTwilio:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_next(self, to: str, error_code: int, *, times: int = 1, headers: dict | None = None) -> None:
+        """The next `times` messages to `to` get Twilio's answer for `error_code`."""
+        with self._lock:
+            for _ in range(times):
+                self._script[to].append(Scripted(error_code, headers or {}))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.received.clear()
+            self._script.clear()
+            self.requests = 0
+
+    def _next_script(self, to: str) -> Scripted | None:
+        with self._lock:
+            self.requests += 1
+            queue = self._script.get(to)
+            return queue.popleft() if queue else None
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _reply(self, status: int, body: dict, headers: dict | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, code: int, headers: dict | None = None, **fmt) -> None:
+                status, message = ERRORS[code]
+                self._reply(
+                    status,
+                    {
+                        "code": code,
+                        "message": message.format(**fmt),
+                        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                        "status": status,
+                    },
+                    headers,
+                )
+
+            def do_POST(self):  # noqa: N802
+                match = MESSAGES_PATH.match(self.path)
+                if not match:
+                    self._reply(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+                    return
+                expected = base64.b64encode(f"{fake.account_sid}:{fake.auth_token}".encode()).decode()
+                if self.headers.get("Authorization") != f"Basic {expected}" or match["sid"] != fake.account_sid:
+                    self._error(20003)
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                to = form.get("To", "")
+                if not form.get("Body") or not form.get("From") or not to:
+                    self._reply(400, {"code": 21602, "message": "Message body is required.", "status": 400})
+                    return
+                scripted = fake._next_script(to)
+                if scripted is not None:
+                    self._error(scripted.error_code, scripted.headers, to=to)
+                    return
+                sid = "SM" + uuid.uuid4().hex
+                with fake._lock:
+                    fake.received.append({**form, "sid": sid})
+                self._reply(
+                    201,
+                    {
+                        "sid": sid,
+                        "account_sid": fake.account_sid,
+                        "to": to,
+                        "from": form["From"],
+                        "body": form["Body"],
+                        "status": "queued",
+                        "num_segments": "1",
+                        "direction": "outbound-api",
+                        "api_version": "2010-04-01",
+                        "price": None,
+                        "error_code": None,
+                        "error_message": None,
+                        "uri": f"/2010-04-01/Accounts/{fake.account_sid}/Messages/{sid}.json",
+                    },
+                )
+
+        return Handler

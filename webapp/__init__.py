@@ -1,0 +1,109 @@
+"""OpsRelay: the on-call notification hub. create_app() builds the Flask app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g, has_request_context
+from sqlalchemy import event
+
+from webapp import config, errors
+from webapp.extensions import csrf, db, limiter, login_manager, mail, migrate
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder="../templates",
+        static_folder="../static",
+        instance_relative_config=True,
+    )
+    app.config.from_object(config.Defaults)
+    app.config.update(config.from_environment(app.instance_path))
+    app.config.update(overrides or {})
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] if app.config.get("REDIS_URL") else "memory://"
+    )
+    if not app.config.get("TESTING"):
+        from webapp import logs
+
+        logs.configure()
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    csrf.init_app(app)
+    mail.init_app(app)
+    limiter.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+    from webapp import models, queue  # noqa: F401  (models: register every table)
+
+    queue.init_app(app)
+    app.extensions["opsrelay_sms"] = _sms_backend(app)
+
+    from webapp.admin import bp as admin_bp
+    from webapp.auth import bp as auth_bp
+    from webapp.ops import bp as ops_bp
+    from webapp.webhooks import bp as webhooks_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(ops_bp)
+    app.register_blueprint(webhooks_bp)
+    csrf.exempt(webhooks_bp)
+
+    errors.register(app)
+    from webapp import cli
+
+    cli.register(app)
+    app.before_request(errors.assign_request_id)
+    app.after_request(_security_headers)
+    return app
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    from webapp.models import User
+
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.is_active else None
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _sms_backend(app: Flask):
+    if app.config["TWILIO_ACCOUNT_SID"] and app.config["TWILIO_AUTH_TOKEN"] and app.config["TWILIO_PHONE_NUMBER"]:
+        from webapp.channels.sms_twilio import TwilioSms
+
+        return TwilioSms(
+            account_sid=app.config["TWILIO_ACCOUNT_SID"],
+            auth_token=app.config["TWILIO_AUTH_TOKEN"],
+            from_number=app.config["TWILIO_PHONE_NUMBER"],
+            api_base_url=app.config["TWILIO_API_BASE_URL"],
+            timeout=app.config["TWILIO_TIMEOUT"],
+        )
+    from webapp.channels.sms_console import ConsoleSms
+
+    return ConsoleSms()
+
+
+def _security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if has_request_context() and "request_id" in g:
+        response.headers.setdefault("X-Request-ID", g.request_id)
+    return response

@@ -1,0 +1,15 @@
+"""The admin pages. One gate: every page here needs a signed-in user."""
+
+from flask import Blueprint
+from flask_login import login_required
+
+bp = Blueprint("admin", __name__)
+
+
+@bp.before_request
+@login_required
+def require_login():
+    return None
+
+
+from webapp.admin import dashboard  # noqa: E402,F401

@@ -1,0 +1,61 @@
+"""Login and logout."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from webapp.auth import bp
+from webapp.auth.forms import LoginForm, LogoutForm
+from webapp.extensions import db, limiter
+from webapp.models import User, utcnow
+from webapp.security import is_safe_next
+
+log = logging.getLogger(__name__)
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _failed(response) -> bool:
+    """Only failed attempts count against the limit."""
+    return response.status_code != 302
+
+
+def _email_key() -> str:
+    return "login-email:" + (request.form.get("email") or "").strip().lower()
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_login_limit, methods=["POST"], key_func=_email_key, deduct_when=_failed)
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("admin.dashboard"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        user = db.session.scalar(db.select(User).where(User.email == email))
+        if user is None or not user.check_password(form.password.data) or not user.is_active:
+            log.info("failed login", extra={"reason": "inactive" if user and user.is_active is False else "bad"})
+            flash("Invalid email or password.", "danger")
+            return render_template("auth/login.html", form=form), 401
+        login_user(user, remember=form.remember.data)
+        user.last_login_at = utcnow()
+        db.session.commit()
+        target = request.args.get("next")
+        return redirect(target if is_safe_next(target) else url_for("admin.dashboard"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    if LogoutForm().validate_on_submit():
+        logout_user()
+        flash("You have been signed out.", "info")
+    return redirect(url_for("auth.login"))

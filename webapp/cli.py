@@ -1,0 +1,121 @@
+"""Command-line tools: `flask users create-admin`, `flask jobs requeue`, `flask dev`."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from webapp.extensions import db
+from webapp.models import PhoneNumber, Role, User
+from webapp.validation import normalise_email, to_e164
+
+users_cli = AppGroup("users", help="Manage users.")
+jobs_cli = AppGroup("jobs", help="Background jobs.")
+
+MIN_PASSWORD = 8
+
+
+class UserInputError(ValueError):
+    pass
+
+
+def create_admin(*, email: str, password: str, name: str, phone: str | None) -> User:
+    """Create an active admin; UserInputError with a readable message for bad input. Caller commits."""
+    try:
+        email = normalise_email(email)
+    except ValueError as exc:
+        raise UserInputError(f"email: {exc}") from None
+    if len(password) < MIN_PASSWORD:
+        raise UserInputError(f"password: use at least {MIN_PASSWORD} characters")
+    if not name.strip():
+        raise UserInputError("name: required")
+    if db.session.scalar(db.select(User.id).where(User.email == email)) is not None:
+        raise UserInputError(f"email: a user with {email} already exists")
+    user = User(email=email, name=name.strip(), role=Role.ADMIN, is_active=True)
+    user.set_password(password)
+    if phone:
+        try:
+            number = to_e164(phone, region=current_app.config["DEFAULT_PHONE_REGION"])
+        except ValueError as exc:
+            raise UserInputError(f"phone: {exc}") from None
+        user.phone_numbers.append(PhoneNumber(number=number, label="Mobile", is_primary=True))
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def _ask(value: str | None, prompt: str, *, hide: bool = False, required: bool = True) -> str | None:
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        if required:
+            raise click.UsageError(f"--{prompt.lower().split()[0]} is required when not run in a terminal")
+        return None
+    return click.prompt(prompt, hide_input=hide, confirmation_prompt=hide, default=None if required else "")
+
+
+@users_cli.command("create-admin")
+@click.option("--email")
+@click.option("--password")
+@click.option("--name")
+@click.option("--phone", help="E.164, or national format in DEFAULT_PHONE_REGION")
+def create_admin_command(email, password, name, phone):
+    """Create an admin account (prompts for what is missing when run in a terminal)."""
+    email = _ask(email, "Email")
+    name = _ask(name, "Name")
+    password = _ask(password, "Password", hide=True)
+    phone = _ask(phone, "Phone (optional)", required=False) or None
+    try:
+        user = create_admin(email=email, password=password, name=name, phone=phone)
+    except UserInputError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"Created admin {user.email} (id {user.id}).")
+
+
+@jobs_cli.command("requeue")
+def requeue_command():
+    """Re-queue notifications the queue lost (the periodic recovery job, run now)."""
+    from webapp.services import delivery
+
+    click.echo(delivery.recover())
+
+
+@click.command("dev")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def dev_command(host: str, port: int):
+    """Migrate, create the first admin if there is none, and serve with the embedded worker."""
+    from flask_migrate import upgrade
+
+    app: Flask = current_app._get_current_object()
+    upgrade()
+    db.session.remove()
+    base = f"http://{host}:{port}"
+    if db.session.scalar(db.select(User.id).where(User.role == Role.ADMIN).limit(1)) is None:
+        password = secrets.token_urlsafe(12)
+        create_admin(email="admin@example.com", password=password, name="First Admin", phone=None)
+        db.session.commit()
+        click.secho("\n  First admin created — this password is shown only once:", fg="green", bold=True)
+        click.echo(f"    open {base}/login\n    email    admin@example.com\n    password {password}\n")
+    else:
+        click.echo(f"\n  Log in at {base}/login with your admin account (`flask users create-admin` adds one).\n")
+    token = app.config["ALERT_WEBHOOK_TOKEN"]
+    click.echo("  Fire a test alert (the SMS shows in this log and on the dashboard):")
+    click.echo(
+        f"    curl -X POST {base}/api/v1/webhooks/alertmanager -H 'Authorization: Bearer {token}' "
+        "-H 'Content-Type: application/json' -d @tests/fixtures/webhooks/alertmanager_firing.json\n"
+    )
+    app.extensions["opsrelay_queue"].ensure_embedded_worker()
+    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(dev_command)

@@ -1,0 +1,123 @@
+"""Configuration from the environment: the only module that reads os.environ."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable app; the message says why."""
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+
+
+def database_uri(url: str | None, instance_path: str) -> str:
+    """DATABASE_URL as SQLAlchemy wants it; SQLite in instance/ without one."""
+    if not url:
+        return "sqlite:///" + str(Path(instance_path) / "opsrelay.sqlite3")
+    if url.startswith("postgres://"):  # Heroku's scheme
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _instance_secret(instance_path: str, name: str) -> str:
+    """A random value kept in instance/<name> so it survives restarts (development only)."""
+    path = Path(instance_path) / name
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(32)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def from_environment(instance_path: str) -> dict:
+    """Build the app config from the environment; raise ConfigError if it cannot run."""
+    env = os.environ.get("OPSRELAY_ENV", "development").strip().lower()
+    if env not in {"development", "production", "testing"}:
+        raise ConfigError("OPSRELAY_ENV must be development, production or testing")
+    production = env == "production"
+    Path(instance_path).mkdir(parents=True, exist_ok=True)
+
+    secret_key = os.environ.get("SECRET_KEY", "")
+    alert_token = os.environ.get("ALERT_WEBHOOK_TOKEN", "")
+    if production:
+        missing = [name for name, value in (("SECRET_KEY", secret_key), ("ALERT_WEBHOOK_TOKEN", alert_token)) if not value]
+        if missing:
+            raise ConfigError(
+                f"{' and '.join(missing)} must be set in production (OPSRELAY_ENV=production); "
+                "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+    else:
+        secret_key = secret_key or _instance_secret(instance_path, "secret_key")
+        alert_token = alert_token or _instance_secret(instance_path, "alert_webhook_token")
+
+    return {
+        "OPSRELAY_ENV": env,
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_uri(os.environ.get("DATABASE_URL"), instance_path),
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "ALERT_WEBHOOK_TOKEN": alert_token,
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID") or None,
+        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or None,
+        "TWILIO_PHONE_NUMBER": os.environ.get("TWILIO_PHONE_NUMBER") or None,
+        "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/"),
+        "TWILIO_TIMEOUT": _int("TWILIO_TIMEOUT", 10),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "localhost"),
+        "MAIL_PORT": _int("MAIL_PORT", 25),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS"),
+        "MAIL_USE_SSL": _bool("MAIL_USE_SSL"),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "opsrelay@localhost"),
+        "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "US"),
+        "DELIVERY_MAX_ATTEMPTS": _int("DELIVERY_MAX_ATTEMPTS", 5),
+        "DELIVERY_BACKOFF_SECONDS": _float("DELIVERY_BACKOFF_SECONDS", 5.0),
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute"),
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_SECURE": production,
+    }
+
+
+class Defaults:
+    """Settings that do not come from the environment."""
+
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    MAX_CONTENT_LENGTH = 1024 * 1024  # webhook and form bodies; 413 beyond
+    WTF_CSRF_TIME_LIMIT = None
+    RQ_INLINE = False  # tests: run jobs at enqueue time, in the request
+    EMBEDDED_WORKER = True  # without REDIS_URL: run a worker thread in the web process
+    RATELIMIT_HEADERS_ENABLED = True
+    PER_PAGE = 50

@@ -1,0 +1,75 @@
+"""Domain exceptions and the error handlers: JSON under /api/, pages elsewhere."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from flask import Flask, g, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from webapp.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+class InvalidPayload(Exception):
+    """A request body that is well-formed JSON but not what the endpoint takes (422)."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+def request_id() -> str:
+    if "request_id" not in g:
+        g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+    return g.request_id
+
+
+def assign_request_id() -> None:
+    request_id()
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def json_error(status: int, code: str, message: str, **extra) -> tuple[dict, int]:
+    body = {"error": {"code": code, "message": message, **extra}, "request_id": request_id()}
+    return body, status
+
+
+def _code(exc: HTTPException) -> str:
+    return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+
+
+def handle_http_error(exc: HTTPException):
+    if wants_json():
+        body, status = json_error(exc.code or 500, _code(exc), exc.description or exc.name)
+        response = exc.get_response()
+        response.set_data(json.dumps(body))
+        response.content_type = "application/json"
+        response.status_code = status
+        return response
+    return render_template("errors/http.html", error=exc), exc.code
+
+
+def handle_invalid_payload(exc: InvalidPayload):
+    return json_error(422, "invalid_payload", exc.message, fields=exc.fields)
+
+
+def handle_unexpected(exc: Exception):
+    db.session.rollback()
+    log.exception("unhandled error", extra={"request_id": request_id(), "path": request.path})
+    if wants_json():
+        return json_error(500, "internal_error", "Something went wrong on our side; it has been logged.")
+    return render_template("errors/500.html"), 500
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(InvalidPayload, handle_invalid_payload)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,40 @@
+"""RQ entry points: ids in, services do the work, safe to run twice. PERIODIC_JOBS run on a timer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from webapp.extensions import db
+from webapp.services import delivery
+
+log = logging.getLogger(__name__)
+
+
+def deliver(notification_id: int) -> str:
+    notification = delivery.claim(notification_id)
+    if notification is None:
+        return "skipped: already taken or done"
+    retry_in = delivery.send(notification)
+    db.session.commit()
+    if retry_in is not None:
+        delivery.schedule_retry(notification_id, retry_in)
+        return f"retry in {retry_in:.1f}s"
+    return str(notification.status)
+
+
+def recover_notifications() -> dict[str, int]:
+    return delivery.recover()
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    func: Callable
+    every_seconds: int
+
+
+PERIODIC_JOBS = [
+    Periodic("recover-notifications", recover_notifications, 30),
+]

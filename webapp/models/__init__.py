@@ -1,0 +1,48 @@
+"""All models, importable from one place."""
+
+from webapp.models.audit import AuditLog
+from webapp.models.base import (
+    Channel,
+    EventStatus,
+    NotificationStatus,
+    Priority,
+    Role,
+    Severity,
+    SmtpSecurity,
+    TicketStatus,
+    utcnow,
+)
+from webapp.models.customer import Customer, SlaPolicy, SmtpConfig, user_customer
+from webapp.models.event import Event, Notification
+from webapp.models.template import MessageTemplate
+from webapp.models.ticket import Ticket, TimelineEntry
+from webapp.models.user import NotificationPreference, PhoneNumber, User
+from webapp.models.webhook import ApiKey, WebhookDelivery, WebhookEndpoint
+
+__all__ = [
+    "ApiKey",
+    "AuditLog",
+    "Channel",
+    "Customer",
+    "Event",
+    "EventStatus",
+    "MessageTemplate",
+    "Notification",
+    "NotificationPreference",
+    "NotificationStatus",
+    "PhoneNumber",
+    "Priority",
+    "Role",
+    "Severity",
+    "SlaPolicy",
+    "SmtpConfig",
+    "SmtpSecurity",
+    "Ticket",
+    "TicketStatus",
+    "TimelineEntry",
+    "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "user_customer",
+    "utcnow",
+]

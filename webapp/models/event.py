@@ -1,0 +1,103 @@
+"""Events (what senders told us) and Notifications (every delivery decision, sent or not)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.base import Channel, EventStatus, NotificationStatus, Severity, UtcDateTime, str_enum, utcnow
+
+if TYPE_CHECKING:
+    from webapp.models.user import User
+
+
+class Event(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(sa.String(32))  # alertmanager, pagerduty, github, generic, sla, api, test
+    event_type: Mapped[str] = mapped_column(sa.String(40), default="alert")
+    dedup_key: Mapped[str] = mapped_column(sa.String(255))
+    status: Mapped[EventStatus] = mapped_column(str_enum(EventStatus))
+    severity: Mapped[Severity] = mapped_column(str_enum(Severity), default=Severity.INFO)
+    title: Mapped[str] = mapped_column(sa.String(300))
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    labels: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    data: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # annotations, links, source extras
+    job_type: Mapped[str | None] = mapped_column(sa.String(60))
+    ticket_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ticket.id", ondelete="SET NULL"), index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    notifications: Mapped[list[Notification]] = relationship(back_populates="event")
+
+    __table_args__ = (
+        # A redelivered webhook is the same row: the database decides, not a read before a write.
+        sa.UniqueConstraint("source", "dedup_key", "status"),
+        sa.Index("ix_event_created_at", "created_at"),
+        sa.Index("ix_event_customer_created", "customer_id", "created_at"),
+    )
+
+
+class Notification(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int | None] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer.id", ondelete="SET NULL"))
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    recipient: Mapped[str | None] = mapped_column(sa.String(320))  # E.164, email address or URL
+    subject: Mapped[str | None] = mapped_column(sa.String(300))
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    body_html: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[NotificationStatus] = mapped_column(str_enum(NotificationStatus))
+    reason: Mapped[str | None] = mapped_column(sa.String(300))  # why suppressed, deferred or failed, in words
+    provider_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)  # Twilio SID, Message-ID
+    simulated: Mapped[bool] = mapped_column(default=False, server_default=sa.text("false"))
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    error_code: Mapped[str | None] = mapped_column(sa.String(40))
+    error_message: Mapped[str | None] = mapped_column(sa.String(1000))
+    sms_encoding: Mapped[str | None] = mapped_column(sa.String(8))  # GSM-7 or UCS-2
+    sms_segments: Mapped[int | None]
+    deliver_after: Mapped[datetime | None] = mapped_column(UtcDateTime)  # deferred until
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    event: Mapped[Event | None] = relationship(back_populates="notifications")
+    user: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "user_id", "channel"),
+        sa.Index("ix_notification_created_at", "created_at"),
+        sa.Index("ix_notification_status_created", "status", "created_at"),
+        sa.Index("ix_notification_user_created", "user_id", "created_at"),
+        sa.Index("ix_notification_customer_created", "customer_id", "created_at"),
+        # The recovery sweep looks only at rows still in flight.
+        sa.Index(
+            "ix_notification_in_flight",
+            "status",
+            "updated_at",
+            postgresql_where=sa.text("status IN ('pending', 'queued', 'sending', 'deferred')"),
+            sqlite_where=sa.text("status IN ('pending', 'queued', 'sending', 'deferred')"),
+        ),
+        sa.CheckConstraint("attempts >= 0", name="attempts_nonnegative"),
+    )
+
+    @property
+    def masked_recipient(self) -> str:
+        if not self.recipient:
+            return "-"
+        if self.channel == Channel.SMS:
+            return "…" + self.recipient[-4:]
+        return self.recipient

@@ -1,0 +1,132 @@
+"""The job queue: RQ on Redis, or on an embedded fakeredis with a worker thread in the web process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import fakeredis
+from flask import Flask
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
+from rq.cron import CronScheduler
+from rq.job import Job
+from rq.timeouts import TimerDeathPenalty
+
+from webapp.extensions import db
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = "deliveries"
+PERIODIC = "periodic"
+QUEUE_NAMES = (DELIVERIES, PERIODIC)
+
+
+class AppWorker(SimpleWorker):
+    """Runs each job in its own app context, with a fresh database session."""
+
+    flask_app: Flask | None = None
+
+    def perform_job(self, job: Job, queue: Queue, *args, **kwargs) -> bool:
+        with self.flask_app.app_context():
+            try:
+                return super().perform_job(job, queue, *args, **kwargs)
+            finally:
+                db.session.remove()
+
+
+class EmbeddedWorker(AppWorker):
+    """A worker that lives in a thread of the web process: no signal handlers there."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+class TaskQueue:
+    def __init__(self, app: Flask):
+        self.app = app
+        self.inline = bool(app.config["RQ_INLINE"])
+        url = app.config.get("REDIS_URL")
+        self.embedded = not url
+        self.connection: Redis = (
+            Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+            if url
+            else fakeredis.FakeRedis(server=fakeredis.FakeServer())
+        )
+        self.queues = {name: Queue(name, connection=self.connection, is_async=not self.inline) for name in QUEUE_NAMES}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def enqueue(self, func: Callable, *args, queue: str = DELIVERIES, **options) -> Job:
+        """Put a job on the queue; raises RedisError when the queue cannot be reached."""
+        self.ensure_embedded_worker()
+        return self.queues[queue].enqueue(func, *args, **options)
+
+    def enqueue_in(self, seconds: float, func: Callable, *args, queue: str = DELIVERIES, **options) -> Job:
+        self.ensure_embedded_worker()
+        return self.queues[queue].enqueue_in(timedelta(seconds=seconds), func, *args, **options)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.connection.ping())
+        except RedisError:
+            return False
+
+    def worker(self, worker_class: type[AppWorker] = AppWorker) -> AppWorker:
+        worker = worker_class([self.queues[name] for name in QUEUE_NAMES], connection=self.connection)
+        worker.flask_app = self.app
+        return worker
+
+    def cron(self) -> CronScheduler:
+        from webapp.jobs import PERIODIC_JOBS
+
+        scheduler = CronScheduler(connection=self.connection, logging_level=logging.WARNING)
+        for periodic in PERIODIC_JOBS:
+            scheduler.register(periodic.func, PERIODIC, interval=periodic.every_seconds, name=periodic.name)
+        return scheduler
+
+    # --- the embedded worker -------------------------------------------------------------
+
+    def ensure_embedded_worker(self) -> None:
+        """Start the in-process worker the first time it is needed (embedded queue only)."""
+        if not self.embedded or self.inline or not self.app.config["EMBEDDED_WORKER"]:
+            return
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run_embedded, name="opsrelay-worker", daemon=True)
+                self._thread.start()
+                log.info("embedded worker started (no REDIS_URL): jobs run in this process")
+
+    def stop_embedded_worker(self, timeout: float = 5) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run_embedded(self) -> None:
+        worker = self.worker(EmbeddedWorker)
+        cron = self.cron()
+        while not self._stop.is_set():
+            try:
+                cron.enqueue_jobs()
+                # burst + scheduler: move due retries onto the queue, run what is there, return.
+                worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+            except Exception:
+                log.exception("embedded worker loop failed; continuing")
+            self._stop.wait(0.25)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["opsrelay_queue"] = TaskQueue(app)
+
+
+def get_queue(app: Flask) -> TaskQueue:
+    return app.extensions["opsrelay_queue"]

@@ -1,0 +1,80 @@
+"""Roles, tenant scoping, secret comparison, key hashing and encryption at rest."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable
+from functools import wraps
+from urllib.parse import urljoin, urlsplit
+
+from cryptography.fernet import Fernet, InvalidToken
+from flask import abort, current_app, request
+from flask_login import current_user, login_required
+
+from webapp.models import Role
+
+
+def role_required(role: Role) -> Callable:
+    """Require login and at least `role`; 403 otherwise."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not current_user.has_role(role):
+                abort(403, description=f"This needs the {role.value} role.")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def constant_time_equals(given: str | bytes | None, expected: str | bytes | None) -> bool:
+    if not given or not expected:
+        return False
+    if isinstance(given, str):
+        given = given.encode()
+    if isinstance(expected, str):
+        expected = expected.encode()
+    return hmac.compare_digest(given, expected)
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def is_safe_next(target: str | None) -> bool:
+    """A 'next' URL that stays on this site (relative path, no scheme or host tricks)."""
+    if not target or "\\" in target or any(ord(c) < 32 for c in target):
+        return False
+    joined = urlsplit(urljoin(request.host_url, target))
+    return joined.scheme in {"http", "https"} and joined.netloc == urlsplit(request.host_url).netloc and (
+        target.startswith("/") and not target.startswith("//")
+    )
+
+
+def _fernet() -> Fernet:
+    digest = hashlib.sha256(b"opsrelay-secrets:" + current_app.config["SECRET_KEY"].encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def encrypt_secret(plain: str) -> str:
+    return _fernet().encrypt(plain.encode()).decode()
+
+
+def decrypt_secret(token: str) -> str:
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise ValueError("the stored secret cannot be decrypted with this SECRET_KEY") from None

@@ -1,0 +1,196 @@
+"""Delivering Notification rows: the outbox hand-off, the atomic claim, send, retry or fail."""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy import update
+
+from webapp.channels.base import PermanentError, SendResult, TransientError
+from webapp.extensions import db
+from webapp.models import Channel, Notification, NotificationStatus, utcnow
+from webapp.queue import get_queue
+
+log = logging.getLogger(__name__)
+
+S = NotificationStatus
+CLAIMABLE = (S.PENDING, S.QUEUED)
+BACKOFF_CAP_SECONDS = 15 * 60
+PENDING_GRACE = timedelta(seconds=30)  # an outbox row this old was never handed to the queue
+LOST_JOB_GRACE = timedelta(minutes=2)  # a queued row this far past its time lost its job
+SENDING_TIMEOUT = timedelta(minutes=10)  # a worker holding a row this long has died
+
+
+def enqueue(notification_ids: list[int], *, now: datetime | None = None) -> int:
+    """Hand committed pending rows to the queue; mark them queued. Returns how many were queued.
+
+    If the queue cannot be reached the rows stay pending and the recovery sweep retries later:
+    nothing is lost. The caller has committed the rows before calling this.
+    """
+    from webapp.jobs import deliver
+
+    if not notification_ids:
+        return 0
+    queue = get_queue(current_app)
+    queued: list[int] = []
+    try:
+        for notification_id in notification_ids:
+            queue.enqueue(deliver, notification_id)
+            queued.append(notification_id)
+    except RedisError as exc:
+        log.warning("queue unreachable (%s): %d notifications stay pending", type(exc).__name__, len(notification_ids))
+    if queued:
+        db.session.execute(
+            update(Notification)
+            .where(Notification.id.in_(queued), Notification.status == S.PENDING)
+            .values(status=S.QUEUED, queued_at=now or utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    return len(queued)
+
+
+def claim(notification_id: int, *, now: datetime | None = None) -> Notification | None:
+    """Take the row for this worker (conditional UPDATE); None if another worker has it or it is done."""
+    now = now or utcnow()
+    result = db.session.execute(
+        update(Notification)
+        .where(
+            Notification.id == notification_id,
+            Notification.status.in_(CLAIMABLE),
+            (Notification.next_attempt_at.is_(None)) | (Notification.next_attempt_at <= now),
+        )
+        .values(status=S.SENDING, claimed_at=now, attempts=Notification.attempts + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()  # other workers must see the claim before we call the provider
+    if result.rowcount != 1:
+        return None
+    return db.session.get(Notification, notification_id, populate_existing=True)
+
+
+def _send_through_channel(notification: Notification) -> SendResult:
+    if notification.channel == Channel.SMS:
+        return current_app.extensions["opsrelay_sms"].send(to=notification.recipient, body=notification.body)
+    raise PermanentError(f"no delivery backend for the {notification.channel} channel", code="no_backend")
+
+
+def backoff_seconds(attempt: int, retry_after: float | None = None, *, base: float = 5.0) -> float:
+    """Exponential backoff with jitter, never sooner than the provider's Retry-After."""
+    delay = min(base * 2 ** max(attempt - 1, 0), BACKOFF_CAP_SECONDS)
+    delay = delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+    return max(delay, retry_after or 0.0)
+
+
+def send(notification: Notification, *, now: datetime | None = None) -> float | None:
+    """Send a claimed notification and record the outcome. Returns a retry delay in seconds, or None."""
+    try:
+        result = _send_through_channel(notification)
+    except TransientError as exc:
+        return _transient_failure(notification, exc, now=now or utcnow())
+    except PermanentError as exc:
+        _fail(notification, exc.message, code=exc.code, now=now or utcnow())
+        return None
+    now = now or utcnow()
+    notification.status = S.SENT
+    notification.provider_id = result.provider_id
+    notification.simulated = result.simulated
+    notification.sent_at = now
+    notification.error_code = None
+    notification.error_message = None
+    notification.next_attempt_at = None
+    log.info("notification %s sent via %s as %s", notification.id, notification.channel, result.provider_id)
+    return None
+
+
+def _transient_failure(notification: Notification, exc: TransientError, *, now: datetime) -> float | None:
+    limit = current_app.config["DELIVERY_MAX_ATTEMPTS"]
+    if notification.attempts >= limit:
+        _fail(notification, f"gave up after {notification.attempts} attempts: {exc.message}", code=exc.code, now=now)
+        return None
+    delay = backoff_seconds(
+        notification.attempts, exc.retry_after, base=current_app.config["DELIVERY_BACKOFF_SECONDS"]
+    )
+    notification.status = S.QUEUED
+    notification.error_code = exc.code
+    notification.error_message = exc.message[:1000]
+    notification.next_attempt_at = now + timedelta(seconds=delay)
+    log.info("notification %s: transient error %s, retry in %.1fs", notification.id, exc.code, delay)
+    return delay
+
+
+def _fail(notification: Notification, message: str, *, code: str | None, now: datetime) -> None:
+    notification.status = S.FAILED
+    notification.error_code = code
+    notification.error_message = message[:1000]
+    notification.failed_at = now
+    notification.next_attempt_at = None
+    log.info("notification %s failed: %s", notification.id, code)
+
+
+def schedule_retry(notification_id: int, delay: float) -> None:
+    """Put the retry on the queue for later; if that fails the recovery sweep finds the row."""
+    from webapp.jobs import deliver
+
+    try:
+        get_queue(current_app).enqueue_in(delay, deliver, notification_id)
+    except RedisError as exc:
+        log.warning("could not schedule retry of %s (%s); the sweep will", notification_id, type(exc).__name__)
+
+
+def recover(*, now: datetime | None = None) -> dict[str, int]:
+    """Re-queue rows the queue lost: never enqueued, retry job lost, or worker died mid-send."""
+    now = now or utcnow()
+    stuck_sending = db.session.execute(
+        update(Notification)
+        .where(Notification.status == S.SENDING, Notification.claimed_at < now - SENDING_TIMEOUT)
+        .values(
+            status=S.QUEUED,
+            next_attempt_at=None,
+            error_code="worker_lost",
+            error_message="a worker stopped while sending; this may have been sent already (possibly duplicated)",
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    due = list(
+        db.session.scalars(
+            db.select(Notification.id)
+            .where(
+                ((Notification.status == S.PENDING) & (Notification.created_at < now - PENDING_GRACE))
+                | (
+                    (Notification.status == S.QUEUED)
+                    & (
+                        (Notification.next_attempt_at < now - LOST_JOB_GRACE)
+                        | (Notification.next_attempt_at.is_(None) & (Notification.updated_at < now - LOST_JOB_GRACE))
+                    )
+                )
+            )
+            .order_by(Notification.id)
+            .limit(1000)
+        )
+    )
+    from webapp.jobs import deliver
+
+    requeued = 0
+    queue = get_queue(current_app)
+    try:
+        for notification_id in due:
+            queue.enqueue(deliver, notification_id)
+            requeued += 1
+    except RedisError as exc:
+        log.warning("recovery: queue unreachable (%s)", type(exc).__name__)
+    if requeued:
+        db.session.execute(
+            update(Notification)
+            .where(Notification.id.in_(due[:requeued]), Notification.status.in_(CLAIMABLE))
+            .values(status=S.QUEUED, queued_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    return {"requeued": requeued, "recovered_from_sending": stuck_sending}

@@ -1,0 +1,63 @@
+"""Message templates: lookup with per-customer override, rendering in a sandbox."""
+
+from __future__ import annotations
+
+from jinja2 import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import nulls_last
+
+from webapp.extensions import db
+from webapp.models import Channel, Event, MessageTemplate
+
+_text_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+
+
+class TemplateRenderError(Exception):
+    pass
+
+
+def find(event_type: str, channel: Channel, *, customer_id: int | None) -> MessageTemplate | None:
+    """The customer's own template for (event type, channel), else the global default."""
+    return db.session.scalars(
+        db.select(MessageTemplate)
+        .where(
+            MessageTemplate.event_type == event_type,
+            MessageTemplate.channel == channel,
+            (MessageTemplate.customer_id == customer_id) | MessageTemplate.customer_id.is_(None),
+        )
+        .order_by(nulls_last(MessageTemplate.customer_id.desc()))
+        .limit(1)
+    ).first()
+
+
+def render_text(source: str, context: dict) -> str:
+    try:
+        return _text_env.from_string(source).render(**context).strip()
+    except TemplateError as exc:
+        raise TemplateRenderError(f"template error: {exc}") from None
+
+
+def event_context(event: Event) -> dict:
+    """What a template may use about an event: its fields, and for alerts the usual labels."""
+    labels = event.labels or {}
+    annotations = (event.data or {}).get("annotations", {})
+    return {
+        "event": {
+            "id": event.id,
+            "title": event.title,
+            "body": event.body,
+            "severity": str(event.severity),
+            "status": str(event.status),
+            "source": event.source,
+            "event_type": event.event_type,
+        },
+        "labels": labels,
+        "annotations": annotations,
+        "alertname": labels.get("alertname", event.title),
+        "service": labels.get("service") or labels.get("job", ""),
+        "instance": labels.get("instance", ""),
+        "severity": str(event.severity),
+        "status": str(event.status),
+        "summary": annotations.get("summary", event.title),
+        "description": annotations.get("description", event.body),
+    }

@@ -1,0 +1,29 @@
+"""Normalising what people type: phone numbers to E.164, email addresses."""
+
+from __future__ import annotations
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+
+def to_e164(raw: str, *, region: str | None = "US") -> str:
+    """Parse a phone number (international, or national in `region`) into E.164, or raise ValueError."""
+    text = (raw or "").strip()
+    if not text:
+        raise ValueError("Enter a phone number.")
+    try:
+        parsed = phonenumbers.parse(text, None if text.startswith("+") else region)
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"{text!r} is not a phone number; use the international format, e.g. +14155550123.") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError(f"{text!r} is not a valid phone number for its country.")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_email(raw: str) -> str:
+    """A syntactically valid address, lower-cased; ValueError with a readable message otherwise."""
+    try:
+        result = validate_email((raw or "").strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+    return result.normalized.lower()
