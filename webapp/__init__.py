@@ -27,7 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if not app.config.get("TESTING"):
         from webapp import logs
 
-        logs.configure()
+        logs.configure(as_json=app.config["OPSRELAY_ENV"] == "production")
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)

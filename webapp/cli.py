@@ -8,7 +8,9 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from werkzeug.serving import run_simple
 
+from webapp import logs
 from webapp.extensions import db
 from webapp.models import PhoneNumber, Role, User
 from webapp.validation import normalise_email, to_e164
@@ -17,6 +19,7 @@ users_cli = AppGroup("users", help="Manage users.")
 jobs_cli = AppGroup("jobs", help="Background jobs.")
 
 MIN_PASSWORD = 8
+DEMO_PHONE = "+14155550100"  # 555-0100..0199 are reserved for fiction
 
 
 class UserInputError(ValueError):
@@ -95,24 +98,36 @@ def dev_command(host: str, port: int):
 
     app: Flask = current_app._get_current_object()
     upgrade()
+    logs.configure(as_json=app.config["OPSRELAY_ENV"] == "production")  # Alembic's fileConfig replaced ours
     db.session.remove()
     base = f"http://{host}:{port}"
     if db.session.scalar(db.select(User.id).where(User.role == Role.ADMIN).limit(1)) is None:
         password = secrets.token_urlsafe(12)
-        create_admin(email="admin@example.com", password=password, name="First Admin", phone=None)
+        # With the console SMS backend nothing is sent, so the first admin gets a fictional 555-01xx
+        # number and the example alert below produces a (simulated) SMS to look at.
+        simulated = app.extensions["opsrelay_sms"].simulated
+        phone = DEMO_PHONE if simulated else None
+        create_admin(email="admin@example.com", password=password, name="First Admin", phone=phone)
         db.session.commit()
         click.secho("\n  First admin created — this password is shown only once:", fg="green", bold=True)
-        click.echo(f"    open {base}/login\n    email    admin@example.com\n    password {password}\n")
+        click.echo(f"    open {base}/login\n    email    admin@example.com\n    password {password}")
+        if phone:
+            click.echo(f"    phone    {phone} (fictional; SMS are simulated until TWILIO_* are set)")
+        click.echo("")
     else:
         click.echo(f"\n  Log in at {base}/login with your admin account (`flask users create-admin` adds one).\n")
     token = app.config["ALERT_WEBHOOK_TOKEN"]
-    click.echo("  Fire a test alert (the SMS shows in this log and on the dashboard):")
+    click.echo("  Fire a test alert (the simulated SMS shows in this log and on the dashboard):")
     click.echo(
-        f"    curl -X POST {base}/api/v1/webhooks/alertmanager -H 'Authorization: Bearer {token}' "
-        "-H 'Content-Type: application/json' -d @tests/fixtures/webhooks/alertmanager_firing.json\n"
+        f"    curl -X POST {base}/api/v1/webhooks/alertmanager -H 'Authorization: Bearer {token}' \\\n"
+        '      -H \'Content-Type: application/json\' -d \'{"alerts": [{"status": "firing", '
+        '"startsAt": "\'"$(date -u +%FT%TZ)"\'",\n'
+        '      "labels": {"alertname": "TestAlert", "severity": "critical", "service": "test", '
+        '"instance": "test-1"},\n'
+        '      "annotations": {"summary": "Test alert", "description": "Testing"}}]}\'\n'
     )
     app.extensions["opsrelay_queue"].ensure_embedded_worker()
-    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    run_simple(host, port, app, use_reloader=False, use_debugger=False, threaded=True)
 
 
 def register(app: Flask) -> None:

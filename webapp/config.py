@@ -71,7 +71,9 @@ def from_environment(instance_path: str) -> dict:
     secret_key = os.environ.get("SECRET_KEY", "")
     alert_token = os.environ.get("ALERT_WEBHOOK_TOKEN", "")
     if production:
-        missing = [name for name, value in (("SECRET_KEY", secret_key), ("ALERT_WEBHOOK_TOKEN", alert_token)) if not value]
+        missing = [
+            name for name, value in (("SECRET_KEY", secret_key), ("ALERT_WEBHOOK_TOKEN", alert_token)) if not value
+        ]
         if missing:
             raise ConfigError(
                 f"{' and '.join(missing)} must be set in production (OPSRELAY_ENV=production); "

@@ -24,14 +24,23 @@ class JsonFormatter(logging.Formatter):
             entry["job_id"] = job.id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def configure(level: int = logging.INFO) -> None:
+class _Marked(logging.StreamHandler):
+    """Our handler, so configure() can tell it from ones that others (Alembic's fileConfig) installed."""
+
+
+def configure(*, as_json: bool, level: int = logging.INFO) -> None:
+    """Log to stderr: JSON lines in production, readable text in development."""
     root = logging.getLogger()
-    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    root.addHandler(handler)
     root.setLevel(level)
+    if any(isinstance(h, _Marked) for h in root.handlers):
+        return
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = _Marked()
+    handler.setFormatter(
+        JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root.addHandler(handler)

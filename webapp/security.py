@@ -59,8 +59,10 @@ def is_safe_next(target: str | None) -> bool:
     if not target or "\\" in target or any(ord(c) < 32 for c in target):
         return False
     joined = urlsplit(urljoin(request.host_url, target))
-    return joined.scheme in {"http", "https"} and joined.netloc == urlsplit(request.host_url).netloc and (
-        target.startswith("/") and not target.startswith("//")
+    return (
+        joined.scheme in {"http", "https"}
+        and joined.netloc == urlsplit(request.host_url).netloc
+        and (target.startswith("/") and not target.startswith("//"))
     )
 
 

@@ -96,11 +96,14 @@ class NotificationPreference(db.Model):
     customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer.id", ondelete="CASCADE"), index=True)
     enabled_channels: Mapped[list] = mapped_column(sa.JSON, default=lambda: ["web", "email", "sms"])
     min_severity_web: Mapped[Severity] = mapped_column(
-        str_enum(Severity, name="min_severity_web"), default=Severity.LOW)
+        str_enum(Severity, name="min_severity_web"), default=Severity.LOW
+    )
     min_severity_email: Mapped[Severity] = mapped_column(
-        str_enum(Severity, name="min_severity_email"), default=Severity.HIGH)
+        str_enum(Severity, name="min_severity_email"), default=Severity.HIGH
+    )
     min_severity_sms: Mapped[Severity] = mapped_column(
-        str_enum(Severity, name="min_severity_sms"), default=Severity.CRITICAL)
+        str_enum(Severity, name="min_severity_sms"), default=Severity.CRITICAL
+    )
     event_types: Mapped[list] = mapped_column(sa.JSON, default=list)  # empty: all event types
     job_types: Mapped[list] = mapped_column(sa.JSON, default=list)  # empty: all job types
     override_email: Mapped[str | None] = mapped_column(sa.String(254))
@@ -125,8 +128,6 @@ class NotificationPreference(db.Model):
             postgresql_where=sa.text("customer_id IS NULL"),
             sqlite_where=sa.text("customer_id IS NULL"),
         ),
-        sa.CheckConstraint(
-            "max_notifications_per_hour IS NULL OR max_notifications_per_hour > 0", name="cap_positive"
-        ),
+        sa.CheckConstraint("max_notifications_per_hour IS NULL OR max_notifications_per_hour > 0", name="cap_positive"),
         sa.CheckConstraint("aggregation_window_seconds > 0", name="window_positive"),
     )

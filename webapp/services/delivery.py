@@ -23,6 +23,9 @@ BACKOFF_CAP_SECONDS = 15 * 60
 PENDING_GRACE = timedelta(seconds=30)  # an outbox row this old was never handed to the queue
 LOST_JOB_GRACE = timedelta(minutes=2)  # a queued row this far past its time lost its job
 SENDING_TIMEOUT = timedelta(minutes=10)  # a worker holding a row this long has died
+POSSIBLY_DUPLICATED = (
+    "possibly duplicated: a worker stopped while sending, so the first attempt may have reached the recipient"
+)
 
 
 def enqueue(notification_ids: list[int], *, now: datetime | None = None) -> int:
@@ -112,9 +115,7 @@ def _transient_failure(notification: Notification, exc: TransientError, *, now: 
     if notification.attempts >= limit:
         _fail(notification, f"gave up after {notification.attempts} attempts: {exc.message}", code=exc.code, now=now)
         return None
-    delay = backoff_seconds(
-        notification.attempts, exc.retry_after, base=current_app.config["DELIVERY_BACKOFF_SECONDS"]
-    )
+    delay = backoff_seconds(notification.attempts, exc.retry_after, base=current_app.config["DELIVERY_BACKOFF_SECONDS"])
     notification.status = S.QUEUED
     notification.error_code = exc.code
     notification.error_message = exc.message[:1000]
@@ -145,20 +146,22 @@ def schedule_retry(notification_id: int, delay: float) -> None:
 def recover(*, now: datetime | None = None) -> dict[str, int]:
     """Re-queue rows the queue lost: never enqueued, retry job lost, or worker died mid-send."""
     now = now or utcnow()
-    stuck_sending = db.session.execute(
-        update(Notification)
-        .where(Notification.status == S.SENDING, Notification.claimed_at < now - SENDING_TIMEOUT)
-        .values(
-            status=S.QUEUED,
-            next_attempt_at=None,
-            error_code="worker_lost",
-            error_message="a worker stopped while sending; this may have been sent already (possibly duplicated)",
-            updated_at=now,
+    recovered = list(
+        db.session.scalars(
+            update(Notification)
+            .where(Notification.status == S.SENDING, Notification.claimed_at < now - SENDING_TIMEOUT)
+            .values(
+                status=S.QUEUED,
+                next_attempt_at=None,
+                reason=POSSIBLY_DUPLICATED,
+                updated_at=now,
+            )
+            .returning(Notification.id)
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     db.session.commit()
-    due = list(
+    lost = list(
         db.session.scalars(
             db.select(Notification.id)
             .where(
@@ -175,6 +178,7 @@ def recover(*, now: datetime | None = None) -> dict[str, int]:
             .limit(1000)
         )
     )
+    due = sorted(set(recovered) | set(lost))
     from webapp.jobs import deliver
 
     requeued = 0
@@ -193,4 +197,4 @@ def recover(*, now: datetime | None = None) -> dict[str, int]:
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
-    return {"requeued": requeued, "recovered_from_sending": stuck_sending}
+    return {"requeued": requeued, "recovered_from_sending": len(recovered)}

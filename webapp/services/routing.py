@@ -48,7 +48,11 @@ def _sms_decision(user: User) -> tuple[NotificationStatus, str | None, str | Non
     if phone.opted_out:
         since = phone.opted_out_at.strftime("%Y-%m-%d %H:%M UTC") if phone.opted_out_at else "an unknown time"
         via = f" via {phone.opted_out_via}" if phone.opted_out_via else ""
-        return NotificationStatus.SUPPRESSED, phone.number, f"opted out of SMS (number {phone.masked}) since {since}{via}"
+        return (
+            NotificationStatus.SUPPRESSED,
+            phone.number,
+            f"opted out of SMS (number {phone.masked}) since {since}{via}",
+        )
     return NotificationStatus.PENDING, phone.number, None
 
 

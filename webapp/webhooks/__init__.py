@@ -14,9 +14,7 @@ bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 def read_json_object() -> dict[str, Any]:
     """The request body as a JSON object: 415 for another content type, 400 for malformed JSON."""
     if not request.is_json:
-        raise UnsupportedMediaType(
-            f"Send the body as application/json (got {request.mimetype or 'no content type'})."
-        )
+        raise UnsupportedMediaType(f"Send the body as application/json (got {request.mimetype or 'no content type'}).")
     raw = request.get_data(cache=True)  # 413 above MAX_CONTENT_LENGTH, before any parsing
     try:
         payload = json.loads(raw)

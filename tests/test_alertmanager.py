@@ -1,0 +1,228 @@
+"""POST /api/v1/webhooks/alertmanager: the first seed document, end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import load_fixture
+from webapp.extensions import db
+from webapp.models import Event, Notification, NotificationStatus, PhoneNumber, utcnow
+
+URL = "/api/v1/webhooks/alertmanager"
+AUTH = {"Authorization": "Bearer test-alert-token"}
+
+
+def post(client, body, *, headers=AUTH, content_type="application/json"):
+    data = body if isinstance(body, bytes | str) else json.dumps(body)
+    return client.post(URL, data=data, headers=headers, content_type=content_type)
+
+
+def counts():
+    return (
+        db.session.scalar(db.select(db.func.count(Event.id))),
+        db.session.scalar(db.select(db.func.count(Notification.id))),
+    )
+
+
+def test_firing_critical_alert_sends_the_system_alert_sms_to_each_admin(client, make_user, drain, twilio):
+    alice = make_user("admin", phone="+14155550101")
+    bob = make_user("admin", phone="+14155550102")
+    make_user("operator", phone="+14155550103")  # not an admin: not paged
+    make_user("admin", phone="+14155550104", active=False)  # deactivated: not paged
+
+    response = post(client, load_fixture("webhooks/alertmanager_firing.json"))
+    assert response.status_code == 200
+    assert response.json["new_events"] == 1
+    assert response.json["notifications"] == {"queued": 2}
+
+    drain()
+
+    expected = (
+        "\U0001f6a8 CRITICAL ALERT\nDiskFull\nService: postgres\nInstance: db-1:9100\n"
+        "Disk /var/lib/postgresql is 97% full on db-1"
+    )
+    assert sorted((m["To"], m["Body"]) for m in twilio.received) == [
+        ("+14155550101", expected),
+        ("+14155550102", expected),
+    ]
+    notifications = db.session.scalars(db.select(Notification).order_by(Notification.user_id)).all()
+    assert [(n.user_id, n.status, n.channel) for n in notifications] == [
+        (alice.id, NotificationStatus.SENT, "sms"),
+        (bob.id, NotificationStatus.SENT, "sms"),
+    ]
+    sids = {m["sid"] for m in twilio.received}
+    assert {n.provider_id for n in notifications} == sids
+    assert all(n.sent_at is not None and n.attempts == 1 and not n.simulated for n in notifications)
+    event = db.session.scalars(db.select(Event)).one()
+    assert (event.title, event.severity, event.status) == ("DiskFull", "critical", "firing")
+    assert event.labels["instance"] == "db-1:9100"
+    assert event.data["externalURL"] == "http://alertmanager.example.com:9093"
+    assert event.data["generatorURL"].startswith("http://prometheus.example.com:9090/graph")
+
+
+def test_seed_curl_example_without_fingerprint_or_start_time_is_accepted(client, make_user, drain, twilio):
+    make_user("admin", phone="+14155550101")
+    response = post(client, load_fixture("webhooks/alertmanager_seed_example.json"))
+    assert response.status_code == 200
+    drain()
+    assert [m["Body"] for m in twilio.received] == [
+        "\U0001f6a8 CRITICAL ALERT\nTestAlert\nService: test\nInstance: test-1\nTest alert"
+    ]
+
+
+def test_resolved_and_non_critical_alerts_are_recorded_but_page_nobody(client, make_user, drain, twilio):
+    make_user("admin", phone="+14155550101")
+    response = post(client, load_fixture("webhooks/alertmanager_mixed.json"))
+    assert response.status_code == 200
+    assert response.json["new_events"] == 3
+    assert response.json["notifications"] == {"queued": 1}  # only the firing critical ApiDown
+    drain()
+    assert len(twilio.received) == 1
+    assert "ApiDown" in twilio.received[0]["Body"] and "api-2:8080" in twilio.received[0]["Body"]
+    statuses = sorted((e.title, e.status, e.severity) for e in db.session.scalars(db.select(Event)))
+    assert statuses == [
+        ("ApiDown", "firing", "critical"),
+        ("ApiDown", "resolved", "critical"),
+        ("HighLatency", "firing", "medium"),
+    ]
+
+
+def test_redelivered_payload_notifies_nobody_twice(client, make_user, drain, twilio):
+    make_user("admin", phone="+14155550101")
+    body = load_fixture("webhooks/alertmanager_firing.json")
+    first = post(client, body)
+    drain()
+    second = post(client, body)  # Alertmanager's repeat_interval resend
+    drain()
+    assert first.json["new_events"] == 1
+    assert second.status_code == 200
+    assert second.json["new_events"] == 0 and second.json["duplicates"] == 1
+    assert second.json["notifications"] == {}
+    assert len(twilio.received) == 1
+    assert counts() == (1, 1)
+
+
+def test_same_alert_firing_again_after_it_resolved_is_a_new_incident(client, make_user, drain, twilio):
+    make_user("admin", phone="+14155550101")
+    payload = json.loads(load_fixture("webhooks/alertmanager_firing.json"))
+    post(client, payload)
+    payload["alerts"][0]["startsAt"] = "2026-11-27T09:00:00Z"  # a new firing of the same fingerprint
+    response = post(client, payload)
+    drain()
+    assert response.json["new_events"] == 1
+    assert len(twilio.received) == 2
+
+
+def test_admin_without_phone_or_opted_out_gets_a_suppressed_notification_with_reason(client, make_user, drain, twilio):
+    no_phone = make_user("admin")
+    opted_out = make_user("admin", phone="+14155550109")
+    number = db.session.scalars(db.select(PhoneNumber).where(PhoneNumber.user_id == opted_out.id)).one()
+    number.opted_out, number.opted_out_at, number.opted_out_via = True, utcnow(), "SMS reply STOP"
+    db.session.commit()
+    paged = make_user("admin", phone="+14155550101")
+
+    response = post(client, load_fixture("webhooks/alertmanager_firing.json"))
+    assert response.json["notifications"] == {"queued": 1, "suppressed": 2}
+    drain()
+
+    by_user = {n.user_id: n for n in db.session.scalars(db.select(Notification))}
+    assert by_user[no_phone.id].status == NotificationStatus.SUPPRESSED
+    assert by_user[no_phone.id].reason.startswith("no phone number")
+    assert by_user[opted_out.id].status == NotificationStatus.SUPPRESSED
+    assert "opted out of SMS" in by_user[opted_out.id].reason
+    assert "…0109" in by_user[opted_out.id].reason and "via SMS reply STOP" in by_user[opted_out.id].reason
+    assert by_user[paged.id].status == NotificationStatus.SENT
+    assert [m["To"] for m in twilio.received] == ["+14155550101"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong-token"}, {"Authorization": "Basic dGVzdC1hbGVydC10b2tlbg=="}],
+    ids=["missing", "wrong", "not-bearer"],
+)
+def test_bad_or_missing_token_is_401_and_stores_nothing(client, make_user, headers):
+    make_user("admin", phone="+14155550101")
+    response = post(client, load_fixture("webhooks/alertmanager_firing.json"), headers=headers)
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "unauthorized"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert counts() == (0, 0)
+
+
+def test_malformed_json_is_400(client):
+    response = post(client, b'{"alerts": [ {"status": "firing", ')
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "bad_request"
+    assert "not valid JSON" in response.json["error"]["message"]
+    assert counts() == (0, 0)
+
+
+def test_wrong_content_type_is_415(client):
+    response = post(client, load_fixture("webhooks/alertmanager_firing.json"), content_type="text/plain")
+    assert response.status_code == 415
+    assert "application/json" in response.json["error"]["message"]
+    assert counts() == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"receiver": "x"}, "alerts"),
+        ({"alerts": []}, "alerts"),
+        ({"alerts": "firing"}, "alerts"),
+        ({"alerts": [{"labels": {"alertname": "X"}}]}, "alerts[0].status"),
+        ({"alerts": [{"status": "burning", "labels": {}}]}, "alerts[0].status"),
+        ({"alerts": [{"status": "firing"}]}, "alerts[0].labels"),
+        ({"alerts": [{"status": "firing", "labels": {"severity": 5}}]}, "alerts[0].labels"),
+        ({"alerts": [{"status": "firing", "labels": {}, "annotations": ["x"]}]}, "alerts[0].annotations"),
+        ({"alerts": [{"status": "firing", "labels": {}, "startsAt": "yesterday"}]}, "alerts[0].startsAt"),
+        ({"alerts": [{"status": "firing", "labels": {}, "fingerprint": 42}]}, "alerts[0].fingerprint"),
+        ({"alerts": ["not an object"]}, "alerts[0]"),
+    ],
+)
+def test_body_that_is_not_an_alertmanager_payload_is_422_naming_the_field(client, make_user, body, field):
+    make_user("admin", phone="+14155550101")
+    response = post(client, body)
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "invalid_payload"
+    assert field in response.json["error"]["fields"]
+    assert counts() == (0, 0)
+
+
+def test_one_bad_alert_rejects_the_whole_payload(client, make_user):
+    make_user("admin", phone="+14155550101")
+    payload = json.loads(load_fixture("webhooks/alertmanager_mixed.json"))
+    payload["alerts"][2]["status"] = "exploded"
+    response = post(client, payload)
+    assert response.status_code == 422
+    assert list(response.json["error"]["fields"]) == ["alerts[2].status"]
+    assert counts() == (0, 0)
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"alerts"', b"null", b"42"])
+def test_json_that_is_not_an_object_is_400(client, body):
+    response = post(client, body)
+    assert response.status_code == 400
+    assert "JSON object" in response.json["error"]["message"]
+
+
+def test_oversized_body_is_413_before_parsing(client, app):
+    huge = b'{"alerts": [' + b" " * (app.config["MAX_CONTENT_LENGTH"] + 10) + b"]}"
+    response = post(client, huge)
+    assert response.status_code == 413
+    assert response.is_json
+    assert counts() == (0, 0)
+
+
+def test_get_is_405_json(client):
+    response = client.get(URL, headers=AUTH)
+    assert response.status_code == 405
+    assert response.json["error"]["code"] == "method_not_allowed"
+
+
+def test_unknown_api_path_is_json_404(client):
+    response = client.post("/api/v1/webhooks/nagios", headers=AUTH, json={})
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "not_found"

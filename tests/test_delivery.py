@@ -1,0 +1,201 @@
+"""Delivering SMS through the twilio client against the loopback Twilio: success, errors, retries, recovery."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from tests.conftest import TWILIO_SID, TWILIO_TOKEN, load_fixture
+from webapp.extensions import db
+from webapp.models import Channel, Notification, NotificationStatus, utcnow
+from webapp.services import delivery
+
+AUTH = {"Authorization": "Bearer test-alert-token"}
+
+
+def make_notification(user, number: str, body: str = "Disk full on db-1") -> Notification:
+    notification = Notification(
+        user_id=user.id, channel=Channel.SMS, recipient=number, body=body, status=NotificationStatus.PENDING
+    )
+    db.session.add(notification)
+    db.session.commit()
+    return notification
+
+
+def deliver_now(notification: Notification) -> None:
+    delivery.enqueue([notification.id])
+
+
+def test_sms_is_sent_with_the_twilio_client_and_the_sid_recorded(make_user, drain, twilio):
+    user = make_user("admin")
+    notification = make_notification(user, "+14155550101", "Hello from OpsRelay")
+    deliver_now(notification)
+    drain()
+    assert twilio.received == [
+        {"To": "+14155550101", "From": "+15005550006", "Body": "Hello from OpsRelay", "sid": notification.provider_id}
+    ]
+    assert notification.status == NotificationStatus.SENT
+    assert notification.provider_id.startswith("SM")
+    assert notification.attempts == 1
+
+
+def test_invalid_number_21211_fails_at_once_with_twilios_code_and_message(make_user, drain, twilio):
+    user = make_user("admin")
+    notification = make_notification(user, "+15005550001")
+    twilio.fail_next("+15005550001", 21211)
+    deliver_now(notification)
+    drain()
+    assert notification.status == NotificationStatus.FAILED
+    assert notification.error_code == "21211"
+    assert "not a valid phone number" in notification.error_message
+    assert notification.attempts == 1
+    assert notification.failed_at is not None
+    assert twilio.requests == 1  # no retry
+
+
+def test_unsubscribed_recipient_21610_fails_without_retry(make_user, drain, twilio):
+    user = make_user("admin")
+    notification = make_notification(user, "+14155550111")
+    twilio.fail_next("+14155550111", 21610)
+    deliver_now(notification)
+    drain()
+    assert (notification.status, notification.error_code, twilio.requests) == (NotificationStatus.FAILED, "21610", 1)
+
+
+def test_rate_limited_429_waits_for_retry_after_then_sends(make_user, drain, twilio):
+    user = make_user("admin")
+    notification = make_notification(user, "+14155550101")
+    twilio.fail_next("+14155550101", 20429, headers={"Retry-After": "1"})
+    started = utcnow()
+    deliver_now(notification)
+    drain()
+
+    assert notification.status == NotificationStatus.QUEUED
+    assert notification.error_code == "20429"
+    assert notification.attempts == 1
+    assert notification.next_attempt_at >= started + timedelta(seconds=1)
+    assert twilio.received == []
+
+    drain()  # too early: the retry is scheduled for later, nothing is sent yet
+    assert twilio.requests == 1
+
+    time.sleep(max(0.0, (notification.next_attempt_at - utcnow()).total_seconds()) + 0.2)
+    drain()
+    assert notification.status == NotificationStatus.SENT
+    assert notification.attempts == 2
+    assert [m["To"] for m in twilio.received] == ["+14155550101"]
+
+
+def test_server_errors_are_retried_then_failed_when_attempts_run_out(app, make_user, drain, twilio):
+    user = make_user("admin")
+    notification = make_notification(user, "+14155550101")
+    twilio.fail_next("+14155550101", 20500, times=10)
+    deliver_now(notification)
+    for _ in range(app.config["DELIVERY_MAX_ATTEMPTS"]):
+        drain()
+        if notification.status == NotificationStatus.QUEUED:
+            time.sleep(max(0.0, (notification.next_attempt_at - utcnow()).total_seconds()) + 0.1)
+    drain()
+    assert notification.status == NotificationStatus.FAILED
+    assert notification.attempts == app.config["DELIVERY_MAX_ATTEMPTS"] == twilio.requests
+    assert notification.error_message.startswith(f"gave up after {notification.attempts} attempts")
+
+
+def test_wrong_twilio_credentials_fail_with_twilios_authenticate_error(make_app, make_user, drain, twilio):
+    bad = make_app(
+        TWILIO_ACCOUNT_SID=TWILIO_SID,
+        TWILIO_AUTH_TOKEN="not-the-token",
+        TWILIO_PHONE_NUMBER="+15005550006",
+        TWILIO_API_BASE_URL=twilio.base_url,
+    )
+    user = make_user("admin")
+    notification = make_notification(user, "+14155550101")
+    with bad.app_context():
+        sms = bad.extensions["opsrelay_sms"]
+    try:
+        sms.send(to="+14155550101", body="x")
+    except Exception as exc:  # noqa: BLE001
+        error = exc
+    assert type(error).__name__ == "PermanentError"
+    assert error.code == "20003"
+    assert notification.status == NotificationStatus.PENDING
+
+
+def test_unreachable_twilio_is_a_transient_error(make_app, make_user):
+    offline = make_app(
+        TWILIO_ACCOUNT_SID=TWILIO_SID,
+        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+        TWILIO_PHONE_NUMBER="+15005550006",
+        TWILIO_API_BASE_URL="http://127.0.0.1:9",  # discard port: connection refused
+    )
+    sms = offline.extensions["opsrelay_sms"]
+    try:
+        sms.send(to="+14155550101", body="x")
+    except Exception as exc:  # noqa: BLE001
+        error = exc
+    assert type(error).__name__ == "TransientError"
+    assert error.code == "network"
+
+
+def test_console_backend_marks_sms_simulated(make_app, make_user):
+    console = make_app()  # no Twilio settings
+    with console.app_context():
+        user = make_user("admin")
+        notification = make_notification(user, "+14155550101")
+        claimed = delivery.claim(notification.id)
+        delivery.send(claimed)
+        db.session.commit()
+        assert claimed.status == NotificationStatus.SENT
+        assert claimed.simulated is True
+        assert claimed.provider_id.startswith("SIM")
+
+
+def test_a_notification_is_claimed_once(make_user):
+    user = make_user("admin")
+    notification = make_notification(user, "+14155550101")
+    first = delivery.claim(notification.id)
+    second = delivery.claim(notification.id)
+    assert first is not None and first.status == NotificationStatus.SENDING
+    assert second is None
+
+
+def test_queue_down_while_an_alert_arrives_then_back_every_sms_sent_once(make_app, make_user, twilio, drain):
+    make_user("admin", phone="+14155550101")
+    make_user("admin", phone="+14155550102")
+    down = make_app(
+        REDIS_URL="redis://127.0.0.1:1/0",  # nothing listens there
+        TWILIO_ACCOUNT_SID=TWILIO_SID,
+        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+        TWILIO_PHONE_NUMBER="+15005550006",
+        TWILIO_API_BASE_URL=twilio.base_url,
+    )
+    response = down.test_client().post(
+        "/api/v1/webhooks/alertmanager",
+        data=load_fixture("webhooks/alertmanager_firing.json"),
+        headers=AUTH,
+        content_type="application/json",
+    )
+    assert response.status_code == 200  # the alert is accepted and kept
+    rows = db.session.scalars(db.select(Notification)).all()
+    assert [n.status for n in rows] == [NotificationStatus.PENDING] * 2
+
+    # The queue is back; the periodic recovery job finds the rows left in the outbox.
+    result = delivery.recover(now=utcnow() + timedelta(minutes=1))
+    assert result["requeued"] == 2
+    drain()
+    delivery.recover(now=utcnow() + timedelta(minutes=5))  # a second sweep finds nothing to redo
+    drain()
+    assert sorted(m["To"] for m in twilio.received) == ["+14155550101", "+14155550102"]
+    assert {n.status for n in db.session.scalars(db.select(Notification))} == {NotificationStatus.SENT}
+
+
+def test_row_stuck_in_sending_is_recovered_and_marked_possibly_duplicated(make_user, drain, twilio):
+    user = make_user("admin")
+    notification = make_notification(user, "+14155550101")
+    delivery.claim(notification.id, now=utcnow() - timedelta(minutes=30))  # a worker that then died
+    assert delivery.recover()["recovered_from_sending"] == 1
+    drain()
+    assert notification.status == NotificationStatus.SENT
+    assert notification.attempts == 2
+    assert notification.reason.startswith("possibly duplicated")
+    assert len(twilio.received) == 1

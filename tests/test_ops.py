@@ -1,0 +1,38 @@
+"""Health, readiness and metrics."""
+
+from __future__ import annotations
+
+from tests.conftest import load_fixture
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+
+
+def test_readyz_checks_database_and_queue(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ready", "checks": {"database": True, "queue": True}}
+
+
+def test_readyz_is_503_when_the_queue_is_down(make_app):
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["queue"] is False
+
+
+def test_metrics_count_notifications_by_channel_and_status(client, make_user, drain):
+    make_user("admin", phone="+14155550101")
+    make_user("admin")
+    client.post(
+        "/api/v1/webhooks/alertmanager",
+        data=load_fixture("webhooks/alertmanager_firing.json"),
+        headers={"Authorization": "Bearer test-alert-token"},
+        content_type="application/json",
+    )
+    drain()
+    text = client.get("/metrics").text
+    assert 'opsrelay_notifications{channel="sms",status="sent"} 1' in text
+    assert 'opsrelay_notifications{channel="sms",status="suppressed"} 1' in text
+    assert "opsrelay_queue_up 1" in text

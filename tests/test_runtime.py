@@ -1,0 +1,135 @@
+"""How the app runs: configuration from the environment, the embedded worker, and worker.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TWILIO_SID, TWILIO_TOKEN, load_fixture
+from webapp import create_app
+from webapp.config import ConfigError, database_uri
+from webapp.extensions import db
+from webapp.models import Notification, NotificationStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTH = {"Authorization": "Bearer test-alert-token"}
+
+
+def wait_for(predicate, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def statuses() -> list[str]:
+    db.session.expire_all()
+    return [n.status for n in db.session.scalars(db.select(Notification))]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://u:p@db.example.com:5432/ops", "postgresql+psycopg://u:p@db.example.com:5432/ops"),
+        ("postgresql://u@h/ops", "postgresql+psycopg://u@h/ops"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
+def test_database_url_schemes(url, expected):
+    assert database_uri(url, "/instance") == expected
+
+
+def test_without_database_url_sqlite_lives_in_instance():
+    assert database_uri(None, "/srv/instance") == "sqlite:////srv/instance/opsrelay.sqlite3"
+
+
+@pytest.mark.parametrize("missing", ["ALERT_WEBHOOK_TOKEN", "SECRET_KEY"])
+def test_production_refuses_to_start_without_its_secrets(monkeypatch, missing):
+    monkeypatch.setenv("OPSRELAY_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("ALERT_WEBHOOK_TOKEN", "t" * 40)
+    monkeypatch.delenv(missing)
+    with pytest.raises(ConfigError, match=f"{missing} must be set in production"):
+        create_app()
+
+
+def test_production_starts_with_its_secrets(monkeypatch, database):
+    monkeypatch.setenv("OPSRELAY_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("ALERT_WEBHOOK_TOKEN", "t" * 40)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database["uri"], "REDIS_URL": None, "EMBEDDED_WORKER": False})
+    assert app.config["ALERT_WEBHOOK_TOKEN"] == "t" * 40
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_bad_number_in_the_environment_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("DELIVERY_MAX_ATTEMPTS", "many")
+    with pytest.raises(ConfigError, match="DELIVERY_MAX_ATTEMPTS must be a whole number"):
+        create_app()
+
+
+def test_embedded_worker_delivers_without_redis(make_app, app, make_user, twilio):
+    """No REDIS_URL: the web process runs its own worker thread and the SMS goes out by itself."""
+    make_user("admin", phone="+14155550101")
+    laptop = make_app(
+        REDIS_URL=None,
+        EMBEDDED_WORKER=True,
+        TWILIO_ACCOUNT_SID=TWILIO_SID,
+        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+        TWILIO_PHONE_NUMBER="+15005550006",
+        TWILIO_API_BASE_URL=twilio.base_url,
+    )
+    response = laptop.test_client().post(
+        "/api/v1/webhooks/alertmanager",
+        data=load_fixture("webhooks/alertmanager_firing.json"),
+        headers=AUTH,
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    assert wait_for(lambda: statuses() == [NotificationStatus.SENT])
+    assert [m["To"] for m in twilio.received] == ["+14155550101"]
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="worker.py serves Redis; the embedded run checks refusal")
+def test_worker_process_delivers_from_redis(client, make_user, twilio, database):
+    make_user("admin", phone="+14155550101")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database["uri"],
+        "TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_PHONE_NUMBER": "+15005550006",
+        "TWILIO_API_BASE_URL": twilio.base_url,
+        "SECRET_KEY": "secret-for-tests",
+    }
+    worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env)  # noqa: S603
+    try:
+        response = client.post(
+            "/api/v1/webhooks/alertmanager",
+            data=load_fixture("webhooks/alertmanager_firing.json"),
+            headers=AUTH,
+            content_type="application/json",
+        )
+        assert response.status_code == 200
+        assert wait_for(lambda: statuses() == [NotificationStatus.SENT], timeout=30)
+        assert [m["To"] for m in twilio.received] == ["+14155550101"]
+    finally:
+        worker.terminate()
+        worker.wait(10)
+
+
+def test_worker_process_without_redis_says_why_it_will_not_start(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["DATABASE_URL"] = "sqlite:///" + str(tmp_path / "w.sqlite3")
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "worker.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "worker.py needs REDIS_URL" in result.stderr
