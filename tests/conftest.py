@@ -108,14 +108,19 @@ def make_app(database):
             queue.connection.flushdb()
 
 
+def twilio_settings(base_url: str, *, auth_token: str = TWILIO_TOKEN) -> dict:
+    """Config that points the app's real twilio client at `base_url` (the loopback Twilio)."""
+    return {
+        "TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "TWILIO_AUTH_TOKEN": auth_token,
+        "TWILIO_PHONE_NUMBER": "+15005550006",
+        "TWILIO_API_BASE_URL": base_url,
+    }
+
+
 @pytest.fixture
 def app(make_app, database, twilio):
-    app = make_app(
-        TWILIO_ACCOUNT_SID=TWILIO_SID,
-        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
-        TWILIO_PHONE_NUMBER="+15005550006",
-        TWILIO_API_BASE_URL=twilio.base_url,
-    )
+    app = make_app(**twilio_settings(twilio.base_url))
     with app.app_context():
         _reset(database["seeds"])
         yield app

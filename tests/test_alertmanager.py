@@ -226,3 +226,24 @@ def test_unknown_api_path_is_json_404(client):
     response = client.post("/api/v1/webhooks/nagios", headers=AUTH, json={})
     assert response.status_code == 404
     assert response.json["error"]["code"] == "not_found"
+
+
+def test_nul_character_is_400_not_a_database_error(client, make_user):
+    make_user("admin", phone="+14155550101")
+    body = b'{"alerts": [{"status": "firing", "labels": {"alertname": "Disk\\u0000Full", "severity": "critical"}}]}'
+    response = post(client, body)
+    assert response.status_code == 400
+    assert "NUL" in response.json["error"]["message"]
+    assert counts() == (0, 0)
+
+
+def test_many_alerts_in_one_group_each_page_once(client, make_user, drain, twilio):
+    make_user("admin", phone="+14155550101")
+    alerts = [
+        {"status": "firing", "labels": {"alertname": f"Alert{i}", "severity": "critical"}, "fingerprint": f"f{i}"}
+        for i in range(25)
+    ]
+    response = post(client, {"alerts": alerts})
+    assert response.json["new_events"] == 25
+    drain()
+    assert sorted(m["Body"].split("\n")[1] for m in twilio.received) == sorted(f"Alert{i}" for i in range(25))

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
-from tests.conftest import PASSWORD, TWILIO_SID, TWILIO_TOKEN, load_fixture
+from tests.conftest import PASSWORD, load_fixture, twilio_settings
 from webapp.queue import EmbeddedWorker, get_queue
 
 CHROMIUM = "/usr/bin/chromium"
@@ -27,12 +27,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture
 def live_server(make_app, app, twilio):
-    served = make_app(
-        TWILIO_ACCOUNT_SID=TWILIO_SID,
-        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
-        TWILIO_PHONE_NUMBER="+15005550006",
-        TWILIO_API_BASE_URL=twilio.base_url,
-    )
+    served = make_app(**twilio_settings(twilio.base_url))
     server = make_server("127.0.0.1", 0, served, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from tests.conftest import TWILIO_SID, TWILIO_TOKEN, load_fixture
+import pytest
+
+from tests.conftest import load_fixture, twilio_settings
+from webapp.channels.base import PermanentError, TransientError
 from webapp.extensions import db
 from webapp.models import Channel, Notification, NotificationStatus, utcnow
 from webapp.services import delivery
@@ -101,40 +104,19 @@ def test_server_errors_are_retried_then_failed_when_attempts_run_out(app, make_u
     assert notification.error_message.startswith(f"gave up after {notification.attempts} attempts")
 
 
-def test_wrong_twilio_credentials_fail_with_twilios_authenticate_error(make_app, make_user, drain, twilio):
-    bad = make_app(
-        TWILIO_ACCOUNT_SID=TWILIO_SID,
-        TWILIO_AUTH_TOKEN="not-the-token",
-        TWILIO_PHONE_NUMBER="+15005550006",
-        TWILIO_API_BASE_URL=twilio.base_url,
-    )
-    user = make_user("admin")
-    notification = make_notification(user, "+14155550101")
-    with bad.app_context():
-        sms = bad.extensions["opsrelay_sms"]
-    try:
-        sms.send(to="+14155550101", body="x")
-    except Exception as exc:  # noqa: BLE001
-        error = exc
-    assert type(error).__name__ == "PermanentError"
-    assert error.code == "20003"
-    assert notification.status == NotificationStatus.PENDING
+def test_wrong_twilio_credentials_fail_with_twilios_authenticate_error(make_app, twilio):
+    wrong = make_app(**twilio_settings(twilio.base_url, auth_token="not-the-token"))
+    with pytest.raises(PermanentError) as raised:
+        wrong.extensions["opsrelay_sms"].send(to="+14155550101", body="x")
+    assert raised.value.code == "20003"
+    assert twilio.received == []
 
 
-def test_unreachable_twilio_is_a_transient_error(make_app, make_user):
-    offline = make_app(
-        TWILIO_ACCOUNT_SID=TWILIO_SID,
-        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
-        TWILIO_PHONE_NUMBER="+15005550006",
-        TWILIO_API_BASE_URL="http://127.0.0.1:9",  # discard port: connection refused
-    )
-    sms = offline.extensions["opsrelay_sms"]
-    try:
-        sms.send(to="+14155550101", body="x")
-    except Exception as exc:  # noqa: BLE001
-        error = exc
-    assert type(error).__name__ == "TransientError"
-    assert error.code == "network"
+def test_unreachable_twilio_is_a_transient_error(make_app):
+    offline = make_app(**twilio_settings("http://127.0.0.1:9"))  # discard port: connection refused
+    with pytest.raises(TransientError) as raised:
+        offline.extensions["opsrelay_sms"].send(to="+14155550101", body="x")
+    assert raised.value.code == "network"
 
 
 def test_console_backend_marks_sms_simulated(make_app, make_user):
@@ -162,13 +144,7 @@ def test_a_notification_is_claimed_once(make_user):
 def test_queue_down_while_an_alert_arrives_then_back_every_sms_sent_once(make_app, make_user, twilio, drain):
     make_user("admin", phone="+14155550101")
     make_user("admin", phone="+14155550102")
-    down = make_app(
-        REDIS_URL="redis://127.0.0.1:1/0",  # nothing listens there
-        TWILIO_ACCOUNT_SID=TWILIO_SID,
-        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
-        TWILIO_PHONE_NUMBER="+15005550006",
-        TWILIO_API_BASE_URL=twilio.base_url,
-    )
+    down = make_app(REDIS_URL="redis://127.0.0.1:1/0", **twilio_settings(twilio.base_url))  # nothing listens there
     response = down.test_client().post(
         "/api/v1/webhooks/alertmanager",
         data=load_fixture("webhooks/alertmanager_firing.json"),

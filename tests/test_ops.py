@@ -36,3 +36,12 @@ def test_metrics_count_notifications_by_channel_and_status(client, make_user, dr
     assert 'opsrelay_notifications{channel="sms",status="sent"} 1' in text
     assert 'opsrelay_notifications{channel="sms",status="suppressed"} 1' in text
     assert "opsrelay_queue_up 1" in text
+
+
+def test_metrics_can_require_a_token(make_app):
+    app = make_app(METRICS_TOKEN="scrape-me")
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert ok.status_code == 200 and "opsrelay_queue_up" in ok.text

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TWILIO_SID, TWILIO_TOKEN, load_fixture
+from tests.conftest import load_fixture, twilio_settings
 from webapp import create_app
 from webapp.config import ConfigError, database_uri
 from webapp.extensions import db
@@ -78,14 +78,7 @@ def test_bad_number_in_the_environment_is_a_clear_error(monkeypatch):
 def test_embedded_worker_delivers_without_redis(make_app, app, make_user, twilio):
     """No REDIS_URL: the web process runs its own worker thread and the SMS goes out by itself."""
     make_user("admin", phone="+14155550101")
-    laptop = make_app(
-        REDIS_URL=None,
-        EMBEDDED_WORKER=True,
-        TWILIO_ACCOUNT_SID=TWILIO_SID,
-        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
-        TWILIO_PHONE_NUMBER="+15005550006",
-        TWILIO_API_BASE_URL=twilio.base_url,
-    )
+    laptop = make_app(REDIS_URL=None, EMBEDDED_WORKER=True, **twilio_settings(twilio.base_url))
     response = laptop.test_client().post(
         "/api/v1/webhooks/alertmanager",
         data=load_fixture("webhooks/alertmanager_firing.json"),
@@ -103,10 +96,7 @@ def test_worker_process_delivers_from_redis(client, make_user, twilio, database)
     env = {
         **os.environ,
         "DATABASE_URL": database["uri"],
-        "TWILIO_ACCOUNT_SID": TWILIO_SID,
-        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-        "TWILIO_PHONE_NUMBER": "+15005550006",
-        "TWILIO_API_BASE_URL": twilio.base_url,
+        **twilio_settings(twilio.base_url),
         "SECRET_KEY": "secret-for-tests",
     }
     worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env)  # noqa: S603

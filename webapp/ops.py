@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, abort, current_app
 from sqlalchemy import func, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.extensions import db
 from webapp.models import Notification
 from webapp.queue import get_queue
+from webapp.security import bearer_token, constant_time_equals
 
 bp = Blueprint("ops", __name__)
 
@@ -32,6 +33,9 @@ def readyz():
 
 @bp.get("/metrics")
 def metrics():
+    token = current_app.config.get("METRICS_TOKEN")
+    if token and not constant_time_equals(bearer_token(), token):
+        abort(401, description="Send 'Authorization: Bearer <METRICS_TOKEN>'.")
     lines = [
         "# HELP opsrelay_notifications Notifications by channel and status.",
         "# TYPE opsrelay_notifications gauge",

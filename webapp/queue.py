@@ -68,6 +68,12 @@ class TaskQueue:
         self.ensure_embedded_worker()
         return self.queues[queue].enqueue(func, *args, **options)
 
+    def enqueue_many(self, func: Callable, arg_lists: list[tuple], *, queue: str = DELIVERIES) -> list[Job]:
+        """Put many jobs on the queue in one round trip; raises RedisError when it cannot be reached."""
+        self.ensure_embedded_worker()
+        rq_queue = self.queues[queue]
+        return rq_queue.enqueue_many([Queue.prepare_data(func, args) for args in arg_lists])
+
     def enqueue_in(self, seconds: float, func: Callable, *args, queue: str = DELIVERIES, **options) -> Job:
         self.ensure_embedded_worker()
         return self.queues[queue].enqueue_in(timedelta(seconds=seconds), func, *args, **options)
@@ -125,7 +131,10 @@ class TaskQueue:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["opsrelay_queue"] = TaskQueue(app)
+    queue = TaskQueue(app)
+    app.extensions["opsrelay_queue"] = queue
+    # Without Redis the first request starts the in-process worker, so periodic jobs run too.
+    app.before_request(queue.ensure_embedded_worker)
 
 
 def get_queue(app: Flask) -> TaskQueue:

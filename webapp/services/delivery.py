@@ -38,12 +38,10 @@ def enqueue(notification_ids: list[int], *, now: datetime | None = None) -> int:
 
     if not notification_ids:
         return 0
-    queue = get_queue(current_app)
     queued: list[int] = []
     try:
-        for notification_id in notification_ids:
-            queue.enqueue(deliver, notification_id)
-            queued.append(notification_id)
+        get_queue(current_app).enqueue_many(deliver, [(notification_id,) for notification_id in notification_ids])
+        queued = list(notification_ids)
     except RedisError as exc:
         log.warning("queue unreachable (%s): %d notifications stay pending", type(exc).__name__, len(notification_ids))
     if queued:
@@ -182,17 +180,15 @@ def recover(*, now: datetime | None = None) -> dict[str, int]:
     from webapp.jobs import deliver
 
     requeued = 0
-    queue = get_queue(current_app)
     try:
-        for notification_id in due:
-            queue.enqueue(deliver, notification_id)
-            requeued += 1
+        get_queue(current_app).enqueue_many(deliver, [(notification_id,) for notification_id in due])
+        requeued = len(due)
     except RedisError as exc:
         log.warning("recovery: queue unreachable (%s)", type(exc).__name__)
     if requeued:
         db.session.execute(
             update(Notification)
-            .where(Notification.id.in_(due[:requeued]), Notification.status.in_(CLAIMABLE))
+            .where(Notification.id.in_(due), Notification.status.in_(CLAIMABLE))
             .values(status=S.QUEUED, queued_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )

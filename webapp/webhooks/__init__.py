@@ -22,7 +22,19 @@ def read_json_object() -> dict[str, Any]:
         raise BadRequest(f"The body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
+    if _contains_nul(payload):
+        raise BadRequest("The body contains a NUL character (\\u0000), which no field accepts.")
     return payload
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
 
 
 from webapp.webhooks import alertmanager  # noqa: E402,F401  (registers routes)
