@@ -14,7 +14,7 @@ from tests.twilio_fake import FakeTwilio
 from webapp import create_app
 from webapp.config import database_uri
 from webapp.extensions import db
-from webapp.models import MessageTemplate, PhoneNumber, Role, User
+from webapp.models import Customer, MessageTemplate, PhoneNumber, Role, Ticket, User
 from webapp.queue import EmbeddedWorker, get_queue
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -64,9 +64,16 @@ def database(tmp_path_factory) -> dict:
     uri = _postgres_url()
     if uri:
         ensure_postgres_database(uri)
+        engine = sa.create_engine(uri)
+        with engine.begin() as connection:  # every run migrates from nothing
+            connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engine.dispose()
     else:
         uri = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite3")
     app = create_app(base_config(uri))
+    queue = get_queue(app)
+    if not queue.embedded:
+        queue.connection.flushdb()  # no jobs left over from an interrupted run
     with app.app_context():
         upgrade()
         seeds = [
@@ -163,7 +170,37 @@ def drain(app):
 
 
 @pytest.fixture
-def make_user(app):
+def make_customer(app):
+    counter = iter(range(1, 10_000))
+
+    def _make(name: str | None = None, **fields) -> Customer:
+        customer = Customer(name=name or f"Customer {next(counter)}", **fields)
+        db.session.add(customer)
+        db.session.commit()
+        return customer
+
+    return _make
+
+
+@pytest.fixture
+def customer(make_customer) -> Customer:
+    """The customer that users belong to unless a test says otherwise."""
+    return make_customer("Acme Corp")
+
+
+@pytest.fixture
+def make_ticket(app):
+    def _make(*, customer: Customer, title: str = "Disk full on db-1", **fields) -> Ticket:
+        ticket = Ticket(customer_id=customer.id, title=title, **fields)
+        db.session.add(ticket)
+        db.session.commit()
+        return ticket
+
+    return _make
+
+
+@pytest.fixture
+def make_user(app, customer):
     counter = iter(range(1, 10_000))
 
     def _make(
@@ -175,6 +212,7 @@ def make_user(app):
         phone: str | None = None,
         active: bool = True,
         opted_out: bool = False,
+        customers: list[Customer] | None = None,
     ) -> User:
         n = next(counter)
         user = User(
@@ -182,6 +220,7 @@ def make_user(app):
             name=name or f"User {n}",
             role=Role(role),
             is_active=active,
+            customers=[customer] if customers is None else customers,
         )
         user.set_password(password)
         if phone:

@@ -121,9 +121,8 @@ def test_unreachable_twilio_is_a_transient_error(make_app):
 
 def test_console_backend_marks_sms_simulated(make_app, make_user):
     console = make_app()  # no Twilio settings
+    notification = make_notification(make_user("admin"), "+14155550101")
     with console.app_context():
-        user = make_user("admin")
-        notification = make_notification(user, "+14155550101")
         claimed = delivery.claim(notification.id)
         delivery.send(claimed)
         db.session.commit()
