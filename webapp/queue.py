@@ -63,18 +63,13 @@ class TaskQueue:
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
-    def enqueue(self, func: Callable, *args, queue: str = DELIVERIES, **options) -> Job:
-        """Put a job on the queue; raises RedisError when the queue cannot be reached."""
-        self.ensure_embedded_worker()
-        return self.queues[queue].enqueue(func, *args, **options)
-
-    def enqueue_many(self, func: Callable, arg_lists: list[tuple], *, queue: str = DELIVERIES) -> list[Job]:
+    def enqueue_many(self, func: Callable | str, arg_lists: list[tuple], *, queue: str = DELIVERIES) -> list[Job]:
         """Put many jobs on the queue in one round trip; raises RedisError when it cannot be reached."""
         self.ensure_embedded_worker()
         rq_queue = self.queues[queue]
         return rq_queue.enqueue_many([Queue.prepare_data(func, args) for args in arg_lists])
 
-    def enqueue_in(self, seconds: float, func: Callable, *args, queue: str = DELIVERIES, **options) -> Job:
+    def enqueue_in(self, seconds: float, func: Callable | str, *args, queue: str = DELIVERIES, **options) -> Job:
         self.ensure_embedded_worker()
         return self.queues[queue].enqueue_in(timedelta(seconds=seconds), func, *args, **options)
 

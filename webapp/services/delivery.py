@@ -18,6 +18,7 @@ from webapp.queue import get_queue
 log = logging.getLogger(__name__)
 
 S = NotificationStatus
+DELIVER_JOB = "webapp.jobs.deliver"  # by name: the job module imports this one
 CLAIMABLE = (S.PENDING, S.QUEUED)
 BACKOFF_CAP_SECONDS = 15 * 60
 PENDING_GRACE = timedelta(seconds=30)  # an outbox row this old was never handed to the queue
@@ -34,13 +35,11 @@ def enqueue(notification_ids: list[int], *, now: datetime | None = None) -> int:
     If the queue cannot be reached the rows stay pending and the recovery sweep retries later:
     nothing is lost. The caller has committed the rows before calling this.
     """
-    from webapp.jobs import deliver
-
     if not notification_ids:
         return 0
     queued: list[int] = []
     try:
-        get_queue(current_app).enqueue_many(deliver, [(notification_id,) for notification_id in notification_ids])
+        get_queue(current_app).enqueue_many(DELIVER_JOB, [(notification_id,) for notification_id in notification_ids])
         queued = list(notification_ids)
     except RedisError as exc:
         log.warning("queue unreachable (%s): %d notifications stay pending", type(exc).__name__, len(notification_ids))
@@ -133,10 +132,8 @@ def _fail(notification: Notification, message: str, *, code: str | None, now: da
 
 def schedule_retry(notification_id: int, delay: float) -> None:
     """Put the retry on the queue for later; if that fails the recovery sweep finds the row."""
-    from webapp.jobs import deliver
-
     try:
-        get_queue(current_app).enqueue_in(delay, deliver, notification_id)
+        get_queue(current_app).enqueue_in(delay, DELIVER_JOB, notification_id)
     except RedisError as exc:
         log.warning("could not schedule retry of %s (%s); the sweep will", notification_id, type(exc).__name__)
 
@@ -177,11 +174,9 @@ def recover(*, now: datetime | None = None) -> dict[str, int]:
         )
     )
     due = sorted(set(recovered) | set(lost))
-    from webapp.jobs import deliver
-
     requeued = 0
     try:
-        get_queue(current_app).enqueue_many(deliver, [(notification_id,) for notification_id in due])
+        get_queue(current_app).enqueue_many(DELIVER_JOB, [(notification_id,) for notification_id in due])
         requeued = len(due)
     except RedisError as exc:
         log.warning("recovery: queue unreachable (%s)", type(exc).__name__)
