@@ -247,3 +247,21 @@ def test_many_alerts_in_one_group_each_page_once(client, make_user, drain, twili
     assert response.json["new_events"] == 25
     drain()
     assert sorted(m["Body"].split("\n")[1] for m in twilio.received) == sorted(f"Alert{i}" for i in range(25))
+
+
+def test_deeply_nested_body_is_400(client):
+    response = post(client, b'{"alerts": ' + b"[" * 5000 + b"]" * 5000 + b"}")
+    assert response.status_code == 400
+    assert counts() == (0, 0)
+
+
+def test_a_large_group_is_stored_in_batches(client):
+    alerts = [
+        {"status": "firing", "labels": {"alertname": f"Alert{i}", "severity": "warning"}, "fingerprint": f"f{i}"}
+        for i in range(3000)
+    ]
+    response = post(client, {"alerts": alerts})
+    assert response.status_code == 200
+    assert response.json["new_events"] == 3000
+    assert post(client, {"alerts": alerts}).json["duplicates"] == 3000
+    assert counts() == (3000, 0)

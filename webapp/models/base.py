@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from webapp.extensions import Base  # noqa: F401  (re-exported: the declarative base of every model)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -39,17 +39,23 @@ class IngestResult:
     notifications: list[Notification] = field(default_factory=list)
 
 
+BATCH = 500  # rows per statement: well under SQLite's limit on bound parameters
+
+
 def _insert_ignoring_duplicates(rows: list[dict]) -> list[int]:
     """INSERT ... ON CONFLICT (source, dedup_key, status) DO NOTHING; the ids of the rows inserted."""
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(Event)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["source", "dedup_key", "status"])
-        .returning(Event.id)
-    )
-    return list(db.session.scalars(statement))
+    ids: list[int] = []
+    for start in range(0, len(rows), BATCH):
+        statement = (
+            insert(Event)
+            .values(rows[start : start + BATCH])
+            .on_conflict_do_nothing(index_elements=["source", "dedup_key", "status"])
+            .returning(Event.id)
+        )
+        ids.extend(db.session.scalars(statement))
+    return ids
 
 
 def ingest(items: list[NormalisedEvent], *, now: datetime | None = None) -> IngestResult:
@@ -80,6 +86,8 @@ def ingest(items: list[NormalisedEvent], *, now: datetime | None = None) -> Inge
     new_ids = _insert_ignoring_duplicates(rows)
     result.duplicates = len(items) - len(new_ids)
     if new_ids:
-        result.events = list(db.session.scalars(db.select(Event).where(Event.id.in_(new_ids)).order_by(Event.id)))
+        for start in range(0, len(new_ids), BATCH):
+            batch = new_ids[start : start + BATCH]
+            result.events.extend(db.session.scalars(db.select(Event).where(Event.id.in_(batch)).order_by(Event.id)))
         result.notifications = routing.route(result.events, now=now)
     return result

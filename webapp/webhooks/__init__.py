@@ -20,6 +20,8 @@ def read_json_object() -> dict[str, Any]:
         payload = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("The body is nested too deeply to be a webhook payload.") from None
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     if _contains_nul(payload):
@@ -27,13 +29,18 @@ def read_json_object() -> dict[str, Any]:
     return payload
 
 
-def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(v) for v in value)
+def _contains_nul(payload: Any) -> bool:
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
     return False
 
 
