@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -265,3 +266,27 @@ def test_a_large_group_is_stored_in_batches(client):
     assert response.json["new_events"] == 3000
     assert post(client, {"alerts": alerts}).json["duplicates"] == 3000
     assert counts() == (3000, 0)
+
+
+def test_concurrent_redeliveries_store_one_event_and_page_once(app, make_user, drain, twilio):
+    """The unique constraint decides between simultaneous posts, not a read before a write."""
+    make_user("admin", phone="+14155550101")
+    body = load_fixture("webhooks/alertmanager_firing.json")
+    barrier = threading.Barrier(4)
+    answers = []
+
+    def deliver_once():
+        client = app.test_client()
+        barrier.wait()
+        answers.append(post(client, body).json)
+
+    threads = [threading.Thread(target=deliver_once) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    drain()
+    assert sorted(a["new_events"] for a in answers) == [0, 0, 0, 1]
+    assert sum(a["duplicates"] for a in answers) == 3
+    assert counts() == (1, 1)
+    assert len(twilio.received) == 1
