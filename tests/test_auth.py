@@ -139,3 +139,11 @@ def test_unknown_page_is_404_in_the_layout(client, login_as):
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert "404 · Not Found" in response.text
+
+
+def test_pages_carry_security_headers(client):
+    headers = client.get("/login").headers
+    assert headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Request-ID"]
