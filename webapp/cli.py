@@ -13,6 +13,7 @@ from werkzeug.serving import run_simple
 from webapp import logs
 from webapp.extensions import db
 from webapp.models import PhoneNumber, Role, User
+from webapp.services import audit
 from webapp.validation import normalise_email, to_e164
 
 users_cli = AppGroup("users", help="Manage users.")
@@ -48,6 +49,7 @@ def create_admin(*, email: str, password: str, name: str, phone: str | None) -> 
         user.phone_numbers.append(PhoneNumber(number=number, label="Mobile", is_primary=True))
     db.session.add(user)
     db.session.flush()
+    audit.record(actor=None, action="user.create", target=user, summary=f"admin {email} created from the command line")
     return user
 
 
