@@ -82,3 +82,20 @@ def test_constraints_live_in_the_database(empty_database):
         db.session.rollback()
         db.session.remove()
         db.engine.dispose()
+
+
+def test_foreign_keys_are_enforced_right_after_migrating(empty_database):
+    """`flask dev` migrates then serves on the same engine: SQLite must enforce foreign keys again."""
+    app = create_app(base_config(empty_database))
+    with app.app_context():
+        upgrade()
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO phone_number (user_id, number, label, is_primary, opted_out, created_at) "
+                    "VALUES (999, '+14155550100', 'x', false, false, '2026-11-26 10:00:00')"
+                )
+            )
+        db.session.rollback()
+        db.session.remove()
+        db.engine.dispose()
