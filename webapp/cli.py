@@ -128,7 +128,11 @@ def dev_command(host: str, port: int):
         '"instance": "test-1"},\n'
         '      "annotations": {"summary": "Test alert", "description": "Testing"}}]}\'\n'
     )
-    app.extensions["opsrelay_queue"].ensure_embedded_worker()
+    queue = app.extensions["opsrelay_queue"]
+    if queue.embedded:
+        queue.ensure_embedded_worker()
+    else:
+        click.echo("  REDIS_URL is set: start `python worker.py` beside this server to deliver notifications.\n")
     run_simple(host, port, app, use_reloader=False, use_debugger=False, threaded=True)
 
 
