@@ -48,6 +48,18 @@ def stop(process: subprocess.Popen) -> str:
     return out
 
 
+def start_dev_server(tree: Path, port: int, env: dict) -> subprocess.Popen:
+    """The README's `.venv/bin/flask --app webapp dev`, on our venv and a free port."""
+    return subprocess.Popen(  # noqa: S603
+        [str(BIN / "flask"), "--app", "webapp", "dev", "--port", str(port)],
+        cwd=tree,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 @pytest.fixture
 def fresh_tree(tmp_path):
     """The tracked files only: no instance/, no database, as after a clone."""
@@ -68,21 +80,10 @@ def test_readme_run_command_and_curl_example(fresh_tree):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "OPSRELAY_ENV"}}
     env["PYTHONUNBUFFERED"] = "1"
-    server = subprocess.Popen(  # noqa: S603 - the README's command, on our own venv
-        [str(BIN / "flask"), "--app", "webapp", "dev", "--port", str(port)],
-        cwd=fresh_tree,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_dev_server(fresh_tree, port, env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base + "/login", server)
-        session = requests.Session()
-        login_page = session.get(base + "/login").text
-        token = re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', login_page).group(1)
-
         result = subprocess.run(  # noqa: S603
             ["bash", "-c", curl.replace("127.0.0.1:5000", f"127.0.0.1:{port}")],  # noqa: S607
             cwd=fresh_tree,
@@ -100,14 +101,7 @@ def test_readme_run_command_and_curl_example(fresh_tree):
     assert "simulated SMS" in output and "TestAlert" in output
 
     # Log in as the README says and find the SMS on the dashboard (a second run keeps the account).
-    server = subprocess.Popen(  # noqa: S603
-        [str(BIN / "flask"), "--app", "webapp", "dev", "--port", str(port)],
-        cwd=fresh_tree,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_dev_server(fresh_tree, port, env)
     try:
         wait_until_up(base + "/login", server)
         session = requests.Session()

@@ -24,7 +24,7 @@ DEMO_PHONE = "+14155550100"  # 555-0100..0199 are reserved for fiction
 
 
 class UserInputError(ValueError):
-    pass
+    """What the person typed cannot make an account; the message says which field and why."""
 
 
 def create_admin(*, email: str, password: str, name: str, phone: str | None) -> User:

@@ -44,7 +44,7 @@ class EmbeddedWorker(AppWorker):
     death_penalty_class = TimerDeathPenalty
 
     def _install_signal_handlers(self) -> None:
-        pass
+        """Signals belong to the main thread (the web server's); stopping is done by stop_embedded_worker."""
 
 
 class TaskQueue:

@@ -13,7 +13,7 @@ _text_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
 
 
 class TemplateRenderError(Exception):
-    pass
+    """A template that does not render (syntax error, unsafe access); the message says where."""
 
 
 def find(event_type: str, channel: Channel, *, customer_id: int | None) -> MessageTemplate | None:
