@@ -6,6 +6,7 @@ import json
 import threading
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import load_fixture
 from webapp.extensions import db
@@ -305,3 +306,29 @@ def test_dashboard_lists_what_is_still_firing(client, login_as):
     post(client, resolved)
     firing_section = client.get("/").text.split("<h2>Firing alerts</h2>")[1].split("</section>")[0]
     assert "HighLatency" not in firing_section and "ApiDown" in firing_section
+
+
+def statements_for_one_alert(client, fingerprint: str) -> int:
+    payload = json.loads(load_fixture("webhooks/alertmanager_firing.json"))
+    payload["alerts"][0]["fingerprint"] = fingerprint
+    seen = []
+
+    def count(*_args):
+        seen.append(1)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assert post(client, payload).status_code == 200
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_paging_more_admins_runs_no_more_queries(client, make_user):
+    for i in range(3):
+        make_user("admin", phone=f"+1415555010{i}")
+    few = statements_for_one_alert(client, "f-few")
+    for i in range(27):
+        make_user("admin", phone=f"+141555502{i:02d}")
+    many = statements_for_one_alert(client, "f-many")
+    assert many == few

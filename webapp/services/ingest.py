@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from webapp.extensions import db
-from webapp.models import Event, EventStatus, Notification, Severity, utcnow
-from webapp.services import routing
+from webapp.models import Event, EventStatus, Severity, utcnow
+from webapp.services import bulk, routing
+
+DEDUP_KEY = ("source", "dedup_key", "status")  # the unique constraint that makes a redelivery a no-op
 
 
 @dataclass(frozen=True)
@@ -36,26 +35,7 @@ class NormalisedEvent:
 class IngestResult:
     events: list[Event] = field(default_factory=list)  # newly stored
     duplicates: int = 0  # already stored: a redelivery
-    notifications: list[Notification] = field(default_factory=list)
-
-
-BATCH = 500  # rows per statement: well under SQLite's limit on bound parameters
-
-
-def _insert_ignoring_duplicates(rows: list[dict]) -> list[int]:
-    """INSERT ... ON CONFLICT (source, dedup_key, status) DO NOTHING; the ids of the rows inserted."""
-    dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    ids: list[int] = []
-    for start in range(0, len(rows), BATCH):
-        statement = (
-            insert(Event)
-            .values(rows[start : start + BATCH])
-            .on_conflict_do_nothing(index_elements=["source", "dedup_key", "status"])
-            .returning(Event.id)
-        )
-        ids.extend(db.session.scalars(statement))
-    return ids
+    notifications: list[routing.Routed] = field(default_factory=list)
 
 
 def ingest(items: list[NormalisedEvent], *, now: datetime | None = None) -> IngestResult:
@@ -83,11 +63,10 @@ def ingest(items: list[NormalisedEvent], *, now: datetime | None = None) -> Inge
         }
         for item in items
     ]
-    new_ids = _insert_ignoring_duplicates(rows)
+    new_ids = [row.id for row in bulk.insert_returning(Event, rows, Event.id, ignore_conflicts_on=DEDUP_KEY)]
     result.duplicates = len(items) - len(new_ids)
-    if new_ids:
-        for start in range(0, len(new_ids), BATCH):
-            batch = new_ids[start : start + BATCH]
-            result.events.extend(db.session.scalars(db.select(Event).where(Event.id.in_(batch)).order_by(Event.id)))
-        result.notifications = routing.route(result.events, now=now)
+    for start in range(0, len(new_ids), bulk.BATCH):
+        batch = new_ids[start : start + bulk.BATCH]
+        result.events.extend(db.session.scalars(db.select(Event).where(Event.id.in_(batch)).order_by(Event.id)))
+    result.notifications = routing.route(result.events, now=now)
     return result

@@ -7,6 +7,7 @@ Admins without a usable phone get a suppressed row that says why.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy.orm import selectinload
 
@@ -22,7 +23,14 @@ from webapp.models import (
     User,
     utcnow,
 )
-from webapp.services import templates
+from webapp.services import bulk, templates
+
+
+class Routed(NamedTuple):
+    """A decision as stored: the Notification row's id and status."""
+
+    id: int
+    status: NotificationStatus
 
 
 def pages_admins(event: Event) -> bool:
@@ -56,42 +64,48 @@ def _sms_decision(user: User) -> tuple[NotificationStatus, str | None, str | Non
     return NotificationStatus.PENDING, phone.number, None
 
 
-def route(events: list[Event], *, now: datetime | None = None) -> list[Notification]:
-    """Decide and record every (user, channel) pair for these new events; flush, never commit."""
+def route(events: list[Event], *, now: datetime | None = None) -> list[Routed]:
+    """Decide and record every (user, channel) pair for these new events, in bulk; never commit."""
     now = now or utcnow()
     paging = [event for event in events if pages_admins(event)]
     if not paging:
         return []
     admins = _active_admins()
-    notifications: list[Notification] = []
+    templates_found: dict = {}
+    rows: list[dict] = []
     for event in paging:
-        body, render_error = _render_sms(event)
+        body, render_error = _render_sms(event, templates_found)
         for admin in admins:
             status, recipient, reason = _sms_decision(admin)
             if status == NotificationStatus.PENDING and render_error:
                 status, reason = NotificationStatus.FAILED, render_error
-            notifications.append(
-                Notification(
-                    event_id=event.id,
-                    user_id=admin.id,
-                    customer_id=event.customer_id,
-                    channel=Channel.SMS,
-                    recipient=recipient,
-                    body=body or "",
-                    status=status,
-                    reason=reason,
-                    failed_at=now if status == NotificationStatus.FAILED else None,
-                    created_at=now,
-                    updated_at=now,
-                )
+            rows.append(
+                {
+                    "event_id": event.id,
+                    "user_id": admin.id,
+                    "customer_id": event.customer_id,
+                    "channel": Channel.SMS,
+                    "recipient": recipient,
+                    "body": body or "",
+                    "status": status,
+                    "reason": reason,
+                    "failed_at": now if status == NotificationStatus.FAILED else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
             )
-    db.session.add_all(notifications)
-    db.session.flush()
-    return notifications
+    return [
+        Routed(row.id, row.status)
+        for row in bulk.insert_returning(Notification, rows, Notification.id, Notification.status)
+    ]
 
 
-def _render_sms(event: Event) -> tuple[str | None, str | None]:
-    template = templates.find(event.event_type, Channel.SMS, customer_id=event.customer_id)
+def _render_sms(event: Event, found: dict) -> tuple[str | None, str | None]:
+    """(body, error): the event's SMS from its template, looked up once per type and customer."""
+    key = (event.event_type, event.customer_id)
+    if key not in found:
+        found[key] = templates.find(event.event_type, Channel.SMS, customer_id=event.customer_id)
+    template = found[key]
     if template is None:
         return None, f"no SMS template for event type {event.event_type!r}"
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,18 +136,19 @@ def alertmanager():
         return body, status, {"WWW-Authenticate": 'Bearer realm="opsrelay"'}
     items = parse(read_json_object())
     result = ingest.ingest(items)
-    db.session.commit()
+    # Read what we answer before the commit expires the rows (no query per row afterwards).
     pending = [n.id for n in result.notifications if n.status == NotificationStatus.PENDING]
-    delivery.enqueue(pending)
-    decisions: dict[str, int] = {}
-    for notification in result.notifications:
-        key = "queued" if notification.status == NotificationStatus.PENDING else str(notification.status)
-        decisions[key] = decisions.get(key, 0) + 1
-    return {
+    decisions = Counter(
+        "queued" if n.status == NotificationStatus.PENDING else str(n.status) for n in result.notifications
+    )
+    answer = {
         "status": "accepted",
         "alerts": len(items),
         "new_events": len(result.events),
         "duplicates": result.duplicates,
         "event_ids": [event.id for event in result.events],
-        "notifications": decisions,
-    }, 200
+        "notifications": dict(decisions),
+    }
+    db.session.commit()  # the outbox: rows first, then the queue
+    delivery.enqueue(pending)
+    return answer, 200

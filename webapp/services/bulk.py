@@ -1,0 +1,35 @@
+"""Multi-row INSERT ... RETURNING, in batches: one statement per batch on PostgreSQL and SQLite alike.
+
+The ORM's add_all() + flush() issues one INSERT per row on SQLite; routing an alert to hundreds of
+users must not cost hundreds of statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from webapp.extensions import db
+
+BATCH = 500  # rows per statement: well under SQLite's limit on bound parameters
+
+
+def insert_returning(
+    model: type, rows: list[dict], *columns: sa.ColumnElement, ignore_conflicts_on: Iterable[str] | None = None
+) -> list[sa.Row]:
+    """Insert `rows` (dicts with the same keys) and return `columns` of the rows inserted.
+
+    With `ignore_conflicts_on`, rows that collide with that unique key are skipped
+    (ON CONFLICT DO NOTHING) and return nothing: the database decides, not a read before a write.
+    """
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    inserted: list[sa.Row] = []
+    for start in range(0, len(rows), BATCH):
+        statement = insert(model).values(rows[start : start + BATCH])
+        if ignore_conflicts_on is not None:
+            statement = statement.on_conflict_do_nothing(index_elements=list(ignore_conflicts_on))
+        inserted.extend(db.session.execute(statement.returning(*columns)).all())
+    return inserted
