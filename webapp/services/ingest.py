@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from webapp.extensions import db
@@ -44,25 +44,7 @@ def ingest(items: list[NormalisedEvent], *, now: datetime | None = None) -> Inge
     result = IngestResult()
     if not items:
         return result
-    rows = [
-        {
-            "source": item.source,
-            "dedup_key": item.dedup_key,
-            "status": item.status,
-            "severity": item.severity,
-            "event_type": item.event_type,
-            "title": item.title,
-            "body": item.body,
-            "labels": item.labels,
-            "data": item.data,
-            "customer_id": item.customer_id,
-            "job_type": item.job_type,
-            "starts_at": item.starts_at,
-            "ends_at": item.ends_at,
-            "created_at": now,
-        }
-        for item in items
-    ]
+    rows = [{**asdict(item), "created_at": now} for item in items]
     new_ids = [row.id for row in bulk.insert_returning(Event, rows, Event.id, ignore_conflicts_on=DEDUP_KEY)]
     result.duplicates = len(items) - len(new_ids)
     for start in range(0, len(new_ids), bulk.BATCH):
