@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,6 +23,12 @@ def make_notification(user, number: str, body: str = "Disk full on db-1") -> Not
     db.session.add(notification)
     db.session.commit()
     return notification
+
+
+def wait_for_retry(notification: Notification) -> None:
+    """Sleep until the RQ scheduler will have the retry job due."""
+    due = delivery.retry_job_time(notification.next_attempt_at)
+    time.sleep(max(0.0, (due - utcnow()).total_seconds()) + 0.1)
 
 
 def deliver_now(notification: Notification) -> None:
@@ -82,7 +88,7 @@ def test_rate_limited_429_waits_for_retry_after_then_sends(make_user, drain, twi
     drain()  # too early: the retry is scheduled for later, nothing is sent yet
     assert twilio.requests == 1
 
-    time.sleep(max(0.0, (notification.next_attempt_at - utcnow()).total_seconds()) + 0.2)
+    wait_for_retry(notification)
     drain()
     assert notification.status == NotificationStatus.SENT
     assert notification.attempts == 2
@@ -97,7 +103,7 @@ def test_server_errors_are_retried_then_failed_when_attempts_run_out(app, make_u
     for _ in range(app.config["DELIVERY_MAX_ATTEMPTS"]):
         drain()
         if notification.status == NotificationStatus.QUEUED:
-            time.sleep(max(0.0, (notification.next_attempt_at - utcnow()).total_seconds()) + 0.1)
+            wait_for_retry(notification)
     drain()
     assert notification.status == NotificationStatus.FAILED
     assert notification.attempts == app.config["DELIVERY_MAX_ATTEMPTS"] == twilio.requests
@@ -174,3 +180,11 @@ def test_row_stuck_in_sending_is_recovered_and_marked_possibly_duplicated(make_u
     assert notification.attempts == 2
     assert notification.reason.startswith("possibly duplicated")
     assert len(twilio.received) == 1
+
+
+def test_retry_jobs_never_run_before_the_rows_retry_time():
+    """RQ's scheduler keeps whole seconds; a retry job scheduled early would be refused by the claim."""
+    at = datetime(2026, 11, 26, 3, 0, 10, 700_000, tzinfo=UTC)
+    assert delivery.retry_job_time(at) == datetime(2026, 11, 26, 3, 0, 11, tzinfo=UTC)
+    exact = datetime(2026, 11, 26, 3, 0, 10, tzinfo=UTC)
+    assert delivery.retry_job_time(exact) == exact

@@ -16,11 +16,11 @@ def deliver(notification_id: int) -> str:
     notification = delivery.claim(notification_id)
     if notification is None:
         return "skipped: already taken or done"
-    retry_in = delivery.send(notification)
+    retry_at = delivery.send(notification)
     db.session.commit()
-    if retry_in is not None:
-        delivery.schedule_retry(notification_id, retry_in)
-        return f"retry in {retry_in:.1f}s"
+    if retry_at is not None:
+        delivery.schedule_retry(notification_id, retry_at)
+        return f"retry at {retry_at.isoformat()}"
     return str(notification.status)
 
 

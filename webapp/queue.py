@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime
 
 import fakeredis
 from flask import Flask
@@ -69,9 +69,10 @@ class TaskQueue:
         rq_queue = self.queues[queue]
         return rq_queue.enqueue_many([Queue.prepare_data(func, args) for args in arg_lists])
 
-    def enqueue_in(self, seconds: float, func: Callable | str, *args, queue: str = DELIVERIES, **options) -> Job:
+    def enqueue_at(self, when: datetime, func: Callable | str, *args, queue: str = DELIVERIES, **options) -> Job:
+        """Run the job at `when` (the RQ scheduler moves it onto the queue); raises RedisError when down."""
         self.ensure_embedded_worker()
-        return self.queues[queue].enqueue_in(timedelta(seconds=seconds), func, *args, **options)
+        return self.queues[queue].enqueue_at(when, func, *args, **options)
 
     def ping(self) -> bool:
         try:

@@ -86,8 +86,8 @@ def backoff_seconds(attempt: int, retry_after: float | None = None, *, base: flo
     return max(delay, retry_after or 0.0)
 
 
-def send(notification: Notification, *, now: datetime | None = None) -> float | None:
-    """Send a claimed notification and record the outcome. Returns a retry delay in seconds, or None."""
+def send(notification: Notification, *, now: datetime | None = None) -> datetime | None:
+    """Send a claimed notification and record the outcome. Returns when to retry, or None."""
     try:
         result = _send_through_channel(notification)
     except TransientError as exc:
@@ -107,7 +107,7 @@ def send(notification: Notification, *, now: datetime | None = None) -> float | 
     return None
 
 
-def _transient_failure(notification: Notification, exc: TransientError, *, now: datetime) -> float | None:
+def _transient_failure(notification: Notification, exc: TransientError, *, now: datetime) -> datetime | None:
     limit = current_app.config["DELIVERY_MAX_ATTEMPTS"]
     if notification.attempts >= limit:
         _fail(notification, f"gave up after {notification.attempts} attempts: {exc.message}", code=exc.code, now=now)
@@ -118,7 +118,7 @@ def _transient_failure(notification: Notification, exc: TransientError, *, now: 
     notification.error_message = exc.message[:1000]
     notification.next_attempt_at = now + timedelta(seconds=delay)
     log.info("notification %s: transient error %s, retry in %.1fs", notification.id, exc.code, delay)
-    return delay
+    return notification.next_attempt_at
 
 
 def _fail(notification: Notification, message: str, *, code: str | None, now: datetime) -> None:
@@ -130,10 +130,16 @@ def _fail(notification: Notification, message: str, *, code: str | None, now: da
     log.info("notification %s failed: %s", notification.id, code)
 
 
-def schedule_retry(notification_id: int, delay: float) -> None:
-    """Put the retry on the queue for later; if that fails the recovery sweep finds the row."""
+def retry_job_time(at: datetime) -> datetime:
+    """`at` rounded up to a whole second: RQ's scheduler keeps whole seconds and would otherwise run the
+    job up to a second before the row's next_attempt_at, when the claim must refuse it."""
+    return at if at.microsecond == 0 else at.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def schedule_retry(notification_id: int, at: datetime) -> None:
+    """Put the retry on the queue for `at`; if that fails the recovery sweep finds the row."""
     try:
-        get_queue(current_app).enqueue_in(delay, DELIVER_JOB, notification_id)
+        get_queue(current_app).enqueue_at(retry_job_time(at), DELIVER_JOB, notification_id)
     except RedisError as exc:
         log.warning("could not schedule retry of %s (%s); the sweep will", notification_id, type(exc).__name__)
 
