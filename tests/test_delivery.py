@@ -48,27 +48,24 @@ def test_sms_is_sent_with_the_twilio_client_and_the_sid_recorded(make_user, drai
     assert notification.attempts == 1
 
 
-def test_invalid_number_21211_fails_at_once_with_twilios_code_and_message(make_user, drain, twilio):
-    user = make_user("admin")
-    notification = make_notification(user, "+15005550001")
-    twilio.fail_next("+15005550001", 21211)
+@pytest.mark.parametrize(
+    ("number", "code", "message"),
+    [("+15005550001", 21211, "not a valid phone number"), ("+14155550111", 21610, "unsubscribed")],
+    ids=["invalid-number", "unsubscribed"],
+)
+def test_permanent_twilio_errors_fail_at_once_with_twilios_code_and_message(
+    make_user, drain, twilio, number, code, message
+):
+    notification = make_notification(make_user("admin"), number)
+    twilio.fail_next(number, code)
     deliver_now(notification)
     drain()
     assert notification.status == NotificationStatus.FAILED
-    assert notification.error_code == "21211"
-    assert "not a valid phone number" in notification.error_message
+    assert notification.error_code == str(code)
+    assert message in notification.error_message
     assert notification.attempts == 1
     assert notification.failed_at is not None
     assert twilio.requests == 1  # no retry
-
-
-def test_unsubscribed_recipient_21610_fails_without_retry(make_user, drain, twilio):
-    user = make_user("admin")
-    notification = make_notification(user, "+14155550111")
-    twilio.fail_next("+14155550111", 21610)
-    deliver_now(notification)
-    drain()
-    assert (notification.status, notification.error_code, twilio.requests) == (NotificationStatus.FAILED, "21610", 1)
 
 
 def test_rate_limited_429_waits_for_retry_after_then_sends(make_user, drain, twilio):

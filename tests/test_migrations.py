@@ -28,74 +28,70 @@ def empty_database(tmp_path):
     yield url
 
 
+@pytest.fixture
+def migrated(empty_database):
+    """An app context on `empty_database` after `flask db upgrade`; connections closed afterwards."""
+    app = create_app(base_config(empty_database))
+    with app.app_context():
+        upgrade()
+        yield app
+        db.session.rollback()
+        db.session.remove()
+        db.engine.dispose()
+
+
 def schema_diff() -> list:
     with db.engine.connect() as connection:
         return compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), db.metadata)
 
 
-def test_upgrade_downgrade_upgrade(empty_database):
-    app = create_app(base_config(empty_database))
-    with app.app_context():
-        upgrade()
-        assert schema_diff() == []  # the revisions and the models agree
-        template = db.session.execute(
-            sa.text("SELECT name, event_type, channel, body_text FROM message_template")
-        ).one()
-        assert template[:3] == ("system_alert", "alert", "sms")
-        assert template.body_text.startswith("\U0001f6a8 CRITICAL ALERT\n{{ alertname }}")
+def test_upgrade_downgrade_upgrade(migrated):
+    assert schema_diff() == []  # the revisions and the models agree
+    template = db.session.execute(sa.text("SELECT name, event_type, channel, body_text FROM message_template")).one()
+    assert template[:3] == ("system_alert", "alert", "sms")
+    assert template.body_text.startswith("\U0001f6a8 CRITICAL ALERT\n{{ alertname }}")
+    db.session.execute(
+        sa.text("INSERT INTO customer (name, timezone, is_active, created_at) VALUES ('Acme', 'UTC', true, :now)"),
+        {"now": "2026-11-26 10:00:00"},
+    )
+    db.session.commit()
+    db.session.remove()
+
+    downgrade(revision="base")
+    tables = set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
+    assert tables == set()
+
+    upgrade()
+    assert schema_diff() == []
+    assert db.session.execute(sa.text("SELECT count(*) FROM message_template")).scalar() == 1
+    db.session.remove()
+
+
+def test_constraints_live_in_the_database(migrated):
+    inspector = sa.inspect(db.engine)
+    event_uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("event")}
+    assert ("source", "dedup_key", "status") in event_uniques
+    notification_uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("notification")}
+    assert ("event_id", "user_id", "channel") in notification_uniques
+    ticket_indexes = {i["name"] for i in inspector.get_indexes("ticket")}
+    assert {"ix_ticket_sla_warn", "ix_ticket_sla_due"} <= ticket_indexes
+    with pytest.raises(sa.exc.IntegrityError):
         db.session.execute(
-            sa.text("INSERT INTO customer (name, timezone, is_active, created_at) VALUES ('Acme', 'UTC', true, :now)"),
-            {"now": "2026-11-26 10:00:00"},
+            sa.text(
+                'INSERT INTO "user" (email, name, password_hash, role, is_active, timezone, created_at) '
+                "VALUES ('x@example.com', 'X', 'h', 'superuser', true, 'UTC', '2026-11-26 10:00:00')"
+            )
         )
-        db.session.commit()
-        db.session.remove()
-
-        downgrade(revision="base")
-        tables = set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
-        assert tables == set()
-
-        upgrade()
-        assert schema_diff() == []
-        assert db.session.execute(sa.text("SELECT count(*) FROM message_template")).scalar() == 1
-        db.session.remove()
-        db.engine.dispose()
+    db.session.rollback()
 
 
-def test_constraints_live_in_the_database(empty_database):
-    app = create_app(base_config(empty_database))
-    with app.app_context():
-        upgrade()
-        inspector = sa.inspect(db.engine)
-        event_uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("event")}
-        assert ("source", "dedup_key", "status") in event_uniques
-        notification_uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("notification")}
-        assert ("event_id", "user_id", "channel") in notification_uniques
-        ticket_indexes = {i["name"] for i in inspector.get_indexes("ticket")}
-        assert {"ix_ticket_sla_warn", "ix_ticket_sla_due"} <= ticket_indexes
-        with pytest.raises(sa.exc.IntegrityError):
-            db.session.execute(
-                sa.text(
-                    'INSERT INTO "user" (email, name, password_hash, role, is_active, timezone, created_at) '
-                    "VALUES ('x@example.com', 'X', 'h', 'superuser', true, 'UTC', '2026-11-26 10:00:00')"
-                )
-            )
-        db.session.rollback()
-        db.session.remove()
-        db.engine.dispose()
-
-
-def test_foreign_keys_are_enforced_right_after_migrating(empty_database):
+def test_foreign_keys_are_enforced_right_after_migrating(migrated):
     """`flask dev` migrates then serves on the same engine: SQLite must enforce foreign keys again."""
-    app = create_app(base_config(empty_database))
-    with app.app_context():
-        upgrade()
-        with pytest.raises(sa.exc.IntegrityError):
-            db.session.execute(
-                sa.text(
-                    "INSERT INTO phone_number (user_id, number, label, is_primary, opted_out, created_at) "
-                    "VALUES (999, '+14155550100', 'x', false, false, '2026-11-26 10:00:00')"
-                )
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.execute(
+            sa.text(
+                "INSERT INTO phone_number (user_id, number, label, is_primary, opted_out, created_at) "
+                "VALUES (999, '+14155550100', 'x', false, false, '2026-11-26 10:00:00')"
             )
-        db.session.rollback()
-        db.session.remove()
-        db.engine.dispose()
+        )
+    db.session.rollback()

@@ -35,23 +35,26 @@ def enqueue(notification_ids: list[int], *, now: datetime | None = None) -> int:
     If the queue cannot be reached the rows stay pending and the recovery sweep retries later:
     nothing is lost. The caller has committed the rows before calling this.
     """
-    if not notification_ids:
+    return _hand_to_queue(notification_ids, from_statuses=(S.PENDING,), now=now or utcnow())
+
+
+def _hand_to_queue(ids: list[int], *, from_statuses: tuple, now: datetime) -> int:
+    """Push one deliver job per id in one round trip, then mark the rows queued; 0 if the queue is down."""
+    if not ids:
         return 0
-    queued: list[int] = []
     try:
-        get_queue(current_app).enqueue_many(DELIVER_JOB, [(notification_id,) for notification_id in notification_ids])
-        queued = list(notification_ids)
+        get_queue(current_app).enqueue_many(DELIVER_JOB, [(notification_id,) for notification_id in ids])
     except RedisError as exc:
-        log.warning("queue unreachable (%s): %d notifications stay pending", type(exc).__name__, len(notification_ids))
-    if queued:
-        db.session.execute(
-            update(Notification)
-            .where(Notification.id.in_(queued), Notification.status == S.PENDING)
-            .values(status=S.QUEUED, queued_at=now or utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
-    return len(queued)
+        log.warning("queue unreachable (%s): %d notifications wait in the outbox", type(exc).__name__, len(ids))
+        return 0
+    db.session.execute(
+        update(Notification)
+        .where(Notification.id.in_(ids), Notification.status.in_(from_statuses))
+        .values(status=S.QUEUED, queued_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return len(ids)
 
 
 def claim(notification_id: int, *, now: datetime | None = None) -> Notification | None:
@@ -179,19 +182,5 @@ def recover(*, now: datetime | None = None) -> dict[str, int]:
             .limit(1000)
         )
     )
-    due = sorted(set(recovered) | set(lost))
-    requeued = 0
-    try:
-        get_queue(current_app).enqueue_many(DELIVER_JOB, [(notification_id,) for notification_id in due])
-        requeued = len(due)
-    except RedisError as exc:
-        log.warning("recovery: queue unreachable (%s)", type(exc).__name__)
-    if requeued:
-        db.session.execute(
-            update(Notification)
-            .where(Notification.id.in_(due), Notification.status.in_(CLAIMABLE))
-            .values(status=S.QUEUED, queued_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
+    requeued = _hand_to_queue(sorted(set(recovered) | set(lost)), from_statuses=CLAIMABLE, now=now)
     return {"requeued": requeued, "recovered_from_sending": len(recovered)}
