@@ -47,6 +47,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions["opsrelay_sms"] = _sms_backend(app)
 
     from webapp.admin import bp as admin_bp
+    from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.ops import bp as ops_bp
     from webapp.webhooks import bp as webhooks_bp
@@ -55,7 +56,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(api_bp)
     csrf.exempt(webhooks_bp)
+    csrf.exempt(api_bp)  # no cookies: keys and bearer tokens only
 
     errors.register(app)
     from webapp import cli

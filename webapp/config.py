@@ -124,3 +124,4 @@ class Defaults:
     EMBEDDED_WORKER = True  # without REDIS_URL: run a worker thread in the web process
     RATELIMIT_HEADERS_ENABLED = True
     PER_PAGE = 50
+    API_TOKEN_TTL_SECONDS = 3600  # /api/v1/auth/token bearer tokens

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
+
+# source name -> pure parser (payload dict -> list[NormalisedEvent]); the routing preview uses the same ones.
+PARSERS: dict[str, Callable[[dict[str, Any]], list]] = {}
 
 
 def read_json_object() -> dict[str, Any]:

@@ -15,7 +15,7 @@ from webapp.extensions import db
 from webapp.models import EventStatus, NotificationStatus, Severity
 from webapp.security import bearer_token, constant_time_equals
 from webapp.services import delivery, ingest
-from webapp.webhooks import bp, read_json_object
+from webapp.webhooks import PARSERS, bp, read_json_object
 
 SOURCE = "alertmanager"
 
@@ -127,6 +127,9 @@ def parse(payload: dict[str, Any]) -> list[ingest.NormalisedEvent]:
     if errors:
         raise InvalidPayload("Not a valid Alertmanager payload.", errors)
     return items
+
+
+PARSERS["alertmanager"] = parse
 
 
 @bp.post("/alertmanager")

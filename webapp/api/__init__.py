@@ -1,0 +1,9 @@
+"""The JSON API at /api/v1: API keys or short-lived tokens, customer-scoped, JSON errors only."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+from webapp.api import auth  # noqa: E402,F401  (registers routes)

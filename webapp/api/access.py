@@ -1,0 +1,151 @@
+"""Who is calling the JSON API: an API key or a signed user token, its scopes and its customers."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import wraps
+
+from flask import abort, current_app, g, request
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from webapp.extensions import db
+from webapp.models import ApiKey, Role, User, utcnow
+from webapp.security import hash_api_key
+
+KEY_PREFIX = "opsr_"
+SCOPES = ("read", "write", "admin")  # each includes the ones before it
+ROLE_SCOPE = {Role.ADMIN: "admin", Role.OPERATOR: "write", Role.VIEWER: "read"}
+LAST_USED_RESOLUTION = timedelta(seconds=60)  # write last_used_at at most once a minute per key
+TOKEN_SALT = "opsrelay-api-token"  # noqa: S105  (a namespace, not a secret)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: a user (token, or the key's creator), the key if any, its scope and its customers."""
+
+    user: User | None
+    api_key: ApiKey | None
+    scope: str
+    customer_ids: frozenset[int] | None  # None: every customer
+
+    def allows(self, scope: str) -> bool:
+        return SCOPES.index(self.scope) >= SCOPES.index(scope)
+
+    def sees_customer(self, customer_id: int | None) -> bool:
+        return self.customer_ids is None or customer_id in self.customer_ids
+
+    def check_customer(self, customer_id: int | None) -> None:
+        """404, not 403, for another customer's object: its existence is not the caller's business."""
+        if not self.sees_customer(customer_id):
+            abort(404, description="No such object for this key.")
+
+    @property
+    def label(self) -> str:
+        if self.api_key is not None:
+            return f"API key {self.api_key.name!r} ({self.api_key.prefix}…)"
+        return f"token of {self.user.email}" if self.user else "anonymous"
+
+
+class _Unauthorized(Unauthorized):
+    def get_headers(self, environ=None, scope=None):
+        return [*super().get_headers(environ, scope), ("WWW-Authenticate", 'Bearer realm="opsrelay-api"')]
+
+
+def new_key() -> tuple[str, str]:
+    """(the key to show once, its display prefix)."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, key[:12]
+
+
+def issue_token(user: User) -> tuple[str, int]:
+    """A signed bearer token for `user` and its lifetime in seconds."""
+    ttl = int(current_app.config["API_TOKEN_TTL_SECONDS"])
+    return _serializer().dumps({"uid": user.id, "pw": user.password_hash[-12:]}), ttl
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=TOKEN_SALT)
+
+
+def _presented_credential() -> str | None:
+    header = request.headers.get("X-API-Key", "").strip()
+    if header:
+        return header
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.args.get("api_key", "").strip() or None  # accepted as the seed does; the header is safer
+
+
+def authenticate() -> Principal:
+    """The caller of this request, or 401 with a message that says what to send."""
+    credential = _presented_credential()
+    if not credential:
+        raise _Unauthorized("Send an API key as 'X-API-Key: <key>' or 'Authorization: Bearer <key or token>'.")
+    principal = _from_key(credential) if credential.startswith(KEY_PREFIX) else _from_token(credential)
+    g.principal = principal
+    return principal
+
+
+def _from_key(key: str) -> Principal:
+    api_key = db.session.scalar(db.select(ApiKey).where(ApiKey.key_hash == hash_api_key(key)))
+    now = utcnow()
+    if api_key is None or api_key.revoked_at is not None:
+        raise _Unauthorized("This API key is not valid (unknown or revoked).")
+    if api_key.expires_at is not None and api_key.expires_at <= now:
+        raise _Unauthorized("This API key has expired.")
+    owner = db.session.get(User, api_key.created_by_id) if api_key.created_by_id else None
+    if owner is not None and not owner.is_active:
+        raise _Unauthorized("This API key belongs to a deactivated user.")
+    _touch(api_key, now)
+    scope = max(api_key.scopes or ["read"], key=lambda s: SCOPES.index(s) if s in SCOPES else -1)
+    customers = None if api_key.customer_id is None else frozenset({api_key.customer_id})
+    return Principal(user=owner, api_key=api_key, scope=scope if scope in SCOPES else "read", customer_ids=customers)
+
+
+def _touch(api_key: ApiKey, now: datetime) -> None:
+    """Record use without a write on every request: a conditional UPDATE at most once a minute."""
+    if api_key.last_used_at is not None and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    db.session.execute(
+        db.update(ApiKey)
+        .where(ApiKey.id == api_key.id)
+        .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
+        .values(last_used_at=now)
+    )
+    db.session.commit()
+
+
+def _from_token(token: str) -> Principal:
+    ttl = int(current_app.config["API_TOKEN_TTL_SECONDS"])
+    try:
+        claims = _serializer().loads(token, max_age=ttl)
+    except SignatureExpired:
+        raise _Unauthorized("This token has expired; ask /api/v1/auth/token for a new one.") from None
+    except BadSignature:
+        raise _Unauthorized("This is neither a valid API key nor a valid token.") from None
+    user = db.session.get(User, claims.get("uid")) if isinstance(claims, dict) else None
+    if user is None or not user.is_active or user.password_hash[-12:] != claims.get("pw"):
+        raise _Unauthorized("This token's user is unknown, deactivated, or changed their password.")
+    customers = None if user.role == Role.ADMIN else frozenset(c.id for c in user.customers)
+    return Principal(user=user, api_key=None, scope=ROLE_SCOPE[user.role], customer_ids=customers)
+
+
+def api_required(scope: str = "read") -> Callable:
+    """Authenticate the caller (401) and require `scope` (403); the principal is in `g.principal`."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            principal = authenticate()
+            if not principal.allows(scope):
+                raise Forbidden(f"This needs the {scope!r} scope; {principal.label} has {principal.scope!r}.")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
