@@ -2,6 +2,7 @@
 
 from webapp.models.audit import AuditLog
 from webapp.models.base import (
+    EVENT_TYPES,
     Channel,
     EventStatus,
     NotificationStatus,
@@ -20,6 +21,7 @@ from webapp.models.user import NotificationPreference, PhoneNumber, User
 from webapp.models.webhook import ApiKey, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "EVENT_TYPES",
     "ApiKey",
     "AuditLog",
     "Channel",

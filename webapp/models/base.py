@@ -98,6 +98,23 @@ class TicketStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
+# Event.event_type values every part agrees on (routing subscriptions, templates, outgoing webhooks).
+EVENT_TYPES = (
+    "alert",
+    "sla_warning",
+    "sla_breach",
+    "job_success",
+    "job_failed",
+    "job_partial",
+    "compliance_violation",
+    "scheduled_backup_complete",
+    "test",
+    "ticket_created",
+    "ticket_updated",
+    "timeline_updated",
+)
+
+
 class EventStatus(enum.StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"
