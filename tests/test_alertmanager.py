@@ -28,6 +28,12 @@ def counts():
     )
 
 
+def base36(number: int) -> str:
+    """An event's ACK code: its id in base 36 (written out here, independently of the app's code)."""
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return (base36(number // 36) if number >= 36 else "") + digits[number % 36]
+
+
 def test_firing_critical_alert_sends_the_system_alert_sms_to_each_admin(client, make_user, drain, twilio):
     alice = make_user("admin", phone="+14155550101")
     bob = make_user("admin", phone="+14155550102")
@@ -41,9 +47,10 @@ def test_firing_critical_alert_sends_the_system_alert_sms_to_each_admin(client, 
 
     drain()
 
+    event_id = response.json["event_ids"][0]
     expected = (
         "\U0001f6a8 CRITICAL ALERT\nDiskFull\nService: postgres\nInstance: db-1:9100\n"
-        "Disk /var/lib/postgresql is 97% full on db-1"
+        f"Disk /var/lib/postgresql is 97% full on db-1\nReply ACK {base36(event_id)}"  # the ACK code
     )
     assert sorted((m["To"], m["Body"]) for m in twilio.received) == [
         ("+14155550101", expected),
@@ -70,7 +77,8 @@ def test_seed_curl_example_without_fingerprint_or_start_time_is_accepted(client,
     assert response.status_code == 200
     drain()
     assert [m["Body"] for m in twilio.received] == [
-        "\U0001f6a8 CRITICAL ALERT\nTestAlert\nService: test\nInstance: test-1\nTest alert"
+        "\U0001f6a8 CRITICAL ALERT\nTestAlert\nService: test\nInstance: test-1\nTest alert\n"
+        f"Reply ACK {base36(response.json['event_ids'][0])}"
     ]
 
 

@@ -41,7 +41,13 @@ def test_sms_is_sent_with_the_twilio_client_and_the_sid_recorded(make_user, drai
     deliver_now(notification)
     drain()
     assert twilio.received == [
-        {"To": "+14155550101", "From": "+15005550006", "Body": "Hello from OpsRelay", "sid": notification.provider_id}
+        {
+            "To": "+14155550101",
+            "From": "+15005550006",
+            "Body": "Hello from OpsRelay",
+            "StatusCallback": "http://127.0.0.1:5000/api/v1/webhooks/twilio/status",  # from PUBLIC_BASE_URL
+            "sid": notification.provider_id,
+        }
     ]
     assert notification.status == NotificationStatus.SENT
     assert notification.provider_id.startswith("SM")

@@ -50,6 +50,9 @@ class Notification(db.Model):
     event_id: Mapped[int | None] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
     customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer.id", ondelete="SET NULL"))
+    webhook_endpoint_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("webhook_endpoint.id", ondelete="CASCADE"), index=True
+    )  # channel=webhook: the endpoint it goes to
     channel: Mapped[Channel] = mapped_column(str_enum(Channel))
     recipient: Mapped[str | None] = mapped_column(sa.String(320))  # E.164, email address or URL
     subject: Mapped[str | None] = mapped_column(sa.String(300))
@@ -79,6 +82,7 @@ class Notification(db.Model):
 
     __table_args__ = (
         sa.UniqueConstraint("event_id", "user_id", "channel"),
+        sa.UniqueConstraint("event_id", "webhook_endpoint_id"),
         sa.Index("ix_notification_created_at", "created_at"),
         sa.Index("ix_notification_status_created", "status", "created_at"),
         sa.Index("ix_notification_user_created", "user_id", "created_at"),

@@ -10,10 +10,11 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import update
 
-from webapp.channels.base import PermanentError, SendResult, TransientError
+from webapp.channels.base import PermanentError, TransientError
 from webapp.extensions import db
-from webapp.models import Channel, Notification, NotificationStatus, utcnow
+from webapp.models import Notification, NotificationStatus, utcnow
 from webapp.queue import get_queue
+from webapp.services import sending
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,6 @@ def claim(notification_id: int, *, now: datetime | None = None) -> Notification 
     return db.session.get(Notification, notification_id, populate_existing=True)
 
 
-def _send_through_channel(notification: Notification) -> SendResult:
-    if notification.channel == Channel.SMS:
-        return current_app.extensions["opsrelay_sms"].send(to=notification.recipient, body=notification.body)
-    raise PermanentError(f"no delivery backend for the {notification.channel} channel", code="no_backend")
-
-
 def backoff_seconds(attempt: int, retry_after: float | None = None, *, base: float = 5.0) -> float:
     """Exponential backoff with jitter, never sooner than the provider's Retry-After."""
     delay = min(base * 2 ** max(attempt - 1, 0), BACKOFF_CAP_SECONDS)
@@ -92,7 +87,14 @@ def backoff_seconds(attempt: int, retry_after: float | None = None, *, base: flo
 def send(notification: Notification, *, now: datetime | None = None) -> datetime | None:
     """Send a claimed notification and record the outcome. Returns when to retry, or None."""
     try:
-        result = _send_through_channel(notification)
+        result = sending.send(notification)
+    except sending.Suppress as exc:
+        now = now or utcnow()
+        notification.status = S.SUPPRESSED
+        notification.reason = str(exc)[:300]
+        notification.next_attempt_at = None
+        log.info("notification %s suppressed at send time: %s", notification.id, exc)
+        return None
     except TransientError as exc:
         return _transient_failure(notification, exc, now=now or utcnow())
     except PermanentError as exc:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from webapp.extensions import db
 from webapp.models import Event, EventStatus, Severity, utcnow
-from webapp.services import bulk, routing
+from webapp.services import bulk, outgoing, routing
 
 DEDUP_KEY = ("source", "dedup_key", "status")  # the unique constraint that makes a redelivery a no-op
 
@@ -51,4 +51,5 @@ def ingest(items: list[NormalisedEvent], *, now: datetime | None = None) -> Inge
         batch = new_ids[start : start + bulk.BATCH]
         result.events.extend(db.session.scalars(db.select(Event).where(Event.id.in_(batch)).order_by(Event.id)))
     result.notifications = routing.route(result.events, now=now)
+    result.notifications += outgoing.fan_out(result.events, now=now)
     return result

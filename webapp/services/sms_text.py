@@ -33,16 +33,17 @@ def measure(text: str) -> SmsLength:
     return SmsLength(encoding, units, -(-units // multi))
 
 
-def shorten(text: str, max_segments: int) -> str:
-    """`text` if it fits in `max_segments`, else cut at a word boundary with '…' so that it fits.
+def shorten(text: str, max_segments: int, *, suffix: str = "") -> str:
+    """`text + suffix` if it fits in `max_segments`, else `text` cut at a word boundary with '…', then
+    `suffix` (kept whole: an ACK code must survive), so that it fits.
 
     Cuts only between characters (never inside a surrogate pair or an escape), so nothing is garbled."""
-    if max_segments < 1 or measure(text).segments <= max_segments:
-        return text
+    if max_segments < 1 or measure(text + suffix).segments <= max_segments:
+        return text + suffix
     low, high = 0, len(text)  # the longest prefix that fits with the ellipsis
     while low < high:
         middle = (low + high + 1) // 2
-        if measure(text[:middle].rstrip() + ELLIPSIS).segments <= max_segments:
+        if measure(text[:middle].rstrip() + ELLIPSIS + suffix).segments <= max_segments:
             low = middle
         else:
             high = middle - 1
@@ -50,4 +51,4 @@ def shorten(text: str, max_segments: int) -> str:
     boundary = max(prefix.rfind(" "), prefix.rfind("\n"))
     if boundary > low // 2:  # a word boundary that does not throw away half the message
         prefix = prefix[:boundary]
-    return prefix.rstrip() + ELLIPSIS
+    return prefix.rstrip() + ELLIPSIS + suffix

@@ -10,6 +10,7 @@ from webapp.extensions import db
 from webapp.models import Channel, Event, MessageTemplate
 
 _text_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+_html_env = SandboxedEnvironment(autoescape=True)
 
 
 class TemplateRenderError(Exception):
@@ -33,6 +34,14 @@ def find(event_type: str, channel: Channel, *, customer_id: int | None) -> Messa
 def render_text(source: str, context: dict) -> str:
     try:
         return _text_env.from_string(source).render(**context).strip()
+    except TemplateError as exc:
+        raise TemplateRenderError(f"template error: {exc}") from None
+
+
+def render_html(source: str, context: dict) -> str:
+    """HTML (email bodies): every value is escaped unless the template marks it safe."""
+    try:
+        return _html_env.from_string(source).render(**context)
     except TemplateError as exc:
         raise TemplateRenderError(f"template error: {exc}") from None
 

@@ -48,4 +48,4 @@ def _contains_nul(payload: Any) -> bool:
     return False
 
 
-from webapp.webhooks import alertmanager  # noqa: E402,F401  (registers routes)
+from webapp.webhooks import alertmanager, twilio  # noqa: E402,F401  (registers routes)

@@ -1,0 +1,70 @@
+"""Outgoing webhooks: a signed JSON POST, and what came back (every attempt is recorded by the caller).
+
+Signature: X-OpsRelay-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the endpoint's
+secret>, with X-OpsRelay-Timestamp: <unix seconds>, so a receiver can refuse replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+import requests
+
+USER_AGENT = "OpsRelay-Webhooks/1"
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    response_excerpt: str | None
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying: no answer, a 5xx, 408 or 429. Other 4xx mean the receiver refuses this."""
+        return self.status_code is None or self.status_code >= 500 or self.status_code in (408, 429)
+
+
+class HttpWebhook:
+    def __init__(self, *, timeout: float):
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def post(self, *, url: str, secret: str, body: bytes, event_name: str, delivery_id: str) -> Attempt:
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-OpsRelay-Event": event_name,
+            "X-OpsRelay-Delivery": delivery_id,
+            "X-OpsRelay-Timestamp": timestamp,
+            "X-OpsRelay-Signature": signature(secret, timestamp, body),
+        }
+        started = time.perf_counter()
+        try:
+            response = self.session.post(url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            latency = int((time.perf_counter() - started) * 1000)
+            return Attempt(None, latency, f"{type(exc).__name__}: {exc}"[:1000], None)
+        latency = int((time.perf_counter() - started) * 1000)
+        retry_after = None
+        try:
+            retry_after = float(response.headers["Retry-After"]) if "Retry-After" in response.headers else None
+        except ValueError:
+            retry_after = None
+        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code} {response.reason}"
+        return Attempt(response.status_code, latency, error, response.text[:500] or None, retry_after)

@@ -1,0 +1,109 @@
+"""Outgoing webhooks: one channel=webhook Notification per (event, subscribed endpoint), in bulk.
+
+Event names: event.created, event.resolved, ticket.created, ticket.updated, ticket.sla_warning,
+ticket.sla_breach, timeline.updated. An endpoint with no event types gets them all; an endpoint of a
+customer gets that customer's events only.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from webapp.extensions import db
+from webapp.models import Channel, Event, EventStatus, Notification, NotificationStatus, WebhookEndpoint, utcnow
+from webapp.services import bulk
+from webapp.services.routing import Routed
+
+WEBHOOK_EVENTS = (
+    "event.created",
+    "event.resolved",
+    "ticket.created",
+    "ticket.updated",
+    "ticket.sla_warning",
+    "ticket.sla_breach",
+    "timeline.updated",
+)
+_BY_TYPE = {
+    "ticket_created": "ticket.created",
+    "ticket_updated": "ticket.updated",
+    "sla_warning": "ticket.sla_warning",
+    "sla_breach": "ticket.sla_breach",
+    "timeline_updated": "timeline.updated",
+}
+
+
+def event_name(event: Event) -> str:
+    if event.event_type in _BY_TYPE:
+        return _BY_TYPE[event.event_type]
+    return "event.resolved" if event.status == EventStatus.RESOLVED else "event.created"
+
+
+def payload(event: Event, name: str, *, now: datetime) -> str:
+    """The JSON body, fixed when the event happens (a retry sends the same bytes)."""
+    return json.dumps(
+        {
+            "event": name,
+            "sent_at": now.isoformat(),
+            "data": {
+                "id": event.id,
+                "source": event.source,
+                "event_type": event.event_type,
+                "status": str(event.status),
+                "severity": str(event.severity),
+                "title": event.title,
+                "body": event.body,
+                "labels": event.labels or {},
+                "customer_id": event.customer_id,
+                "ticket_id": event.ticket_id,
+                "ticket_key": f"OPS-{event.ticket_id}" if event.ticket_id else None,
+                "created_at": event.created_at.isoformat() if event.created_at else None,
+            },
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+
+
+def fan_out(events: list[Event], *, now: datetime | None = None) -> list[Routed]:
+    """Pending webhook Notifications for each active, unpaused endpoint subscribed to each event; flush only."""
+    if not events:
+        return []
+    now = now or utcnow()
+    endpoints = list(
+        db.session.scalars(
+            db.select(WebhookEndpoint)
+            .where(WebhookEndpoint.is_active.is_(True), WebhookEndpoint.paused_at.is_(None))
+            .order_by(WebhookEndpoint.id)
+        )
+    )
+    if not endpoints:
+        return []
+    rows = []
+    for event in events:
+        name = event_name(event)
+        body = None
+        for endpoint in endpoints:
+            if endpoint.customer_id is not None and endpoint.customer_id != event.customer_id:
+                continue
+            if endpoint.event_types and name not in endpoint.event_types:
+                continue
+            body = body or payload(event, name, now=now)
+            rows.append(
+                {
+                    "event_id": event.id,
+                    "webhook_endpoint_id": endpoint.id,
+                    "customer_id": event.customer_id,
+                    "channel": Channel.WEBHOOK,
+                    "recipient": endpoint.url[:320],
+                    "subject": name,
+                    "body": body,
+                    "status": NotificationStatus.PENDING,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    if not rows:
+        return []
+    inserted = bulk.insert_returning(Notification, rows, Notification.id, Notification.status)
+    return [Routed(row.id, row.status) for row in inserted]

@@ -1,0 +1,275 @@
+"""One claimed Notification through its channel: build what goes out, call the channel, say what happened.
+
+`send(notification)` returns the channel's SendResult, or raises TransientError / PermanentError
+(from webapp.channels.base) or Suppress (the row must not go out: opted out, acknowledged, paused).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import current_app
+from sqlalchemy import update
+
+from webapp.channels.base import PermanentError, SendResult, TransientError
+from webapp.channels.email_smtp import Email, SmtpEmail, SmtpSettings
+from webapp.channels.webhook_http import HttpWebhook
+from webapp.extensions import db
+from webapp.models import (
+    Channel,
+    Event,
+    Notification,
+    NotificationStatus,
+    PhoneNumber,
+    SmtpConfig,
+    Ticket,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+    utcnow,
+)
+from webapp.security import decrypt_secret
+from webapp.services import acks, sms_replies, sms_text, templates
+
+log = logging.getLogger(__name__)
+
+STATUS_CALLBACK_PATH = "/api/v1/webhooks/twilio/status"
+
+
+class Suppress(Exception):
+    """The notification must not go out; the message says why (shown in the delivery log)."""
+
+
+def send(notification: Notification) -> SendResult:
+    event = db.session.get(Event, notification.event_id) if notification.event_id else None
+    if event is not None and event.acknowledged_at is not None and notification.channel != Channel.WEBHOOK:
+        by = db.session.get(User, event.acknowledged_by_id) if event.acknowledged_by_id else None
+        raise Suppress(f"acknowledged by {by.name if by else 'someone'}")
+    if notification.channel == Channel.SMS:
+        return _send_sms(notification, event)
+    if notification.channel == Channel.EMAIL:
+        return _send_email(notification, event)
+    if notification.channel == Channel.WEBHOOK:
+        return _send_webhook(notification, event)
+    raise PermanentError(f"no delivery backend for the {notification.channel} channel", code="no_backend")
+
+
+# --- SMS -------------------------------------------------------------------------------------
+
+
+def status_callback_url() -> str:
+    return current_app.config["PUBLIC_BASE_URL"] + STATUS_CALLBACK_PATH
+
+
+def sms_text_for(notification: Notification, event: Event | None) -> str:
+    """The body as sent: with the ACK code of its event or ticket, within SMS_MAX_SEGMENTS."""
+    body = notification.body
+    suffix = ""
+    if event is not None and event.source != acks.ACK_SOURCE:
+        suffix = f"\nReply ACK {acks.code_for(event)}"
+        if body.endswith(suffix):  # a retry: the stored body is already the sent text
+            body = body.removesuffix(suffix)
+    return sms_text.shorten(body, current_app.config["SMS_MAX_SEGMENTS"], suffix=suffix)
+
+
+def _send_sms(notification: Notification, event: Event | None) -> SendResult:
+    if not notification.recipient:
+        raise PermanentError("no phone number to send to", code="no_recipient")
+    opted_out = db.session.scalars(
+        db.select(PhoneNumber).where(PhoneNumber.number == notification.recipient, PhoneNumber.opted_out.is_(True))
+    ).first()
+    if opted_out is not None:
+        raise Suppress(f"opted out of SMS (number {opted_out.masked}) via {opted_out.opted_out_via or 'unknown'}")
+    text = sms_text_for(notification, event)
+    length = sms_text.measure(text)
+    notification.body = text
+    notification.sms_encoding = length.encoding
+    notification.sms_segments = length.segments
+    backend = current_app.extensions["opsrelay_sms"]
+    try:
+        return backend.send(to=notification.recipient, body=text, status_callback=status_callback_url())
+    except PermanentError as exc:
+        if exc.code == "21610":
+            sms_replies.opt_out(notification.recipient, via="Twilio error 21610 (recipient unsubscribed)")
+        raise
+
+
+# --- email -----------------------------------------------------------------------------------
+
+
+def smtp_settings(customer_id: int | None) -> SmtpSettings:
+    """The customer's enabled SMTP config (the oldest), else the app's own MAIL_* settings."""
+    config = current_app.config
+    smtp = None
+    if customer_id is not None:
+        smtp = db.session.scalars(
+            db.select(SmtpConfig)
+            .where(SmtpConfig.customer_id == customer_id, SmtpConfig.enabled.is_(True))
+            .order_by(SmtpConfig.id)
+            .limit(1)
+        ).first()
+    if smtp is not None:
+        try:
+            password = decrypt_secret(smtp.password_encrypted) if smtp.password_encrypted else None
+        except ValueError as exc:
+            raise PermanentError(f"SMTP config #{smtp.id}: {exc}", code="smtp_config") from None
+        return SmtpSettings(
+            host=smtp.host,
+            port=smtp.port,
+            security=str(smtp.security),
+            username=smtp.username,
+            password=password,
+            from_email=smtp.from_email,
+            from_name=smtp.from_name,
+            reply_to=smtp.reply_to,
+            timeout=smtp.timeout_seconds,
+            ca_file=config.get("SMTP_CA_FILE"),
+            source=f"SMTP config #{smtp.id}",
+        )
+    security = "ssl" if config.get("MAIL_USE_SSL") else "starttls" if config.get("MAIL_USE_TLS") else "none"
+    sender = config.get("MAIL_DEFAULT_SENDER") or "opsrelay@localhost"
+    return SmtpSettings(
+        host=config.get("MAIL_SERVER") or "localhost",
+        port=int(config.get("MAIL_PORT") or 25),
+        security=security,
+        username=config.get("MAIL_USERNAME"),
+        password=config.get("MAIL_PASSWORD"),
+        from_email=sender if isinstance(sender, str) else sender[1],
+        ca_file=config.get("SMTP_CA_FILE"),
+        source="app MAIL_* settings",
+    )
+
+
+def email_context(event: Event) -> dict:
+    context = templates.event_context(event)
+    context["event"]["job_type"] = event.job_type
+    context["ticket"] = None
+    if event.ticket_id:
+        ticket = db.session.get(Ticket, event.ticket_id)
+        if ticket is not None:
+            due = ticket.due_at.strftime("%Y-%m-%d %H:%M UTC") if ticket.due_at else None
+            context["ticket"] = {"key": ticket.key, "title": ticket.title, "due_at": due, "id": ticket.id}
+    context["link"] = current_app.config["PUBLIC_BASE_URL"] + "/"
+    return context
+
+
+def render_email(notification: Notification, event: Event) -> None:
+    """Fill subject, text and HTML from the event type's email template; PermanentError if it cannot."""
+    template = templates.find(event.event_type, Channel.EMAIL, customer_id=event.customer_id)
+    if template is None:
+        if notification.body:
+            return  # the row was written with its own text
+        raise PermanentError(f"no email template for event type {event.event_type!r}", code="template")
+    context = email_context(event)
+    try:
+        notification.subject = templates.render_text(template.subject or "{{ event.title }}", context)[:300]
+        notification.body = templates.render_text(template.body_text, context)
+        notification.body_html = templates.render_html(template.body_html, context) if template.body_html else None
+    except templates.TemplateRenderError as exc:
+        raise PermanentError(f"email template {template.name!r}: {exc}", code="template") from None
+
+
+def _send_email(notification: Notification, event: Event | None) -> SendResult:
+    if not notification.recipient:
+        raise PermanentError("no email address to send to", code="no_recipient")
+    if event is not None and event.source != acks.ACK_SOURCE and not notification.body_html:
+        render_email(notification, event)
+    settings = smtp_settings(notification.customer_id)
+    email = Email(
+        to=notification.recipient,
+        subject=notification.subject or (event.title if event else "OpsRelay notification"),
+        text=notification.body,
+        html=notification.body_html,
+    )
+    return _email_backend().send(settings, email)
+
+
+def _email_backend() -> SmtpEmail:
+    return current_app.extensions.setdefault("opsrelay_email", SmtpEmail())
+
+
+# --- outgoing webhooks -----------------------------------------------------------------------
+
+
+def _webhook_backend() -> HttpWebhook:
+    return current_app.extensions.setdefault(
+        "opsrelay_webhook", HttpWebhook(timeout=current_app.config["WEBHOOK_TIMEOUT"])
+    )
+
+
+def _send_webhook(notification: Notification, event: Event | None) -> SendResult:
+    endpoint = db.session.get(WebhookEndpoint, notification.webhook_endpoint_id or 0)
+    if endpoint is None:
+        raise PermanentError("the webhook endpoint was deleted", code="no_endpoint")
+    if not endpoint.is_active:
+        raise Suppress(f"webhook endpoint {endpoint.name!r} is disabled")
+    if endpoint.paused_at is not None:
+        raise Suppress(f"webhook endpoint {endpoint.name!r} is paused: {endpoint.paused_reason}")
+    try:
+        secret = decrypt_secret(endpoint.secret_encrypted)
+    except ValueError as exc:
+        raise PermanentError(f"webhook endpoint {endpoint.name!r}: {exc}", code="secret") from None
+    event_name = json.loads(notification.body).get("event", "event.created") if notification.body else "event.created"
+    attempt = _webhook_backend().post(
+        url=endpoint.url,
+        secret=secret,
+        body=notification.body.encode(),
+        event_name=event_name,
+        delivery_id=str(notification.id),
+    )
+    record = WebhookDelivery(
+        endpoint_id=endpoint.id,
+        event_id=notification.event_id,
+        event_type=event_name,
+        attempt=notification.attempts,
+        success=attempt.ok,
+        status_code=attempt.status_code,
+        latency_ms=attempt.latency_ms,
+        error=attempt.error,
+        response_excerpt=attempt.response_excerpt,
+        created_at=utcnow(),
+    )
+    db.session.add(record)
+    if attempt.ok:
+        if endpoint.consecutive_failures:
+            endpoint.consecutive_failures = 0
+        db.session.flush()
+        return SendResult(provider_id=f"webhook-delivery-{record.id}")
+    message = f"{endpoint.url}: {attempt.error}"
+    failures = db.session.execute(
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint.id)
+        .values(consecutive_failures=WebhookEndpoint.consecutive_failures + 1)
+        .returning(WebhookEndpoint.consecutive_failures)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    threshold = current_app.config["WEBHOOK_PAUSE_AFTER_FAILURES"]
+    if failures >= threshold:
+        pause_endpoint(endpoint, f"paused after {failures} consecutive failed deliveries; last: {attempt.error}")
+        raise PermanentError(f"{message} (endpoint paused after {failures} consecutive failures)", code="paused")
+    if attempt.transient:
+        raise TransientError(message, code=str(attempt.status_code or "network"), retry_after=attempt.retry_after)
+    raise PermanentError(message, code=str(attempt.status_code))
+
+
+def pause_endpoint(endpoint: WebhookEndpoint, reason: str) -> None:
+    """Pause the endpoint with the reason; what was waiting for it is suppressed, saying why."""
+    now = utcnow()
+    endpoint.paused_at = now
+    endpoint.paused_reason = reason[:300]
+    db.session.execute(
+        update(Notification)
+        .where(
+            Notification.webhook_endpoint_id == endpoint.id,
+            Notification.status.in_((NotificationStatus.PENDING, NotificationStatus.QUEUED)),
+        )
+        .values(
+            status=NotificationStatus.SUPPRESSED,
+            reason=f"webhook endpoint paused: {reason}"[:300],
+            next_attempt_at=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    log.warning("webhook endpoint %s paused: %s", endpoint.id, reason)
