@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-
 # aiosmtpd warns about AUTH without STARTTLS; in the "ssl" mode the whole connection is TLS.
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
 
@@ -87,7 +86,7 @@ class _Handler:
 class FakeSmtp:
     """security: "starttls" (STARTTLS required, AUTH only after it) or "ssl" (implicit TLS)."""
 
-    def __init__(self, cert: Path, key: Path, *, security: str = "starttls", username="mailer", password="s3cret"):
+    def __init__(self, cert: Path, key: Path, *, security: str = "starttls", username="mailer", password="s3cret"):  # noqa: S107
         self.username, self.password = username, password
         self.messages: list[EmailMessage] = []
         self.logins: list[str | None] = []
