@@ -191,3 +191,17 @@ def test_retry_jobs_never_run_before_the_rows_retry_time():
     assert delivery.retry_job_time(at) == datetime(2026, 11, 26, 3, 0, 11, tzinfo=UTC)
     exact = datetime(2026, 11, 26, 3, 0, 10, tzinfo=UTC)
     assert delivery.retry_job_time(exact) == exact
+
+
+def test_deferred_rows_are_sent_once_they_are_due(make_user, drain, twilio):
+    user = make_user("admin")
+    due = make_notification(user, "+14155550101", "quiet hours are over")
+    later = make_notification(user, "+14155550102", "still quiet")
+    due.status, due.deliver_after = NotificationStatus.DEFERRED, utcnow() - timedelta(seconds=1)
+    later.status, later.deliver_after = NotificationStatus.DEFERRED, utcnow() + timedelta(hours=1)
+    db.session.commit()
+    delivery.recover()
+    drain()
+    assert due.status == NotificationStatus.SENT
+    assert later.status == NotificationStatus.DEFERRED
+    assert [m["To"] for m in twilio.received] == ["+14155550101"]

@@ -81,6 +81,9 @@ class FakeTwilio:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Twilio's API: the client reuses its connection
+            disable_nagle_algorithm = True  # headers and body go out at once, no delayed-ACK stall
+
             def log_message(self, *args):  # quiet
                 pass
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from webapp.channels.base import PermanentError, TransientError
 from webapp.extensions import db
@@ -59,9 +59,14 @@ def _hand_to_queue(ids: list[int], *, from_statuses: tuple, now: datetime) -> in
 
 
 def claim(notification_id: int, *, now: datetime | None = None) -> Notification | None:
-    """Take the row for this worker (conditional UPDATE); None if another worker has it or it is done."""
+    """Take the row for this worker (conditional UPDATE ... RETURNING); None if another worker has it or it is done.
+
+    One durable statement in autocommit: other workers see the claim before we call the provider, and
+    a row the provider may have received is on disk as `sending` before the call."""
     now = now or utcnow()
-    result = db.session.execute(
+    if not db.session().in_transaction():
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    claimed = db.session.scalars(
         update(Notification)
         .where(
             Notification.id == notification_id,
@@ -69,12 +74,15 @@ def claim(notification_id: int, *, now: datetime | None = None) -> Notification 
             (Notification.next_attempt_at.is_(None)) | (Notification.next_attempt_at <= now),
         )
         .values(status=S.SENDING, claimed_at=now, attempts=Notification.attempts + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()  # other workers must see the claim before we call the provider
-    if result.rowcount != 1:
-        return None
-    return db.session.get(Notification, notification_id, populate_existing=True)
+        .returning(Notification)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if claimed is not None:
+        db.session.expunge(claimed)  # keep its loaded state through the commit: no second read
+    db.session.commit()  # ends the autocommit "transaction" (or commits the caller's)
+    if claimed is not None:
+        db.session.add(claimed)
+    return claimed
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None, *, base: float = 5.0) -> float:
@@ -86,6 +94,11 @@ def backoff_seconds(attempt: int, retry_after: float | None = None, *, base: flo
 
 def send(notification: Notification, *, now: datetime | None = None) -> datetime | None:
     """Send a claimed notification and record the outcome. Returns when to retry, or None."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        # The outcome's commit need not wait for the disk: if the database crashed before writing it,
+        # the durable claim leaves the row in `sending`, and the recovery sweep re-sends it marked
+        # "possibly duplicated" -- exactly as when a worker dies mid-send. One fsync per delivery.
+        db.session.execute(text("SET LOCAL synchronous_commit = off"))
     try:
         result = sending.send(notification)
     except sending.Suppress as exc:
@@ -150,7 +163,8 @@ def schedule_retry(notification_id: int, at: datetime) -> None:
 
 
 def recover(*, now: datetime | None = None) -> dict[str, int]:
-    """Re-queue rows the queue lost: never enqueued, retry job lost, or worker died mid-send."""
+    """Re-queue rows the queue lost (never enqueued, retry job lost, worker died mid-send) and deferred
+    rows that are now due (quiet hours over)."""
     now = now or utcnow()
     recovered = list(
         db.session.scalars(
@@ -172,6 +186,7 @@ def recover(*, now: datetime | None = None) -> dict[str, int]:
             db.select(Notification.id)
             .where(
                 ((Notification.status == S.PENDING) & (Notification.created_at < now - PENDING_GRACE))
+                | ((Notification.status == S.DEFERRED) & (Notification.deliver_after <= now))  # now due
                 | (
                     (Notification.status == S.QUEUED)
                     & (
@@ -184,5 +199,5 @@ def recover(*, now: datetime | None = None) -> dict[str, int]:
             .limit(1000)
         )
     )
-    requeued = _hand_to_queue(sorted(set(recovered) | set(lost)), from_statuses=CLAIMABLE, now=now)
+    requeued = _hand_to_queue(sorted(set(recovered) | set(lost)), from_statuses=(*CLAIMABLE, S.DEFERRED), now=now)
     return {"requeued": requeued, "recovered_from_sending": len(recovered)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 
+import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import update
 
@@ -41,13 +42,28 @@ class Suppress(Exception):
     """The notification must not go out; the message says why (shown in the delivery log)."""
 
 
+def _event_and_opt_out(notification: Notification) -> tuple[Event | None, bool]:
+    """The notification's event, and whether an SMS recipient has opted out: one query."""
+    opted_out = (
+        db.select(PhoneNumber.id)
+        .where(PhoneNumber.number == notification.recipient, PhoneNumber.opted_out.is_(True))
+        .exists()
+        if notification.channel == Channel.SMS and notification.recipient
+        else sa.false()
+    )
+    if notification.event_id is None:
+        return None, bool(db.session.scalar(db.select(opted_out))) if notification.channel == Channel.SMS else False
+    row = db.session.execute(db.select(Event, opted_out).where(Event.id == notification.event_id)).one_or_none()
+    return (row[0], bool(row[1])) if row else (None, False)
+
+
 def send(notification: Notification) -> SendResult:
-    event = db.session.get(Event, notification.event_id) if notification.event_id else None
+    event, opted_out = _event_and_opt_out(notification)
     if event is not None and event.acknowledged_at is not None and notification.channel != Channel.WEBHOOK:
         by = db.session.get(User, event.acknowledged_by_id) if event.acknowledged_by_id else None
         raise Suppress(f"acknowledged by {by.name if by else 'someone'}")
     if notification.channel == Channel.SMS:
-        return _send_sms(notification, event)
+        return _send_sms(notification, event, opted_out=opted_out)
     if notification.channel == Channel.EMAIL:
         return _send_email(notification, event)
     if notification.channel == Channel.WEBHOOK:
@@ -73,14 +89,15 @@ def sms_text_for(notification: Notification, event: Event | None) -> str:
     return sms_text.shorten(body, current_app.config["SMS_MAX_SEGMENTS"], suffix=suffix)
 
 
-def _send_sms(notification: Notification, event: Event | None) -> SendResult:
+def _send_sms(notification: Notification, event: Event | None, *, opted_out: bool) -> SendResult:
     if not notification.recipient:
         raise PermanentError("no phone number to send to", code="no_recipient")
-    opted_out = db.session.scalars(
-        db.select(PhoneNumber).where(PhoneNumber.number == notification.recipient, PhoneNumber.opted_out.is_(True))
-    ).first()
-    if opted_out is not None:
-        raise Suppress(f"opted out of SMS (number {opted_out.masked}) via {opted_out.opted_out_via or 'unknown'}")
+    if opted_out:
+        phone = db.session.scalars(
+            db.select(PhoneNumber).where(PhoneNumber.number == notification.recipient, PhoneNumber.opted_out.is_(True))
+        ).first()
+        via = phone.opted_out_via if phone is not None else None
+        raise Suppress(f"opted out of SMS (number …{notification.recipient[-4:]}) via {via or 'unknown'}")
     text = sms_text_for(notification, event)
     length = sms_text.measure(text)
     notification.body = text

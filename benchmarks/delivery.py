@@ -1,0 +1,206 @@
+"""Delivery throughput against the queue's own cost.
+
+Queues 2,000 SMS notifications and drains them with real RQ workers (the app's AppWorker class)
+through the twilio client to a loopback Twilio-like server, on PostgreSQL and Redis; in the same run
+drains 2,000 no-op RQ jobs with the same worker class and number of workers. Prints both rates and
+ends with `ratio: <deliveries per second / no-op jobs per second>`: the cost of a delivery should be
+the provider call, not our bookkeeping.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/opsrelay_bench REDIS_URL=redis://127.0.0.1:6379/1 \
+        .venv/bin/python benchmarks/delivery.py [--count 2000] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+
+from tests.conftest import TWILIO_SID, TWILIO_TOKEN, ensure_postgres_database, twilio_settings  # noqa: E402
+from tests.twilio_fake import FakeTwilio  # noqa: E402
+from webapp import create_app  # noqa: E402
+from webapp.config import database_uri  # noqa: E402
+from webapp.extensions import db  # noqa: E402
+from webapp.models import (  # noqa: E402
+    Channel,
+    Event,
+    EventStatus,
+    Notification,
+    NotificationStatus,
+    Role,
+    Severity,
+    User,
+    utcnow,
+)
+from webapp.queue import DELIVERIES, AppWorker, get_queue  # noqa: E402
+from webapp.services import bulk, delivery  # noqa: E402
+
+NOOP_JOB = "benchmarks.delivery.noop"
+
+
+def noop() -> None:
+    """The baseline job: nothing but RQ's own work."""
+
+
+def _config(twilio_url: str) -> dict:
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_uri(
+            os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/opsrelay_bench"), ""
+        ),
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1"),
+        "SECRET_KEY": "benchmark",
+        "ALERT_WEBHOOK_TOKEN": "benchmark",
+        "EMBEDDED_WORKER": False,
+        "PUBLIC_BASE_URL": "https://opsrelay.example.com",
+        **twilio_settings(twilio_url),
+    }
+
+
+def _worker(config: dict, go, report) -> None:
+    """One RQ worker process: build the app, wait for the start signal, work the queue empty."""
+    app = create_app(config)
+    logging.getLogger().setLevel(logging.WARNING)
+    worker = get_queue(app).worker(AppWorker)
+    go.wait()
+    started = time.perf_counter()
+    worker.work(burst=True, logging_level="WARNING", with_scheduler=False)
+    report.put((started, time.perf_counter()))
+
+
+def drain(app, config: dict, workers: int) -> tuple[float, int, int]:
+    """Run `workers` worker processes over what is queued: (seconds from first start to last finish,
+    jobs finished, jobs failed)."""
+    queue = get_queue(app).queues[DELIVERIES]
+    finished_before, failed_before = queue.finished_job_registry.count, queue.failed_job_registry.count
+    context = multiprocessing.get_context("fork")
+    go, report = context.Event(), context.Queue()
+    processes = [context.Process(target=_worker, args=(config, go, report)) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    time.sleep(2)  # every worker has built its app and is waiting
+    go.set()
+    results = [report.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join(30)
+    elapsed = max(r[1] for r in results) - min(r[0] for r in results)
+    finished = queue.finished_job_registry.count - finished_before
+    return elapsed, finished, queue.failed_job_registry.count - failed_before
+
+
+def prepare(app, count: int) -> list[int]:
+    with app.app_context():
+        url = db.engine.url
+        if url.get_backend_name() == "postgresql":
+            ensure_postgres_database(url.render_as_string(hide_password=False))
+            db.engine.dispose()
+            with db.engine.begin() as connection:
+                connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade()
+        get_queue(app).connection.flushdb()
+        admin = User(email="bench@example.com", name="Bench", role=Role.ADMIN, password_hash="-")  # noqa: S106 - no login
+        db.session.add(admin)
+        db.session.flush()
+        now = utcnow()
+        events = bulk.insert_returning(  # one alert per SMS, as in production: the ACK code names it
+            Event,
+            [
+                {
+                    "source": "benchmark",
+                    "dedup_key": f"bench-{i}",
+                    "status": EventStatus.FIRING,
+                    "severity": Severity.CRITICAL,
+                    "title": "DiskFull",
+                    "created_at": now,
+                }
+                for i in range(count)
+            ],
+            Event.id,
+        )
+        rows = [
+            {
+                "event_id": event.id,
+                "user_id": admin.id,
+                "channel": Channel.SMS,
+                "recipient": f"+1415{i:07d}",
+                "body": f"\U0001f6a8 CRITICAL ALERT\nDiskFull\nService: postgres\nInstance: db-{i}:9100\nDisk 97% full",
+                "status": NotificationStatus.PENDING,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i, event in enumerate(events)
+        ]
+        ids = [row.id for row in bulk.insert_returning(Notification, rows, Notification.id)]
+        db.session.commit()
+        return ids
+
+
+def cleanup(app) -> None:
+    with app.app_context():
+        get_queue(app).connection.flushdb()
+        if db.engine.url.get_backend_name() == "postgresql":
+            with db.engine.begin() as connection:
+                connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        db.engine.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    twilio = FakeTwilio(TWILIO_SID, TWILIO_TOKEN).start()
+    config = _config(twilio.base_url)
+    app = create_app(config)
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        ids = prepare(app, args.count)
+        with app.app_context():
+            queue = get_queue(app)
+            queue.enqueue_many(NOOP_JOB, [() for _ in range(args.count)])
+        noop_seconds, noop_ok, noop_failed = drain(app, config, args.workers)
+
+        with app.app_context():
+            delivery.enqueue(ids)
+        delivery_seconds, delivered_ok, delivered_failed = drain(app, config, args.workers)
+        with app.app_context():
+            statuses = dict(
+                db.session.execute(sa.select(Notification.status, sa.func.count()).group_by(Notification.status)).all()
+            )
+        sent_to_twilio = len(twilio.received)
+    finally:
+        cleanup(app)
+        twilio.stop()
+
+    if noop_ok != args.count or delivered_ok != args.count or statuses != {NotificationStatus.SENT: args.count}:
+        print(
+            f"incomplete run: noop ok={noop_ok} failed={noop_failed}; deliveries ok={delivered_ok} "
+            f"failed={delivered_failed}; rows {statuses}",
+            file=sys.stderr,
+        )
+        return 1
+    assert sent_to_twilio == args.count, sent_to_twilio
+    noop_rate = args.count / noop_seconds
+    delivery_rate = args.count / delivery_seconds
+    print(f"worker class: {AppWorker.__module__}.{AppWorker.__name__} (RQ SimpleWorker), workers: {args.workers}")
+    print(f"no-op jobs:  {args.count} in {noop_seconds:.2f}s = {noop_rate:.0f}/s")
+    print(
+        f"deliveries:  {args.count} SMS in {delivery_seconds:.2f}s = {delivery_rate:.0f}/s "
+        f"(twilio client -> loopback Twilio, {sent_to_twilio} messages received)"
+    )
+    print(f"ratio: {delivery_rate / noop_rate:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
