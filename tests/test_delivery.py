@@ -205,3 +205,16 @@ def test_deferred_rows_are_sent_once_they_are_due(make_user, drain, twilio):
     assert due.status == NotificationStatus.SENT
     assert later.status == NotificationStatus.DEFERRED
     assert [m["To"] for m in twilio.received] == ["+14155550101"]
+
+
+def test_web_notifications_go_through_the_same_job_and_end_sent(make_user, drain, twilio):
+    user = make_user("operator")
+    notification = Notification(
+        user_id=user.id, channel=Channel.WEB, body="In-app: DiskFull", status=NotificationStatus.PENDING
+    )
+    db.session.add(notification)
+    db.session.commit()
+    delivery.enqueue([notification.id])
+    drain()
+    assert notification.status == NotificationStatus.SENT and notification.sent_at is not None
+    assert twilio.requests == 0

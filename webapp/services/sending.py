@@ -68,6 +68,8 @@ def send(notification: Notification) -> SendResult:
         return _send_email(notification, event)
     if notification.channel == Channel.WEBHOOK:
         return _send_webhook(notification, event)
+    if notification.channel == Channel.WEB:
+        return SendResult(provider_id=f"web-{notification.id}")  # in-app: shown once it is sent
     raise PermanentError(f"no delivery backend for the {notification.channel} channel", code="no_backend")
 
 
