@@ -111,6 +111,8 @@ def from_environment(instance_path: str) -> dict:
         "DELIVERY_MAX_ATTEMPTS": _int("DELIVERY_MAX_ATTEMPTS", 5),
         "DELIVERY_BACKOFF_SECONDS": _float("DELIVERY_BACKOFF_SECONDS", 5.0),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute"),
+        "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "300 per minute"),
+        "API_TOKEN_RATE_LIMIT": os.environ.get("API_TOKEN_RATE_LIMIT", "10 per minute"),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
     }
@@ -129,3 +131,4 @@ class Defaults:
     RATELIMIT_HEADERS_ENABLED = True
     PER_PAGE = 50
     API_TOKEN_TTL_SECONDS = 3600  # /api/v1/auth/token bearer tokens
+    WEBHOOK_TOLERANCE_SECONDS = 300  # generic webhooks: how far a signed timestamp may be from now

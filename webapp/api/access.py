@@ -149,3 +149,19 @@ def api_required(scope: str = "read") -> Callable:
         return wrapped
 
     return decorator
+
+
+def rate_key() -> str:
+    """Rate limits count per API key or per user (token), per address for anonymous callers; no database."""
+    from flask_limiter.util import get_remote_address
+
+    credential = _presented_credential()
+    if not credential:
+        return "ip:" + (get_remote_address() or "-")
+    if credential.startswith(KEY_PREFIX):
+        return "key:" + hash_api_key(credential)[:24]
+    try:
+        claims = _serializer().loads(credential)
+    except BadSignature:
+        return "ip:" + (get_remote_address() or "-")
+    return f"user:{claims.get('uid')}" if isinstance(claims, dict) else "ip:" + (get_remote_address() or "-")

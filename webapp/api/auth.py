@@ -1,14 +1,50 @@
-"""/api/v1/auth: who am I."""
+"""/api/v1/auth: who am I, API keys (admin scope), and user tokens for email + password."""
 
 from __future__ import annotations
 
-from flask import g
+from flask import current_app, g
+from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import Unauthorized
 
 from webapp.api import bp
-from webapp.api.access import api_required
+from webapp.api.access import SCOPES, api_required, issue_token
+from webapp.api.common import (
+    DATETIME,
+    NULLABLE_DATETIME,
+    body,
+    iso,
+    json_request,
+    limited,
+    path_id,
+    ref,
+    reject_unknown,
+    responses,
+)
+from webapp.errors import InvalidPayload
+from webapp.extensions import db, limiter
+from webapp.models import ApiKey, Customer, User
+from webapp.services import api_keys
+from webapp.validation import normalise_email
+
+
+def _key_json(key: ApiKey) -> dict:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "scopes": list(key.scopes or []),
+        "customer_id": key.customer_id,
+        "created_by_id": key.created_by_id,
+        "status": api_keys.status(key),
+        "expires_at": iso(key.expires_at),
+        "revoked_at": iso(key.revoked_at),
+        "last_used_at": iso(key.last_used_at),
+        "created_at": iso(key.created_at),
+    }
 
 
 @bp.get("/auth/verify")
+@limited
 @api_required("read")
 def verify():
     principal = g.principal
@@ -20,3 +56,219 @@ def verify():
         "api_key": None if key is None else {"id": key.id, "name": key.name, "prefix": key.prefix},
         "customer_ids": None if principal.customer_ids is None else sorted(principal.customer_ids),
     }
+
+
+@bp.get("/auth/api-keys")
+@limited
+@api_required("admin")
+def api_key_list():
+    query = db.select(ApiKey).order_by(ApiKey.id.desc())
+    if g.principal.customer_ids is not None:
+        query = query.where(ApiKey.customer_id.in_(g.principal.customer_ids))
+    return {"items": [_key_json(key) for key in db.session.scalars(query.limit(500))]}
+
+
+@bp.post("/auth/api-keys")
+@limited
+@api_required("admin")
+def api_key_create():
+    payload = body()
+    reject_unknown(payload, {"name", "scopes", "expires_days", "customer_id"})
+    principal = g.principal
+    scopes = payload.get("scopes", ["read"])
+    expires_days = payload.get("expires_days")
+    customer_id = payload.get("customer_id")
+    errors = {}
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        errors["scopes"] = f"a list of {', '.join(SCOPES)}"
+    if expires_days is not None and (not isinstance(expires_days, int) or isinstance(expires_days, bool)):
+        errors["expires_days"] = "a whole number of days, or null"
+    if not isinstance(payload.get("name"), str):
+        errors["name"] = "required string"
+    if customer_id is None and principal.customer_ids is not None:
+        if len(principal.customer_ids) != 1:
+            errors["customer_id"] = "required: this key serves several customers"
+        else:
+            customer_id = next(iter(principal.customer_ids))
+    customer = None
+    if customer_id is not None:
+        if not isinstance(customer_id, int) or isinstance(customer_id, bool):
+            errors["customer_id"] = "an integer customer id, or null for every customer"
+        else:
+            customer = db.session.get(Customer, customer_id)
+            if customer is None or not principal.sees_customer(customer_id):
+                errors["customer_id"] = "no such customer for this key"
+    if errors:
+        raise InvalidPayload("Cannot create this API key.", errors)
+    try:
+        key, plain = api_keys.create_key(
+            name=payload["name"],
+            scopes=scopes,
+            customer=customer,
+            expires_days=expires_days,
+            created_by=principal.user,
+        )
+    except api_keys.KeyInputError as exc:
+        raise InvalidPayload("Cannot create this API key.", {exc.field: exc.message}) from None
+    answer = {**_key_json(key), "key": plain, "message": "Store this key now: it is shown only once."}
+    db.session.commit()
+    return answer, 201
+
+
+@bp.delete("/auth/api-keys/<int:key_id>")
+@limited
+@api_required("admin")
+def api_key_revoke(key_id: int):
+    key = db.get_or_404(ApiKey, key_id, description="No such API key.")
+    g.principal.check_customer(key.customer_id)
+    api_keys.revoke(key, actor=g.principal.user)
+    answer = _key_json(key)
+    db.session.commit()
+    return answer, 200
+
+
+def _token_limit() -> str:
+    return current_app.config["API_TOKEN_RATE_LIMIT"]
+
+
+def _email_key() -> str:
+    from flask import request
+
+    payload = request.get_json(silent=True)
+    email = payload.get("email") if isinstance(payload, dict) else None
+    return "token-email:" + (email.strip().lower()[:254] if isinstance(email, str) else "-")
+
+
+@bp.post("/auth/token")
+@limiter.limit(_token_limit, key_func=lambda: "token-ip:" + (get_remote_address() or "-"))
+@limiter.limit(_token_limit, key_func=_email_key)
+def token():
+    payload = body()
+    reject_unknown(payload, {"email", "password"})
+    email, password = payload.get("email"), payload.get("password")
+    errors = {}
+    if not isinstance(email, str) or not email.strip():
+        errors["email"] = "required string"
+    if not isinstance(password, str) or not password:
+        errors["password"] = "required string"  # noqa: S105
+    if errors:
+        raise InvalidPayload("Send email and password.", errors)
+    try:
+        email = normalise_email(email)
+    except ValueError:
+        email = email.strip().lower()
+    user = db.session.scalar(db.select(User).where(User.email == email))
+    if user is None or not user.check_password(password) or not user.is_active:
+        raise Unauthorized("Wrong email or password, or the account is deactivated.")
+    access_token, ttl = issue_token(user)
+    return {"access_token": access_token, "token_type": "bearer", "expires_in": ttl}
+
+
+API_KEY = {
+    "type": "object",
+    "required": ["id", "name", "prefix", "scopes", "status"],
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "prefix": {"type": "string"},
+        "scopes": {"type": "array", "items": {"enum": list(SCOPES)}},
+        "customer_id": {"type": ["integer", "null"]},
+        "created_by_id": {"type": ["integer", "null"]},
+        "status": {"enum": ["active", "expired", "revoked"]},
+        "expires_at": NULLABLE_DATETIME,
+        "revoked_at": NULLABLE_DATETIME,
+        "last_used_at": NULLABLE_DATETIME,
+        "created_at": DATETIME,
+    },
+}
+
+OPENAPI_SCHEMAS = {
+    "ApiKey": API_KEY,
+    "NewApiKey": {
+        "allOf": [
+            {"$ref": "#/components/schemas/ApiKey"},
+            {"type": "object", "required": ["key"], "properties": {"key": {"type": "string"}}},
+        ]
+    },
+    "ApiKeyCreate": {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 120},
+            "scopes": {"type": "array", "items": {"enum": list(SCOPES)}, "minItems": 1},
+            "expires_days": {"type": ["integer", "null"], "minimum": 1, "maximum": api_keys.MAX_EXPIRES_DAYS},
+            "customer_id": {"type": ["integer", "null"]},
+        },
+    },
+    "Verify": {
+        "type": "object",
+        "required": ["authenticated", "scope"],
+        "properties": {
+            "authenticated": {"type": "boolean"},
+            "scope": {"enum": list(SCOPES)},
+            "user": {"type": ["object", "null"]},
+            "api_key": {"type": ["object", "null"]},
+            "customer_ids": {"type": ["array", "null"], "items": {"type": "integer"}},
+        },
+    },
+    "TokenRequest": {
+        "type": "object",
+        "required": ["email", "password"],
+        "additionalProperties": False,
+        "properties": {"email": {"type": "string"}, "password": {"type": "string"}},
+    },
+    "Token": {
+        "type": "object",
+        "required": ["access_token", "token_type", "expires_in"],
+        "properties": {
+            "access_token": {"type": "string"},
+            "token_type": {"const": "bearer"},
+            "expires_in": {"type": "integer"},
+        },
+    },
+}
+
+OPENAPI_PATHS = {
+    "/api/v1/auth/verify": {
+        "get": {
+            "tags": ["auth"],
+            "summary": "Who this key or token is",
+            "responses": responses(200, ref("Verify")),
+        }
+    },
+    "/api/v1/auth/api-keys": {
+        "get": {
+            "tags": ["auth"],
+            "summary": "List API keys (admin scope)",
+            "responses": responses(
+                200,
+                {"type": "object", "properties": {"items": {"type": "array", "items": ref("ApiKey")}}},
+                403,
+            ),
+        },
+        "post": {
+            "tags": ["auth"],
+            "summary": "Create an API key (admin scope); the key is in the answer, once",
+            "requestBody": json_request(ref("ApiKeyCreate")),
+            "responses": responses(201, ref("NewApiKey"), 403, 413, 415, 422, description="Created"),
+        },
+    },
+    "/api/v1/auth/api-keys/{key_id}": {
+        "parameters": [path_id("key_id")],
+        "delete": {
+            "tags": ["auth"],
+            "summary": "Revoke an API key (admin scope)",
+            "responses": responses(200, ref("ApiKey"), 403, 404),
+        },
+    },
+    "/api/v1/auth/token": {
+        "post": {
+            "tags": ["auth"],
+            "summary": "Trade a user's email and password for a short-lived bearer token",
+            "security": [],
+            "requestBody": json_request(ref("TokenRequest")),
+            "responses": responses(200, ref("Token"), 413, 415, 422),
+        }
+    },
+}

@@ -18,7 +18,7 @@ from webapp.models.event import Event, Notification
 from webapp.models.template import MessageTemplate
 from webapp.models.ticket import Ticket, TimelineEntry
 from webapp.models.user import NotificationPreference, PhoneNumber, User
-from webapp.models.webhook import ApiKey, WebhookDelivery, WebhookEndpoint
+from webapp.models.webhook import ApiKey, WebhookDelivery, WebhookEndpoint, WebhookSource
 
 __all__ = [
     "EVENT_TYPES",
@@ -45,6 +45,7 @@ __all__ = [
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WebhookSource",
     "user_customer",
     "utcnow",
 ]

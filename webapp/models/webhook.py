@@ -61,3 +61,27 @@ class WebhookDelivery(db.Model):
     endpoint: Mapped[WebhookEndpoint] = relationship(back_populates="deliveries")
 
     __table_args__ = (sa.Index("ix_webhook_delivery_endpoint_created", "endpoint_id", "created_at"),)
+
+
+class WebhookSource(db.Model):
+    """An incoming sender (PagerDuty, GitHub, a generic automation system) with its own secret and customer."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120), unique=True)  # also ?source=<name> on the webhook URL
+    kind: Mapped[str] = mapped_column(sa.String(20))  # pagerduty, github, generic
+    customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer.id", ondelete="CASCADE"), index=True)
+    secret_encrypted: Mapped[str | None] = mapped_column(sa.Text)  # Fernet token; never rendered back
+    create_tickets: Mapped[bool] = mapped_column(default=False, server_default=sa.text("false"))
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.text("true"))
+    last_received_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        sa.Index("ix_webhook_source_kind_active", "kind", "is_active"),
+        sa.CheckConstraint("kind IN ('pagerduty', 'github', 'generic')", name="kind_known"),
+    )
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_encrypted)

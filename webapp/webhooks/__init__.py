@@ -15,11 +15,16 @@ bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 PARSERS: dict[str, Callable[[dict[str, Any]], list]] = {}
 
 
-def read_json_object() -> dict[str, Any]:
-    """The request body as a JSON object: 415 for another content type, 400 for malformed JSON."""
+def raw_json_body() -> bytes:
+    """The raw body, for signatures: 415 for another content type, 413 above MAX_CONTENT_LENGTH (unparsed)."""
     if not request.is_json:
         raise UnsupportedMediaType(f"Send the body as application/json (got {request.mimetype or 'no content type'}).")
-    raw = request.get_data(cache=True)  # 413 above MAX_CONTENT_LENGTH, before any parsing
+    return request.get_data(cache=True)
+
+
+def read_json_object() -> dict[str, Any]:
+    """The request body as a JSON object: 415 for another content type, 400 for malformed JSON."""
+    raw = raw_json_body()  # 413 above MAX_CONTENT_LENGTH, before any parsing
     try:
         payload = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -48,4 +53,102 @@ def _contains_nul(payload: Any) -> bool:
     return False
 
 
-from webapp.webhooks import alertmanager, twilio  # noqa: E402,F401  (registers routes)
+def store(items: list, *, after: Callable | None = None, extra: dict | None = None) -> dict[str, Any]:
+    """Ingest parsed items (one transaction), run `after(result)` for source-specific work (tickets,
+    timelines) inside it, commit, then hand the new notifications to the queue. Returns the answer."""
+    from collections import Counter
+
+    from webapp.extensions import db
+    from webapp.models import NotificationStatus
+    from webapp.services import delivery, ingest
+
+    result = ingest.ingest(items)
+    more = after(result) if after is not None else {}
+    # Read what we answer before the commit expires the rows (no query per row afterwards).
+    pending = [n.id for n in result.notifications if n.status == NotificationStatus.PENDING]
+    decisions = Counter(
+        "queued" if n.status == NotificationStatus.PENDING else str(n.status) for n in result.notifications
+    )
+    answer = {
+        "status": "accepted",
+        "new_events": len(result.events),
+        "duplicates": result.duplicates,
+        "event_ids": [event.id for event in result.events],
+        "notifications": dict(decisions),
+        **(extra or {}),
+        **(more or {}),
+    }
+    db.session.commit()  # the outbox: rows first, then the queue
+    delivery.enqueue(pending)
+    return answer
+
+
+def unauthorized(message: str, scheme: str = "Signature"):
+    """401 JSON with a WWW-Authenticate header naming what to send."""
+    from webapp.errors import json_error
+
+    body, status = json_error(401, "unauthorized", message)
+    return body, status, {"WWW-Authenticate": f'{scheme} realm="opsrelay-webhooks"'}
+
+
+@bp.get("/test")
+def webhook_test():
+    """The seed's liveness check for senders: no auth, nothing stored."""
+    from webapp.models import utcnow
+
+    return {
+        "status": "ok",
+        "message": "OpsRelay webhooks are alive.",
+        "sources": sorted(PARSERS),
+        "time": utcnow().isoformat(),
+    }
+
+
+def webhook_doc(summary: str, *, security: list, headers: list[tuple[str, str]] = (), ok: dict | None = None) -> dict:
+    """The OpenAPI operation of one incoming webhook (signature headers are parameters)."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    any_object = {"application/json": {"schema": {"type": "object"}}}
+    responses = {
+        "200": {"description": "Stored (or a redelivery: counted under duplicates)", "content": ok or any_object},
+        **{
+            str(code): {"description": text, "content": error}
+            for code, text in (
+                (400, "Malformed JSON"),
+                (401, "Missing, wrong or stale signature or token"),
+                (409, "A replayed signed request"),
+                (413, "Body too large"),
+                (415, "Not application/json"),
+                (422, "Not this source's payload shape (fields named)"),
+            )
+        },
+    }
+    return {
+        "post": {
+            "tags": ["webhooks"],
+            "summary": summary,
+            "security": security,
+            "parameters": [
+                {"name": name, "in": "header", "required": False, "schema": {"type": "string"}, "description": text}
+                for name, text in headers
+            ],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {**responses, "202": {"description": "Accepted and ignored", "content": any_object}},
+        }
+    }
+
+
+OPENAPI_PATHS = {
+    "/api/v1/webhooks/test": {
+        "get": {
+            "tags": ["webhooks"],
+            "summary": "Is the webhook endpoint alive?",
+            "security": [],
+            "responses": {
+                "200": {"description": "Alive", "content": {"application/json": {"schema": {"type": "object"}}}}
+            },
+        }
+    }
+}
+
+
+from webapp.webhooks import alertmanager, generic, github, pagerduty, twilio  # noqa: E402,F401  (registers routes)

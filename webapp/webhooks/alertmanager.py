@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
 
 from webapp.errors import InvalidPayload, json_error
-from webapp.extensions import db
-from webapp.models import EventStatus, NotificationStatus, Severity
+from webapp.models import EventStatus, Severity
 from webapp.security import bearer_token, constant_time_equals
-from webapp.services import delivery, ingest
-from webapp.webhooks import PARSERS, bp, read_json_object
+from webapp.services import ingest
+from webapp.webhooks import PARSERS, bp, read_json_object, store, webhook_doc
 
 SOURCE = "alertmanager"
+
+# Group fields kept on every event of the group (links back: externalURL; what was left out: truncatedAlerts).
+KEPT_GROUP_FIELDS = (
+    "receiver",
+    "status",
+    "groupKey",
+    "externalURL",
+    "truncatedAlerts",
+    "groupLabels",
+    "commonLabels",
+    "commonAnnotations",
+    "version",
+)
 
 SEVERITY_LABELS = {
     "critical": Severity.CRITICAL,
@@ -76,11 +87,7 @@ def parse(payload: dict[str, Any]) -> list[ingest.NormalisedEvent]:
             "Not an Alertmanager payload: 'alerts' must be a non-empty list.", {"alerts": "required, non-empty list"}
         )
     errors: dict[str, str] = {}
-    common = {
-        key: payload[key]
-        for key in ("receiver", "groupKey", "externalURL", "truncatedAlerts", "groupLabels", "version")
-        if key in payload
-    }
+    common = {("groupStatus" if key == "status" else key): payload[key] for key in KEPT_GROUP_FIELDS if key in payload}
     items = []
     for index, alert in enumerate(alerts):
         where = f"alerts[{index}]"
@@ -137,21 +144,18 @@ def alertmanager():
     if not constant_time_equals(bearer_token(), current_app.config["ALERT_WEBHOOK_TOKEN"]):
         body, status = json_error(401, "unauthorized", "Send 'Authorization: Bearer <ALERT_WEBHOOK_TOKEN>'.")
         return body, status, {"WWW-Authenticate": 'Bearer realm="opsrelay"'}
-    items = parse(read_json_object())
-    result = ingest.ingest(items)
-    # Read what we answer before the commit expires the rows (no query per row afterwards).
-    pending = [n.id for n in result.notifications if n.status == NotificationStatus.PENDING]
-    decisions = Counter(
-        "queued" if n.status == NotificationStatus.PENDING else str(n.status) for n in result.notifications
+    payload = read_json_object()
+    items = parse(payload)
+    extra = {"alerts": len(items)}
+    truncated = payload.get("truncatedAlerts")
+    if isinstance(truncated, int) and truncated > 0:
+        extra["truncated_alerts"] = truncated  # Alertmanager left these out of the group (max_alerts)
+    return store(items, extra=extra), 200
+
+
+OPENAPI_PATHS = {
+    "/api/v1/webhooks/alertmanager": webhook_doc(
+        "Prometheus Alertmanager webhook (payload v4): Authorization: Bearer <ALERT_WEBHOOK_TOKEN>",
+        security=[{"AlertToken": []}],
     )
-    answer = {
-        "status": "accepted",
-        "alerts": len(items),
-        "new_events": len(result.events),
-        "duplicates": result.duplicates,
-        "event_ids": [event.id for event in result.events],
-        "notifications": dict(decisions),
-    }
-    db.session.commit()  # the outbox: rows first, then the queue
-    delivery.enqueue(pending)
-    return answer, 200
+}

@@ -1,0 +1,185 @@
+"""Helpers shared by the API modules: JSON bodies, field checks, keyset pages, OpenAPI fragments."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app, g, request
+from werkzeug.exceptions import BadRequest
+
+from webapp.errors import InvalidPayload
+from webapp.extensions import limiter
+from webapp.webhooks import read_json_object
+
+MAX_LIMIT = 200
+
+
+def body() -> dict[str, Any]:
+    """The JSON object sent (415 another content type, 413 too large, 400 malformed)."""
+    return read_json_object()
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def api_limit() -> str:
+    return current_app.config["API_RATE_LIMIT"]
+
+
+def limited(view: Callable) -> Callable:
+    """The per-key API rate limit (API_RATE_LIMIT) on a view."""
+    from webapp.api.access import rate_key
+
+    return limiter.limit(api_limit, key_func=rate_key)(view)
+
+
+def reject_unknown(payload: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(payload) - allowed)
+    if unknown:
+        raise InvalidPayload("Unknown fields.", {name: "unknown field" for name in unknown[:20]})
+
+
+def query_int(name: str, *, minimum: int = 1, maximum: int = 2**31 - 1) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+        raise BadRequest(f"Query parameter {name!r} must be a whole number from {minimum} to {maximum}.")
+    return int(raw)
+
+
+def query_choice(name: str, choices) -> str | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in set(choices):
+        raise BadRequest(f"Query parameter {name!r} must be one of {', '.join(choices)}.")
+    return raw
+
+
+def query_time(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"Query parameter {name!r} must be an ISO 8601 date-time.") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def page_limit() -> int:
+    return query_int("limit", maximum=MAX_LIMIT) or 50
+
+
+def decode_cursor() -> list | None:
+    raw = request.args.get("cursor")
+    if not raw:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("Query parameter 'cursor' is not one this API gave out.") from None
+    if not isinstance(value, list) or len(value) != 2 or not isinstance(value[1], int):
+        raise BadRequest("Query parameter 'cursor' is not one this API gave out.")
+    return value
+
+
+def encode_cursor(value: Any, row_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([value, row_id]).encode()).decode().rstrip("=")
+
+
+def keyset(query, column, id_column, *, descending: bool, is_time: bool = True):
+    """Order by (column, id) and continue after the cursor; returns (query, limit)."""
+    cursor = decode_cursor()
+    if cursor is not None:
+        value = cursor[0]
+        if is_time:
+            try:
+                value = datetime.fromisoformat(value)
+            except (TypeError, ValueError):
+                raise BadRequest("Query parameter 'cursor' is not one this API gave out.") from None
+        if descending:
+            query = query.where((column < value) | ((column == value) & (id_column < cursor[1])))
+        else:
+            query = query.where((column > value) | ((column == value) & (id_column > cursor[1])))
+    order = (column.desc(), id_column.desc()) if descending else (column.asc(), id_column.asc())
+    limit = page_limit()
+    return query.order_by(*order).limit(limit + 1), limit
+
+
+def page(rows: list, limit: int, cursor_of: Callable[[Any], str], serialise: Callable[[Any], dict]) -> dict:
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [serialise(row) for row in rows], "next_cursor": cursor_of(rows[-1]) if more else None}
+
+
+def principal():
+    return g.principal
+
+
+# --- OpenAPI fragments -------------------------------------------------------------------------
+
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+ERROR_TEXT = {
+    400: "Malformed request (bad JSON or query parameter)",
+    401: "Missing or invalid credentials",
+    403: "The key's scope does not allow this",
+    404: "No such object for this key",
+    409: "Conflicts with an existing object",
+    413: "Body too large",
+    415: "Not application/json",
+    422: "Invalid fields (named in error.fields)",
+    429: "Rate limit reached (see Retry-After)",
+}
+
+
+def responses(ok: int, schema: dict | None, *errors: int, description: str = "OK") -> dict:
+    out: dict = {}
+    if schema is None:
+        out[str(ok)] = {"description": description}
+    else:
+        out[str(ok)] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    for code in sorted({400, 401, 429, *errors}):
+        out[str(code)] = {"description": ERROR_TEXT[code], "content": {"application/json": {"schema": ERROR_REF}}}
+    return out
+
+
+def json_request(schema: dict, *, required: bool = True) -> dict:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def path_id(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+
+
+def query_param(name: str, schema: dict, description: str = "") -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+PAGE_PARAMS = [
+    query_param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "page size (default 50)"),
+    query_param("cursor", {"type": "string"}, "next_cursor of the previous page"),
+]
+DATETIME = {"type": "string", "format": "date-time"}
+NULLABLE_DATETIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def page_of(item: dict) -> dict:
+    return {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {"items": {"type": "array", "items": item}, "next_cursor": {"type": ["string", "null"]}},
+    }

@@ -1,0 +1,248 @@
+"""/api/v1/events: create (the generic webhook's fields), list and retrieve with notifications."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from flask import abort, g
+from sqlalchemy.orm import selectinload
+
+from webapp.api import bp
+from webapp.api.access import api_required
+from webapp.api.common import (
+    DATETIME,
+    NULLABLE_DATETIME,
+    PAGE_PARAMS,
+    body,
+    encode_cursor,
+    iso,
+    json_request,
+    keyset,
+    limited,
+    page,
+    page_of,
+    path_id,
+    query_choice,
+    query_int,
+    query_param,
+    query_time,
+    ref,
+    responses,
+)
+from webapp.errors import InvalidPayload
+from webapp.extensions import db
+from webapp.models import EVENT_TYPES, Customer, Event, EventStatus, Severity
+from webapp.webhooks import generic, store
+
+SOURCE = "api"
+
+
+def event_json(event: Event) -> dict:
+    return {
+        "id": event.id,
+        "source": event.source,
+        "event_type": event.event_type,
+        "dedup_key": event.dedup_key,
+        "status": str(event.status),
+        "severity": str(event.severity),
+        "title": event.title,
+        "body": event.body,
+        "labels": event.labels or {},
+        "data": event.data or {},
+        "job_type": event.job_type,
+        "customer_id": event.customer_id,
+        "ticket_id": event.ticket_id,
+        "starts_at": iso(event.starts_at),
+        "ends_at": iso(event.ends_at),
+        "acknowledged_at": iso(event.acknowledged_at),
+        "created_at": iso(event.created_at),
+    }
+
+
+def visible_events():
+    query = db.select(Event)
+    if g.principal.customer_ids is not None:
+        query = query.where(Event.customer_id.in_(g.principal.customer_ids))
+    return query
+
+
+@bp.post("/events")
+@limited
+@api_required("write")
+def event_create():
+    payload = body()
+    principal = g.principal
+    customer_id = payload.get("customer_id")
+    items = generic.parse(payload, source=SOURCE, extra_fields={"customer_id"})
+    if customer_id is None and principal.customer_ids is not None and len(principal.customer_ids) == 1:
+        customer_id = next(iter(principal.customer_ids))
+    if customer_id is not None:
+        if not isinstance(customer_id, int) or isinstance(customer_id, bool) or customer_id < 1:
+            raise InvalidPayload("Not a valid event.", {"customer_id": "an integer customer id"})
+        if db.session.get(Customer, customer_id) is None or not principal.sees_customer(customer_id):
+            raise InvalidPayload("Not a valid event.", {"customer_id": "no such customer for this key"})
+    elif principal.customer_ids is not None:
+        raise InvalidPayload("Not a valid event.", {"customer_id": "required: this key serves several customers"})
+    wanted = bool(payload.get("create_ticket"))
+    if wanted and customer_id is None:
+        raise InvalidPayload("A ticket needs a customer.", {"customer_id": "required with create_ticket"})
+    items = [replace(item, customer_id=customer_id) for item in items]
+    after = generic.ticket_follow_up(customer_id, wanted=wanted, source_label="the API")
+    answer = store(items, after=after)
+    return answer, 201 if answer["new_events"] else 200
+
+
+@bp.get("/events")
+@limited
+@api_required("read")
+def event_list():
+    query = visible_events()
+    customer_id = query_int("customer_id")
+    if customer_id is not None:
+        query = query.where(Event.customer_id == customer_id)
+    for name, column, choices in (
+        ("event_type", Event.event_type, EVENT_TYPES),
+        ("status", Event.status, list(EventStatus)),
+        ("severity", Event.severity, list(Severity)),
+    ):
+        value = query_choice(name, choices)
+        if value is not None:
+            query = query.where(column == value)
+    source = query_choice("source", ["alertmanager", "pagerduty", "github", "generic", "api", "sla", "test"])
+    if source is not None:
+        query = query.where(Event.source == source)
+    after, before = query_time("created_after"), query_time("created_before")
+    if after is not None:
+        query = query.where(Event.created_at >= after)
+    if before is not None:
+        query = query.where(Event.created_at < before)
+    query, limit = keyset(query, Event.created_at, Event.id, descending=True)
+    rows = list(db.session.scalars(query))
+    return page(rows, limit, lambda e: encode_cursor(e.created_at.isoformat(), e.id), event_json)
+
+
+@bp.get("/events/<int:event_id>")
+@limited
+@api_required("read")
+def event_detail(event_id: int):
+    from webapp.api.notifications import notification_json
+
+    event = db.session.scalar(visible_events().where(Event.id == event_id).options(selectinload(Event.notifications)))
+    if event is None:
+        abort(404, description="No such event for this key.")
+    return {
+        **event_json(event),
+        "notifications": [notification_json(n) for n in sorted(event.notifications, key=lambda n: n.id)],
+    }
+
+
+EVENT = {
+    "type": "object",
+    "required": ["id", "source", "event_type", "status", "severity", "title", "created_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "source": {"type": "string"},
+        "event_type": {"type": "string"},
+        "dedup_key": {"type": "string"},
+        "status": {"enum": [str(s) for s in EventStatus]},
+        "severity": {"enum": [str(s) for s in Severity]},
+        "title": {"type": "string"},
+        "body": {"type": "string"},
+        "labels": {"type": "object"},
+        "data": {"type": "object"},
+        "job_type": {"type": ["string", "null"]},
+        "customer_id": {"type": ["integer", "null"]},
+        "ticket_id": {"type": ["integer", "null"]},
+        "starts_at": NULLABLE_DATETIME,
+        "ends_at": NULLABLE_DATETIME,
+        "acknowledged_at": NULLABLE_DATETIME,
+        "created_at": DATETIME,
+    },
+}
+EVENT_CREATE = {
+    "type": "object",
+    "required": ["title"],
+    "additionalProperties": False,
+    "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 300},
+        "description": {"type": "string", "maxLength": 10000},
+        "severity": {"enum": [str(s) for s in Severity], "default": "medium"},
+        "status": {"enum": ["firing", "resolved", "info"]},
+        "dedup_key": {"type": "string", "maxLength": 200},
+        "event_type": {"enum": list(generic.EVENT_TYPES), "default": "alert"},
+        "job_type": {"type": "string", "maxLength": 60},
+        "job_url": {"type": "string", "format": "uri", "maxLength": 2000},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 50},
+        "create_ticket": {"type": "boolean"},
+        "customer_id": {"type": ["integer", "null"], "minimum": 1},
+    },
+}
+INGEST_RESULT = {
+    "type": "object",
+    "required": ["status", "new_events", "duplicates", "event_ids", "notifications"],
+    "properties": {
+        "status": {"const": "accepted"},
+        "new_events": {"type": "integer"},
+        "duplicates": {"type": "integer"},
+        "event_ids": {"type": "array", "items": {"type": "integer"}},
+        "notifications": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "tickets": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+OPENAPI_SCHEMAS = {
+    "Event": EVENT,
+    "EventCreate": EVENT_CREATE,
+    "IngestResult": INGEST_RESULT,
+    "EventDetail": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Event"},
+            {
+                "type": "object",
+                "properties": {"notifications": {"type": "array", "items": ref("Notification")}},
+            },
+        ]
+    },
+}
+
+OPENAPI_PATHS = {
+    "/api/v1/events": {
+        "post": {
+            "tags": ["events"],
+            "summary": "Report an event (write scope): the generic webhook's fields",
+            "requestBody": json_request(ref("EventCreate")),
+            "responses": {
+                **responses(201, ref("IngestResult"), 403, 413, 415, 422, description="Stored"),
+                "200": {
+                    "description": "Already stored (same dedup_key): nobody is notified twice",
+                    "content": {"application/json": {"schema": ref("IngestResult")}},
+                },
+            },
+        },
+        "get": {
+            "tags": ["events"],
+            "summary": "List events, newest first",
+            "parameters": [
+                query_param("customer_id", {"type": "integer", "minimum": 1}),
+                query_param("event_type", {"enum": list(EVENT_TYPES)}),
+                query_param("status", {"enum": [str(s) for s in EventStatus]}),
+                query_param("severity", {"enum": [str(s) for s in Severity]}),
+                query_param(
+                    "source", {"enum": ["alertmanager", "pagerduty", "github", "generic", "api", "sla", "test"]}
+                ),
+                query_param("created_after", DATETIME),
+                query_param("created_before", DATETIME),
+                *PAGE_PARAMS,
+            ],
+            "responses": responses(200, page_of(ref("Event"))),
+        },
+    },
+    "/api/v1/events/{event_id}": {
+        "parameters": [path_id("event_id")],
+        "get": {
+            "tags": ["events"],
+            "summary": "One event with its notifications",
+            "responses": responses(200, ref("EventDetail"), 404),
+        },
+    },
+}
