@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,9 +14,10 @@ from werkzeug.exceptions import Forbidden, Unauthorized
 from webapp.extensions import db
 from webapp.models import ApiKey, Role, User, utcnow
 from webapp.security import hash_api_key
+from webapp.services.api_keys import KEY_PREFIX, SCOPES, new_key
 
-KEY_PREFIX = "opsr_"
-SCOPES = ("read", "write", "admin")  # each includes the ones before it
+__all__ = ["KEY_PREFIX", "SCOPES", "Principal", "api_required", "authenticate", "issue_token", "new_key", "rate_key"]
+
 ROLE_SCOPE = {Role.ADMIN: "admin", Role.OPERATOR: "write", Role.VIEWER: "read"}
 LAST_USED_RESOLUTION = timedelta(seconds=60)  # write last_used_at at most once a minute per key
 TOKEN_SALT = "opsrelay-api-token"  # noqa: S105  (a namespace, not a secret)
@@ -53,12 +53,6 @@ class Principal:
 class _Unauthorized(Unauthorized):
     def get_headers(self, environ=None, scope=None):
         return [*super().get_headers(environ, scope), ("WWW-Authenticate", 'Bearer realm="opsrelay-api"')]
-
-
-def new_key() -> tuple[str, str]:
-    """(the key to show once, its display prefix)."""
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    return key, key[:12]
 
 
 def issue_token(user: User) -> tuple[str, int]:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 
-from webapp.api.access import SCOPES, new_key
 from webapp.extensions import db
 from webapp.models import ApiKey, Customer, User, utcnow
 from webapp.security import hash_api_key
 from webapp.services import audit
 
 MAX_EXPIRES_DAYS = 3650
+KEY_PREFIX = "opsr_"
+SCOPES = ("read", "write", "admin")  # each includes the ones before it
+
+
+def new_key() -> tuple[str, str]:
+    """(the key to show once, its display prefix)."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, key[:12]
 
 
 class KeyInputError(ValueError):
