@@ -12,6 +12,7 @@ from webapp.api.common import (
     DATETIME,
     NULLABLE_DATETIME,
     body,
+    is_id,
     iso,
     json_request,
     limited,
@@ -92,7 +93,7 @@ def api_key_create():
             customer_id = next(iter(principal.customer_ids))
     customer = None
     if customer_id is not None:
-        if not isinstance(customer_id, int) or isinstance(customer_id, bool):
+        if not is_id(customer_id):
             errors["customer_id"] = "an integer customer id, or null for every customer"
         else:
             customer = db.session.get(Customer, customer_id)
@@ -115,7 +116,7 @@ def api_key_create():
     return answer, 201
 
 
-@bp.delete("/auth/api-keys/<int:key_id>")
+@bp.delete("/auth/api-keys/<id:key_id>")
 @limited
 @api_required("admin")
 def api_key_revoke(key_id: int):

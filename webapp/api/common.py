@@ -39,6 +39,13 @@ def limited(view: Callable) -> Callable:
     return limiter.limit(api_limit, key_func=rate_key)(view)
 
 
+def is_id(value) -> bool:
+    """A row id as a JSON body may give it: an integer (not a boolean) within the id columns' range."""
+    from webapp.api import MAX_ID
+
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
 def reject_unknown(payload: dict, allowed: set[str]) -> None:
     unknown = sorted(set(payload) - allowed)
     if unknown:
@@ -162,7 +169,7 @@ def json_request(schema: dict, *, required: bool = True) -> dict:
 
 
 def path_id(name: str) -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}  # else 404
 
 
 def query_param(name: str, schema: dict, description: str = "") -> dict:

@@ -15,6 +15,7 @@ from webapp.api.common import (
     PAGE_PARAMS,
     body,
     encode_cursor,
+    is_id,
     iso,
     json_request,
     keyset,
@@ -77,7 +78,7 @@ def event_create():
     if customer_id is None and principal.customer_ids is not None and len(principal.customer_ids) == 1:
         customer_id = next(iter(principal.customer_ids))
     if customer_id is not None:
-        if not isinstance(customer_id, int) or isinstance(customer_id, bool) or customer_id < 1:
+        if not is_id(customer_id):
             raise InvalidPayload("Not a valid event.", {"customer_id": "an integer customer id"})
         if db.session.get(Customer, customer_id) is None or not principal.sees_customer(customer_id):
             raise InvalidPayload("Not a valid event.", {"customer_id": "no such customer for this key"})
@@ -121,7 +122,7 @@ def event_list():
     return page(rows, limit, lambda e: encode_cursor(e.created_at.isoformat(), e.id), event_json)
 
 
-@bp.get("/events/<int:event_id>")
+@bp.get("/events/<id:event_id>")
 @limited
 @api_required("read")
 def event_detail(event_id: int):

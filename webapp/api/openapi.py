@@ -38,8 +38,12 @@ def collect() -> tuple[dict, dict]:
         package = sys.modules.get(package_name)
         if package is None:
             continue
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-            module = sys.modules.get(f"{package_name}.{info.name}")
+        names = [package_name] + [
+            f"{package_name}.{info.name}"
+            for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name)
+        ]
+        for name in names:
+            module = sys.modules.get(name)
             if module is None:
                 continue
             paths.update(getattr(module, "OPENAPI_PATHS", {}))

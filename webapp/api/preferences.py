@@ -13,6 +13,7 @@ from webapp.api.access import api_required
 from webapp.api.common import (
     DATETIME,
     body,
+    is_id,
     iso,
     json_request,
     limited,
@@ -187,7 +188,7 @@ def _owner_and_customer(payload: dict) -> tuple[int, int | None]:
     errors = {}
     user_id = payload.get("user_id", principal.user.id if principal.user else None)
     customer_id = payload.get("customer_id")
-    if not isinstance(user_id, int) or isinstance(user_id, bool):
+    if not is_id(user_id):
         errors["user_id"] = "required integer (this key has no user of its own)"
     else:
         users = _visible_users()
@@ -197,8 +198,7 @@ def _owner_and_customer(payload: dict) -> tuple[int, int | None]:
         elif not _may_edit(user_id):
             errors["user_id"] = "only the admin scope sets another user's preferences"
     if customer_id is not None and (
-        not isinstance(customer_id, int)
-        or isinstance(customer_id, bool)
+        not is_id(customer_id)
         or db.session.get(Customer, customer_id) is None
         or not principal.sees_customer(customer_id)
     ):
@@ -262,14 +262,14 @@ def preference_create():
     return answer, 201
 
 
-@bp.get("/preferences/<int:pref_id>")
+@bp.get("/preferences/<id:pref_id>")
 @limited
 @api_required("read")
 def preference_detail(pref_id: int):
     return preference_json(_visible(pref_id))
 
 
-@bp.route("/preferences/<int:pref_id>", methods=["PUT", "PATCH"])
+@bp.route("/preferences/<id:pref_id>", methods=["PUT", "PATCH"])
 @limited
 @api_required("write")
 def preference_update(pref_id: int):
@@ -291,7 +291,7 @@ def preference_update(pref_id: int):
     return answer
 
 
-@bp.delete("/preferences/<int:pref_id>")
+@bp.delete("/preferences/<id:pref_id>")
 @limited
 @api_required("write")
 def preference_delete(pref_id: int):

@@ -10,6 +10,7 @@ from webapp.api.common import (
     DATETIME,
     NULLABLE_DATETIME,
     body,
+    is_id,
     iso,
     json_request,
     limited,
@@ -102,7 +103,7 @@ def _apply(config: SmtpConfig, payload: dict, *, partial: bool) -> dict:
     present = (lambda name: name in payload) if partial else (lambda name: True)
     if not partial or "customer_id" in payload:
         customer_id = payload.get("customer_id")
-        if not isinstance(customer_id, int) or isinstance(customer_id, bool):
+        if not is_id(customer_id):
             errors["customer_id"] = "required integer"
         elif db.session.get(Customer, customer_id) is None or not g.principal.sees_customer(customer_id):
             errors["customer_id"] = "no such customer for this key"
@@ -186,14 +187,14 @@ def smtp_create():
     return answer, 201
 
 
-@bp.get("/smtp/<int:config_id>")
+@bp.get("/smtp/<id:config_id>")
 @limited
 @api_required("read")
 def smtp_detail(config_id: int):
     return smtp_json(_visible(config_id))
 
 
-@bp.route("/smtp/<int:config_id>", methods=["PUT", "PATCH"])
+@bp.route("/smtp/<id:config_id>", methods=["PUT", "PATCH"])
 @limited
 @api_required("admin")
 def smtp_update(config_id: int):
@@ -209,7 +210,7 @@ def smtp_update(config_id: int):
     return answer
 
 
-@bp.delete("/smtp/<int:config_id>")
+@bp.delete("/smtp/<id:config_id>")
 @limited
 @api_required("admin")
 def smtp_delete(config_id: int):
@@ -220,7 +221,7 @@ def smtp_delete(config_id: int):
     return "", 204
 
 
-@bp.post("/smtp/<int:config_id>/test-email")
+@bp.post("/smtp/<id:config_id>/test-email")
 @limited
 @api_required("write")
 def smtp_test_email(config_id: int):
