@@ -98,6 +98,8 @@ def test_readme_run_command_and_curl_example(fresh_tree):
 
     password = re.search(r"^\s+password (\S+)$", output, re.M)
     assert password, output
+    api_key = re.search(r"X-API-Key: (opsr_\S+)'", output)
+    assert api_key, output
     assert "simulated SMS" in output and "TestAlert" in output
 
     # Log in as the README says and find the SMS on the dashboard (a second run keeps the account).
@@ -114,6 +116,9 @@ def test_readme_run_command_and_curl_example(fresh_tree):
         assert response.status_code == 302
         dashboard = session.get(base + "/").text
         assert "TestAlert" in dashboard and "simulated" in dashboard
+        # The development API key printed by the first run still works in the second.
+        verified = requests.get(base + "/api/v1/auth/verify", headers={"X-API-Key": api_key.group(1)}, timeout=10)
+        assert verified.status_code == 200 and verified.json()["scope"] == "admin"
     finally:
         output = stop(server)
     assert "shown only once" not in output  # the password is printed on the first run only

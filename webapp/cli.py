@@ -91,6 +91,30 @@ def requeue_command():
     click.echo(delivery.recover())
 
 
+def development_api_key(app: Flask) -> str:
+    """The development API key: the one in instance/dev_api_key while it still works, else a new one."""
+    from pathlib import Path
+
+    from webapp.models import ApiKey
+    from webapp.security import hash_api_key
+    from webapp.services import api_keys
+
+    path = Path(app.instance_path) / "dev_api_key"
+    if path.exists():
+        plain = path.read_text().strip()
+        key = db.session.scalar(db.select(ApiKey).where(ApiKey.key_hash == hash_api_key(plain)))
+        if key is not None and api_keys.status(key) == "active":
+            return plain
+    admin = db.session.scalar(db.select(User).where(User.role == Role.ADMIN, User.is_active.is_(True)).limit(1))
+    _, plain = api_keys.create_key(
+        name="development (flask dev)", scopes=["admin"], customer=None, expires_days=None, created_by=admin
+    )
+    db.session.commit()
+    path.write_text(plain + "\n")
+    path.chmod(0o600)
+    return plain
+
+
 @click.command("dev")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
@@ -118,6 +142,11 @@ def dev_command(host: str, port: int):
         click.echo("")
     else:
         click.echo(f"\n  Log in at {base}/login with your admin account (`flask users create-admin` adds one).\n")
+    if app.config["OPSRELAY_ENV"] != "production":
+        key = development_api_key(app)
+        click.echo("  Development API key (admin scope; kept in instance/dev_api_key):")
+        click.echo(f"    curl -H 'X-API-Key: {key}' {base}/api/v1/auth/verify")
+        click.echo(f"    API reference: {base}/api/docs\n")
     token = app.config["ALERT_WEBHOOK_TOKEN"]
     click.echo("  Fire a test alert (the simulated SMS shows in this log and on the dashboard):")
     click.echo(
