@@ -347,3 +347,9 @@ def test_a_key_without_user_has_no_own_preferences(client, app):
     _, plain = service.create_key(name="orphan", scopes=["read"], customer=None, expires_days=None, created_by=None)
     db.session.commit()
     assert client.get("/api/v1/preferences/mine", headers={"X-API-Key": plain}).status_code == 404
+
+
+def test_ids_past_the_column_range_are_404_not_500(client, key):
+    for path in ("/api/v1/events/99999999999999999999", "/api/v1/smtp/9223372036854775808"):
+        assert client.get(path, headers=key("admin")).status_code == 404
+    assert client.delete("/api/v1/preferences/20626681523002003456", headers=key("admin")).status_code == 404

@@ -152,7 +152,7 @@ def test_document_collects_every_api_module(client):
 def test_every_api_route_is_documented(app, client):
     documented = set(client.get("/api/v1/openapi.json").json["paths"])
     routes = {
-        rule.rule.replace("<int:", "{").replace("<id:", "{").replace(">", "}")
+        rule.rule.replace("<int:", "{").replace(">", "}")
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith("/api/v1/") and not rule.rule.startswith("/api/v1/webhooks/twilio")
     }

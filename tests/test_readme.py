@@ -32,7 +32,7 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> N
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
             pass
         time.sleep(0.3)
     raise AssertionError(f"{url} did not answer")

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, g, has_request_context
 from sqlalchemy import event
+from werkzeug.routing import IntegerConverter
 
 from webapp import config, errors
 from webapp.extensions import csrf, db, limiter, login_manager, mail, migrate
@@ -18,6 +19,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         static_folder="../static",
         instance_relative_config=True,
     )
+    app.url_map.converters["int"] = RowIdConverter  # before any blueprint adds a rule
     app.config.from_object(config.Defaults)
     app.config.update(config.from_environment(app.instance_path))
     app.config.update(overrides or {})
@@ -67,6 +69,18 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(errors.assign_request_id)
     app.after_request(_security_headers)
     return app
+
+
+MAX_ROW_ID = 2**31 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in every URL: digits past any id column's range name no row (0), so the view answers
+    404 instead of the database driver overflowing (a 500); refusing in the converter would be a 405."""
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        return number if number <= MAX_ROW_ID else 0
 
 
 @login_manager.user_loader

@@ -116,7 +116,7 @@ def api_key_create():
     return answer, 201
 
 
-@bp.delete("/auth/api-keys/<id:key_id>")
+@bp.delete("/auth/api-keys/<int:key_id>")
 @limited
 @api_required("admin")
 def api_key_revoke(key_id: int):

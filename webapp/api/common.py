@@ -41,9 +41,9 @@ def limited(view: Callable) -> Callable:
 
 def is_id(value) -> bool:
     """A row id as a JSON body may give it: an integer (not a boolean) within the id columns' range."""
-    from webapp.api import MAX_ID
+    from webapp import MAX_ROW_ID
 
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ROW_ID
 
 
 def reject_unknown(payload: dict, allowed: set[str]) -> None:

@@ -122,7 +122,7 @@ def event_list():
     return page(rows, limit, lambda e: encode_cursor(e.created_at.isoformat(), e.id), event_json)
 
 
-@bp.get("/events/<id:event_id>")
+@bp.get("/events/<int:event_id>")
 @limited
 @api_required("read")
 def event_detail(event_id: int):

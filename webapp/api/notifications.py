@@ -108,7 +108,7 @@ def notification_list():
     return page(rows, limit, lambda n: encode_cursor(getattr(n, attribute).isoformat(), n.id), notification_json)
 
 
-@bp.get("/notifications/<id:notification_id>")
+@bp.get("/notifications/<int:notification_id>")
 @limited
 @api_required("read")
 def notification_detail(notification_id: int):

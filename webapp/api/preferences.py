@@ -262,14 +262,14 @@ def preference_create():
     return answer, 201
 
 
-@bp.get("/preferences/<id:pref_id>")
+@bp.get("/preferences/<int:pref_id>")
 @limited
 @api_required("read")
 def preference_detail(pref_id: int):
     return preference_json(_visible(pref_id))
 
 
-@bp.route("/preferences/<id:pref_id>", methods=["PUT", "PATCH"])
+@bp.route("/preferences/<int:pref_id>", methods=["PUT", "PATCH"])
 @limited
 @api_required("write")
 def preference_update(pref_id: int):
@@ -291,7 +291,7 @@ def preference_update(pref_id: int):
     return answer
 
 
-@bp.delete("/preferences/<id:pref_id>")
+@bp.delete("/preferences/<int:pref_id>")
 @limited
 @api_required("write")
 def preference_delete(pref_id: int):

@@ -187,14 +187,14 @@ def smtp_create():
     return answer, 201
 
 
-@bp.get("/smtp/<id:config_id>")
+@bp.get("/smtp/<int:config_id>")
 @limited
 @api_required("read")
 def smtp_detail(config_id: int):
     return smtp_json(_visible(config_id))
 
 
-@bp.route("/smtp/<id:config_id>", methods=["PUT", "PATCH"])
+@bp.route("/smtp/<int:config_id>", methods=["PUT", "PATCH"])
 @limited
 @api_required("admin")
 def smtp_update(config_id: int):
@@ -210,7 +210,7 @@ def smtp_update(config_id: int):
     return answer
 
 
-@bp.delete("/smtp/<id:config_id>")
+@bp.delete("/smtp/<int:config_id>")
 @limited
 @api_required("admin")
 def smtp_delete(config_id: int):
@@ -221,7 +221,7 @@ def smtp_delete(config_id: int):
     return "", 204
 
 
-@bp.post("/smtp/<id:config_id>/test-email")
+@bp.post("/smtp/<int:config_id>/test-email")
 @limited
 @api_required("write")
 def smtp_test_email(config_id: int):
