@@ -141,6 +141,7 @@ def test_token_endpoint_is_rate_limited_with_retry_after(make_app, database, mak
         assert limited.json["error"]["code"] == "too_many_requests"
         assert int(limited.headers["Retry-After"]) > 0
         db.session.remove()
+        db.engine.dispose()  # the shared PostgreSQL server has few connections to spare
 
 
 def test_api_rate_limit_counts_per_key(make_app, database):
@@ -164,3 +165,4 @@ def test_api_rate_limit_counts_per_key(make_app, database):
         assert int(limited.headers["Retry-After"]) > 0
         assert client.get("/api/v1/events", headers=auth(second)).status_code == 200
         db.session.remove()
+        db.engine.dispose()

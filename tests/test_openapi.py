@@ -93,6 +93,7 @@ def fuzzed_app(make_app, database):
         app.config["FUZZ_KEY"] = plain
         yield app
         db.session.remove()
+        db.engine.dispose()
 
 
 def test_api_answers_as_documented(fuzzed_app):

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+from webapp.errors import json_error
+from webapp.extensions import db
+from webapp.models import NotificationStatus, utcnow
+from webapp.services import delivery, ingest
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 
@@ -56,12 +62,6 @@ def _contains_nul(payload: Any) -> bool:
 def store(items: list, *, after: Callable | None = None, extra: dict | None = None) -> dict[str, Any]:
     """Ingest parsed items (one transaction), run `after(result)` for source-specific work (tickets,
     timelines) inside it, commit, then hand the new notifications to the queue. Returns the answer."""
-    from collections import Counter
-
-    from webapp.extensions import db
-    from webapp.models import NotificationStatus
-    from webapp.services import delivery, ingest
-
     result = ingest.ingest(items)
     more = after(result) if after is not None else {}
     # Read what we answer before the commit expires the rows (no query per row afterwards).
@@ -85,8 +85,6 @@ def store(items: list, *, after: Callable | None = None, extra: dict | None = No
 
 def unauthorized(message: str, scheme: str = "Signature"):
     """401 JSON with a WWW-Authenticate header naming what to send."""
-    from webapp.errors import json_error
-
     body, status = json_error(401, "unauthorized", message)
     return body, status, {"WWW-Authenticate": f'{scheme} realm="opsrelay-webhooks"'}
 
@@ -94,8 +92,6 @@ def unauthorized(message: str, scheme: str = "Signature"):
 @bp.get("/test")
 def webhook_test():
     """The seed's liveness check for senders: no auth, nothing stored."""
-    from webapp.models import utcnow
-
     return {
         "status": "ok",
         "message": "OpsRelay webhooks are alive.",
