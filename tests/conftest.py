@@ -113,6 +113,8 @@ def make_app(database):
         queue.stop_embedded_worker()
         if not queue.embedded and queue.ping():
             queue.connection.flushdb()
+        with app.app_context():
+            db.engine.dispose()  # close its pooled connections now: the PostgreSQL server is shared
 
 
 def twilio_settings(base_url: str, *, auth_token: str = TWILIO_TOKEN) -> dict:
