@@ -1,7 +1,7 @@
 """add webhook sources
 
 Revision ID: c37b447ecd70
-Revises: cb7b0fa329c5
+Revises: e99cf18e6163
 Create Date: 2026-11-26 17:36:18.960086
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "c37b447ecd70"
-down_revision = "cb7b0fa329c5"
+down_revision = "e99cf18e6163"
 branch_labels = None
 depends_on = None
 
