@@ -1,4 +1,5 @@
-"""Multi-row INSERT ... RETURNING, in batches: one statement per batch on PostgreSQL and SQLite alike.
+"""Multi-row INSERT ... RETURNING, in batches sized by bound parameters: one statement per batch on
+PostgreSQL and SQLite alike (routing 500 users x 3 channels is one statement).
 
 The ORM's add_all() + flush() issues one INSERT per row on SQLite; routing an alert to hundreds of
 users must not cost hundreds of statements.
@@ -14,7 +15,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from webapp.extensions import db
 
-BATCH = 500  # rows per statement: well under SQLite's limit on bound parameters
+BATCH = 500  # ids per IN list, and rows per statement for callers that chunk by rows
+MAX_PARAMETERS = 30_000  # bound parameters per statement: under SQLite's 32766 and PostgreSQL's 65535
 
 
 def insert_returning(
@@ -27,8 +29,9 @@ def insert_returning(
     """
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     inserted: list[sa.Row] = []
-    for start in range(0, len(rows), BATCH):
-        statement = insert(model).values(rows[start : start + BATCH])
+    per_statement = max(1, MAX_PARAMETERS // max(1, len(rows[0]) if rows else 1))
+    for start in range(0, len(rows), per_statement):
+        statement = insert(model).values(rows[start : start + per_statement])
         if ignore_conflicts_on is not None:
             statement = statement.on_conflict_do_nothing(index_elements=list(ignore_conflicts_on))
         inserted.extend(db.session.execute(statement.returning(*columns)).all())
