@@ -6,4 +6,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from webapp.api import auth  # noqa: E402,F401  (registers routes)
+from webapp.api import auth, routing, users  # noqa: E402,F401  (registers routes)

@@ -178,7 +178,9 @@ class _Context:
                 ).all()
             )
             self.customer_names = dict(
-                db.session.execute(db.select(Customer.id, Customer.name).where(Customer.id.in_(self.customer_ids)))
+                db.session.execute(
+                    db.select(Customer.id, Customer.name).where(Customer.id.in_(self.customer_ids))
+                ).all()
             )
         self.prefs = {}
         if ids:
@@ -196,10 +198,10 @@ class _Context:
         return self
 
     def candidates(self, event: Event) -> list[Person]:
+        if self.only_users is not None:
+            return [self.people[i] for i in sorted(set(self.only_users)) if i in self.people]
         if event.status == EventStatus.RESOLVED:
             ids = {u for (key, _, u) in self.firing_notified if key == (event.source, event.dedup_key)}
-        elif self.only_users is not None:
-            ids = set(self.only_users)
         elif self.audience is not None:
             ids = set(self.audience)
         else:
@@ -212,8 +214,6 @@ class _Context:
             }
         if event.ticket_id in self.assignees and event.status != EventStatus.RESOLVED:
             ids.add(self.assignees[event.ticket_id])
-        if self.only_users is not None:
-            ids &= set(self.only_users)
         return [self.people[i] for i in sorted(ids) if i in self.people]
 
     def is_member(self, person: Person, event: Event) -> bool:
