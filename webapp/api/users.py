@@ -102,7 +102,7 @@ def _channel_answer(channel: str, row: Notification | None, decision, digest: No
         return answer
     if decision is None:
         explanation = "not a candidate for this event"
-    elif not decision.record:
+    elif not decision.record or decision.status == "suppressed":
         explanation = decision.reason
     else:
         words = decision.reason or "would be sent"
