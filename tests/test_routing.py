@@ -177,7 +177,7 @@ def test_resolved_alert_goes_to_those_notified_of_the_firing_one(make_user, cust
 def test_missing_template_falls_back_to_plain_text_and_sms_respects_the_segment_cap(app, make_user, customer):
     app.config["SMS_MAX_SEGMENTS"] = 1
     admin = make_user("admin", phone="+14155550101")
-    long_title = "Backup of core-switch-" + "x" * 300
+    long_title = "Backup of core-switch-" + "x" * 250
     event = fire(event_type="job_failed", severity="critical", customer=customer, title=long_title)
     got = rows(event)
     assert got[(admin.id, "email")].subject.startswith("[CRITICAL] Backup of core-switch-")
