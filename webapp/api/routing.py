@@ -264,7 +264,6 @@ OPENAPI_PATHS = {
             "summary": "Dry run: who would be notified of this event, on which channel, when and why not",
             "description": "Uses the same decisions as real routing; stores nothing and sends nothing.",
             "operationId": "routing_preview",
-            "security": [{"ApiKey": []}, {"Bearer": []}],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RoutingPreviewRequest"}}},

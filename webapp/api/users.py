@@ -158,7 +158,6 @@ OPENAPI_PATHS = {
         "get": {
             "summary": "Why was (or was not) this user notified of this event, on every channel",
             "operationId": "user_explain",
-            "security": [{"ApiKey": []}, {"Bearer": []}],
             "parameters": [
                 {"name": "user_id", "in": "path", "required": True, "schema": {"type": "integer"}},
                 {"name": "event", "in": "query", "required": True, "schema": {"type": "integer"}},
