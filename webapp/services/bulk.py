@@ -22,17 +22,22 @@ MAX_PARAMETERS = 30_000  # bound parameters per statement: under SQLite's 32766 
 def insert_returning(
     model: type, rows: list[dict], *columns: sa.ColumnElement, ignore_conflicts_on: Iterable[str] | None = None
 ) -> list[sa.Row]:
-    """Insert `rows` (dicts with the same keys) and return `columns` of the rows inserted.
+    """Insert `rows` (dicts with the same keys) and return `columns` of the rows inserted, in no set order.
 
     With `ignore_conflicts_on`, rows that collide with that unique key are skipped
     (ON CONFLICT DO NOTHING) and return nothing: the database decides, not a read before a write.
     """
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    inserted: list[sa.Row] = []
-    per_statement = max(1, MAX_PARAMETERS // max(1, len(rows[0]) if rows else 1))
-    for start in range(0, len(rows), per_statement):
-        statement = insert(model).values(rows[start : start + per_statement])
-        if ignore_conflicts_on is not None:
-            statement = statement.on_conflict_do_nothing(index_elements=list(ignore_conflicts_on))
-        inserted.extend(db.session.execute(statement.returning(*columns)).all())
-    return inserted
+    if not rows:
+        return []
+    per_statement = max(1, MAX_PARAMETERS // len(rows[0]))
+    table = model.__table__
+    statement = insert(table)
+    if ignore_conflicts_on is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=list(ignore_conflicts_on))
+    # One compiled statement (cached), sent as multi-row VALUES pages ("insertmanyvalues").
+    statement = statement.returning(
+        *(table.c[c.key] for c in columns), sort_by_parameter_order=False
+    ).execution_options(insertmanyvalues_page_size=per_statement)
+    db.session.flush()  # ORM objects the rows may refer to go first, as session.execute would
+    return list(db.session.connection().execute(statement, rows).all())
