@@ -11,7 +11,7 @@ from tests.conftest import load_fixture
 from tests.routing_helpers import fire, prefer, rows
 from webapp.api import routing as routing_api
 from webapp.api import users as users_api
-from webapp.api.access import new_key
+from webapp.api.access import issue_token, new_key
 from webapp.extensions import db
 from webapp.models import ApiKey, Event, Notification, PhoneNumber, Role, Severity, utcnow
 from webapp.security import hash_api_key
@@ -222,3 +222,20 @@ def test_api_modules_describe_their_endpoints_for_openapi():
     schemas = {**routing_api.OPENAPI_SCHEMAS, **users_api.OPENAPI_SCHEMAS}
     for name in schemas:
         assert f"#/components/schemas/{name}" in refs or name in json.dumps(schemas)
+
+
+def test_a_user_token_explains_its_own_notifications_and_previews_its_customers(client, make_user, customer):
+    operator = make_user("operator", phone="+14155550102")
+    token, _ = issue_token(operator)
+    headers = {"Authorization": f"Bearer {token}"}
+    event = fire(severity="critical", customer=customer)
+    mine = client.get(f"/api/v1/users/{operator.id}/explain?event={event.id}", headers=headers)
+    assert mine.status_code == 200
+    assert {c["channel"]: c["status"] for c in mine.json["channels"]} == {
+        "web": "sent",
+        "email": "pending",
+        "sms": "pending",
+    }
+    preview = client.post(PREVIEW, json={"event": {"type": "alert", "customer": customer.id}}, headers=headers)
+    assert preview.status_code == 200  # an operator's token has the write scope
+    assert preview.json["decisions"] == []  # an info alert: nobody's default covers it

@@ -78,10 +78,16 @@ def _from_webhook(body: dict, customer_id: int | None) -> list[Event]:
         raise InvalidPayload("Unknown webhook source.", {"source": f"must be one of: {known}"})
     if not isinstance(payload, dict):
         raise InvalidPayload("'payload' must be the webhook body, a JSON object.", {"payload": "required object"})
-    items = PARSERS[source](payload)
+    try:
+        items = PARSERS[source](payload)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # InvalidPayload passes through as 422
+        raise InvalidPayload(
+            f"The payload is not a {source} webhook body.", {"payload": f"{type(exc).__name__}: {exc}"[:200]}
+        ) from None
+    columns = set(Event.__table__.c.keys())
     events = []
     for item in items:
-        fields = {key: getattr(item, key) for key in item.__dataclass_fields__}
+        fields = {key: getattr(item, key) for key in item.__dataclass_fields__ if key in columns}
         if customer_id is not None:
             fields["customer_id"] = customer_id
         events.append(Event(**fields))
