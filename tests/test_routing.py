@@ -268,3 +268,10 @@ def test_routing_one_event_to_10_or_500_users_costs_the_same_statements(make_cus
         sa.select(sa.func.count()).select_from(Notification).where(Notification.customer_id == large.id)
     )
     assert made > 500  # the 500 users really were routed: several channels each
+
+
+def test_firing_and_resolved_in_one_batch_tell_the_same_people(make_user, customer):
+    admin = make_user("admin", phone="+14155550101")
+    result = ingest.ingest([item(customer=customer, key="fp9"), item(customer=customer, key="fp9", status="resolved")])
+    firing, resolved = result.events
+    assert set(rows(firing)) == set(rows(resolved)) == {(admin.id, "sms")}

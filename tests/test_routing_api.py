@@ -239,3 +239,11 @@ def test_a_user_token_explains_its_own_notifications_and_previews_its_customers(
     preview = client.post(PREVIEW, json={"event": {"type": "alert", "customer": customer.id}}, headers=headers)
     assert preview.status_code == 200  # an operator's token has the write scope
     assert preview.json["decisions"] == []  # an info alert: nobody's default covers it
+
+
+def test_explain_puts_membership_before_the_role_default(client, make_user, make_customer, key_for):
+    other = make_customer("Globex")
+    viewer = make_user("viewer", customers=[other])
+    event = fire(severity="medium", customer=make_customer("Initech"))
+    answer = client.get(f"/api/v1/users/{viewer.id}/explain?event={event.id}", headers=key_for(scopes=["read"]))
+    assert {c["reason"] for c in answer.json["channels"]} == {"not a member of customer Initech"}

@@ -24,7 +24,7 @@ from flask import current_app
 from webapp.models import Channel, Event, EventStatus, Notification, NotificationStatus, Role, Severity, utcnow
 from webapp.services import bulk, sms_text, templates
 from webapp.services.preferences import CHANNEL_NAMES, USER_CHANNELS, Rules
-from webapp.services.routing_context import Context, Person
+from webapp.services.routing_context import NOTIFIED, Context, Person
 
 S = NotificationStatus
 
@@ -106,7 +106,14 @@ def plan(
     decisions: list[Decision] = []
     for event in events:
         for person in ctx.candidates(event):
-            decisions.extend(_decide_user(ctx, event, person, explain=only_users is not None))
+            made = _decide_user(ctx, event, person, explain=only_users is not None)
+            decisions.extend(made)
+            if event.status == EventStatus.FIRING:  # a resolution later in the same batch goes to them too
+                ctx.firing_notified.update(
+                    ((event.source, event.dedup_key), d.channel, person.id)
+                    for d in made
+                    if d.record and d.status in NOTIFIED
+                )
     return decisions
 
 
@@ -127,7 +134,8 @@ def _decide_user(ctx: Context, event: Event, person: Person, *, explain: bool) -
                 continue
         elif not rules.explicit and (role_channels is None or channel not in role_channels):
             if explain:
-                decisions.append(replace(base, reason=_outside_role_default(rules, event, channel), record=False))
+                reason = user_reason or _outside_role_default(rules, event, channel)
+                decisions.append(replace(base, reason=reason, record=False))
             continue
         reason = user_reason or _channel_reason(event, person, rules, channel, role_channels, resolved)
         if reason:
