@@ -180,8 +180,9 @@ def test_missing_template_falls_back_to_plain_text_and_sms_respects_the_segment_
     long_title = "Backup of core-switch-" + "x" * 250
     event = fire(event_type="job_failed", severity="critical", customer=customer, title=long_title)
     got = rows(event)
-    assert got[(admin.id, "email")].subject.startswith("[CRITICAL] Backup of core-switch-")
-    assert "Severity: critical" in got[(admin.id, "email")].body
+    assert got[(admin.id, "web")].subject.startswith("[CRITICAL] Backup of core-switch-")  # no web template
+    assert "Severity: critical" in got[(admin.id, "web")].body
+    assert got[(admin.id, "email")].subject.startswith("[FAILED] Backup of core-switch-")  # the seeded one
     sms = got[(admin.id, "sms")]
     assert sms.body.endswith("…") and (sms.sms_encoding, sms.sms_segments) == ("UCS-2", 1)
 

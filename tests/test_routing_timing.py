@@ -185,3 +185,25 @@ def test_alertmanager_storm_through_the_webhook_is_aggregated(client, make_user,
     drain()
     assert len(twilio.received) == 1
     assert twilio.received[0]["Body"].startswith("50 alerts: DiskFull on db-0")
+
+
+def test_rows_of_an_event_acknowledged_while_held_are_left_out_of_the_digest(make_user, customer):
+    user = sms_user(make_user, customer, enable_aggregation=True, enabled_channels=["sms"])
+    events = [fire(customer=customer, title=f"Alert{i}", now=T0) for i in range(3)]
+    events[0].acknowledged_at = T0 + timedelta(seconds=30)
+    db.session.commit()
+    (digest_id,) = release(T0 + timedelta(minutes=2))
+    made = db.session.get(Notification, digest_id)
+    assert made.body == "2 alerts: Alert1, Alert2"
+    acked = rows(events[0])[(user.id, "sms")]
+    assert (acked.status, acked.reason, acked.digest_id) == ("suppressed", "acknowledged before it went out", None)
+
+
+def test_the_recovery_sweep_releases_due_rows_through_the_same_digest_rule(make_user, customer, drain, twilio):
+    sms_user(make_user, customer, enable_aggregation=True, enabled_channels=["sms"])
+    past = datetime.now(UTC) - timedelta(minutes=10)
+    for i in range(2):
+        fire(customer=customer, title=f"Alert{i}", now=past)
+    delivery.recover()
+    drain()
+    assert [m["Body"] for m in twilio.received] == ["2 alerts: Alert0, Alert1"]

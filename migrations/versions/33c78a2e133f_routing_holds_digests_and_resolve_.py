@@ -2,7 +2,7 @@
 notification_preference.notify_on_resolve
 
 Revision ID: 33c78a2e133f
-Revises: cb7b0fa329c5
+Revises: e99cf18e6163
 Create Date: 2026-11-26 17:38:46.703668
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "33c78a2e133f"
-down_revision = "cb7b0fa329c5"
+down_revision = "e99cf18e6163"
 branch_labels = None
 depends_on = None
 

@@ -145,7 +145,7 @@ def release(*, now: datetime | None = None) -> list[int]:
     groups: dict[tuple, list[int]] = defaultdict(list)
     for row in claimed:
         groups[(row.user_id, row.channel, row.customer_id)].append(row.id)
-    pending = sorted(ids[0] for ids in groups.values() if len(ids) == 1)
+    pending = sorted(ids[0] for ids in groups.values() if len(ids) == 1)  # delivery checks acks at send time
     merged = {key: sorted(ids) for key, ids in groups.items() if len(ids) > 1}
     if merged:
         pending.extend(_make_digests(merged, now=now))
@@ -153,25 +153,23 @@ def release(*, now: datetime | None = None) -> list[int]:
 
 
 def _make_digests(groups: dict[tuple, list[int]], *, now: datetime) -> list[int]:
-    ids = [i for group in groups.values() for i in group]
-    items = {}
-    for start in range(0, len(ids), bulk.BATCH):
-        for row in db.session.execute(
-            db.select(
-                Notification.id,
-                Notification.recipient,
-                Notification.hold,
-                Notification.created_at,
-                Event.title,
-                Event.event_type,
-                Event.severity,
-                Event.status,
-                Event.labels,
-            )
-            .outerjoin(Event, Event.id == Notification.event_id)
-            .where(Notification.id.in_(ids[start : start + bulk.BATCH]))
-        ):
-            items[row.id] = row
+    """One digest per group; rows of events acknowledged meanwhile end suppressed instead."""
+    items = _details([i for group in groups.values() for i in group])
+    acked = [i for i, item in items.items() if item.acknowledged_at is not None]
+    if acked:
+        db.session.execute(
+            update(Notification),
+            [
+                {"id": i, "status": S.SUPPRESSED, "updated_at": now, "reason": "acknowledged before it went out"}
+                for i in acked
+            ],
+        )
+    gone = set(acked)
+    groups = {key: [i for i in group if i not in gone] for key, group in groups.items()}
+    singles = [group[0] for group in groups.values() if len(group) == 1]
+    groups = {key: group for key, group in groups.items() if len(group) > 1}
+    if not groups:
+        return singles
     rows = [
         _digest_row(user_id, Channel(channel), customer_id, [items[i] for i in group], now=now)
         for (user_id, channel, customer_id), group in groups.items()
@@ -197,7 +195,30 @@ def _make_digests(groups: dict[tuple, list[int]], *, now: datetime) -> list[int]
                 }
             )
     db.session.execute(update(Notification), updates)
-    return sorted(made.values())
+    return sorted([*made.values(), *singles])
+
+
+def _details(ids: list[int]) -> dict:
+    items = {}
+    for start in range(0, len(ids), bulk.BATCH):
+        for row in db.session.execute(
+            db.select(
+                Notification.id,
+                Notification.recipient,
+                Notification.hold,
+                Notification.created_at,
+                Event.title,
+                Event.event_type,
+                Event.severity,
+                Event.status,
+                Event.labels,
+                Event.acknowledged_at,
+            )
+            .outerjoin(Event, Event.id == Notification.event_id)
+            .where(Notification.id.in_(ids[start : start + bulk.BATCH]))
+        ):
+            items[row.id] = row
+    return items
 
 
 def _why(holds: Iterable[str | None]) -> str:
