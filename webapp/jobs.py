@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from webapp.extensions import db
-from webapp.services import delivery
+from webapp.services import delivery, digest
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,15 @@ def recover_notifications() -> dict[str, int]:
     return delivery.recover()
 
 
+def release_held_notifications() -> int:
+    """Deferred rows that are due (quiet hours over, aggregation window closed, hour rolled over): sent as
+    themselves or as one digest per user and channel. Safe to run twice at once: the claim is one UPDATE."""
+    pending = digest.release()
+    db.session.commit()
+    delivery.enqueue(pending)
+    return len(pending)
+
+
 @dataclass(frozen=True)
 class Periodic:
     name: str
@@ -38,4 +47,5 @@ class Periodic:
 
 PERIODIC_JOBS = [
     Periodic("recover-notifications", recover_notifications, 30),
+    Periodic("release-held-notifications", release_held_notifications, 15),
 ]

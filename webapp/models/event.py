@@ -68,6 +68,11 @@ class Notification(db.Model):
     sms_encoding: Mapped[str | None] = mapped_column(sa.String(8))  # GSM-7 or UCS-2
     sms_segments: Mapped[int | None]
     deliver_after: Mapped[datetime | None] = mapped_column(UtcDateTime)  # deferred until
+    # Why a row was held (quiet_hours, aggregation, hourly_cap), or "digest" for the message that carries them.
+    hold: Mapped[str | None] = mapped_column(sa.String(20))
+    digest_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("notification.id", ondelete="SET NULL"), index=True
+    )  # the digest that delivered this held row
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -94,6 +99,13 @@ class Notification(db.Model):
             "updated_at",
             postgresql_where=sa.text("status IN ('pending', 'queued', 'sending', 'deferred')"),
             sqlite_where=sa.text("status IN ('pending', 'queued', 'sending', 'deferred')"),
+        ),
+        # The release job reads only held rows that are due.
+        sa.Index(
+            "ix_notification_deferred_due",
+            "deliver_after",
+            postgresql_where=sa.text("status = 'deferred'"),
+            sqlite_where=sa.text("status = 'deferred'"),
         ),
         sa.CheckConstraint("attempts >= 0", name="attempts_nonnegative"),
     )

@@ -114,6 +114,8 @@ class NotificationPreference(db.Model):
     max_notifications_per_hour: Mapped[int | None]
     enable_aggregation: Mapped[bool] = mapped_column(default=False, server_default=sa.text("false"))
     aggregation_window_seconds: Mapped[int] = mapped_column(default=120, server_default="120")
+    # Tell me when an alert I was notified of resolves (on the channels that notified me).
+    notify_on_resolve: Mapped[bool] = mapped_column(default=True, server_default=sa.text("true"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 

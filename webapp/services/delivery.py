@@ -14,7 +14,7 @@ from webapp.channels.base import PermanentError, TransientError
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus, utcnow
 from webapp.queue import get_queue
-from webapp.services import sending
+from webapp.services import digest, sending
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,8 @@ def schedule_retry(notification_id: int, at: datetime) -> None:
 
 def recover(*, now: datetime | None = None) -> dict[str, int]:
     """Re-queue rows the queue lost (never enqueued, retry job lost, worker died mid-send) and deferred
-    rows that are now due (quiet hours over)."""
+    rows that are now due (quiet hours over), released by digest.release: as themselves, or several of
+    one user and channel as one digest."""
     now = now or utcnow()
     recovered = list(
         db.session.scalars(
@@ -180,13 +181,13 @@ def recover(*, now: datetime | None = None) -> dict[str, int]:
             .execution_options(synchronize_session=False)
         )
     )
+    released = digest.release(now=now)  # deferred -> pending (or into a digest); one atomic claim
     db.session.commit()
     lost = list(
         db.session.scalars(
             db.select(Notification.id)
             .where(
                 ((Notification.status == S.PENDING) & (Notification.created_at < now - PENDING_GRACE))
-                | ((Notification.status == S.DEFERRED) & (Notification.deliver_after <= now))  # now due
                 | (
                     (Notification.status == S.QUEUED)
                     & (
@@ -199,5 +200,5 @@ def recover(*, now: datetime | None = None) -> dict[str, int]:
             .limit(1000)
         )
     )
-    requeued = _hand_to_queue(sorted(set(recovered) | set(lost)), from_statuses=(*CLAIMABLE, S.DEFERRED), now=now)
+    requeued = _hand_to_queue(sorted(set(recovered) | set(lost) | set(released)), from_statuses=CLAIMABLE, now=now)
     return {"requeued": requeued, "recovered_from_sending": len(recovered)}

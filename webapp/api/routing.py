@@ -1,0 +1,283 @@
+"""POST /api/v1/routing/preview: the dry run. Who would hear about this event, on which channel, when, and why
+not — decided by the same code as real routing, with nothing stored and nothing sent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import g
+from werkzeug.exceptions import Forbidden
+
+from webapp.api import bp
+from webapp.api.access import api_required
+from webapp.api.common import responses
+from webapp.errors import InvalidPayload
+from webapp.extensions import db
+from webapp.models import EVENT_TYPES, Customer, Event, EventStatus, Severity, Ticket, utcnow
+from webapp.services import routing
+from webapp.webhooks import PARSERS, read_json_object
+
+EVENT_FIELDS = ("type", "severity", "status", "customer", "title", "body", "labels", "job_type", "ticket", "source")
+
+
+@bp.post("/routing/preview")
+@api_required("write")
+def routing_preview():
+    body = read_json_object()
+    now = _moment(body.get("at"))
+    customer_id = _customer(body.get("customer"), "customer") if "customer" in body else None
+    if "source" in body or "payload" in body:
+        events = _from_webhook(body, customer_id)
+    elif "event" in body:
+        events = [_from_event(body["event"])]
+    else:
+        raise InvalidPayload(
+            "Send {'source': <webhook source>, 'payload': {...}} or {'event': {...}}.",
+            {"event": "required unless source and payload are given"},
+        )
+    for event in events:
+        _check_visible(event.customer_id)
+    duplicates = _duplicates(events)
+    decisions = [d for d in routing.plan([e for e in events if id(e) not in duplicates], now=now) if d.record]
+    index = {id(event): position for position, event in enumerate(events)}
+    return {
+        "at": now.isoformat(),
+        "events": [_event_json(event, duplicates.get(id(event))) for event in events],
+        "decisions": [_decision_json(d, index[id(d.event)], now) for d in decisions],
+        "summary": _summary(decisions),
+    }
+
+
+def _moment(value: Any) -> datetime:
+    if value is None:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidPayload("'at' must be an ISO 8601 time.", {"at": f"{value!r} is not a time"}) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _customer(value: Any, where: str) -> int | None:
+    """A customer by id or by name; 422 naming the field if there is no such customer."""
+    if value is None:
+        return None
+    column = Customer.id if isinstance(value, int) and not isinstance(value, bool) else Customer.name
+    if column is Customer.name and not isinstance(value, str):
+        raise InvalidPayload("The customer is an id or a name.", {where: "must be an id or a name"})
+    found = db.session.scalar(db.select(Customer.id).where(column == value))
+    if found is None or not g.principal.sees_customer(found):
+        raise InvalidPayload("No such customer.", {where: f"no customer {value!r}"})
+    return found
+
+
+def _from_webhook(body: dict, customer_id: int | None) -> list[Event]:
+    source, payload = body.get("source"), body.get("payload")
+    if source not in PARSERS:
+        known = ", ".join(sorted(PARSERS)) or "none"
+        raise InvalidPayload("Unknown webhook source.", {"source": f"must be one of: {known}"})
+    if not isinstance(payload, dict):
+        raise InvalidPayload("'payload' must be the webhook body, a JSON object.", {"payload": "required object"})
+    try:
+        items = PARSERS[source](payload)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # InvalidPayload passes through as 422
+        raise InvalidPayload(
+            f"The payload is not a {source} webhook body.", {"payload": f"{type(exc).__name__}: {exc}"[:200]}
+        ) from None
+    columns = set(Event.__table__.c.keys())
+    events = []
+    for item in items:
+        fields = {key: getattr(item, key) for key in item.__dataclass_fields__ if key in columns}
+        if customer_id is not None:
+            fields["customer_id"] = customer_id
+        events.append(Event(**fields))
+    return events
+
+
+def _from_event(data: Any) -> Event:
+    if not isinstance(data, dict):
+        raise InvalidPayload("'event' must be an object.", {"event": "required object"})
+    errors: dict[str, str] = {}
+    unknown = sorted(set(data) - set(EVENT_FIELDS))
+    if unknown:
+        errors["event"] = f"unknown fields: {', '.join(unknown)}; known: {', '.join(EVENT_FIELDS)}"
+    event_type = data.get("type", "alert")
+    if event_type not in EVENT_TYPES:
+        errors["event.type"] = f"must be one of: {', '.join(EVENT_TYPES)}"
+    severity = data.get("severity", "info")
+    if severity not in {s.value for s in Severity}:
+        errors["event.severity"] = f"must be one of: {', '.join(s.value for s in Severity)}"
+    status = data.get("status", "firing")
+    if status not in {s.value for s in EventStatus}:
+        errors["event.status"] = f"must be one of: {', '.join(s.value for s in EventStatus)}"
+    for key in ("title", "body", "job_type", "source"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            errors[f"event.{key}"] = "must be a string"
+    labels = data.get("labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        errors["event.labels"] = "must be an object of string values"
+    ticket_id = data.get("ticket")
+    if ticket_id is not None and (not isinstance(ticket_id, int) or isinstance(ticket_id, bool)):
+        errors["event.ticket"] = "must be a ticket id"
+    if errors:
+        raise InvalidPayload("Not a valid event.", errors)
+    customer_id = _customer(data.get("customer"), "event.customer")
+    if ticket_id is not None:
+        ticket_customer = db.session.scalar(db.select(Ticket.customer_id).where(Ticket.id == ticket_id))
+        if ticket_customer is None or not g.principal.sees_customer(ticket_customer):
+            raise InvalidPayload("No such ticket.", {"event.ticket": f"no ticket {ticket_id}"})
+        customer_id = customer_id or ticket_customer
+    return Event(
+        source=data.get("source") or "api",
+        event_type=event_type,
+        dedup_key="preview",
+        status=EventStatus(status),
+        severity=Severity(severity),
+        title=(data.get("title") or f"Preview {event_type}")[:300],
+        body=data.get("body") or "",
+        labels=labels,
+        data={},
+        job_type=data.get("job_type"),
+        customer_id=customer_id,
+        ticket_id=ticket_id,
+    )
+
+
+def _check_visible(customer_id: int | None) -> None:
+    principal = g.principal
+    if customer_id is None and principal.customer_ids is not None:
+        raise Forbidden("This key is limited to its customers: preview an event of one of them (give 'customer').")
+    principal.check_customer(customer_id)
+
+
+def _duplicates(events: list[Event]) -> dict[int, int]:
+    """Events already received (same source, dedup key and status): a redelivery notifies nobody."""
+    keys = {(e.source, e.dedup_key, str(e.status)) for e in events if e.dedup_key != "preview"}
+    if not keys:
+        return {}
+    stored = {
+        (source, key, str(status)): event_id
+        for event_id, source, key, status in db.session.execute(
+            db.select(Event.id, Event.source, Event.dedup_key, Event.status).where(
+                Event.dedup_key.in_({k for (_, k, _) in keys})
+            )
+        )
+    }
+    return {
+        id(e): stored[(e.source, e.dedup_key, str(e.status))]
+        for e in events
+        if (e.source, e.dedup_key, str(e.status)) in stored
+    }
+
+
+def _event_json(event: Event, duplicate_of: int | None) -> dict:
+    return {
+        "title": event.title,
+        "event_type": event.event_type,
+        "severity": str(event.severity),
+        "status": str(event.status),
+        "source": event.source,
+        "customer_id": event.customer_id,
+        "ticket_id": event.ticket_id,
+        "duplicate_of": duplicate_of,
+    }
+
+
+def decision_json(decision: routing.Decision) -> dict:
+    """One decision as the API shows it (also used by /users/<id>/explain)."""
+    person = decision.person
+    recipient = decision.recipient
+    if recipient and decision.channel == "sms":
+        recipient = "…" + recipient[-4:]
+    return {
+        "user": {"id": person.id, "email": person.email, "name": person.name, "role": str(person.role)},
+        "channel": str(decision.channel),
+        "decision": str(decision.status),
+        "reason": decision.reason,
+        "hold": decision.hold,
+        "recipient": recipient,
+        "rules": decision.rules_source,
+    }
+
+
+def _decision_json(decision: routing.Decision, event_index: int, now: datetime) -> dict:
+    when = decision.deliver_after or (now if decision.status in ("pending", "sent") else None)
+    return {"event": event_index, **decision_json(decision), "when": when.isoformat() if when else None}
+
+
+def _summary(decisions: list[routing.Decision]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for d in decisions:
+        counts[str(d.status)] = counts.get(str(d.status), 0) + 1
+    return counts
+
+
+_DECISION = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "integer", "description": "index into events"},
+        "user": {"type": "object"},
+        "channel": {"type": "string", "enum": ["web", "email", "sms"]},
+        "decision": {"type": "string", "enum": ["sent", "pending", "deferred", "suppressed"]},
+        "reason": {"type": ["string", "null"]},
+        "hold": {"type": ["string", "null"], "enum": ["quiet_hours", "aggregation", "hourly_cap", None]},
+        "recipient": {"type": ["string", "null"]},
+        "rules": {"type": "string"},
+        "when": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+
+OPENAPI_SCHEMAS = {
+    "RoutingPreviewRequest": {
+        "type": "object",
+        "description": "A webhook body as its sender posts it ({source, payload}), or one event ({event}).",
+        "properties": {
+            "source": {"type": "string", "description": "a webhook source, e.g. alertmanager"},
+            "payload": {"type": "object"},
+            "event": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string", "enum": list(EVENT_TYPES)},
+                    "severity": {"type": "string", "enum": [s.value for s in Severity]},
+                    "status": {"type": "string", "enum": [s.value for s in EventStatus]},
+                    "customer": {"type": ["integer", "string"]},
+                    "title": {"type": "string"},
+                    "body": {"type": "string"},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "job_type": {"type": "string"},
+                    "ticket": {"type": "integer"},
+                },
+            },
+            "customer": {"type": ["integer", "string"], "description": "the customer of webhook events"},
+            "at": {"type": "string", "format": "date-time", "description": "decide as of this time"},
+        },
+    },
+    "RoutingDecision": _DECISION,
+    "RoutingPreview": {
+        "type": "object",
+        "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "events": {"type": "array", "items": {"type": "object"}},
+            "decisions": {"type": "array", "items": {"$ref": "#/components/schemas/RoutingDecision"}},
+            "summary": {"type": "object", "additionalProperties": {"type": "integer"}},
+        },
+    },
+}
+
+OPENAPI_PATHS = {
+    "/api/v1/routing/preview": {
+        "post": {
+            "summary": "Dry run: who would be notified of this event, on which channel, when and why not",
+            "description": "Uses the same decisions as real routing; stores nothing and sends nothing.",
+            "operationId": "routing_preview",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RoutingPreviewRequest"}}},
+            },
+            "responses": responses(
+                200, {"$ref": "#/components/schemas/RoutingPreview"}, 403, 413, 415, 422, description="The decisions"
+            ),
+        }
+    }
+}

@@ -1,0 +1,272 @@
+"""Holding notifications and releasing them: quiet hours, aggregation, the hourly limit, and digests.
+
+Only email and SMS are ever held: a web row is the silent in-app list and is `sent` at once.
+
+- Quiet hours: a row that falls inside the user's quiet hours (wall clock in their zone) is `deferred`
+  with hold "quiet_hours" until they end; with `critical_bypasses_quiet_hours`, a critical one goes now.
+- Aggregation (`enable_aggregation`): each email/SMS opens, or joins, the user's window for that channel and
+  customer, `aggregation_window_seconds` (default 120) from its first row; rows are held (hold "aggregation")
+  until the window closes, so an alert storm becomes one message per user and channel.
+- Hourly limit (`max_notifications_per_hour`, per user and channel, clock hours in UTC): messages sent or on
+  their way this hour count; beyond the limit rows are held (hold "hourly_cap") until the hour rolls over
+  (or, if that is inside quiet hours, until those end).
+
+Release (`release`, the periodic job "release-held-notifications", which the embedded worker runs too):
+one conditional UPDATE ... RETURNING takes every due deferred row (two schedulers never release a row
+twice), grouped per (user, channel, customer). A group of one is delivered as itself. A larger group becomes
+one digest: a Notification with hold "digest" and no event, which the delivery engine sends like any other;
+each held row it carries ends `suppressed` with `digest_id` set and the reason "delivered in digest #N ...".
+So every held row ends in a visible terminal state (its own delivery, or the digest's) with a reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from flask import current_app
+from sqlalchemy import func, update
+
+from webapp.extensions import db
+from webapp.models import Channel, Event, EventStatus, Notification, NotificationStatus, utcnow
+from webapp.services import bulk, sms_text
+
+if TYPE_CHECKING:
+    from webapp.models import NotificationPreference
+    from webapp.services.preferences import Rules
+
+S = NotificationStatus
+QUIET, AGGREGATION, CAP, DIGEST = "quiet_hours", "aggregation", "hourly_cap", "digest"
+HELD_CHANNELS = (Channel.EMAIL, Channel.SMS)
+COUNTED = (S.PENDING, S.QUEUED, S.SENDING, S.SENT, S.DELIVERED, S.FAILED)  # messages this hour
+WHY = {QUIET: "quiet hours", AGGREGATION: "aggregation window", CAP: "hourly limit"}
+NOUNS = {"alert": "alerts", "job_failed": "failed jobs", "job_success": "finished jobs", "sla_warning": "SLA warnings"}
+
+
+@dataclass(frozen=True)
+class Hold:
+    kind: str
+    until: datetime
+    reason: str
+
+
+def hour_start(now: datetime) -> datetime:
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
+class Timing:
+    """The hold decisions of one routing pass: counts and open windows read once, then kept in memory."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+        self.counts: dict[tuple[int, Channel], int] = defaultdict(int)
+        self.windows: dict[tuple[int, Channel, int | None], datetime] = {}
+
+    @classmethod
+    def load(cls, user_ids: list[int], *, prefs: Iterable[NotificationPreference], now: datetime) -> Timing:
+        self = cls(now)
+        prefs = list(prefs)
+        capped = sorted({p.user_id for p in prefs if p.max_notifications_per_hour})
+        aggregating = sorted({p.user_id for p in prefs if p.enable_aggregation})
+        if capped:
+            for user_id, channel, count in db.session.execute(
+                db.select(Notification.user_id, Notification.channel, func.count())
+                .where(
+                    Notification.user_id.in_(capped),
+                    Notification.channel.in_(HELD_CHANNELS),
+                    Notification.created_at >= hour_start(now),
+                    Notification.status.in_(COUNTED),
+                )
+                .group_by(Notification.user_id, Notification.channel)
+            ):
+                self.counts[(user_id, Channel(channel))] = count
+        if aggregating:
+            for user_id, channel, customer_id, until in db.session.execute(
+                db.select(
+                    Notification.user_id,
+                    Notification.channel,
+                    Notification.customer_id,
+                    func.max(Notification.deliver_after),
+                )
+                .where(
+                    Notification.user_id.in_(aggregating),
+                    Notification.status == S.DEFERRED,
+                    Notification.hold == AGGREGATION,
+                    Notification.deliver_after > now,
+                )
+                .group_by(Notification.user_id, Notification.channel, Notification.customer_id)
+            ):
+                self.windows[(user_id, Channel(channel), customer_id)] = until
+        return self
+
+    def hold(self, user_id: int, channel: Channel, customer_id: int | None, rules: Rules, *, critical: bool):
+        """A Hold for this email/SMS row, or None to send it now (and count it against the hour)."""
+        now = self.now
+        quiet_end = rules.quiet_until(now)
+        if quiet_end is not None and not (critical and rules.critical_bypasses_quiet_hours):
+            return Hold(QUIET, quiet_end, f"{rules.quiet_words()}: held until {rules.local(quiet_end)}")
+        if rules.aggregation_seconds:
+            key = (user_id, channel, customer_id)
+            until = self.windows.get(key)
+            if until is None or until <= now:
+                until = self.windows[key] = now + timedelta(seconds=rules.aggregation_seconds)
+            return Hold(
+                AGGREGATION,
+                until,
+                f"aggregation on: sent together with the others of a {rules.aggregation_seconds}-second window "
+                f"at {rules.local(until)}",
+            )
+        if rules.max_per_hour and self.counts[(user_id, channel)] >= rules.max_per_hour:
+            until = hour_start(now) + timedelta(hours=1)
+            until = rules.quiet_until(until) or until
+            return Hold(
+                CAP,
+                until,
+                f"hourly limit of {rules.max_per_hour} {channel} messages reached: held for the digest at "
+                f"{rules.local(until)}",
+            )
+        self.counts[(user_id, channel)] += 1
+        return None
+
+
+def release(*, now: datetime | None = None) -> list[int]:
+    """Release every due held row; returns the pending ids (rows and digests) to enqueue after commit."""
+    now = now or utcnow()
+    claimed = db.session.execute(
+        update(Notification)
+        .where(Notification.status == S.DEFERRED, Notification.deliver_after <= now)
+        .values(status=S.PENDING, updated_at=now)
+        .returning(Notification.id, Notification.user_id, Notification.channel, Notification.customer_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for row in claimed:
+        groups[(row.user_id, row.channel, row.customer_id)].append(row.id)
+    pending = sorted(ids[0] for ids in groups.values() if len(ids) == 1)  # delivery checks acks at send time
+    merged = {key: sorted(ids) for key, ids in groups.items() if len(ids) > 1}
+    if merged:
+        pending.extend(_make_digests(merged, now=now))
+    return sorted(pending)
+
+
+def _make_digests(groups: dict[tuple, list[int]], *, now: datetime) -> list[int]:
+    """One digest per group; rows of events acknowledged meanwhile end suppressed instead."""
+    items = _details([i for group in groups.values() for i in group])
+    acked = [i for i, item in items.items() if item.acknowledged_at is not None]
+    if acked:
+        db.session.execute(
+            update(Notification),
+            [
+                {"id": i, "status": S.SUPPRESSED, "updated_at": now, "reason": "acknowledged before it went out"}
+                for i in acked
+            ],
+        )
+    gone = set(acked)
+    groups = {key: [i for i in group if i not in gone] for key, group in groups.items()}
+    singles = [group[0] for group in groups.values() if len(group) == 1]
+    groups = {key: group for key, group in groups.items() if len(group) > 1}
+    if not groups:
+        return singles
+    rows = [
+        _digest_row(user_id, Channel(channel), customer_id, [items[i] for i in group], now=now)
+        for (user_id, channel, customer_id), group in groups.items()
+    ]
+    made = {
+        (row.user_id, Channel(row.channel), row.customer_id): row.id
+        for row in bulk.insert_returning(
+            Notification, rows, Notification.id, Notification.user_id, Notification.channel, Notification.customer_id
+        )
+    }
+    updates = []
+    for key, group in groups.items():
+        digest_id = made[(key[0], Channel(key[1]), key[2])]
+        why = _why(items[i].hold for i in group)
+        for held_id in group:
+            updates.append(
+                {
+                    "id": held_id,
+                    "status": S.SUPPRESSED,
+                    "digest_id": digest_id,
+                    "updated_at": now,
+                    "reason": f"delivered in digest #{digest_id} with {len(group) - 1} other notifications ({why})",
+                }
+            )
+    db.session.execute(update(Notification), updates)
+    return sorted([*made.values(), *singles])
+
+
+def _details(ids: list[int]) -> dict:
+    items = {}
+    for start in range(0, len(ids), bulk.BATCH):
+        for row in db.session.execute(
+            db.select(
+                Notification.id,
+                Notification.recipient,
+                Notification.hold,
+                Notification.created_at,
+                Event.title,
+                Event.event_type,
+                Event.severity,
+                Event.status,
+                Event.labels,
+                Event.acknowledged_at,
+            )
+            .outerjoin(Event, Event.id == Notification.event_id)
+            .where(Notification.id.in_(ids[start : start + bulk.BATCH]))
+        ):
+            items[row.id] = row
+    return items
+
+
+def _why(holds: Iterable[str | None]) -> str:
+    return ", ".join(sorted({WHY.get(h, "held") for h in holds}))
+
+
+def describe(title: str, labels: dict | None, status: str | None) -> str:
+    """'DiskFull on db-1' for an alert with an instance label; '(resolved)' when it is."""
+    instance = (labels or {}).get("instance", "")
+    text = f"{title} on {instance.split(':')[0]}" if instance else title
+    return text + (" (resolved)" if status == EventStatus.RESOLVED else "")
+
+
+def summary(group: list) -> tuple[str, str, list[str]]:
+    """(head, one-line list, detail lines) of a digest's items."""
+    types = {item.event_type for item in group}
+    noun = NOUNS.get(next(iter(types)), f"{next(iter(types))} notifications") if len(types) == 1 else "notifications"
+    head = f"{len(group)} {noun}"
+    names = [describe(item.title or "notification", item.labels, item.status) for item in group]
+    lines = [
+        f"- [{item.severity}] {name} at {item.created_at:%Y-%m-%d %H:%M} UTC"
+        for item, name in zip(group, names, strict=True)
+    ]
+    return head, ", ".join(names), lines
+
+
+def _digest_row(user_id: int, channel: Channel, customer_id: int | None, group: list, *, now: datetime) -> dict:
+    head, names, lines = summary(group)
+    why = _why(item.hold for item in group)
+    row = {
+        "event_id": None,
+        "user_id": user_id,
+        "customer_id": customer_id,
+        "channel": channel,
+        "recipient": group[-1].recipient,
+        "subject": None,
+        "status": S.PENDING,
+        "hold": DIGEST,
+        "reason": f"digest of {len(group)} notifications held by the {why}",
+        "sms_encoding": None,
+        "sms_segments": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if channel == Channel.SMS:
+        body = sms_text.shorten(f"{head}: {names}", int(current_app.config.get("SMS_MAX_SEGMENTS", 3)))
+        length = sms_text.measure(body)
+        row.update(body=body, sms_encoding=length.encoding, sms_segments=length.segments)
+    else:
+        row.update(subject=f"{head}: {names}"[:300], body=f"{head} ({why}):\n" + "\n".join(lines))
+    return row
