@@ -11,7 +11,7 @@ from werkzeug.exceptions import Forbidden
 
 from webapp.api import bp
 from webapp.api.access import api_required
-from webapp.api.common import responses
+from webapp.api.common import is_id, responses
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import EVENT_TYPES, Customer, Event, EventStatus, Severity, Ticket, utcnow
@@ -66,6 +66,8 @@ def _customer(value: Any, where: str) -> int | None:
     column = Customer.id if isinstance(value, int) and not isinstance(value, bool) else Customer.name
     if column is Customer.name and not isinstance(value, str):
         raise InvalidPayload("The customer is an id or a name.", {where: "must be an id or a name"})
+    if column is Customer.id and not is_id(value):
+        raise InvalidPayload("No such customer.", {where: f"no customer {value!r}"})
     found = db.session.scalar(db.select(Customer.id).where(column == value))
     if found is None or not g.principal.sees_customer(found):
         raise InvalidPayload("No such customer.", {where: f"no customer {value!r}"})
@@ -118,7 +120,7 @@ def _from_event(data: Any) -> Event:
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         errors["event.labels"] = "must be an object of string values"
     ticket_id = data.get("ticket")
-    if ticket_id is not None and (not isinstance(ticket_id, int) or isinstance(ticket_id, bool)):
+    if ticket_id is not None and not is_id(ticket_id):
         errors["event.ticket"] = "must be a ticket id"
     if errors:
         raise InvalidPayload("Not a valid event.", errors)

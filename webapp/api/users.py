@@ -6,7 +6,7 @@ from flask import abort, g, request
 
 from webapp.api import bp
 from webapp.api.access import api_required
-from webapp.api.common import path_id, responses
+from webapp.api.common import is_id, path_id, responses
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import Event, Notification, User, user_customer
@@ -21,7 +21,7 @@ def user_explain(user_id: int):
     if not raw.isdigit():
         raise InvalidPayload("Say which event: ?event=<event id>.", {"event": "required: an event id"})
     user = _visible_user(user_id)
-    event = db.session.get(Event, int(raw))
+    event = db.session.get(Event, int(raw)) if is_id(int(raw)) else None
     if event is None:
         abort(404, description=f"No event {raw}.")
     g.principal.check_customer(event.customer_id)
