@@ -99,7 +99,7 @@ def escalate(*, now: datetime) -> EscalationResult:
         sa.update(Ticket.__table__)
         .where(T.next_escalation_at.is_not(None), T.next_escalation_at <= now, T.acknowledged_at.is_(None))
         .where(OPEN_FOR_SLA)
-        .values(escalation_level=T.escalation_level + 1, next_escalation_at=None)
+        .values(escalation_level=T.escalation_level + 1, next_escalation_at=None, updated_at=now)
         .returning(T.id, T.customer_id, T.priority, T.escalation_level, T.title, T.breached_at)
     ).all()
     events = db.session.execute(

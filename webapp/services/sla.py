@@ -202,25 +202,31 @@ T = Ticket.__table__.c  # the literal 'open' (not a bound value) lets the planne
 MARKED = (T.id, T.customer_id, T.title, T.priority, T.due_at, T.assignee_id, T.status)
 
 
-def claim_warnings(now: datetime) -> list[sa.Row]:
+def warning_statement(now: datetime) -> sa.Update:
     """Mark every open, unwarned ticket past its warning time; only the sweep that flips a row gets it."""
-    statement = (
+    return (
         sa.update(Ticket.__table__)
         .where(OPEN_FOR_SLA, T.warned_at.is_(None), T.warn_at <= now)
-        .values(warned_at=now)
+        .values(warned_at=now, updated_at=now)
         .returning(*MARKED)
     )
-    return db.session.execute(statement).all()
+
+
+def breach_statement(now: datetime) -> sa.Update:
+    return (
+        sa.update(Ticket.__table__)
+        .where(OPEN_FOR_SLA, T.breached_at.is_(None), T.due_at <= now)
+        .values(breached_at=now, updated_at=now)
+        .returning(*MARKED)
+    )
+
+
+def claim_warnings(now: datetime) -> list[sa.Row]:
+    return db.session.execute(warning_statement(now)).all()
 
 
 def claim_breaches(now: datetime) -> list[sa.Row]:
-    statement = (
-        sa.update(Ticket.__table__)
-        .where(OPEN_FOR_SLA, T.breached_at.is_(None), T.due_at <= now)
-        .values(breached_at=now)
-        .returning(*MARKED)
-    )
-    return db.session.execute(statement).all()
+    return db.session.execute(breach_statement(now)).all()
 
 
 def check_sla(now: datetime | None = None) -> SweepResult:
