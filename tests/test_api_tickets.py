@@ -168,9 +168,7 @@ def test_put_patch_and_delete(client, customer, make_key, make_ticket, make_user
     assert db.session.scalar(db.select(AuditLog.action).where(AuditLog.action == "ticket.delete")) == "ticket.delete"
 
 
-def test_rate_limits_answer_429_with_retry_after_per_key(make_app, database, customer, make_key):
-    from tests.conftest import _reset
-
+def test_rate_limits_answer_429_with_retry_after_per_key(make_app, customer, make_key):
     app = make_app(API_TICKETS_LIST_RATE_LIMIT="3 per minute", API_TICKETS_CREATE_RATE_LIMIT="2 per minute")
     client = app.test_client()
     first, second = make_key(customer=customer), make_key(customer=customer)
@@ -183,7 +181,6 @@ def test_rate_limits_answer_429_with_retry_after_per_key(make_app, database, cus
     assert client.get("/api/v1/tickets", headers=second).status_code == 200  # another key, its own budget
     creates = [client.post("/api/v1/tickets", json={"title": "x"}, headers=first).status_code for _ in range(3)]
     assert creates == [201, 201, 429]
-    del _reset, database
 
 
 def test_default_limits_are_the_seeds(app):

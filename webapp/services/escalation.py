@@ -61,6 +61,9 @@ def _first_delay(policy: SlaPolicy | None) -> timedelta | None:
 
 
 def _schedule(table: sa.Table, times: list[dict]) -> None:
+    from webapp.services.sla import expire
+
+    expire(Ticket if table is Ticket.__table__ else Event, [t["row_id"] for t in times])
     if times:
         db.session.execute(
             sa.update(table).where(table.c.id == sa.bindparam("row_id")).values(next_escalation_at=sa.bindparam("at")),
@@ -117,6 +120,10 @@ def escalate(*, now: datetime) -> EscalationResult:
     ).all()
     if not tickets and not events:
         return result
+    from webapp.services.sla import expire
+
+    expire(Ticket, [r.id for r in tickets])
+    expire(Event, [r.id for r in events])
     pairs = {(r.customer_id, str(r.priority)) for r in tickets}
     pairs |= {(r.customer_id, str(SEVERITY_PRIORITY[Severity(r.severity)])) for r in events}
     policies = _policies(pairs)

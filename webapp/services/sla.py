@@ -169,6 +169,14 @@ def _ticket_data(ticket: Ticket) -> dict:
     }
 
 
+def expire(model: type, ids: list[int]) -> None:
+    """Objects of `model` already in the session whose rows a Core UPDATE changed: reload on next access."""
+    wanted = set(ids)
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, model) and obj.id in wanted:
+            db.session.expire(obj)
+
+
 def remember(routed: list) -> None:
     db.session.info.setdefault(OUTBOX, []).extend(r.id for r in routed)
 
@@ -234,6 +242,7 @@ def check_sla(now: datetime | None = None) -> SweepResult:
     from webapp.services import escalation
 
     now = now or utcnow()
+    db.session.flush()  # the marking UPDATEs are Core statements: they do not autoflush
     result = SweepResult()
     warned = [row for row in claim_warnings(now) if row.due_at > now]  # past due already: the breach says it
     breached = claim_breaches(now)
@@ -246,6 +255,7 @@ def check_sla(now: datetime | None = None) -> SweepResult:
             entries.append(_entry(row.id, "sla", text, now, {"event_type": kind, "due_at": _iso(row.due_at)}))
     result.warned = [row.id for row in warned]
     result.breached = [row.id for row in breached]
+    expire(Ticket, result.warned + result.breached)
     if entries:
         bulk.insert_returning(TimelineEntry, entries, TimelineEntry.id)
     if items:

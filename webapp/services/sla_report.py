@@ -1,8 +1,8 @@
 """SLA compliance per customer and priority over a period: one GROUP BY, no row-by-row counting.
 
-For the tickets created in [start, end): met (resolved, never breached), breached, at risk (still
-running, past the warning time, not breached), open (running, not yet at risk), mean time to resolve
-and the time their clocks stood paused.
+For the tickets created in [start, end): met (resolved, never breached), breached (missed a deadline,
+even one later moved), at risk (still running, past the warning time, not breached), open (running,
+not yet at risk), mean time to resolve and the time their clocks stood paused.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import Customer, Ticket, TicketStatus, utcnow
+from webapp.models import Customer, Event, Ticket, TicketStatus, utcnow
 
 COLUMNS = (
     "customer_id",
@@ -59,7 +59,11 @@ def compliance(
     now = now or utcnow()
     running = Ticket.status.in_((TicketStatus.OPEN, TicketStatus.PENDING))
     resolved = Ticket.resolved_at.is_not(None) & ~running
-    breached = Ticket.breached_at.is_not(None)
+    # Breached: past its deadline now, or ever (a later deadline clears breached_at; the breach event stays).
+    missed_before = sa.exists().where(
+        Event.ticket_id == Ticket.id, Event.event_type == "sla_breach", Event.source == "sla"
+    )
+    breached = Ticket.breached_at.is_not(None) | missed_before
     at_risk = running & ~breached & (Ticket.warn_at <= now)
 
     def count(condition) -> sa.ColumnElement:
