@@ -189,3 +189,19 @@ def test_flask_sla_check_prints_what_it_did(app, customer, policy, runner):
     assert result.exit_code == 0, result.output
     assert "warned 1, breached 0" in result.output
     assert "OPS-" in result.output
+
+
+def test_the_periodic_job_runs_the_sweep_through_the_queue(app, customer, policy, drain):
+    from webapp.jobs import PERIODIC_JOBS, check_sla
+    from webapp.queue import PERIODIC, get_queue
+
+    assert [(p.name, p.func, p.every_seconds) for p in PERIODIC_JOBS if p.name == "check-sla"] == [
+        ("check-sla", check_sla, 60)
+    ]
+    policy(resolution_minutes=60, warning_minutes=30)
+    ticket = tickets.create(customer=customer, title="x", now=datetime.now(UTC) - timedelta(minutes=90))
+    db.session.commit()
+    get_queue(app).enqueue_many("webapp.jobs.check_sla", [()], queue=PERIODIC)
+    drain()
+    assert ticket.breached_at is not None
+    assert [e.ticket_id for e in _sla_events("sla_breach")] == [ticket.id]

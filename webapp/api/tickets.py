@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp.api import bp
 from webapp.api.access import _presented_credential, api_required
+from webapp.api.ticket_input import bool_arg, check_fields, enum_list, int_arg, time_arg
 from webapp.errors import InvalidPayload
 from webapp.extensions import db, limiter
 from webapp.models import Customer, Priority, Role, Ticket, TicketStatus, User, utcnow
@@ -75,53 +76,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-# --- query parameters ------------------------------------------------------------------------
-
-
-def _enum_list(name: str, enum_cls) -> list | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    values = [v.strip() for v in raw.split(",") if v.strip()]
-    allowed = [m.value for m in enum_cls]
-    bad = [v for v in values if v not in allowed]
-    if bad or not values:
-        raise InvalidPayload("Invalid filter.", {name: f"use one or more of {', '.join(allowed)} (comma-separated)"})
-    return [enum_cls(v) for v in values]
-
-
-def _int_arg(name: str, *, minimum: int = 1, maximum: int | None = None) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or int(raw) < minimum or (maximum is not None and int(raw) > maximum):
-        upper = f" and at most {maximum}" if maximum else ""
-        raise InvalidPayload("Invalid parameter.", {name: f"a whole number of at least {minimum}{upper}"})
-    return int(raw)
-
-
-def _time_arg(name: str) -> datetime | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise InvalidPayload("Invalid parameter.", {name: "an ISO 8601 time with a zone, e.g. 2026-04-01T12:00:00Z"})
-    return value
-
-
-def _bool_arg(name: str) -> bool | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw.lower() not in {"true", "false", "1", "0"}:
-        raise InvalidPayload("Invalid parameter.", {name: "true or false"})
-    return raw.lower() in {"true", "1"}
-
-
 # --- routes ----------------------------------------------------------------------------------
 
 
@@ -133,24 +87,24 @@ def ticket_list():
     query = db.select(Ticket)
     if principal.customer_ids is not None:
         query = query.where(Ticket.customer_id.in_(principal.customer_ids))
-    statuses, priorities = _enum_list("status", TicketStatus), _enum_list("priority", Priority)
+    statuses, priorities = enum_list("status", TicketStatus), enum_list("priority", Priority)
     if statuses:
         query = query.where(Ticket.status.in_(statuses))
     if priorities:
         query = query.where(Ticket.priority.in_(priorities))
-    if (customer_id := _int_arg("customer")) is not None:
+    if (customer_id := int_arg("customer")) is not None:
         query = query.where(Ticket.customer_id == customer_id)
-    if (assignee_id := _int_arg("assignee")) is not None:
+    if (assignee_id := int_arg("assignee")) is not None:
         query = query.where(Ticket.assignee_id == assignee_id)
-    if (before := _time_arg("due_before")) is not None:
+    if (before := time_arg("due_before")) is not None:
         query = query.where(Ticket.due_at < before)
-    if (after := _time_arg("due_after")) is not None:
+    if (after := time_arg("due_after")) is not None:
         query = query.where(Ticket.due_at >= after)
-    breached = _bool_arg("breached")
+    breached = bool_arg("breached")
     if breached is not None:
         query = query.where(Ticket.breached_at.is_not(None) if breached else Ticket.breached_at.is_(None))
-    limit = _int_arg("limit", maximum=MAX_LIMIT) or current_app.config["PER_PAGE"]
-    if (cursor := _int_arg("cursor")) is not None:  # keyset: the last id of the previous page
+    limit = int_arg("limit", maximum=MAX_LIMIT) or current_app.config["PER_PAGE"]
+    if (cursor := int_arg("cursor")) is not None:  # keyset: the last id of the previous page
         query = query.where(Ticket.id < cursor)
     rows = db.session.scalars(query.order_by(Ticket.id.desc()).limit(limit + 1)).all()
     page, more = rows[:limit], len(rows) > limit
@@ -167,7 +121,7 @@ def ticket_list():
 def ticket_create():
     principal = g.principal
     payload = read_json_object()
-    fields = _check_fields(payload, CREATABLE, required={"title"})
+    fields = check_fields(payload, CREATABLE, required={"title"})
     customer_id = payload.get("customer_id")
     if customer_id is None and principal.customer_ids is not None and len(principal.customer_ids) == 1:
         customer_id = next(iter(principal.customer_ids))
@@ -205,7 +159,7 @@ def ticket_update(ticket_id: int):
     ticket = _visible(ticket_id)
     payload = read_json_object()
     required = {"title", "priority", "status"} if request.method == "PUT" else set()
-    fields = _check_fields(payload, EDITABLE | {"customer_id"}, required=required)
+    fields = check_fields(payload, EDITABLE | {"customer_id"}, required=required)
     if "customer_id" in payload and payload["customer_id"] != ticket.customer_id:
         raise InvalidPayload("Invalid change.", {"customer_id": "a ticket cannot move to another customer"})
     assignee = _assignee(fields["assignee_id"], ticket.customer_id) if "assignee_id" in fields else None
@@ -250,43 +204,6 @@ def _visible(ticket_id: int) -> Ticket:
         abort(404, description="No such ticket.")
     g.principal.check_customer(ticket.customer_id)
     return ticket
-
-
-def _check_fields(payload: dict, allowed: set[str], *, required: set[str]) -> dict:
-    """Validate the body's fields: every problem is reported at once, nothing changes on any."""
-    errors: dict[str, str] = {}
-    for name in sorted(set(payload) - allowed):
-        errors[name] = "unknown field"
-    for name in sorted(required - set(payload)):
-        errors[name] = "required"
-    clean: dict = {}
-    if "title" in payload:
-        title = payload["title"]
-        if not isinstance(title, str) or not title.strip() or len(title.strip()) > 200:
-            errors["title"] = "a non-empty string of at most 200 characters"
-        else:
-            clean["title"] = title.strip()
-    if "description" in payload:
-        text = payload["description"]
-        if not isinstance(text, str) or len(text) > 20_000:
-            errors["description"] = "a string of at most 20000 characters"
-        else:
-            clean["description"] = text
-    for name, enum_cls in (("priority", Priority), ("status", TicketStatus)):
-        if name in payload:
-            try:
-                clean[name] = enum_cls(payload[name])
-            except (ValueError, TypeError):
-                errors[name] = f"one of {', '.join(m.value for m in enum_cls)}"
-    if "assignee_id" in payload:
-        value = payload["assignee_id"]
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            errors["assignee_id"] = "a user id, or null to unassign"
-        else:
-            clean["assignee_id"] = value
-    if errors:
-        raise InvalidPayload("The ticket is not valid; see fields.", errors)
-    return clean
 
 
 def _assignee(user_id: int | None, customer_id: int) -> User | None:
