@@ -43,6 +43,7 @@ PRIORITY_SEVERITY = {
     Priority.HIGH: Severity.MEDIUM,
     Priority.URGENT: Severity.HIGH,
 }
+SLA_SEVERITY = {"sla_warning": Severity.MEDIUM, "sla_breach": Severity.HIGH}
 RUNNING = (TicketStatus.OPEN,)
 
 
@@ -78,13 +79,18 @@ def calendar_for(customer_id: int, policy: SlaPolicy | None) -> Calendar:
 
 def apply_deadlines(ticket: Ticket, *, reason: str, now: datetime | None = None, actor: User | None = None) -> bool:
     """(Re)compute due_at, warn_at and the first-response deadline; a change goes on the timeline."""
-    now = now or utcnow()
     policy = policy_for(ticket.customer_id, ticket.priority)
+    calendar = calendar_for(ticket.customer_id, policy)
+    return _apply(ticket, policy, calendar, reason=reason, now=now or utcnow(), actor=actor)
+
+
+def _apply(
+    ticket: Ticket, policy: SlaPolicy | None, calendar: Calendar, *, reason: str, now: datetime, actor: User | None
+) -> bool:
     before = ticket.due_at
     if policy is None:
         due = warn = first = None
     else:
-        calendar = calendar_for(ticket.customer_id, policy)
         start, paused = ticket.created_at, ticket.paused_seconds or 0
         target = policy.resolution_minutes * 60
         due = business_time.add(start, target + paused, calendar)
@@ -132,7 +138,9 @@ def recompute_customer(customer_id: int, priority: Priority, *, reason: str, now
             Ticket.status.in_((TicketStatus.OPEN, TicketStatus.PENDING)),
         )
     ).all()
-    return sum(apply_deadlines(ticket, reason=reason, now=now) for ticket in tickets)
+    policy = policy_for(customer_id, priority)
+    calendar = calendar_for(customer_id, policy)  # looked up once for all of them
+    return sum(_apply(ticket, policy, calendar, reason=reason, now=now, actor=None) for ticket in tickets)
 
 
 # --- ticket events ---------------------------------------------------------------------------
@@ -140,9 +148,7 @@ def recompute_customer(customer_id: int, priority: Priority, *, reason: str, now
 
 def ticket_event(ticket: Ticket, event_type: str, *, key: str, title: str, body: str = "", now: datetime) -> None:
     """Route a ticket event like any other (ingest: dedup, routing, webhooks); ids wait in the outbox."""
-    severity = Severity.HIGH if event_type == "sla_breach" else PRIORITY_SEVERITY[ticket.priority]
-    if event_type == "sla_warning":
-        severity = Severity.MEDIUM
+    severity = SLA_SEVERITY.get(event_type, PRIORITY_SEVERITY[ticket.priority])
     item = ingest.NormalisedEvent(
         source="sla" if event_type.startswith("sla_") else "ticket",
         dedup_key=key,
@@ -206,7 +212,9 @@ class SweepResult:
         )
 
 
-T = Ticket.__table__.c  # the literal 'open' (not a bound value) lets the planner prove the partial index applies
+# The ticket table's columns. OPEN_FOR_SLA is the literal status = 'open', not a bound value, so the planner
+# can prove that the partial indexes ix_ticket_sla_warn / ix_ticket_sla_due apply (prepared statements too).
+T = Ticket.__table__.c
 MARKED = (T.id, T.customer_id, T.title, T.priority, T.due_at, T.assignee_id, T.status)
 
 
@@ -272,7 +280,7 @@ def _sla_item(row: sa.Row, kind: str, title: str, now: datetime) -> ingest.Norma
         source="sla",
         dedup_key=f"OPS-{row.id}:{kind}:{_iso(row.due_at)}",  # once per ticket per deadline
         status=EventStatus.FIRING,
-        severity=Severity.HIGH if kind == "sla_breach" else Severity.MEDIUM,
+        severity=SLA_SEVERITY[kind],
         title=title[:300],
         body=f"Due {_when(row.due_at)}.",
         event_type=kind,
