@@ -153,3 +153,25 @@ def test_two_concurrent_sweeps_warn_each_ticket_once(app, customer, make_app):
     warnings = db.session.scalars(db.select(Event.ticket_id).where(Event.event_type == "sla_warning")).all()
     assert sorted(warnings) == expected
     assert db.session.scalar(db.select(db.func.count()).select_from(Ticket).where(Ticket.warned_at.is_(None))) == 0
+
+
+def test_acknowledging_by_the_api_stops_escalation(app, client, customer, escalating, admins):
+    from webapp.api.access import new_key
+    from webapp.models import ApiKey
+    from webapp.security import hash_api_key
+
+    mine, _ = admins
+    key, prefix = new_key()
+    db.session.add(
+        ApiKey(name="ops", prefix=prefix, key_hash=hash_api_key(key), scopes=["write"], created_by_id=mine.id)
+    )
+    ticket = tickets.create(customer=customer, title="Payroll down", now=at("2026-04-01T08:00:00"))
+    sla.check_sla(now=at("2026-04-01T09:00:00"))
+    db.session.commit()
+    response = client.post(f"/api/v1/tickets/{ticket.id}/ack", headers={"X-API-Key": key})
+    assert response.status_code == 200 and response.json["acknowledged_now"] is True
+    assert response.json["acknowledged_at"] is not None
+    assert client.post(f"/api/v1/tickets/{ticket.id}/ack", headers={"X-API-Key": key}).json["acknowledged_now"] is False
+    db.session.expire_all()
+    assert sla.check_sla(now=at("2026-04-01T10:00:00")).escalated == []
+    assert notified() == []

@@ -183,6 +183,19 @@ def ticket_update(ticket_id: int):
     return ticket_json(ticket)
 
 
+@bp.post("/tickets/<int:ticket_id>/ack")
+@api_required("write")
+def ticket_ack(ticket_id: int):
+    """Acknowledge the ticket: its escalation stops at once."""
+    ticket = _visible(ticket_id)
+    user = g.principal.user
+    if user is None:
+        raise InvalidPayload("This key has no user to acknowledge as.", {"key": "use a key created by a user"})
+    acknowledged = tickets.acknowledge(ticket, by=user, via="api")
+    db.session.commit()
+    return {**ticket_json(ticket), "acknowledged_now": acknowledged}
+
+
 @bp.delete("/tickets/<int:ticket_id>")
 @api_required("write")
 def ticket_delete(ticket_id: int):
@@ -237,6 +250,7 @@ _TICKET_PROPS = {
     "updated_at": {"type": "string", "format": "date-time"},
     "url": {"type": "string"},
     "timeline": {"type": "array", "items": {"type": "object"}},
+    "acknowledged_now": {"type": "boolean"},
 }
 _WRITE_PROPS = {
     "title": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -331,6 +345,14 @@ OPENAPI_PATHS = {
             "requestBody": {"required": True, "content": _json("TicketCreate")},
             "responses": {"201": {"description": "Created", "content": _json("Ticket")}, **_ERRORS, **_429},
         },
+    },
+    "/api/v1/tickets/{ticket_id}/ack": {
+        "post": {
+            "summary": "Acknowledge a ticket (stops its escalation); repeating it changes nothing",
+            "tags": ["tickets"],
+            "parameters": _ID,
+            "responses": {"200": {"description": "The ticket", "content": _json("Ticket")}, **_ERRORS},
+        }
     },
     "/api/v1/tickets/{ticket_id}": {
         "get": {
