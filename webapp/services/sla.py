@@ -151,7 +151,7 @@ def ticket_event(ticket: Ticket, event_type: str, *, key: str, title: str, body:
     severity = SLA_SEVERITY.get(event_type, PRIORITY_SEVERITY[ticket.priority])
     item = ingest.NormalisedEvent(
         source="sla" if event_type.startswith("sla_") else "ticket",
-        dedup_key=key,
+        dedup_key=key[:255],
         status=EventStatus.FIRING if event_type.startswith("sla_") else EventStatus.INFO,
         severity=severity,
         title=title[:300],
