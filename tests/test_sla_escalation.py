@@ -175,3 +175,62 @@ def test_acknowledging_by_the_api_stops_escalation(app, client, customer, escala
     db.session.expire_all()
     assert sla.check_sla(now=at("2026-04-01T10:00:00")).escalated == []
     assert notified() == []
+
+
+# --- stopped by an ACK by SMS (the Twilio inbound webhook, signed as Twilio signs it) -------------
+
+PUBLIC = "https://opsrelay.example.com"
+INBOUND = "/api/v1/webhooks/twilio/inbound"
+
+
+def sms_reply(app, client, sender: str, body: str) -> str:
+    from twilio.request_validator import RequestValidator
+
+    from tests.conftest import TWILIO_TOKEN
+
+    app.config["PUBLIC_BASE_URL"] = PUBLIC
+    params = {"From": sender, "Body": body}
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC + INBOUND, params)
+    response = client.post(INBOUND, data=params, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def test_ack_by_sms_of_the_escalation_code_stops_the_alert(app, client, customer, escalating, admins):
+    from webapp.services import acks
+
+    mine, other = admins
+    item = ingest.NormalisedEvent(
+        source="alertmanager",
+        dedup_key="fp-sms",
+        status=EventStatus.FIRING,
+        severity=Severity.CRITICAL,
+        title="DiskFull on db-1",
+        customer_id=customer.id,
+    )
+    alert = ingest.ingest([item], now=at("2026-04-01T08:00:00")).events[0]
+    db.session.commit()
+    assert sla.check_sla(now=at("2026-04-01T08:30:00")).escalated == [f"event {alert.id} level 1"]
+    db.session.commit()
+    step = db.session.scalar(db.select(Event).where(Event.source == "escalation"))
+    assert step.escalates_id == alert.id
+    reply = sms_reply(app, client, "+14155550101", f"ACK {acks.code_for(step)}")  # the customer admin's phone
+    assert "Acknowledged" in reply
+    db.session.expire_all()
+    assert sla.check_sla(now=at("2026-04-01T08:45:00")).escalated == []  # level 2 never comes
+    db.session.commit()
+    assert db.session.get(Event, alert.id).acknowledged_by_id == mine.id
+    assert notified() == [("1", [mine.id])]
+
+
+def test_ack_by_sms_of_the_ticket_key_stops_its_escalation(app, client, customer, escalating, admins):
+    mine, _ = admins
+    ticket = tickets.create(customer=customer, title="Payroll down", now=at("2026-04-01T08:00:00"))
+    sla.check_sla(now=at("2026-04-01T09:00:00"))
+    sla.check_sla(now=at("2026-04-01T09:30:00"))
+    db.session.commit()
+    assert f"Acknowledged {ticket.key}" in sms_reply(app, client, "+14155550101", f"ACK {ticket.key}")
+    db.session.expire_all()
+    assert sla.check_sla(now=at("2026-04-01T09:45:00")).escalated == []
+    assert db.session.get(Ticket, ticket.id).acknowledged_by_id == mine.id
+    assert notified() == [("1", [mine.id])]

@@ -43,6 +43,9 @@ def upgrade():
     with op.batch_alter_table('event', schema=None) as batch_op:
         batch_op.add_column(sa.Column('escalation_level', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('next_escalation_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('escalates_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(op.f('fk_event_escalates_id_event'), 'event', ['escalates_id'], ['id'], ondelete='SET NULL')
+        batch_op.create_index(op.f('ix_event_escalates_id'), ['escalates_id'], unique=False)
         batch_op.create_index('ix_event_escalation', ['next_escalation_at'], unique=False, postgresql_where=sa.text('next_escalation_at IS NOT NULL AND acknowledged_at IS NULL'), sqlite_where=sa.text('next_escalation_at IS NOT NULL AND acknowledged_at IS NULL'))
 
     with op.batch_alter_table('sla_policy', schema=None) as batch_op:
@@ -76,6 +79,9 @@ def downgrade():
 
     with op.batch_alter_table('event', schema=None) as batch_op:
         batch_op.drop_index('ix_event_escalation', postgresql_where=sa.text('next_escalation_at IS NOT NULL AND acknowledged_at IS NULL'), sqlite_where=sa.text('next_escalation_at IS NOT NULL AND acknowledged_at IS NULL'))
+        batch_op.drop_index(op.f('ix_event_escalates_id'))
+        batch_op.drop_constraint(op.f('fk_event_escalates_id_event'), type_='foreignkey')
+        batch_op.drop_column('escalates_id')
         batch_op.drop_column('next_escalation_at')
         batch_op.drop_column('escalation_level')
 

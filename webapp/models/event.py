@@ -32,6 +32,8 @@ class Event(db.Model):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
     escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
+    # An escalation step's event points at the alert it escalates: acknowledging either stops the climb.
+    escalates_id: Mapped[int | None] = mapped_column(sa.ForeignKey("event.id", ondelete="SET NULL"), index=True)
     next_escalation_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -97,6 +97,7 @@ def arm_events(events: list[Event], *, now: datetime) -> None:
 def escalate(*, now: datetime) -> EscalationResult:
     """Take every due, unacknowledged escalation step (once) and notify its level."""
     result = EscalationResult()
+    _acknowledged_through_steps(now)
     resolved = sa.alias(Event.__table__, "resolved")
     tickets = db.session.execute(
         sa.update(Ticket.__table__)
@@ -127,7 +128,7 @@ def escalate(*, now: datetime) -> EscalationResult:
     pairs = {(r.customer_id, str(r.priority)) for r in tickets}
     pairs |= {(r.customer_id, str(SEVERITY_PRIORITY[Severity(r.severity)])) for r in events}
     policies = _policies(pairs)
-    steps: list[tuple[ingest.NormalisedEvent, int | None, int]] = []
+    steps: list[tuple[ingest.NormalisedEvent, int | None, int, int | None]] = []  # item, customer, level, alert
     for row in tickets:
         policy = policies.get((row.customer_id, str(row.priority)))
         key = f"OPS-{row.id}"
@@ -144,7 +145,7 @@ def escalate(*, now: datetime) -> EscalationResult:
             labels={"ticket": key, "escalation_level": str(row.escalation_level)},
             data={"ticket_id": row.id, "escalation_level": row.escalation_level},
         )
-        steps.append((item, row.customer_id, row.escalation_level))
+        steps.append((item, row.customer_id, row.escalation_level, None))
         result.escalated.append(f"{key} level {row.escalation_level}")
         _reschedule(Ticket.__table__, row.id, row.escalation_level, policy, now, result)
     for row in events:
@@ -161,11 +162,35 @@ def escalate(*, now: datetime) -> EscalationResult:
             labels={"escalation_level": str(row.escalation_level)},
             data={"escalates_event_id": row.id, "escalation_level": row.escalation_level},
         )
-        steps.append((item, row.customer_id, row.escalation_level))
+        steps.append((item, row.customer_id, row.escalation_level, row.id))
         result.escalated.append(f"event {row.id} level {row.escalation_level}")
         _reschedule(Event.__table__, row.id, row.escalation_level, policy, now, result)
     result.notifications = _notify(steps, now=now)
     return result
+
+
+def _acknowledged_through_steps(now: datetime) -> None:
+    """An ACK of an escalation step's own code (by SMS, say) acknowledges the alert it escalates."""
+    step = sa.alias(Event.__table__, "step")
+    acked_step = (
+        sa.select(step.c.acknowledged_at, step.c.acknowledged_by_id)
+        .where(step.c.escalates_id == E.id, step.c.acknowledged_at.is_not(None))
+        .order_by(step.c.acknowledged_at)
+        .limit(1)
+    )
+    rows = db.session.execute(
+        sa.update(Event.__table__)
+        .where(E.next_escalation_at.is_not(None), E.acknowledged_at.is_(None), acked_step.exists())
+        .values(
+            acknowledged_at=acked_step.with_only_columns(step.c.acknowledged_at).scalar_subquery(),
+            acknowledged_by_id=acked_step.with_only_columns(step.c.acknowledged_by_id).scalar_subquery(),
+            next_escalation_at=None,
+        )
+        .returning(E.id)
+    ).all()
+    from webapp.services.sla import expire
+
+    expire(Event, [r.id for r in rows])
 
 
 def _reschedule(table, row_id: int, level: int, policy: SlaPolicy | None, now: datetime, result) -> None:
@@ -192,15 +217,15 @@ def audience(customer_id: int | None, level: int) -> list[int]:
     return list(db.session.scalars(admins))
 
 
-def _notify(steps: list[tuple[ingest.NormalisedEvent, int | None, int]], *, now: datetime) -> list[int]:
+def _notify(steps: list[tuple], *, now: datetime) -> list[int]:
     """Store each step's event (a repeat is a no-op) and route it to its level's audience."""
-    rows = [{**asdict(item), "created_at": now} for item, _, _ in steps]
+    rows = [{**asdict(item), "escalates_id": alert_id, "created_at": now} for item, _, _, alert_id in steps]
     ids = [r.id for r in bulk.insert_returning(Event, rows, Event.id, ignore_conflicts_on=ingest.DEDUP_KEY)]
     if not ids:
         return []
     by_key = {(e.source, e.dedup_key): e for e in db.session.scalars(db.select(Event).where(Event.id.in_(ids)))}
     groups: dict[tuple[int, ...], list[Event]] = {}
-    for item, customer_id, level in steps:
+    for item, customer_id, level, _ in steps:
         event = by_key.get((item.source, item.dedup_key))
         if event is not None:
             groups.setdefault(tuple(audience(customer_id, level)), []).append(event)
