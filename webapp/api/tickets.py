@@ -259,18 +259,6 @@ _WRITE_PROPS = {
     "assignee_id": {"type": ["integer", "null"], "minimum": 1},
 }
 OPENAPI_SCHEMAS = {
-    "Error": {
-        "type": "object",
-        "properties": {
-            "error": {
-                "type": "object",
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "fields": {"type": "object"}},
-                "required": ["code", "message"],
-            },
-            "request_id": {"type": "string"},
-        },
-        "required": ["error"],
-    },
     "Ticket": {"type": "object", "properties": _TICKET_PROPS, "required": ["id", "key", "title", "status"]},
     "TicketList": {
         "type": "object",
