@@ -44,7 +44,9 @@ def notified(event_source: str = "escalation") -> list[tuple[str, list[int]]]:
     return [
         (
             event.labels["escalation_level"],
-            sorted(db.session.scalars(db.select(Notification.user_id).where(Notification.event_id == event.id))),
+            sorted(  # the users reached, whatever channels their preferences chose
+                set(db.session.scalars(db.select(Notification.user_id).where(Notification.event_id == event.id)))
+            ),
         )
         for event in events
     ]
