@@ -1,4 +1,4 @@
-"""Command-line tools: `flask users create-admin`, `flask jobs requeue`, `flask dev`."""
+"""Command-line tools: `flask users create-admin`, `flask jobs requeue`, `flask sla check`, `flask dev`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from webapp.validation import normalise_email, to_e164
 
 users_cli = AppGroup("users", help="Manage users.")
 jobs_cli = AppGroup("jobs", help="Background jobs.")
+sla_cli = AppGroup("sla", help="Ticket SLAs.")
 
 MIN_PASSWORD = 8
 DEMO_PHONE = "+14155550100"  # 555-0100..0199 are reserved for fiction
@@ -115,6 +116,20 @@ def development_api_key(app: Flask) -> str:
     return plain
 
 
+@sla_cli.command("check")
+def sla_check_command():
+    """Warn, breach and escalate what is due now (the periodic sweep, run by hand)."""
+    from webapp.jobs import check_sla
+
+    outcome = check_sla()
+    click.echo(f"SLA sweep: {outcome['summary']}")
+    for label, keys in (("warned", outcome["warned"]), ("breached", outcome["breached"])):
+        if keys:
+            click.echo(f"  {label}: {', '.join(keys)}")
+    if outcome["escalated"]:
+        click.echo(f"  escalated: {', '.join(outcome['escalated'])}")
+
+
 @click.command("dev")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
@@ -168,4 +183,5 @@ def dev_command(host: str, port: int):
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(jobs_cli)
+    app.cli.add_command(sla_cli)
     app.cli.add_command(dev_command)

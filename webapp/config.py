@@ -113,6 +113,9 @@ def from_environment(instance_path: str) -> dict:
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute"),
         "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "300 per minute"),
         "API_TOKEN_RATE_LIMIT": os.environ.get("API_TOKEN_RATE_LIMIT", "10 per minute"),
+        # The third seed's limits, per API key: GET /api/v1/tickets and POST /api/v1/tickets.
+        "API_TICKETS_LIST_RATE_LIMIT": os.environ.get("API_TICKETS_LIST_RATE_LIMIT", "10 per minute"),
+        "API_TICKETS_CREATE_RATE_LIMIT": os.environ.get("API_TICKETS_CREATE_RATE_LIMIT", "5 per minute"),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
     }

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from webapp.extensions import db
-from webapp.services import delivery, digest
+from webapp.services import delivery, digest, sla
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,20 @@ def release_held_notifications() -> int:
     return len(pending)
 
 
+def check_sla() -> dict:
+    """The SLA sweep: one transaction marks and routes, then the notifications go to the queue."""
+    result = sla.check_sla()
+    db.session.commit()
+    delivery.enqueue(result.notifications)
+    log.info("sla sweep: %s", result.summary())
+    return {
+        "summary": result.summary(),
+        "warned": [f"OPS-{i}" for i in result.warned],
+        "breached": [f"OPS-{i}" for i in result.breached],
+        "escalated": result.escalated,
+    }
+
+
 @dataclass(frozen=True)
 class Periodic:
     name: str
@@ -48,4 +62,5 @@ class Periodic:
 PERIODIC_JOBS = [
     Periodic("recover-notifications", recover_notifications, 30),
     Periodic("release-held-notifications", release_held_notifications, 15),
+    Periodic("check-sla", check_sla, 60),
 ]

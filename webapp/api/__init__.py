@@ -7,4 +7,15 @@ from flask import Blueprint
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Each module registers its routes and declares its OPENAPI_PATHS / OPENAPI_SCHEMAS.
-from webapp.api import auth, events, notifications, openapi, preferences, routing, smtp, users  # noqa: E402,F401
+from webapp.api import (  # noqa: E402,F401
+    auth,
+    events,
+    notifications,
+    openapi,
+    preferences,
+    reports,
+    routing,
+    smtp,
+    tickets,
+    users,
+)

@@ -15,6 +15,7 @@ from webapp.models.base import (
 )
 from webapp.models.customer import Customer, SlaPolicy, SmtpConfig, user_customer
 from webapp.models.event import Event, Notification
+from webapp.models.sla import BusinessCalendar, Holiday
 from webapp.models.template import MessageTemplate
 from webapp.models.ticket import Ticket, TimelineEntry
 from webapp.models.user import NotificationPreference, PhoneNumber, User
@@ -24,10 +25,12 @@ __all__ = [
     "EVENT_TYPES",
     "ApiKey",
     "AuditLog",
+    "BusinessCalendar",
     "Channel",
     "Customer",
     "Event",
     "EventStatus",
+    "Holiday",
     "MessageTemplate",
     "Notification",
     "NotificationPreference",

@@ -12,6 +12,7 @@ from webapp.extensions import db
 from webapp.models.base import Priority, SmtpSecurity, UtcDateTime, str_enum, utcnow
 
 if TYPE_CHECKING:
+    from webapp.models.sla import BusinessCalendar, Holiday
     from webapp.models.ticket import Ticket
     from webapp.models.user import User
 
@@ -34,6 +35,12 @@ class Customer(db.Model):
     smtp_configs: Mapped[list[SmtpConfig]] = relationship(back_populates="customer", cascade="all, delete-orphan")
     sla_policies: Mapped[list[SlaPolicy]] = relationship(back_populates="customer", cascade="all, delete-orphan")
     tickets: Mapped[list[Ticket]] = relationship(back_populates="customer")
+    business_calendar: Mapped[BusinessCalendar | None] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", uselist=False
+    )
+    holidays: Mapped[list[Holiday]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="Holiday.day"
+    )
 
     def __repr__(self) -> str:
         return f"<Customer {self.id} {self.name!r}>"
@@ -75,7 +82,9 @@ class SlaPolicy(db.Model):
     first_response_minutes: Mapped[int | None]
     warning_minutes: Mapped[int] = mapped_column(default=60, server_default="60")
     business_hours_only: Mapped[bool] = mapped_column(default=False, server_default=sa.text("false"))
-    escalation_minutes: Mapped[int | None]
+    escalation_minutes: Mapped[int | None]  # delay before the next level hears of an unacknowledged breach
+    escalation_interval_minutes: Mapped[int | None]  # then again every ... (None: the delay again)
+    escalation_limit: Mapped[int] = mapped_column(default=2, server_default="2")  # levels notified at most
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     customer: Mapped[Customer] = relationship(back_populates="sla_policies")
@@ -84,4 +93,5 @@ class SlaPolicy(db.Model):
         sa.UniqueConstraint("customer_id", "priority"),
         sa.CheckConstraint("resolution_minutes > 0", name="resolution_positive"),
         sa.CheckConstraint("warning_minutes >= 0", name="warning_nonnegative"),
+        sa.CheckConstraint("escalation_limit BETWEEN 0 AND 20", name="escalation_limit_range"),
     )

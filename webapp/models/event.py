@@ -31,6 +31,10 @@ class Event(db.Model):
     ticket_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ticket.id", ondelete="SET NULL"), index=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
+    # An escalation step's event points at the alert it escalates: acknowledging either stops the climb.
+    escalates_id: Mapped[int | None] = mapped_column(sa.ForeignKey("event.id", ondelete="SET NULL"), index=True)
+    next_escalation_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -42,6 +46,12 @@ class Event(db.Model):
         sa.UniqueConstraint("source", "dedup_key", "status"),
         sa.Index("ix_event_created_at", "created_at"),
         sa.Index("ix_event_customer_created", "customer_id", "created_at"),
+        sa.Index(
+            "ix_event_escalation",
+            "next_escalation_at",
+            postgresql_where=sa.text("next_escalation_at IS NOT NULL AND acknowledged_at IS NULL"),
+            sqlite_where=sa.text("next_escalation_at IS NOT NULL AND acknowledged_at IS NULL"),
+        ),
     )
 
 

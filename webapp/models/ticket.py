@@ -32,7 +32,11 @@ class Ticket(db.Model):
     warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    paused_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
+    paused_seconds: Mapped[int] = mapped_column(default=0, server_default="0")  # business seconds the clock stood
+    first_response_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_responded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_escalation_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -61,6 +65,12 @@ class Ticket(db.Model):
             "due_at",
             postgresql_where=sa.text("status = 'open' AND breached_at IS NULL"),
             sqlite_where=sa.text("status = 'open' AND breached_at IS NULL"),
+        ),
+        sa.Index(
+            "ix_ticket_escalation",
+            "next_escalation_at",
+            postgresql_where=sa.text("next_escalation_at IS NOT NULL AND acknowledged_at IS NULL"),
+            sqlite_where=sa.text("next_escalation_at IS NOT NULL AND acknowledged_at IS NULL"),
         ),
         sa.CheckConstraint("paused_seconds >= 0", name="paused_nonnegative"),
     )

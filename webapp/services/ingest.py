@@ -7,7 +7,7 @@ from datetime import datetime
 
 from webapp.extensions import db
 from webapp.models import Event, EventStatus, Severity, utcnow
-from webapp.services import bulk, outgoing, routing
+from webapp.services import bulk, escalation, outgoing, routing
 
 DEDUP_KEY = ("source", "dedup_key", "status")  # the unique constraint that makes a redelivery a no-op
 
@@ -29,6 +29,7 @@ class NormalisedEvent:
     job_type: str | None = None
     starts_at: datetime | None = None
     ends_at: datetime | None = None
+    ticket_id: int | None = None
 
 
 @dataclass
@@ -52,4 +53,5 @@ def ingest(items: list[NormalisedEvent], *, now: datetime | None = None) -> Inge
         result.events.extend(db.session.scalars(db.select(Event).where(Event.id.in_(batch)).order_by(Event.id)))
     result.notifications = routing.route(result.events, now=now)
     result.notifications += outgoing.fan_out(result.events, now=now)
+    escalation.arm_events(result.events, now=now)  # an alert nobody acknowledges climbs the levels
     return result

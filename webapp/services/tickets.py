@@ -1,4 +1,8 @@
-"""Tickets: creation and their timeline. (The SLA engine adds deadlines and ticket events here.)"""
+"""Tickets: creation, changes and their timeline; deadlines from the SLA engine; ticket events routed.
+
+Every function flushes, never commits. Notifications the ticket events created wait in the session's
+outbox: after committing, call `sla.enqueue_outbox()` (or let the recovery sweep pick them up).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from datetime import datetime
 
 from webapp.extensions import db
 from webapp.models import Customer, Priority, Ticket, TicketStatus, TimelineEntry, User, utcnow
+from webapp.services import sla
 
 
 def create(
@@ -36,7 +41,27 @@ def create(
     db.session.flush()
     origin = f" from {source}" if source else ""
     add_timeline(ticket, "status", f"Ticket created{origin}", actor=actor, data={"status": "open"}, now=now)
+    sla.apply_deadlines(ticket, reason=f"SLA policy for {priority} priority", now=now, actor=actor)
+    sla.ticket_event(
+        ticket,
+        "ticket_created",
+        key=f"{ticket.key}:created",
+        title=f"{ticket.key} created: {title}",
+        body=description,
+        now=now,
+    )
     return ticket
+
+
+def _updated(ticket: Ticket, what: str, *, now: datetime) -> None:
+    """A ticket_updated event for this change (its own dedup key: a repeat of the same call is a no-op)."""
+    sla.ticket_event(
+        ticket,
+        "ticket_updated",
+        key=f"{ticket.key}:{what}:{now.isoformat()}",
+        title=f"{ticket.key} {what}: {ticket.title}",
+        now=now,
+    )
 
 
 def add_timeline(
@@ -74,24 +99,32 @@ def change_status(
         ticket.resolved_at = ticket.resolved_at or now
     else:
         ticket.resolved_at = None
+    if status != TicketStatus.OPEN:
+        ticket.next_escalation_at = None  # nothing left to escalate
     add_timeline(
         ticket, "status", f"Status {before} → {status}", actor=actor, data={"from": before, "to": status}, now=now
     )
+    sla.on_status_change(ticket, before, status, now=now, actor=actor)
+    _updated(ticket, f"status {before} → {status}", now=now)
     return True
 
 
 def assign(ticket: Ticket, assignee: User | None, *, actor: User | None = None, now: datetime | None = None) -> bool:
     if ticket.assignee_id == (assignee.id if assignee else None):
         return False
+    now = now or utcnow()
     ticket.assignee = assignee
+    ticket.assignee_id = assignee.id if assignee else None
     text = f"Assigned to {assignee.name}" if assignee else "Unassigned"
     add_timeline(ticket, "assignment", text, actor=actor, data={"assignee_id": ticket.assignee_id}, now=now)
+    _updated(ticket, text.lower(), now=now)
     return True
 
 
 def set_priority(ticket: Ticket, priority: Priority, *, actor: User | None = None, now: datetime | None = None) -> bool:
     if ticket.priority == priority:
         return False
+    now = now or utcnow()
     before = ticket.priority
     ticket.priority = priority
     add_timeline(
@@ -102,10 +135,15 @@ def set_priority(ticket: Ticket, priority: Priority, *, actor: User | None = Non
         data={"from": before, "to": priority},
         now=now,
     )
+    sla.apply_deadlines(ticket, reason=f"priority changed {before} → {priority}", now=now, actor=actor)
+    _updated(ticket, f"priority {before} → {priority}", now=now)
     return True
 
 
 def comment(ticket: Ticket, body: str, *, actor: User | None = None, now: datetime | None = None) -> TimelineEntry:
+    now = now or utcnow()
+    if actor is not None and ticket.first_responded_at is None:
+        ticket.first_responded_at = now  # the first answer by a person meets the first-response target
     return add_timeline(ticket, "comment", body, actor=actor, now=now)
 
 
@@ -116,5 +154,6 @@ def acknowledge(ticket: Ticket, *, by: User, via: str = "web", now: datetime | N
     now = now or utcnow()
     ticket.acknowledged_at = now
     ticket.acknowledged_by = by
+    ticket.next_escalation_at = None  # escalation stops at once
     add_timeline(ticket, "acknowledged", f"Acknowledged by {by.name} ({via})", actor=by, data={"via": via}, now=now)
     return True

@@ -1,0 +1,101 @@
+"""/api/v1/reports/sla: SLA compliance per customer and priority, as JSON or CSV."""
+
+from __future__ import annotations
+
+from flask import Response, g, request
+
+from webapp.api import bp
+from webapp.api.access import api_required
+from webapp.errors import InvalidPayload
+from webapp.services import sla_report
+
+
+@bp.get("/reports/sla")
+@api_required("read")
+def report_sla():
+    try:
+        start, end = sla_report.period(request.args.get("from"), request.args.get("to"))
+    except ValueError as exc:
+        field, message = exc.args
+        raise InvalidPayload("Invalid period.", {field: message}) from None
+    fmt = request.args.get("format", "json")
+    if fmt not in {"json", "csv"}:
+        raise InvalidPayload("Invalid format.", {"format": "json or csv"})
+    rows = sla_report.compliance(start=start, end=end, customer_ids=g.principal.customer_ids)
+    if fmt == "csv":
+        name = f"sla-{start.date().isoformat()}-{end.date().isoformat()}.csv"
+        return Response(
+            sla_report.to_csv(rows),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return {"from": start.isoformat(), "to": end.isoformat(), "rows": sla_report.as_dicts(rows)}
+
+
+_ROW = {
+    "type": "object",
+    "properties": {
+        "customer_id": {"type": "integer"},
+        "customer": {"type": "string"},
+        "priority": {"type": "string"},
+        "tickets": {"type": "integer"},
+        "met": {"type": "integer"},
+        "breached": {"type": "integer"},
+        "at_risk": {"type": "integer"},
+        "open": {"type": "integer"},
+        "compliance_percent": {"type": ["number", "null"]},
+        "mean_time_to_resolve_seconds": {"type": ["integer", "null"]},
+        "paused_seconds": {"type": "integer"},
+    },
+}
+OPENAPI_SCHEMAS = {
+    "SlaReport": {
+        "type": "object",
+        "properties": {
+            "from": {"type": "string", "format": "date-time"},
+            "to": {"type": "string", "format": "date-time"},
+            "rows": {"type": "array", "items": _ROW},
+        },
+    }
+}
+OPENAPI_PATHS = {
+    "/api/v1/reports/sla": {
+        "get": {
+            "summary": "SLA compliance per customer and priority (tickets created in the period)",
+            "tags": ["reports"],
+            "parameters": [
+                {
+                    "name": "from",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "date or ISO 8601 time; default 30 days before 'to'",
+                },
+                {
+                    "name": "to",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "date or ISO 8601 time; default now",
+                },
+                {
+                    "name": "format",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["json", "csv"]},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "The report",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/SlaReport"}},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                "401": {"description": "No or invalid credentials"},
+                "422": {"description": "Invalid period or format"},
+            },
+        }
+    }
+}

@@ -1,0 +1,235 @@
+"""Escalation: an alert or a breached ticket that nobody acknowledges climbs to the next level.
+
+Level 1 is the customer's admins (all admins if it has none), level 2 and later all admins; after the
+policy's delay, then every interval, up to its limit. Each step is won by one conditional UPDATE on
+next_escalation_at (partial index ix_*_escalation, acknowledged rows excluded), so two sweeps never
+escalate twice, and an acknowledgement stops the next step at once. Each step is an Event of its own
+(source "escalation", dedup key per level) routed to that level's users as its audience.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from webapp.extensions import db
+from webapp.models import (
+    Event,
+    EventStatus,
+    Priority,
+    Role,
+    Severity,
+    SlaPolicy,
+    Ticket,
+    User,
+    user_customer,
+)
+from webapp.models.ticket import OPEN_FOR_SLA
+from webapp.services import bulk, ingest, routing
+
+SEVERITY_PRIORITY = {  # which of the customer's policies an alert's escalation follows
+    Severity.CRITICAL: Priority.URGENT,
+    Severity.HIGH: Priority.HIGH,
+    Severity.MEDIUM: Priority.NORMAL,
+    Severity.LOW: Priority.LOW,
+    Severity.INFO: Priority.LOW,
+}
+T = Ticket.__table__.c
+E = Event.__table__.c
+
+
+@dataclass
+class EscalationResult:
+    escalated: list[str] = field(default_factory=list)
+    notifications: list[int] = field(default_factory=list)
+
+
+def _policies(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], SlaPolicy]:
+    customers = {customer_id for customer_id, _ in pairs if customer_id is not None}
+    if not customers:
+        return {}
+    rows = db.session.scalars(db.select(SlaPolicy).where(SlaPolicy.customer_id.in_(customers)))
+    return {(p.customer_id, str(p.priority)): p for p in rows}
+
+
+def _first_delay(policy: SlaPolicy | None) -> timedelta | None:
+    if policy is None or not policy.escalation_minutes or policy.escalation_limit < 1:
+        return None
+    return timedelta(minutes=policy.escalation_minutes)
+
+
+def _schedule(table: sa.Table, times: list[dict]) -> None:
+    from webapp.services.sla import expire
+
+    expire(Ticket if table is Ticket.__table__ else Event, [t["row_id"] for t in times])
+    if times:
+        db.session.execute(
+            sa.update(table).where(table.c.id == sa.bindparam("row_id")).values(next_escalation_at=sa.bindparam("at")),
+            times,
+        )
+
+
+def arm_tickets(rows: list[sa.Row], *, now: datetime) -> None:
+    """Breached tickets start their escalation clock (when their policy escalates)."""
+    policies = _policies({(r.customer_id, str(r.priority)) for r in rows})
+    times = []
+    for row in rows:
+        delay = _first_delay(policies.get((row.customer_id, str(row.priority))))
+        if delay is not None:
+            times.append({"row_id": row.id, "at": now + delay})
+    _schedule(Ticket.__table__, times)
+
+
+def arm_events(events: list[Event], *, now: datetime) -> None:
+    """Firing alerts start their escalation clock from the customer's policy for their severity."""
+    alerts = [e for e in events if e.event_type == "alert" and e.status == EventStatus.FIRING and e.customer_id]
+    policies = _policies({(e.customer_id, str(SEVERITY_PRIORITY[e.severity])) for e in alerts})
+    times = []
+    for event in alerts:
+        delay = _first_delay(policies.get((event.customer_id, str(SEVERITY_PRIORITY[event.severity]))))
+        if delay is not None:
+            times.append({"row_id": event.id, "at": (event.created_at or now) + delay})
+    _schedule(Event.__table__, times)
+
+
+def escalate(*, now: datetime) -> EscalationResult:
+    """Take every due, unacknowledged escalation step (once) and notify its level."""
+    result = EscalationResult()
+    _acknowledged_through_steps(now)
+    resolved = sa.alias(Event.__table__, "resolved")
+    tickets = db.session.execute(
+        sa.update(Ticket.__table__)
+        .where(T.next_escalation_at.is_not(None), T.next_escalation_at <= now, T.acknowledged_at.is_(None))
+        .where(OPEN_FOR_SLA)
+        .values(escalation_level=T.escalation_level + 1, next_escalation_at=None, updated_at=now)
+        .returning(T.id, T.customer_id, T.priority, T.escalation_level, T.title, T.breached_at)
+    ).all()
+    events = db.session.execute(
+        sa.update(Event.__table__)
+        .where(E.next_escalation_at.is_not(None), E.next_escalation_at <= now, E.acknowledged_at.is_(None))
+        .where(
+            ~sa.exists().where(
+                resolved.c.source == E.source,
+                resolved.c.dedup_key == E.dedup_key,
+                resolved.c.status == EventStatus.RESOLVED.value,
+            )
+        )
+        .values(escalation_level=E.escalation_level + 1, next_escalation_at=None)
+        .returning(E.id, E.customer_id, E.severity, E.escalation_level, E.title, E.event_type)
+    ).all()
+    if not tickets and not events:
+        return result
+    from webapp.services.sla import expire
+
+    expire(Ticket, [r.id for r in tickets])
+    expire(Event, [r.id for r in events])
+    pairs = {(r.customer_id, str(r.priority)) for r in tickets}
+    pairs |= {(r.customer_id, str(SEVERITY_PRIORITY[Severity(r.severity)])) for r in events}
+    policies = _policies(pairs)
+    steps: list[tuple[ingest.NormalisedEvent, int | None, int, int | None]] = []  # item, customer, level, alert
+    for row in tickets:
+        policy = policies.get((row.customer_id, str(row.priority)))
+        key = f"OPS-{row.id}"
+        item = ingest.NormalisedEvent(
+            source="escalation",
+            dedup_key=f"{key}:breach:{row.breached_at.isoformat()}:level-{row.escalation_level}",
+            status=EventStatus.FIRING,
+            severity=Severity.HIGH,
+            title=f"Escalation level {row.escalation_level}: {key} missed its SLA: {row.title}"[:300],
+            body="Nobody has acknowledged this breached ticket.",
+            event_type="sla_breach",
+            customer_id=row.customer_id,
+            ticket_id=row.id,
+            labels={"ticket": key, "escalation_level": str(row.escalation_level)},
+            data={"ticket_id": row.id, "escalation_level": row.escalation_level},
+        )
+        steps.append((item, row.customer_id, row.escalation_level, None))
+        result.escalated.append(f"{key} level {row.escalation_level}")
+        _reschedule(Ticket.__table__, row.id, row.escalation_level, policy, now, result)
+    for row in events:
+        policy = policies.get((row.customer_id, str(SEVERITY_PRIORITY[Severity(row.severity)])))
+        item = ingest.NormalisedEvent(
+            source="escalation",
+            dedup_key=f"event-{row.id}:level-{row.escalation_level}",
+            status=EventStatus.FIRING,
+            severity=Severity(row.severity),
+            title=f"Escalation level {row.escalation_level}: {row.title}"[:300],
+            body="Nobody has acknowledged this alert.",
+            event_type=row.event_type,
+            customer_id=row.customer_id,
+            labels={"escalation_level": str(row.escalation_level)},
+            data={"escalates_event_id": row.id, "escalation_level": row.escalation_level},
+        )
+        steps.append((item, row.customer_id, row.escalation_level, row.id))
+        result.escalated.append(f"event {row.id} level {row.escalation_level}")
+        _reschedule(Event.__table__, row.id, row.escalation_level, policy, now, result)
+    result.notifications = _notify(steps, now=now)
+    return result
+
+
+def _acknowledged_through_steps(now: datetime) -> None:
+    """An ACK of an escalation step's own code (by SMS, say) acknowledges the alert it escalates."""
+    step = sa.alias(Event.__table__, "step")
+    acked_step = (
+        sa.select(step.c.acknowledged_at, step.c.acknowledged_by_id)
+        .where(step.c.escalates_id == E.id, step.c.acknowledged_at.is_not(None))
+        .order_by(step.c.acknowledged_at)
+        .limit(1)
+    )
+    rows = db.session.execute(
+        sa.update(Event.__table__)
+        .where(E.next_escalation_at.is_not(None), E.acknowledged_at.is_(None), acked_step.exists())
+        .values(
+            acknowledged_at=acked_step.with_only_columns(step.c.acknowledged_at).scalar_subquery(),
+            acknowledged_by_id=acked_step.with_only_columns(step.c.acknowledged_by_id).scalar_subquery(),
+            next_escalation_at=None,
+        )
+        .returning(E.id)
+    ).all()
+    from webapp.services.sla import expire
+
+    expire(Event, [r.id for r in rows])
+
+
+def _reschedule(table, row_id: int, level: int, policy: SlaPolicy | None, now: datetime, result) -> None:
+    if policy is None or level >= policy.escalation_limit:
+        return
+    every = policy.escalation_interval_minutes or policy.escalation_minutes or 0
+    if every > 0:
+        _schedule(table, [{"row_id": row_id, "at": now + timedelta(minutes=every)}])
+
+
+def audience(customer_id: int | None, level: int) -> list[int]:
+    """Level 1: the customer's active admins (all admins if none); later levels: every active admin."""
+    admins = db.select(User.id).where(User.role == Role.ADMIN, User.is_active.is_(True)).order_by(User.id)
+    if level == 1 and customer_id is not None:
+        mine = list(
+            db.session.scalars(
+                admins.join(user_customer, user_customer.c.user_id == User.id).where(
+                    user_customer.c.customer_id == customer_id
+                )
+            )
+        )
+        if mine:
+            return mine
+    return list(db.session.scalars(admins))
+
+
+def _notify(steps: list[tuple], *, now: datetime) -> list[int]:
+    """Store each step's event (a repeat is a no-op) and route it to its level's audience."""
+    rows = [{**asdict(item), "escalates_id": alert_id, "created_at": now} for item, _, _, alert_id in steps]
+    ids = [r.id for r in bulk.insert_returning(Event, rows, Event.id, ignore_conflicts_on=ingest.DEDUP_KEY)]
+    if not ids:
+        return []
+    by_key = {(e.source, e.dedup_key): e for e in db.session.scalars(db.select(Event).where(Event.id.in_(ids)))}
+    groups: dict[tuple[int, ...], list[Event]] = {}
+    for item, customer_id, level, _ in steps:
+        event = by_key.get((item.source, item.dedup_key))
+        if event is not None:
+            groups.setdefault(tuple(audience(customer_id, level)), []).append(event)
+    notified: list[int] = []
+    for users, group in groups.items():
+        notified.extend(r.id for r in routing.route(group, now=now, audience=list(users)))
+    return notified
