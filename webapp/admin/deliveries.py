@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from flask import abort, current_app, render_template, request
+from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from webapp.admin import bp, scope
@@ -58,6 +59,7 @@ def delivery_list():
     page = delivery_log.page(
         filters,
         customer_ids=ids,
+        user_id=current_user.id,
         before=_int_arg("before"),
         after=_int_arg("after"),
         per_page=current_app.config["PER_PAGE"],
@@ -72,7 +74,8 @@ def _visible_notification(notification_id: int) -> Notification:
     )
     if notification is None:
         abort(404)
-    scope.check_visible(notification.customer_id)
+    if not delivery_log.visible(notification, scope.customer_ids(), current_user.id):
+        abort(404)
     return notification
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import or_
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
@@ -33,9 +34,19 @@ class KeysetPage:
     older: int | None  # pass as ?before= for the next (older) page
 
 
-def _filtered(query, f: LogFilter, customer_ids: frozenset[int] | None):
-    if customer_ids is not None:
-        query = query.where(Notification.customer_id.in_(customer_ids))
+def scope(query, customer_ids: frozenset[int] | None, user_id: int | None):
+    """Rows of the reader's customers or addressed to the reader; everything for admins (None)."""
+    if customer_ids is None:
+        return query
+    return query.where(or_(Notification.customer_id.in_(customer_ids), Notification.user_id == user_id))
+
+
+def visible(n: Notification, customer_ids: frozenset[int] | None, user_id: int | None) -> bool:
+    return customer_ids is None or n.customer_id in customer_ids or (n.user_id is not None and n.user_id == user_id)
+
+
+def _filtered(query, f: LogFilter, customer_ids: frozenset[int] | None, user_id: int | None):
+    query = scope(query, customer_ids, user_id)
     if f.channel is not None:
         query = query.where(Notification.channel == f.channel)
     if f.status is not None:
@@ -59,6 +70,7 @@ def page(
     f: LogFilter,
     *,
     customer_ids: frozenset[int] | None,
+    user_id: int | None = None,
     before: int | None = None,
     after: int | None = None,
     per_page: int = 50,
@@ -69,6 +81,7 @@ def page(
         db.select(Notification).options(joinedload(Notification.event), joinedload(Notification.user)),
         f,
         customer_ids,
+        user_id,
     )
     if after is not None:
         rows = list(
