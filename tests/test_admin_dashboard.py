@@ -24,7 +24,7 @@ def test_tickets_at_risk_and_breached_are_listed_with_counts(client, login_as, c
     make_ticket(customer=customer, title="Risky", due_at=now + timedelta(hours=1), warn_at=now - timedelta(minutes=1))
     make_ticket(customer=customer, title="Late", due_at=now - timedelta(hours=1), breached_at=now - timedelta(hours=1))
     page = client.get("/").text
-    attention = section(page, "Tickets needing attention")
+    attention = section(page, "Tickets needing attention").split("Newest open tickets")[0]
     assert "Risky" in attention and "Late" in attention and "Fine" not in attention
     assert attention.index("Late") < attention.index("Risky")  # by deadline
     assert '<span class="num">1</span><span>tickets breached</span>' in page
@@ -36,7 +36,9 @@ def test_another_customers_tickets_and_failures_stay_hidden(client, login_as, ma
     login_as("operator")
     make_ticket(customer=other, title="Their late one", due_at=utcnow() - timedelta(hours=1))
     make_notification(customer=other, status=S.FAILED, error_message="their failure", event=make_event(other))
+    make_ticket(customer=other, title="Their open one")
     page = client.get("/").text
+    assert "Their open one" not in page and "(0 open)" in page
     assert "Their late one" not in page and "their failure" not in page
 
 
@@ -125,3 +127,11 @@ def test_dashboard_statements_do_not_grow_with_rows(client, login_as, customer, 
     with count_statements() as many:
         client.get("/")
     assert len(many) == len(few)
+
+
+def test_newest_open_tickets_are_listed(client, login_as, customer, make_ticket):
+    login_as("viewer")
+    make_ticket(customer=customer, title="Printer on fire")
+    make_ticket(customer=customer, title="Old and done", status="resolved")
+    attention = section(client.get("/").text, "Tickets needing attention")
+    assert "Printer on fire" in attention and "Old and done" not in attention and "(1 open)" in attention

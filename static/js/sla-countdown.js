@@ -13,7 +13,7 @@
   }
   function tick(el) {
     var state = el.dataset.state;
-    if (state === "paused" || state === "none") return;
+    if (state === "paused" || state === "none" || state === "no_sla") return;
     var due = Date.parse(el.dataset.due), warn = el.dataset.warn ? Date.parse(el.dataset.warn) : null;
     var now = Date.now(), left = due - now;
     if (left <= 0) {

@@ -24,6 +24,7 @@ def dashboard():
     firing, firing_count = stats.firing_alerts(ids, now=now)
     attention, at_risk_count, breached_count = stats.tickets_needing_attention(ids, now=now)
     failed, failed_count = stats.failed_deliveries(ids, me, now=now)
+    newest_open, open_count = stats.open_tickets(ids)
     by_status, by_channel = stats.delivery_charts(ids, me, now=now, days=days)
     recent = db.session.scalars(
         delivery_log.scope(db.select(Notification), ids, me)
@@ -42,6 +43,8 @@ def dashboard():
         at_risk_count=at_risk_count,
         breached_count=breached_count,
         failed=failed,
+        newest_open=newest_open,
+        open_count=open_count,
         failed_count=failed_count,
         charts=[by_status, by_channel],
         days=days,

@@ -86,6 +86,20 @@ def tickets_needing_attention(
     return rows, counts[0] or 0, counts[1] or 0
 
 
+def open_tickets(customer_ids: frozenset[int] | None, *, limit: int = 5) -> tuple[list[Ticket], int]:
+    """The newest open tickets and how many are open."""
+    query = ticket_scope(db.select(Ticket).where(Ticket.status == "open"), customer_ids)
+    rows = list(
+        db.session.scalars(
+            query.options(joinedload(Ticket.customer), joinedload(Ticket.assignee))
+            .order_by(Ticket.id.desc())
+            .limit(limit)
+        )
+    )
+    total = db.session.scalar(db.select(func.count()).select_from(query.subquery()))
+    return rows, total or 0
+
+
 def failed_deliveries(
     customer_ids: frozenset[int] | None, user_id: int | None, *, now: datetime, limit: int = 10
 ) -> tuple[list[Notification], int]:

@@ -108,10 +108,16 @@ def _when(moment: datetime | None) -> str:
 def explain(n: Notification) -> list[str]:
     """The decision and what happened since, in sentences an operator can read aloud."""
     channel = str(n.channel)
-    who = n.user.name if n.user else (n.masked_recipient if n.recipient else "nobody")
     lines: list[str] = []
-    origin = f"for the {n.event.event_type} event “{n.event.title}”" if n.event else "as a test message (no event)"
-    lines.append(f"Created {_when(n.created_at)} {origin}, to {who} by {channel}.")
+    if n.event is not None:
+        who = n.user.name if n.user else (n.masked_recipient if n.recipient else "nobody")
+        event = f"the {n.event.event_type} event “{n.event.title}”"
+        lines.append(f"Created {_when(n.created_at)} for {event}, to {who} by {channel}.")
+    else:
+        by = f", sent by {n.user.name}" if n.user else ""
+        lines.append(
+            f"Created {_when(n.created_at)} as a test message (no event), to {n.masked_recipient} by {channel}{by}."
+        )
     status = n.status
     if status == S.SUPPRESSED:
         lines.append(f"Not sent — suppressed: {n.reason or 'no reason was recorded'}.")

@@ -54,7 +54,7 @@ def sla_state(ticket: Ticket, now: datetime | None = None) -> str:
     if ticket.status == TicketStatus.PENDING:
         return "paused"
     if ticket.status != TicketStatus.OPEN or ticket.due_at is None:
-        return "none"
+        return "no_sla" if ticket.due_at is None else "none"
     if ticket.warn_at is not None and ticket.warn_at <= now:
         return "at_risk"
     return "on_track"
