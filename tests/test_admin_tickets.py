@@ -156,3 +156,13 @@ def test_detail_shows_notifications_sent_for_the_ticket_and_a_countdown(client, 
     assert f'href="/deliveries/{n.id}"' in page and "email to" in page
     assert "Linked PR #42" in page
     assert 'class="sla-countdown"' in page and "data-due=" in page and "js/sla-countdown.js" in page
+
+
+def test_filters_offer_only_people_of_the_readers_customers(client, login_as, make_customer, make_user):
+    other = make_customer("Globex")
+    make_user("operator", name="Gina Globex", customers=[other])
+    make_user("operator", name="Andy Acme")
+    login_as("viewer")
+    tickets_page, log_page = client.get("/tickets").text, client.get("/deliveries").text
+    assert "Andy Acme" in tickets_page and "Andy Acme" in log_page
+    assert "Gina Globex" not in tickets_page and "Gina Globex" not in log_page

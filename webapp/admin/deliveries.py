@@ -11,24 +11,13 @@ from sqlalchemy.orm import joinedload
 from webapp.admin import bp, scope
 from webapp.admin.ops_forms import DeliveryFilterForm
 from webapp.extensions import db
-from webapp.models import Channel, Notification, NotificationStatus, User, user_customer
+from webapp.models import Channel, Notification, NotificationStatus
 from webapp.services import delivery_log
-
-USER_CHOICES_LIMIT = 500
 
 
 def _int_arg(name: str) -> int | None:
     value = request.args.get(name, "")
     return int(value) if value.isdigit() and len(value) < 19 else None
-
-
-def _user_choices(customer_ids: frozenset[int] | None) -> list[tuple[str, str]]:
-    query = db.select(User.id, User.name).order_by(User.name).limit(USER_CHOICES_LIMIT)
-    if customer_ids is not None:
-        query = query.where(
-            User.id.in_(db.select(user_customer.c.user_id).where(user_customer.c.customer_id.in_(customer_ids)))
-        )
-    return [("", "any user")] + [(str(uid), name) for uid, name in db.session.execute(query)]
 
 
 def _day(value, *, end: bool = False) -> datetime | None:
@@ -44,7 +33,7 @@ def delivery_list():
     customers = scope.visible_customers()
     form = DeliveryFilterForm(request.args)
     form.customer.choices = [("", "any customer")] + [(str(c.id), c.name) for c in customers]
-    form.user.choices = _user_choices(ids)
+    form.user.choices = [("", "any user")] + scope.visible_user_choices()
     filters = delivery_log.LogFilter()
     if form.validate():
         filters = delivery_log.LogFilter(

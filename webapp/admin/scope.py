@@ -11,7 +11,7 @@ from flask import abort
 from flask_login import current_user
 
 from webapp.extensions import db
-from webapp.models import Customer, Role
+from webapp.models import Customer, Role, User, user_customer
 
 
 def customer_ids() -> frozenset[int] | None:
@@ -50,3 +50,15 @@ def check_can_change(customer_id: int | None) -> None:
 
 def can_change() -> bool:
     return current_user.has_role(Role.OPERATOR)
+
+
+def visible_user_choices(*, staff_only: bool = False, limit: int = 500) -> list[tuple[str, str]]:
+    """(id, name) of the users the signed-in user may see: members of their customers (admins: all)."""
+    query = db.select(User.id, User.name).order_by(User.name).limit(limit)
+    ids = customer_ids()
+    if ids is not None:
+        members = db.select(user_customer.c.user_id).where(user_customer.c.customer_id.in_(ids))
+        query = query.where(User.id.in_(members))
+    if staff_only:
+        query = query.where(User.role != Role.VIEWER, User.is_active.is_(True))
+    return [(str(uid), name) for uid, name in db.session.execute(query)]

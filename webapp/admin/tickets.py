@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 from webapp.admin import bp, scope
 from webapp.admin.ops_forms import CommentForm, ConfirmForm, TicketEditForm, TicketFilterForm, TicketForm
 from webapp.extensions import db
-from webapp.models import Customer, Priority, Role, Ticket, TicketStatus, User, utcnow
+from webapp.models import Customer, Priority, Ticket, TicketStatus, User, utcnow
 from webapp.services import ticket_list as ticket_queries
 from webapp.services import tickets
 
@@ -44,10 +44,7 @@ def ticket_list():
     ids = scope.customer_ids()
     form = TicketFilterForm(request.args)
     form.customer.choices = [("", "any customer")] + [(str(c.id), c.name) for c in scope.visible_customers()]
-    assignees = db.select(User.id, User.name).where(User.role != Role.VIEWER, User.is_active.is_(True))
-    form.assignee.choices = [("", "anyone"), ("0", "unassigned")] + [
-        (str(uid), name) for uid, name in db.session.execute(assignees.order_by(User.name).limit(500))
-    ]
+    form.assignee.choices = [("", "anyone"), ("0", "unassigned")] + scope.visible_user_choices(staff_only=True)
     filters = ticket_queries.TicketFilter()
     if form.validate():
         filters = ticket_queries.TicketFilter(
