@@ -3,7 +3,8 @@
 On PostgreSQL (DATABASE_URL, default the local opsrelay_bench10) it migrates an empty schema, fills
 1,000 notifications and 1,000 tickets, times each page through the real app (routing, queries,
 templates), then fills 1,000,000 notifications and 100,000 tickets and times the same pages again.
-Each page's time is the median of several requests; the statements per page are counted too.
+Each page's time is the best of 20 requests (the median is printed beside it, to show the noise of a
+shared machine); the SQL statements of one request are counted too.
 The last line is `ratio: <worst large-size time / its small-size time>`: keyset pages on the
 indexes the pages need should stay near 1, whatever the table size.
 
@@ -35,7 +36,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/3")
 PASSWORD = "bench-password"  # noqa: S105 - a throwaway account in a throwaway schema
 CUSTOMERS, USERS, EVENTS_PER_100 = 20, 100, 1
 SIZES = ((1_000, 1_000), (1_000_000, 100_000))  # (notifications, tickets)
-WARMUP, RUNS = 3, 15
+WARMUP, RUNS = 3, 20
 
 
 def ensure_database(url: str) -> None:
@@ -139,7 +140,12 @@ def pages(notifications: int) -> dict[str, str]:
     }
 
 
-def measure(client, path: str) -> tuple[float, int]:
+def measure(client, engine, path: str) -> tuple[float, float, int]:
+    """(best, median) seconds of RUNS requests after WARMUP, and the statements of one request.
+
+    Requests run outside any app context, as in the server: each loads its user and data afresh.
+    The best time is the page's own cost; the median shows how noisy the (shared) machine was.
+    """
     statements: list[str] = []
 
     def count(_conn, _cursor, statement, *_args):
@@ -150,14 +156,14 @@ def measure(client, path: str) -> tuple[float, int]:
     times = []
     for run in range(RUNS):
         if run == 0:
-            sa.event.listen(db.engine, "before_cursor_execute", count)
+            sa.event.listen(engine, "before_cursor_execute", count)
         start = time.perf_counter()
         response = client.get(path)
         times.append(time.perf_counter() - start)
         if run == 0:
-            sa.event.remove(db.engine, "before_cursor_execute", count)
+            sa.event.remove(engine, "before_cursor_execute", count)
         assert response.status_code == 200 and 'href="/' in response.text, path
-    return statistics.median(times), len(statements)
+    return min(times), statistics.median(times), len(statements)
 
 
 def main() -> None:
@@ -182,29 +188,34 @@ def main() -> None:
         reset_schema()
         upgrade()
         fill_people()
-        client = app.test_client()
-        assert client.post("/login", data={"email": "bench-admin@example.com", "password": PASSWORD}).status_code == 302
-        try:
-            for notifications, tickets in SIZES:
-                started = time.perf_counter()
+        engine = db.engine
+    client = app.test_client()
+    assert client.post("/login", data={"email": "bench-admin@example.com", "password": PASSWORD}).status_code == 302
+    try:
+        for notifications, tickets in SIZES:
+            started = time.perf_counter()
+            with app.app_context():
                 fill(notifications, tickets)
-                took = time.perf_counter() - started
-                print(f"filled {notifications:,} notifications and {tickets:,} tickets in {took:.1f} s")
-                for name, path in pages(notifications).items():
-                    seconds, statements = measure(client, path)
-                    results.setdefault(name, []).append(seconds)
-                    print(f"  {name:28} {seconds * 1000:8.2f} ms  {statements} SQL statements  ({path})")
-        finally:
-            db.session.rollback()
+            took = time.perf_counter() - started
+            print(f"filled {notifications:,} notifications and {tickets:,} tickets in {took:.1f} s")
+            for name, path in pages(notifications).items():
+                best, median, statements = measure(client, engine, path)
+                results.setdefault(name, []).append(best)
+                print(
+                    f"  {name:28} best {best * 1000:7.2f} ms  median {median * 1000:7.2f} ms  "
+                    f"{statements} SQL statements  ({path})"
+                )
+    finally:
+        with app.app_context():
             reset_schema()
             db.session.remove()
             db.engine.dispose()
-            get_queue(app).connection.flushdb()
-    worst_name, (small, large) = max(results.items(), key=lambda item: item[1][1] / item[1][0])
+        get_queue(app).connection.flushdb()
+    worst_name, _ = max(results.items(), key=lambda item: item[1][1] / item[1][0])
     for name, (small, large) in results.items():
         print(f"{name:28} small {small * 1000:7.2f} ms  large {large * 1000:7.2f} ms  x{large / small:.2f}")
     small, large = results[worst_name]
-    print(f"worst: {worst_name}")
+    print(f"worst: {worst_name} (best times)")
     print(f"ratio: {large / small:.2f}")
 
 
