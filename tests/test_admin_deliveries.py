@@ -130,10 +130,12 @@ def test_webhook_row_lists_its_http_attempts(client, login_as, customer):
     endpoint = WebhookEndpoint(
         customer_id=customer.id, name="Chat bridge", url="https://x.test/h", secret_encrypted="x"
     )
-    db.session.add(endpoint)
+    other = WebhookEndpoint(customer_id=customer.id, name="Other hook", url="https://y.test/h", secret_encrypted="x")
+    db.session.add_all([endpoint, other])
     db.session.flush()
     db.session.add_all(
         [
+            WebhookDelivery(endpoint_id=other.id, event_id=event.id, event_type="alert", error="other endpoint down"),
             WebhookDelivery(
                 endpoint_id=endpoint.id,
                 event_id=event.id,
@@ -148,9 +150,16 @@ def test_webhook_row_lists_its_http_attempts(client, login_as, customer):
         ]
     )
     db.session.commit()
-    n = make_notification(customer=customer, event=event, channel=Channel.WEBHOOK, recipient="https://x.test/h")
+    n = make_notification(
+        customer=customer,
+        event=event,
+        channel=Channel.WEBHOOK,
+        recipient="https://x.test/h",
+        webhook_endpoint_id=endpoint.id,
+    )
     page = client.get(f"/deliveries/{n.id}").text
     assert "Webhook attempts" in page and "Chat bridge" in page and "bad gateway" in page and "ok 200" in page
+    assert "other endpoint down" not in page
 
 
 def test_status_endpoint_answers_json(client, login_as, customer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.test_email_delivery import _smtp_servers, certificate, smtp  # noqa: F401  (fixtures)
 from webapp.extensions import db
 from webapp.models import AuditLog, Channel, Notification, NotificationStatus, SmtpConfig
 from webapp.security import decrypt_secret
@@ -92,9 +93,19 @@ def test_other_customers_settings_are_404(client, login_as, make_customer):
     assert "Not a valid choice" in answer.text
 
 
-def test_send_test_email_queues_a_row_and_the_page_watches_it_until_the_outcome(client, login_as, customer, drain):
+def test_send_test_email_goes_through_this_config_and_the_page_watches_it(client, login_as, customer, drain, smtp):  # noqa: F811
     login_as("operator")
-    config = create(client, customer)
+    server = smtp["starttls"]
+    dead = create(client, customer, name="Old relay", host="127.0.0.1", port="1")  # oldest enabled: not this one
+    config = create(
+        client,
+        customer,
+        name="Acme relay",
+        host="127.0.0.1",
+        port=str(server.port),
+        username="acme-mailer",
+        password="acme-pw",
+    )
     answer = client.post(f"/smtp/{config.id}/test", data={"to": "Oncall@Example.com"})
     notification = db.session.scalars(db.select(Notification)).one()
     assert answer.headers["Location"] == f"/smtp/{config.id}?watch={notification.id}"
@@ -106,13 +117,32 @@ def test_send_test_email_queues_a_row_and_the_page_watches_it_until_the_outcome(
     assert f'data-watch-url="/deliveries/{notification.id}/status"' in page and "js/watch-send.js" in page
     assert client.get(f"/deliveries/{notification.id}/status").get_json()["status"] == "queued"
 
-    drain()  # the worker tries it; on this branch the email channel is not there yet
+    drain()
     status = client.get(f"/deliveries/{notification.id}/status").get_json()
-    assert status["status"] in {"sent", "failed"} and status["done"] is (status["status"] == "failed")
-    if status["status"] == "failed":
-        assert "no delivery backend" in status["error_message"]
+    assert status["status"] == "sent" and status["settled"] is True
+    [message] = server.messages
+    assert message["To"] == "oncall@example.com" and message["Subject"] == "OpsRelay test email"
+    assert "Acme relay" in message.get_content() and server.logins == ["acme-mailer"]
     listing = client.get("/smtp").text
-    assert status["status"] in listing
+    assert "never tested" in listing.split("Old relay")[1].split("</tr>")[0]
+    assert "sent" in listing.split("Acme relay")[1].split("</tr>")[0]
+    assert dead.id != config.id
+
+
+def test_send_test_email_shows_the_smtp_servers_own_error(client, login_as, customer, drain, smtp):  # noqa: F811
+    login_as("operator")
+    server = smtp["starttls"]
+    server.fail_next("nobody@example.com", "550 5.1.1 No such user here")
+    config = create(
+        client, customer, host="127.0.0.1", port=str(server.port), username="acme-mailer", password="acme-pw"
+    )
+    client.post(f"/smtp/{config.id}/test", data={"to": "nobody@example.com"})
+    drain()
+    notification = db.session.scalars(db.select(Notification)).one()
+    status = client.get(f"/deliveries/{notification.id}/status").get_json()
+    assert status["status"] == "failed" and status["done"] is True
+    assert "550" in status["error_message"] and "No such user here" in status["error_message"]
+    assert "No such user here" in client.get(f"/smtp/{config.id}").text
 
 
 def test_test_email_needs_a_valid_address(client, login_as, customer):

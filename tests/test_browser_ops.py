@@ -124,7 +124,6 @@ def smtp_server():
     controller.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="email channel lands with issue 5")
 def test_operator_configures_smtp_and_a_test_email_arrives(live_server, browser, make_user, smtp_server):  # noqa: F811
     make_user("operator", email="olga@example.com", name="Olga Operator")
     base = live_server.url

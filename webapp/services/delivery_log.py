@@ -155,16 +155,15 @@ def explain(n: Notification) -> list[str]:
 
 
 def webhook_attempts(n: Notification) -> list[WebhookDelivery]:
-    """The HTTP attempts behind a webhook notification: its event's deliveries (newest first)."""
+    """The HTTP attempts behind a webhook notification: its event's deliveries to its endpoint (newest first)."""
     if n.channel != Channel.WEBHOOK or n.event_id is None:
         return []
+    query = db.select(WebhookDelivery).where(WebhookDelivery.event_id == n.event_id)
+    if n.webhook_endpoint_id is not None:  # one row per endpoint: only this endpoint's attempts
+        query = query.where(WebhookDelivery.endpoint_id == n.webhook_endpoint_id)
     return list(
         db.session.scalars(
-            db.select(WebhookDelivery)
-            .options(joinedload(WebhookDelivery.endpoint))
-            .where(WebhookDelivery.event_id == n.event_id)
-            .order_by(WebhookDelivery.id.desc())
-            .limit(100)
+            query.options(joinedload(WebhookDelivery.endpoint)).order_by(WebhookDelivery.id.desc()).limit(100)
         )
     )
 
