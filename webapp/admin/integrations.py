@@ -11,7 +11,7 @@ from webapp.admin import bp, scope
 from webapp.admin.ops_forms import ApiKeyForm, ConfirmForm, WebhookEndpointForm
 from webapp.extensions import db
 from webapp.models import ApiKey, Customer, Event, Role, User, WebhookDelivery, WebhookEndpoint
-from webapp.services import integrations
+from webapp.services import api_keys, integrations
 
 RECENT_ATTEMPTS = 50
 
@@ -112,8 +112,9 @@ def api_key_create():
     if not form.validate_on_submit():
         return _render(key_form=form, status=422)
     customer = _chosen_customer(form.customer)
-    api_key, key = integrations.create_api_key(
-        name=form.name.data.strip(), scope=form.scope.data, customer=customer, actor=current_user
+    scopes = list(api_keys.SCOPES[: api_keys.SCOPES.index(form.scope.data) + 1])  # a scope includes those below
+    api_key, key = api_keys.create_key(
+        name=form.name.data.strip(), scopes=scopes, customer=customer, expires_days=None, created_by=current_user
     )
     db.session.commit()
     flash(f"API key “{api_key.name}” created. Copy it now: it is shown only this once.", "success")
@@ -127,7 +128,7 @@ def api_key_revoke(key_id: int):
         abort(404)
     scope.check_can_change(api_key.customer_id)
     if ConfirmForm().validate_on_submit():
-        if integrations.revoke_api_key(api_key, actor=current_user):
+        if api_keys.revoke(api_key, actor=current_user):
             db.session.commit()
             flash(f"API key “{api_key.name}” revoked: it no longer works.", "success")
         else:

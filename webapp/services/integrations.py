@@ -1,15 +1,16 @@
-"""Outgoing webhook endpoints and API keys: created with a secret shown once, stored encrypted or hashed."""
+"""Outgoing webhook endpoints: created with a signing secret shown once and stored encrypted.
+
+(API keys live in services/api_keys.py.)
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
 
-from webapp.api.access import SCOPES, new_key
 from webapp.extensions import db
-from webapp.models import ApiKey, Customer, User, WebhookEndpoint, utcnow
-from webapp.security import encrypt_secret, hash_api_key
+from webapp.models import Customer, User, WebhookEndpoint
+from webapp.security import encrypt_secret
 from webapp.services import audit
 
 
@@ -89,39 +90,6 @@ def unpause(endpoint: WebhookEndpoint, *, actor: User) -> bool:
         target=endpoint,
         summary=f"{endpoint.name}: unpaused (was: {reason or 'no reason recorded'})",
     )
-    return True
-
-
-def create_api_key(*, name: str, scope: str, customer: Customer | None, actor: User) -> tuple[ApiKey, str]:
-    """A new key (returned once) with `scope` and the ones below it; only its hash is stored."""
-    if scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r}")
-    key, prefix = new_key()
-    api_key = ApiKey(
-        name=name,
-        prefix=prefix,
-        key_hash=hash_api_key(key),
-        scopes=list(SCOPES[: SCOPES.index(scope) + 1]),
-        customer_id=customer.id if customer else None,
-        created_by_id=actor.id,
-    )
-    db.session.add(api_key)
-    db.session.flush()
-    audit.record(
-        actor=actor,
-        action="api_key.create",
-        target=api_key,
-        summary=f"API key {name!r} ({prefix}…) with scope {scope}",
-        changes={"scope": scope, "customer_id": api_key.customer_id},
-    )
-    return api_key, key
-
-
-def revoke_api_key(api_key: ApiKey, *, actor: User, now: datetime | None = None) -> bool:
-    if api_key.revoked_at is not None:
-        return False
-    api_key.revoked_at = now or utcnow()
-    audit.record(actor=actor, action="api_key.revoke", target=api_key, summary=f"{api_key.name} ({api_key.prefix}…)")
     return True
 
 
