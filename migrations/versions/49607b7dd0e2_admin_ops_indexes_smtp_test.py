@@ -1,7 +1,7 @@
 """admin ops pages: keyset indexes for the delivery log and tickets, the SMTP test notification
 
 Revision ID: 49607b7dd0e2
-Revises: c37b447ecd70
+Revises: 33c78a2e133f
 Create Date: 2026-11-26 17:43:09.564644
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '49607b7dd0e2'
-down_revision = 'c37b447ecd70'
+down_revision = '33c78a2e133f'
 branch_labels = None
 depends_on = None
 
