@@ -108,6 +108,10 @@ class TaskQueue:
                 self._thread.start()
                 log.info("embedded worker started (no REDIS_URL): jobs run in this process")
 
+    @property
+    def embedded_worker_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def stop_embedded_worker(self, timeout: float = 5) -> None:
         self._stop.set()
         if self._thread is not None:

@@ -12,4 +12,4 @@ def require_login():
     return None
 
 
-from webapp.admin import dashboard, sla, users  # noqa: E402,F401
+from webapp.admin import dashboard, deliveries, integrations, sla, smtp, test_sends, tickets, users  # noqa: E402,F401

@@ -1,61 +1,59 @@
-"""The dashboard: what needs attention now."""
+"""The dashboard: what needs attention now, and charts of the last day or week."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app, render_template
-from sqlalchemy import exists, func
-from sqlalchemy.orm import aliased, selectinload
+from flask import current_app, render_template, request
+from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
-from webapp.admin import bp
+from webapp.admin import bp, scope
 from webapp.extensions import db
-from webapp.models import Event, EventStatus, Notification, NotificationStatus, utcnow
+from webapp.models import Notification, utcnow
 from webapp.queue import get_queue
-
-FIRING_WINDOW = timedelta(days=7)  # older alerts without a resolution are not "now"
+from webapp.services import dashboard as stats
+from webapp.services import delivery_log, ops_status, ticket_list
 
 
 @bp.get("/")
 def dashboard():
-    since = utcnow() - timedelta(hours=24)
-    counts = dict(
-        db.session.execute(
-            db.select(Notification.status, func.count())
-            .where(Notification.created_at >= since)
-            .group_by(Notification.status)
-        ).all()
-    )
-    resolved = aliased(Event)
-    still_firing = (
-        db.select(Event)
-        .where(
-            Event.status == EventStatus.FIRING,
-            Event.created_at >= utcnow() - FIRING_WINDOW,
-            ~exists().where(
-                resolved.source == Event.source,
-                resolved.dedup_key == Event.dedup_key,
-                resolved.status == EventStatus.RESOLVED,
-            ),
-        )
-        .order_by(Event.id.desc())
-    )
-    firing = db.session.scalars(still_firing.limit(10)).all()
-    firing_count = db.session.scalar(db.select(func.count()).select_from(still_firing.subquery()))
+    now = utcnow()
+    ids, me = scope.customer_ids(), current_user.id
+    days = 7 if request.args.get("range") == "7d" else 1
+    firing, firing_count = stats.firing_alerts(ids, now=now)
+    attention, at_risk_count, breached_count = stats.tickets_needing_attention(ids, now=now)
+    failed, failed_count = stats.failed_deliveries(ids, me, now=now)
+    newest_open, open_count = stats.open_tickets(ids)
+    by_status, by_channel = stats.delivery_charts(ids, me, now=now, days=days)
     recent = db.session.scalars(
-        db.select(Notification)
+        delivery_log.scope(db.select(Notification), ids, me)
         .options(selectinload(Notification.user), selectinload(Notification.event))
         .order_by(Notification.id.desc())
         .limit(20)
     ).all()
     queue = get_queue(current_app)
+    health = ops_status.health(queue, now=now)
     return render_template(
         "admin/dashboard.html",
-        counts={status.value: counts.get(status, 0) for status in NotificationStatus},
+        counts=stats.status_counts(ids, me, since=now - timedelta(hours=24)),
         firing=firing,
         firing_count=firing_count,
+        attention=attention,
+        at_risk_count=at_risk_count,
+        breached_count=breached_count,
+        failed=failed,
+        newest_open=newest_open,
+        open_count=open_count,
+        failed_count=failed_count,
+        charts=[by_status, by_channel],
+        days=days,
+        compliance=stats.sla_compliance(ids, now=now),
         recent=recent,
-        queue_ok=queue.ping(),
-        queue_embedded=queue.embedded,
+        queue_ok=health.reachable,
+        queue_embedded=health.embedded,
+        health=health,
+        oldest_job=ops_status.describe_age(health.oldest_job_age),
+        sla_state=lambda t: ticket_list.sla_state(t, now),
         sms_simulated=current_app.extensions["opsrelay_sms"].simulated,
     )

@@ -12,6 +12,7 @@ from webapp.extensions import db
 from webapp.models.base import Priority, SmtpSecurity, UtcDateTime, str_enum, utcnow
 
 if TYPE_CHECKING:
+    from webapp.models.event import Notification
     from webapp.models.sla import BusinessCalendar, Holiday
     from webapp.models.ticket import Ticket
     from webapp.models.user import User
@@ -63,10 +64,13 @@ class SmtpConfig(db.Model):
     last_test_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_test_ok: Mapped[bool | None]
     last_test_message: Mapped[str | None] = mapped_column(sa.String(500))
+    # The last "Send test email": its Notification row carries the outcome (sent, or the server's error).
+    test_notification_id: Mapped[int | None] = mapped_column(sa.ForeignKey("notification.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     customer: Mapped[Customer] = relationship(back_populates="smtp_configs")
+    test_notification: Mapped[Notification | None] = relationship()
 
     __table_args__ = (
         sa.CheckConstraint("port BETWEEN 1 AND 65535", name="port_range"),

@@ -102,6 +102,10 @@ class Notification(db.Model):
         sa.Index("ix_notification_status_created", "status", "created_at"),
         sa.Index("ix_notification_user_created", "user_id", "created_at"),
         sa.Index("ix_notification_customer_created", "customer_id", "created_at"),
+        # The delivery log pages by key (newest id first), filtered by status, channel or customer.
+        sa.Index("ix_notification_status_id", "status", "id"),
+        sa.Index("ix_notification_channel_id", "channel", "id"),
+        sa.Index("ix_notification_customer_id_id", "customer_id", "id"),
         # The recovery sweep looks only at rows still in flight.
         sa.Index(
             "ix_notification_in_flight",

@@ -53,6 +53,7 @@ class Ticket(db.Model):
     __table_args__ = (
         sa.Index("ix_ticket_customer_status_created", "customer_id", "status", "created_at"),
         sa.Index("ix_ticket_created_at", "created_at"),
+        sa.Index("ix_ticket_customer_id_id", "customer_id", "id"),  # the tickets list, by key within customers
         # The SLA sweep reads only what is due: its cost follows due tickets, not the table.
         sa.Index(
             "ix_ticket_sla_warn",

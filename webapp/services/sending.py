@@ -117,11 +117,18 @@ def _send_sms(notification: Notification, event: Event | None, *, opted_out: boo
 # --- email -----------------------------------------------------------------------------------
 
 
-def smtp_settings(customer_id: int | None) -> SmtpSettings:
-    """The customer's enabled SMTP config (the oldest), else the app's own MAIL_* settings."""
+def smtp_settings(customer_id: int | None, *, test_notification_id: int | None = None) -> SmtpSettings:
+    """The customer's enabled SMTP config (the oldest), else the app's own MAIL_* settings.
+
+    A "Send test email" from an SMTP config's page (`test_notification_id`) goes through that config.
+    """
     config = current_app.config
     smtp = None
-    if customer_id is not None:
+    if test_notification_id is not None:
+        smtp = db.session.scalars(
+            db.select(SmtpConfig).where(SmtpConfig.test_notification_id == test_notification_id).limit(1)
+        ).first()
+    if smtp is None and customer_id is not None:
         smtp = db.session.scalars(
             db.select(SmtpConfig)
             .where(SmtpConfig.customer_id == customer_id, SmtpConfig.enabled.is_(True))
@@ -194,7 +201,7 @@ def _send_email(notification: Notification, event: Event | None) -> SendResult:
         raise PermanentError("no email address to send to", code="no_recipient")
     if event is not None and event.source != acks.ACK_SOURCE and not notification.body_html:
         render_email(notification, event)
-    settings = smtp_settings(notification.customer_id)
+    settings = smtp_settings(notification.customer_id, test_notification_id=None if event else notification.id)
     email = Email(
         to=notification.recipient,
         subject=notification.subject or (event.title if event else "OpsRelay notification"),

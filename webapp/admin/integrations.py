@@ -1,0 +1,242 @@
+"""Integrations: inbound senders (Alertmanager, Twilio URLs), outgoing webhook endpoints, API keys."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import func
+from wtforms.validators import InputRequired
+
+from webapp.admin import bp, scope
+from webapp.admin.ops_forms import ApiKeyForm, ConfirmForm, WebhookEndpointForm
+from webapp.extensions import db
+from webapp.models import ApiKey, Customer, Event, Role, User, WebhookDelivery, WebhookEndpoint
+from webapp.services import api_keys, integrations
+
+RECENT_ATTEMPTS = 50
+
+
+def _customer_choices(form_field, *, allow_global: bool) -> None:
+    """Admins may make global objects (no customer); others must pick one of their customers."""
+    head = [("", "all customers (global)")] if allow_global else []
+    form_field.choices = head + [(str(c.id), c.name) for c in scope.visible_customers()]
+    if not allow_global:
+        form_field.validators = (InputRequired(message="Pick one of your customers."),)
+
+
+def _chosen_customer(form_field) -> Customer | None:
+    """The customer picked, checked for a change; a global object (no customer) is for admins only."""
+    customer = db.session.get(Customer, int(form_field.data)) if form_field.data else None
+    scope.check_can_change(customer.id if customer else None)
+    return customer
+
+
+def _endpoint_form(**kwargs) -> WebhookEndpointForm:
+    form = WebhookEndpointForm(**kwargs)
+    _customer_choices(form.customer, allow_global=current_user.has_role(Role.ADMIN))
+    return form
+
+
+def _key_form(**kwargs) -> ApiKeyForm:
+    form = ApiKeyForm(**kwargs)
+    is_admin = current_user.has_role(Role.ADMIN)
+    _customer_choices(form.customer, allow_global=is_admin)
+    if not is_admin:
+        form.scope.choices = [("read", "read"), ("write", "write")]
+    return form
+
+
+def _inbound() -> dict:
+    base = current_app.config["PUBLIC_BASE_URL"]
+    last_alert = db.session.scalar(db.select(func.max(Event.created_at)).where(Event.source == "alertmanager"))
+    return {
+        "alertmanager_url": f"{base}/api/v1/webhooks/alertmanager",
+        "alert_token": integrations.token_fingerprint(current_app.config.get("ALERT_WEBHOOK_TOKEN")),
+        "last_alert": last_alert,
+        "twilio_status_url": f"{base}/api/v1/webhooks/twilio/status",
+        "twilio_inbound_url": f"{base}/api/v1/webhooks/twilio/inbound",
+        "twilio_configured": not current_app.extensions["opsrelay_sms"].simulated,
+        "public_base_url": base,
+    }
+
+
+def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, status: int = 200):
+    endpoints = list(
+        db.session.scalars(
+            scope.scoped(db.select(WebhookEndpoint), WebhookEndpoint.customer_id)
+            .order_by(WebhookEndpoint.name)
+            .limit(200)
+        )
+    )
+    keys = list(
+        db.session.execute(
+            scope.scoped(
+                db.select(ApiKey, User.name, Customer.name)
+                .outerjoin(User, User.id == ApiKey.created_by_id)
+                .outerjoin(Customer, Customer.id == ApiKey.customer_id),
+                ApiKey.customer_id,
+            )
+            .order_by(ApiKey.revoked_at.is_not(None), ApiKey.id.desc())
+            .limit(200)
+        )
+    )
+    names = dict(db.session.execute(db.select(Customer.id, Customer.name)).all()) if endpoints else {}
+    can_change = scope.can_change()
+    return (
+        render_template(
+            "admin/integrations/index.html",
+            inbound=_inbound(),
+            endpoints=endpoints,
+            customer_names=names,
+            keys=keys,
+            can_change=can_change,
+            is_admin=current_user.has_role(Role.ADMIN),
+            key_form=(key_form or _key_form(formdata=None)) if can_change else None,
+            shown_key=shown_key,
+            confirm=ConfirmForm(formdata=None),
+        ),
+        status,
+    )
+
+
+@bp.get("/integrations")
+def integrations_page():
+    return _render()
+
+
+@bp.post("/integrations/api-keys")
+def api_key_create():
+    if not scope.can_change():
+        abort(403, description="Viewers can look but not change anything.")
+    form = _key_form()
+    if not form.validate_on_submit():
+        return _render(key_form=form, status=422)
+    customer = _chosen_customer(form.customer)
+    scopes = list(api_keys.SCOPES[: api_keys.SCOPES.index(form.scope.data) + 1])  # a scope includes those below
+    api_key, key = api_keys.create_key(
+        name=form.name.data.strip(), scopes=scopes, customer=customer, expires_days=None, created_by=current_user
+    )
+    db.session.commit()
+    flash(f"API key “{api_key.name}” created. Copy it now: it is shown only this once.", "success")
+    return _render(shown_key=key)  # rendered, not redirected: the key never goes into the session cookie
+
+
+@bp.post("/integrations/api-keys/<int:key_id>/revoke")
+def api_key_revoke(key_id: int):
+    api_key = db.session.get(ApiKey, key_id)
+    if api_key is None:
+        abort(404)
+    scope.check_can_change(api_key.customer_id)
+    if ConfirmForm().validate_on_submit():
+        if api_keys.revoke(api_key, actor=current_user):
+            db.session.commit()
+            flash(f"API key “{api_key.name}” revoked: it no longer works.", "success")
+        else:
+            flash("This key was already revoked.", "info")
+    return redirect(url_for("admin.integrations_page"))
+
+
+def _visible_endpoint(endpoint_id: int) -> WebhookEndpoint:
+    endpoint = db.session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None:
+        abort(404)
+    scope.check_visible(endpoint.customer_id)
+    return endpoint
+
+
+def _render_endpoint(endpoint: WebhookEndpoint | None, form: WebhookEndpointForm, *, secret=None, status=200):
+    attempts = []
+    if endpoint is not None:
+        attempts = list(
+            db.session.scalars(
+                db.select(WebhookDelivery)
+                .where(WebhookDelivery.endpoint_id == endpoint.id)
+                .order_by(WebhookDelivery.id.desc())
+                .limit(RECENT_ATTEMPTS)
+            )
+        )
+    return (
+        render_template(
+            "admin/integrations/endpoint.html",
+            endpoint=endpoint,
+            form=form,
+            attempts=attempts,
+            secret=secret,
+            can_change=scope.can_change(),
+            confirm=ConfirmForm(formdata=None),
+        ),
+        status,
+    )
+
+
+@bp.route("/integrations/webhooks/new", methods=["GET", "POST"])
+def webhook_endpoint_new():
+    if not scope.can_change():
+        abort(403, description="Viewers can look but not change anything.")
+    form = _endpoint_form()
+    if not form.validate_on_submit():
+        return _render_endpoint(None, form, status=422 if form.is_submitted() else 200)
+    customer = _chosen_customer(form.customer)
+    endpoint, secret = integrations.create_endpoint(
+        customer=customer,
+        name=form.name.data.strip(),
+        url=form.url.data.strip(),
+        event_types=form.event_types.data or [],
+        is_active=form.is_active.data,
+        actor=current_user,
+    )
+    db.session.commit()
+    flash("Endpoint created. Copy its signing secret now: it is shown only this once.", "success")
+    return _render_endpoint(endpoint, _endpoint_form(formdata=None, obj=endpoint), secret=secret)
+
+
+@bp.route("/integrations/webhooks/<int:endpoint_id>", methods=["GET", "POST"])
+def webhook_endpoint_edit(endpoint_id: int):
+    endpoint = _visible_endpoint(endpoint_id)
+    form = _endpoint_form(obj=endpoint, customer=str(endpoint.customer_id or ""))
+    form.customer.render_kw = {"disabled": True}
+    form.customer.validators = ()
+    form.customer.data = str(endpoint.customer_id or "")
+    if form.is_submitted():
+        scope.check_can_change(endpoint.customer_id)
+        if form.validate():
+            changes = integrations.update_endpoint(
+                endpoint,
+                name=form.name.data.strip(),
+                url=form.url.data.strip(),
+                event_types=form.event_types.data or [],
+                is_active=form.is_active.data,
+                actor=current_user,
+            )
+            db.session.commit()
+            flash("Endpoint saved." if changes else "Nothing changed.", "success" if changes else "info")
+            return redirect(url_for("admin.webhook_endpoint_edit", endpoint_id=endpoint.id))
+        return _render_endpoint(endpoint, form, status=422)
+    return _render_endpoint(endpoint, form)
+
+
+@bp.post("/integrations/webhooks/<int:endpoint_id>/unpause")
+def webhook_endpoint_unpause(endpoint_id: int):
+    endpoint = _visible_endpoint(endpoint_id)
+    scope.check_can_change(endpoint.customer_id)
+    if ConfirmForm().validate_on_submit():
+        if integrations.unpause(endpoint, actor=current_user):
+            db.session.commit()
+            flash(f"“{endpoint.name}” unpaused: events will be sent to it again.", "success")
+        else:
+            flash("This endpoint was not paused.", "info")
+    return redirect(url_for("admin.webhook_endpoint_edit", endpoint_id=endpoint.id))
+
+
+@bp.post("/integrations/webhooks/<int:endpoint_id>/rotate-secret")
+def webhook_endpoint_rotate(endpoint_id: int):
+    endpoint = _visible_endpoint(endpoint_id)
+    scope.check_can_change(endpoint.customer_id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("admin.webhook_endpoint_edit", endpoint_id=endpoint.id))
+    secret = integrations.rotate_secret(endpoint, actor=current_user)
+    db.session.commit()
+    flash("New signing secret made; the old one no longer signs. Copy it now: it is shown only this once.", "success")
+    form = _endpoint_form(formdata=None, obj=endpoint)
+    form.customer.data = str(endpoint.customer_id or "")
+    return _render_endpoint(endpoint, form, secret=secret)

@@ -1,0 +1,157 @@
+"""Forms of the operations pages: delivery log filters, tickets, SMTP, test sends, integrations."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    URLField,
+)
+from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+
+from webapp.models import EVENT_TYPES, Channel, NotificationStatus, Priority, SmtpSecurity, TicketStatus
+from webapp.validation import normalise_email, to_e164
+
+
+def _choices(enum_cls, *, blank: str | None = None) -> list[tuple[str, str]]:
+    head = [("", blank)] if blank is not None else []
+    return head + [(m.value, m.value) for m in enum_cls]
+
+
+class FilterForm(FlaskForm):
+    """A GET form: no CSRF (it changes nothing), bad values say so next to the field."""
+
+    class Meta:
+        csrf = False
+
+
+class DeliveryFilterForm(FilterForm):
+    channel = SelectField("Channel", choices=_choices(Channel, blank="any channel"), validators=[Optional()])
+    status = SelectField("Status", choices=_choices(NotificationStatus, blank="any status"), validators=[Optional()])
+    customer = SelectField("Customer", choices=[], validators=[Optional()])
+    event_type = SelectField(
+        "Event type", choices=[("", "any event type")] + [(t, t) for t in EVENT_TYPES], validators=[Optional()]
+    )
+    user = SelectField("User", choices=[], validators=[Optional()])
+    since = DateField("From", validators=[Optional()])
+    until = DateField("Until", validators=[Optional()])
+
+
+class TicketFilterForm(FilterForm):
+    q = StringField("Search", validators=[Optional(), Length(max=100)])
+    status = SelectField("Status", choices=_choices(TicketStatus, blank="any status"), validators=[Optional()])
+    priority = SelectField("Priority", choices=_choices(Priority, blank="any priority"), validators=[Optional()])
+    customer = SelectField("Customer", choices=[], validators=[Optional()])
+    assignee = SelectField("Assignee", choices=[], validators=[Optional()])
+    sla = SelectField(
+        "SLA",
+        choices=[("", "any SLA state"), ("at_risk", "at risk"), ("breached", "breached")],
+        validators=[Optional()],
+    )
+
+
+class TicketForm(FlaskForm):
+    customer = SelectField("Customer", choices=[], validators=[InputRequired(message="Pick a customer.")])
+    title = StringField("Title", validators=[DataRequired(message="Give the ticket a title."), Length(max=200)])
+    description = TextAreaField("Description", validators=[Optional(), Length(max=20000)])
+    priority = SelectField("Priority", choices=_choices(Priority), default=Priority.NORMAL.value)
+    assignee = SelectField("Assignee", choices=[], validators=[Optional()])
+
+
+class TicketEditForm(FlaskForm):
+    priority = SelectField("Priority", choices=_choices(Priority))
+    assignee = SelectField("Assignee", choices=[], validators=[Optional()])
+    status = SelectField("Status", choices=_choices(TicketStatus))
+
+
+class CommentForm(FlaskForm):
+    body = TextAreaField("Comment", validators=[DataRequired(message="Write something first."), Length(max=20000)])
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes something: only the CSRF token."""
+
+
+class SmtpConfigForm(FlaskForm):
+    customer = SelectField("Customer", choices=[], validators=[InputRequired(message="Pick a customer.")])
+    name = StringField("Name", default="Default", validators=[DataRequired(), Length(max=120)])
+    host = StringField("Host", validators=[DataRequired(message="Enter the SMTP server's host name."), Length(max=255)])
+    port = IntegerField("Port", default=587, validators=[InputRequired(), NumberRange(1, 65535)])
+    security = SelectField("Security", choices=_choices(SmtpSecurity), default=SmtpSecurity.STARTTLS.value)
+    username = StringField("Username", validators=[Optional(), Length(max=255)])
+    password = PasswordField(
+        "Password", validators=[Optional(), Length(max=500)], description="Leave empty to keep the stored password."
+    )
+    from_email = EmailField("From address", validators=[DataRequired(), Length(max=254)])
+    from_name = StringField("From name", validators=[Optional(), Length(max=120)])
+    reply_to = EmailField("Reply-to", validators=[Optional(), Length(max=254)])
+    timeout_seconds = IntegerField("Timeout (seconds)", default=30, validators=[InputRequired(), NumberRange(1, 300)])
+    enabled = BooleanField("Enabled", default=True)
+
+    def validate_from_email(self, field) -> None:
+        field.data = _email(field.data)
+
+    def validate_reply_to(self, field) -> None:
+        if field.data:
+            field.data = _email(field.data)
+
+
+def _email(value: str) -> str:
+    try:
+        return normalise_email(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class TestEmailForm(FlaskForm):
+    to = EmailField("Send to", validators=[DataRequired(message="Enter an address."), Length(max=254)])
+
+    def validate_to(self, field) -> None:
+        field.data = _email(field.data)
+
+
+class TestSendForm(FlaskForm):
+    customer = SelectField("Customer", choices=[], validators=[InputRequired(message="Pick a customer.")])
+    channel = SelectField("Channel", choices=[("sms", "SMS"), ("email", "Email")], default="sms")
+    to = StringField("To", validators=[DataRequired(message="Enter a phone number or an email address.")])
+    message = TextAreaField("Message", validators=[Optional(), Length(max=1000)])
+
+    def __init__(self, *args, region: str = "US", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.region = region
+
+    def validate_to(self, field) -> None:
+        try:
+            field.data = (
+                to_e164(field.data, region=self.region) if self.channel.data == "sms" else normalise_email(field.data)
+            )
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class WebhookEndpointForm(FlaskForm):
+    customer = SelectField("Customer", choices=[], validators=[Optional()])
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    url = URLField(
+        "URL", validators=[DataRequired(), Length(max=2000), URL(require_tld=False, message="Enter an http(s) URL.")]
+    )
+    event_types = SelectMultipleField("Event types", choices=[(t, t) for t in EVENT_TYPES], validators=[Optional()])
+    is_active = BooleanField("Active", default=True)
+
+    def validate_url(self, field) -> None:
+        if not field.data.lower().startswith(("http://", "https://")):
+            raise ValidationError("Enter an http(s) URL.")
+
+
+class ApiKeyForm(FlaskForm):
+    customer = SelectField("Customer", choices=[], validators=[Optional()])
+    name = StringField("Name", validators=[DataRequired(message="Name the key after who uses it."), Length(max=120)])
+    scope = SelectField("Scope", choices=[("read", "read"), ("write", "write"), ("admin", "admin")], default="read")

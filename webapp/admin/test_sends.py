@@ -1,0 +1,39 @@
+"""Test sends: an SMS to a number or an email to an address, watched as it moves along."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from webapp.admin import bp, scope
+from webapp.admin.ops_forms import TestSendForm
+from webapp.extensions import db
+from webapp.models import Customer, Role
+from webapp.security import role_required
+from webapp.services import delivery, test_sends
+
+
+@bp.route("/test-sends", methods=["GET", "POST"])
+@role_required(Role.OPERATOR)
+def test_send():
+    customers = scope.visible_customers()
+    form = TestSendForm(region=current_app.config["DEFAULT_PHONE_REGION"])
+    form.customer.choices = [(str(c.id), c.name) for c in customers]
+    if request.method == "GET" and len(customers) == 1:
+        form.customer.data = str(customers[0].id)
+    if form.validate_on_submit():
+        customer = db.session.get(Customer, int(form.customer.data))
+        scope.check_can_change(customer.id)
+        send = test_sends.sms if form.channel.data == "sms" else test_sends.email
+        notification = send(customer=customer, to=form.to.data, actor=current_user, message=form.message.data)
+        db.session.commit()
+        delivery.enqueue([notification.id])
+        flash(f"Test {'SMS' if form.channel.data == 'sms' else 'email'} queued.", "info")
+        return redirect(url_for("admin.test_send", watch=notification.id))
+    watch = request.args.get("watch", "")
+    return render_template(
+        "admin/test_sends/form.html",
+        form=form,
+        watch=int(watch) if watch.isdigit() and len(watch) < 19 else None,
+        sms_simulated=current_app.extensions["opsrelay_sms"].simulated,
+    )

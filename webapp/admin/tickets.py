@@ -1,0 +1,193 @@
+"""Tickets: list with filters and search, detail with timeline and SLA countdown, and the changes
+(create, edit, assign, acknowledge, resolve, comment) — all through services.tickets."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from webapp.admin import bp, scope
+from webapp.admin.ops_forms import CommentForm, ConfirmForm, TicketEditForm, TicketFilterForm, TicketForm
+from webapp.extensions import db
+from webapp.models import Customer, Priority, Ticket, TicketStatus, User, utcnow
+from webapp.services import ticket_list as ticket_queries
+from webapp.services import tickets
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+def _visible_ticket(ticket_id: int) -> Ticket:
+    ticket = db.session.get(Ticket, ticket_id, options=[joinedload(Ticket.customer), joinedload(Ticket.assignee)])
+    if ticket is None:
+        abort(404)
+    scope.check_visible(ticket.customer_id)
+    return ticket
+
+
+def _changeable_ticket(ticket_id: int) -> Ticket:
+    ticket = _visible_ticket(ticket_id)
+    scope.check_can_change(ticket.customer_id)
+    return ticket
+
+
+def _assignee_choices(customer_id: int | None) -> list[tuple[str, str]]:
+    users = ticket_queries.assignable_users(customer_id) if customer_id else []
+    return [("", "unassigned")] + [(str(u.id), u.name) for u in users]
+
+
+@bp.get("/tickets")
+def ticket_list():
+    ids = scope.customer_ids()
+    form = TicketFilterForm(request.args)
+    form.customer.choices = [("", "any customer")] + [(str(c.id), c.name) for c in scope.visible_customers()]
+    form.assignee.choices = [("", "anyone"), ("0", "unassigned")] + scope.visible_user_choices(staff_only=True)
+    filters = ticket_queries.TicketFilter()
+    if form.validate():
+        filters = ticket_queries.TicketFilter(
+            q=(form.q.data or "").strip(),
+            status=TicketStatus(form.status.data) if form.status.data else None,
+            priority=Priority(form.priority.data) if form.priority.data else None,
+            customer_id=int(form.customer.data) if form.customer.data else None,
+            assignee_id=int(form.assignee.data) if form.assignee.data else None,
+            sla=form.sla.data or None,
+        )
+    now = utcnow()
+    page = ticket_queries.page(
+        filters,
+        customer_ids=ids,
+        before=_int_arg("before"),
+        after=_int_arg("after"),
+        per_page=current_app.config["PER_PAGE"],
+        now=now,
+    )
+    args = {k: v for k, v in request.args.items() if k not in {"before", "after"} and v}
+    return render_template(
+        "admin/tickets/list.html",
+        form=form,
+        page=page,
+        args=args,
+        sla_state=lambda t: ticket_queries.sla_state(t, now),
+        can_change=scope.can_change(),
+    )
+
+
+@bp.route("/tickets/new", methods=["GET", "POST"])
+def ticket_new():
+    if not scope.can_change():
+        abort(403, description="Viewers can look but not change anything.")
+    customers = scope.visible_customers()
+    form = TicketForm()
+    form.customer.choices = [(str(c.id), c.name) for c in customers]
+    if len(customers) == 1 and not form.customer.data:
+        form.customer.data = str(customers[0].id)
+    form.assignee.choices = _assignee_choices(int(form.customer.data) if (form.customer.data or "").isdigit() else None)
+    if form.validate_on_submit():
+        customer = db.session.get(Customer, int(form.customer.data))
+        scope.check_can_change(customer.id)
+        assignee = db.session.get(User, int(form.assignee.data)) if form.assignee.data else None
+        ticket = tickets.create(
+            customer=customer,
+            title=form.title.data.strip(),
+            description=form.description.data or "",
+            priority=Priority(form.priority.data),
+            assignee=assignee,
+            actor=current_user,
+            source="the admin pages",
+        )
+        db.session.commit()
+        flash(f"Ticket {ticket.key} created.", "success")
+        return redirect(url_for("admin.ticket_detail", ticket_id=ticket.id))
+    return render_template("admin/tickets/new.html", form=form)
+
+
+def _render_detail(ticket: Ticket, *, edit: TicketEditForm | None = None, comment_form: CommentForm | None = None):
+    can_change = scope.can_change()
+    if can_change and edit is None:
+        edit = TicketEditForm(
+            formdata=None,
+            priority=ticket.priority.value,
+            status=ticket.status.value,
+            assignee=str(ticket.assignee_id or ""),
+        )
+    if edit is not None:
+        edit.assignee.choices = _assignee_choices(ticket.customer_id)
+    return render_template(
+        "admin/tickets/detail.html",
+        ticket=ticket,
+        timeline=ticket_queries.timeline(ticket),
+        sla_state=ticket_queries.sla_state(ticket),
+        can_change=can_change,
+        edit=edit if can_change else None,
+        comment_form=(comment_form or CommentForm(formdata=None)) if can_change else None,
+        confirm=ConfirmForm(formdata=None),
+    )
+
+
+@bp.get("/tickets/<int:ticket_id>")
+def ticket_detail(ticket_id: int):
+    return _render_detail(_visible_ticket(ticket_id))
+
+
+@bp.post("/tickets/<int:ticket_id>/edit")
+def ticket_edit(ticket_id: int):
+    ticket = _changeable_ticket(ticket_id)
+    form = TicketEditForm()
+    form.assignee.choices = _assignee_choices(ticket.customer_id)
+    if not form.validate_on_submit():
+        return _render_detail(ticket, edit=form), 422
+    assignee = db.session.get(User, int(form.assignee.data)) if form.assignee.data else None
+    changed = tickets.set_priority(ticket, Priority(form.priority.data), actor=current_user)
+    changed |= tickets.assign(ticket, assignee, actor=current_user)
+    changed |= tickets.change_status(ticket, TicketStatus(form.status.data), actor=current_user)
+    db.session.commit()
+    flash("Ticket updated." if changed else "Nothing changed.", "success" if changed else "info")
+    return redirect(url_for("admin.ticket_detail", ticket_id=ticket.id))
+
+
+@bp.post("/tickets/<int:ticket_id>/assign-to-me")
+def ticket_take(ticket_id: int):
+    ticket = _changeable_ticket(ticket_id)
+    if ConfirmForm().validate_on_submit() and tickets.assign(ticket, current_user, actor=current_user):
+        db.session.commit()
+        flash(f"{ticket.key} is assigned to you.", "success")
+    return redirect(url_for("admin.ticket_detail", ticket_id=ticket.id))
+
+
+@bp.post("/tickets/<int:ticket_id>/ack")
+def ticket_ack(ticket_id: int):
+    ticket = _changeable_ticket(ticket_id)
+    if ConfirmForm().validate_on_submit():
+        if tickets.acknowledge(ticket, by=current_user):
+            db.session.commit()
+            flash("Ticket acknowledged.", "success")
+        else:
+            flash("This ticket was already acknowledged.", "info")
+    return redirect(url_for("admin.ticket_detail", ticket_id=ticket.id))
+
+
+@bp.post("/tickets/<int:ticket_id>/resolve")
+def ticket_resolve(ticket_id: int):
+    ticket = _changeable_ticket(ticket_id)
+    if ConfirmForm().validate_on_submit():
+        if tickets.change_status(ticket, TicketStatus.RESOLVED, actor=current_user):
+            db.session.commit()
+            flash(f"{ticket.key} resolved.", "success")
+        else:
+            flash("This ticket is already resolved.", "info")
+    return redirect(url_for("admin.ticket_detail", ticket_id=ticket.id))
+
+
+@bp.post("/tickets/<int:ticket_id>/comment")
+def ticket_comment(ticket_id: int):
+    ticket = _changeable_ticket(ticket_id)
+    form = CommentForm()
+    if form.validate_on_submit():
+        tickets.comment(ticket, form.body.data.strip(), actor=current_user)
+        db.session.commit()
+        flash("Comment added.", "success")
+        return redirect(url_for("admin.ticket_detail", ticket_id=ticket.id))
+    return _render_detail(ticket, comment_form=form), 422

@@ -1,0 +1,250 @@
+"""What the dashboard shows: what needs attention now, and the numbers behind its charts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, exists, func, or_
+from sqlalchemy.orm import aliased, joinedload
+
+from webapp.extensions import db
+from webapp.models import Customer, Event, EventStatus, Notification, NotificationStatus, Ticket
+from webapp.services import delivery_log, ticket_list
+
+FIRING_WINDOW = timedelta(days=7)  # older alerts without a resolution are not "now"
+S = NotificationStatus
+STATUS_COLORS = {
+    "delivered": "#2e7d32",
+    "sent": "#66bb6a",
+    "queued": "#42a5f5",
+    "sending": "#1e88e5",
+    "pending": "#90caf9",
+    "deferred": "#b39ddb",
+    "suppressed": "#bdbdbd",
+    "failed": "#c62828",
+}
+CHANNEL_COLORS = {"sms": "#1565c0", "email": "#ef6c00", "web": "#6a1b9a", "webhook": "#00897b"}
+
+
+def event_scope(query, customer_ids: frozenset[int] | None):
+    """Alerts of the user's customers and the global ones (no customer)."""
+    if customer_ids is None:
+        return query
+    return query.where(or_(Event.customer_id.in_(customer_ids), Event.customer_id.is_(None)))
+
+
+def ticket_scope(query, customer_ids: frozenset[int] | None):
+    return query if customer_ids is None else query.where(Ticket.customer_id.in_(customer_ids))
+
+
+def firing_alerts(customer_ids: frozenset[int] | None, *, now: datetime, limit: int = 10) -> tuple[list[Event], int]:
+    resolved = aliased(Event)
+    still_firing = event_scope(
+        db.select(Event).where(
+            Event.status == EventStatus.FIRING,
+            Event.created_at >= now - FIRING_WINDOW,
+            ~exists().where(
+                resolved.source == Event.source,
+                resolved.dedup_key == Event.dedup_key,
+                resolved.status == EventStatus.RESOLVED,
+            ),
+        ),
+        customer_ids,
+    ).order_by(Event.id.desc())
+    rows = list(db.session.scalars(still_firing.limit(limit)))
+    total = db.session.scalar(db.select(func.count()).select_from(still_firing.subquery()))
+    return rows, total or 0
+
+
+def tickets_needing_attention(
+    customer_ids: frozenset[int] | None, *, now: datetime, limit: int = 10
+) -> tuple[list[Ticket], int, int]:
+    """Breached first, then at risk, by deadline; and the two counts."""
+    at_risk, breached = ticket_list.at_risk(now), ticket_list.breached(now)
+    counts = db.session.execute(
+        ticket_scope(
+            db.select(
+                func.count().filter(at_risk),
+                func.count().filter(breached),
+            ).where(or_(at_risk, breached)),
+            customer_ids,
+        )
+    ).one()
+    rows = list(
+        db.session.scalars(
+            ticket_scope(
+                db.select(Ticket)
+                .options(joinedload(Ticket.customer), joinedload(Ticket.assignee))
+                .where(or_(at_risk, breached), Ticket.status.in_(("open", "pending"))),
+                customer_ids,
+            )
+            .order_by(Ticket.due_at.asc())
+            .limit(limit)
+        )
+    )
+    return rows, counts[0] or 0, counts[1] or 0
+
+
+def open_tickets(customer_ids: frozenset[int] | None, *, limit: int = 5) -> tuple[list[Ticket], int]:
+    """The newest open tickets and how many are open."""
+    query = ticket_scope(db.select(Ticket).where(Ticket.status == "open"), customer_ids)
+    rows = list(
+        db.session.scalars(
+            query.options(joinedload(Ticket.customer), joinedload(Ticket.assignee))
+            .order_by(Ticket.id.desc())
+            .limit(limit)
+        )
+    )
+    total = db.session.scalar(db.select(func.count()).select_from(query.subquery()))
+    return rows, total or 0
+
+
+def failed_deliveries(
+    customer_ids: frozenset[int] | None, user_id: int | None, *, now: datetime, limit: int = 10
+) -> tuple[list[Notification], int]:
+    query = delivery_log.scope(
+        db.select(Notification).where(
+            Notification.status == S.FAILED, Notification.created_at >= now - timedelta(hours=24)
+        ),
+        customer_ids,
+        user_id,
+    )
+    rows = list(
+        db.session.scalars(
+            query.options(joinedload(Notification.user), joinedload(Notification.event))
+            .order_by(Notification.id.desc())
+            .limit(limit)
+        )
+    )
+    total = db.session.scalar(db.select(func.count()).select_from(query.subquery()))
+    return rows, total or 0
+
+
+def status_counts(customer_ids, user_id, *, since: datetime) -> dict[str, int]:
+    query = delivery_log.scope(
+        db.select(Notification.status, func.count()).where(Notification.created_at >= since), customer_ids, user_id
+    ).group_by(Notification.status)
+    counts = dict(db.session.execute(query).all())
+    return {status.value: counts.get(status, 0) for status in NotificationStatus}
+
+
+def _hour_key(column):
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24:00")
+    return func.strftime("%Y-%m-%d %H:00", column)
+
+
+@dataclass
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    color: str
+    title: str
+
+
+@dataclass
+class Chart:
+    title: str
+    width: int
+    height: int
+    bars: list[Bar] = field(default_factory=list)
+    ticks: list[tuple[float, str]] = field(default_factory=list)  # x, label
+    max_value: int = 0
+    legend: list[tuple[str, str]] = field(default_factory=list)  # name, color
+    total: int = 0
+
+
+def _stacked(
+    title: str, labels: list[str], series: dict[str, list[int]], colors: dict[str, str], *, every: int
+) -> Chart:
+    width, height, top, bottom, left = 720, 180, 10, 20, 30
+    plot_w, plot_h = width - left - 5, height - top - bottom
+    totals = [sum(values[i] for values in series.values()) for i in range(len(labels))]
+    peak = max(totals, default=0) or 1
+    slot = plot_w / max(len(labels), 1)
+    chart = Chart(title, width, height, max_value=max(totals, default=0), total=sum(totals))
+    for i, label in enumerate(labels):
+        y = top + plot_h
+        for name, values in series.items():
+            if not values[i]:
+                continue
+            h = plot_h * values[i] / peak
+            y -= h
+            chart.bars.append(
+                Bar(
+                    round(left + i * slot + slot * 0.1, 2),
+                    round(y, 2),
+                    round(slot * 0.8, 2),
+                    round(h, 2),
+                    colors.get(name, "#777"),
+                    f"{label} UTC: {values[i]} {name}",
+                )
+            )
+        if i % every == 0:
+            chart.ticks.append((round(left + i * slot, 2), label[-5:] if every < 24 else label[5:10]))
+    chart.legend = [(name, colors.get(name, "#777")) for name, values in series.items() if any(values)]
+    return chart
+
+
+def delivery_charts(customer_ids, user_id, *, now: datetime, days: int) -> tuple[Chart, Chart]:
+    """Deliveries per hour over the last `days`, stacked by status and by channel (one GROUP BY)."""
+    start = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    hour = _hour_key(Notification.created_at)
+    rows = db.session.execute(
+        delivery_log.scope(
+            db.select(hour, Notification.channel, Notification.status, func.count()).where(
+                Notification.created_at >= start
+            ),
+            customer_ids,
+            user_id,
+        ).group_by(hour, Notification.channel, Notification.status)
+    ).all()
+    labels = [(start + timedelta(hours=i)).strftime("%Y-%m-%d %H:00") for i in range(days * 24)]
+    index = {label: i for i, label in enumerate(labels)}
+    by_status = {s: [0] * len(labels) for s in STATUS_COLORS}
+    by_channel = {c: [0] * len(labels) for c in CHANNEL_COLORS}
+    for key, channel, status, count in rows:
+        i = index.get(key)
+        if i is None:
+            continue
+        by_status[str(status)][i] += count
+        by_channel[str(channel)][i] += count
+    every = 3 if days == 1 else 24
+    span = "24 hours" if days == 1 else f"{days} days"
+    return (
+        _stacked(f"Deliveries per hour by status, last {span}", labels, by_status, STATUS_COLORS, every=every),
+        _stacked(f"Deliveries per hour by channel, last {span}", labels, by_channel, CHANNEL_COLORS, every=every),
+    )
+
+
+@dataclass(frozen=True)
+class Compliance:
+    customer: str
+    met: int
+    breached: int
+
+    @property
+    def percent(self) -> int | None:
+        total = self.met + self.breached
+        return round(100 * self.met / total) if total else None
+
+
+def sla_compliance(customer_ids: frozenset[int] | None, *, now: datetime, days: int = 30) -> list[Compliance]:
+    """Per customer, among tickets due in the window: met (resolved by the deadline, never breached) vs breached."""
+    met = and_(Ticket.resolved_at.is_not(None), Ticket.resolved_at <= Ticket.due_at, Ticket.breached_at.is_(None))
+    query = ticket_scope(
+        db.select(
+            Customer.name,
+            func.sum(case((met, 1), else_=0)),
+            func.sum(case((met, 0), else_=1)),
+        )
+        .join(Customer, Customer.id == Ticket.customer_id)
+        .where(Ticket.due_at >= now - timedelta(days=days), Ticket.due_at <= now)
+        .group_by(Customer.name)
+        .order_by(Customer.name),
+        customer_ids,
+    )
+    return [Compliance(name, int(m or 0), int(b or 0)) for name, m, b in db.session.execute(query)]

@@ -1,0 +1,85 @@
+"""Test messages: an SMS to a number or an email to an address, as Notification rows with no event.
+
+They go through the same outbox and delivery path as real notifications, so what the page shows
+(queued → sent → delivered, or failed with the provider's message) is what a real one would do.
+The caller commits, then hands the id to services.delivery.enqueue.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from webapp.extensions import db
+from webapp.models import Channel, Customer, Notification, NotificationStatus, SmtpConfig, User, utcnow
+from webapp.services import audit, sms_text
+
+DEFAULT_SMS = "OpsRelay test message: if you can read this, SMS delivery to this number works."
+EMAIL_SUBJECT = "OpsRelay test email"
+
+
+def _row(*, customer: Customer, actor: User, channel: Channel, to: str, body: str, now: datetime, **fields):
+    notification = Notification(
+        customer_id=customer.id,
+        user_id=actor.id,
+        event_id=None,
+        channel=channel,
+        recipient=to,
+        body=body,
+        status=NotificationStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+    db.session.add(notification)
+    db.session.flush()
+    return notification
+
+
+def sms(
+    *, customer: Customer, to: str, actor: User, message: str | None = None, now: datetime | None = None
+) -> Notification:
+    """A test SMS to an E.164 number (validated by the caller with validation.to_e164)."""
+    body = (message or "").strip() or DEFAULT_SMS
+    length = sms_text.measure(body)
+    notification = _row(
+        customer=customer,
+        actor=actor,
+        channel=Channel.SMS,
+        to=to,
+        body=body,
+        now=now or utcnow(),
+        sms_encoding=length.encoding,
+        sms_segments=length.segments,
+    )
+    audit.record(actor=actor, action="test.sms", target=notification, summary=f"test SMS to …{to[-4:]}")
+    return notification
+
+
+def email(
+    *,
+    customer: Customer,
+    to: str,
+    actor: User,
+    message: str | None = None,
+    smtp_config: SmtpConfig | None = None,
+    now: datetime | None = None,
+) -> Notification:
+    """A test email to an address; with `smtp_config`, remembered as that config's last test."""
+    now = now or utcnow()
+    via = (
+        f" through the SMTP settings “{smtp_config.name}” ({smtp_config.host}:{smtp_config.port})"
+        if smtp_config
+        else ""
+    )
+    body = (message or "").strip() or (
+        f"This is a test email from OpsRelay for {customer.name}{via}, sent {now:%Y-%m-%d %H:%M:%S} UTC.\n"
+        "If you can read it, email delivery works."
+    )
+    notification = _row(
+        customer=customer, actor=actor, channel=Channel.EMAIL, to=to, body=body, now=now, subject=EMAIL_SUBJECT
+    )
+    if smtp_config is not None:
+        smtp_config.last_test_at = now
+        smtp_config.test_notification_id = notification.id
+    audit.record(actor=actor, action="test.email", target=notification, summary=f"test email to {to}{via}")
+    return notification
