@@ -12,4 +12,14 @@ def require_login():
     return None
 
 
-from webapp.admin import dashboard, users  # noqa: E402,F401
+from webapp.admin import (  # noqa: E402,F401
+    audit,
+    customers,
+    dashboard,
+    inbox,
+    menu,
+    phones,
+    preferences,
+    templates,
+    users,
+)
