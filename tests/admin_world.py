@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from flask import g
 
 from webapp.extensions import db
 from webapp.models import (
@@ -108,3 +109,32 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
     ids["webhook_delivery"] = ids["delivery"] = delivery.id
     ids["timeline_entry"] = ids["entry"] = entry.id
     return World(home=home, other=other, member=member, ids=ids)
+
+
+class QueryCounter:
+    """Counts SQL statements sent while the `with` block runs."""
+
+    def __init__(self):
+        self.count = 0
+
+    def _count(self, *_args, **_kwargs) -> None:
+        self.count += 1
+
+    def __enter__(self):
+        sa.event.listen(db.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sa.event.remove(db.engine, "before_cursor_execute", self._count)
+
+
+def can_sign_in(app, email: str, password: str) -> bool:
+    """Sign in from a new browser. The tests' app context (and so Flask-Login's `g` cache of the
+    signed-in user) is shared by every client, so it is set aside around the attempt."""
+    saved = g.pop("_login_user", None)
+    try:
+        return app.test_client().post("/login", data={"email": email, "password": password}).status_code == 302
+    finally:
+        g.pop("_login_user", None)
+        if saved is not None:
+            g._login_user = saved

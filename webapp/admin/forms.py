@@ -25,6 +25,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from webapp.models import EVENT_TYPES, Role, Severity
 from webapp.services.preference_edit import CHANNELS
+from webapp.services.users import MIN_PASSWORD_LENGTH
 from webapp.validation import normalise_email
 
 
@@ -73,6 +74,15 @@ class MemberForm(FlaskForm):
 ROLE_CHOICES = [(r.value, r.value.capitalize()) for r in (Role.VIEWER, Role.OPERATOR, Role.ADMIN)]
 
 
+def _check_new_password(access: str, password: str | None, missing: str) -> None:
+    if access != "password":
+        return
+    if not password:
+        raise ValidationError(missing)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+
+
 class UserEditForm(FlaskForm):
     email = NormalisedEmailField("Email", validators=[DataRequired(), Length(max=254)])
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
@@ -86,11 +96,10 @@ class UserCreateForm(UserEditForm):
         choices=[("invite", "Send an invitation link"), ("password", "Set a password now")],
         default="invite",
     )
-    password = PasswordField("Password", validators=[Optional(), Length(min=10, max=200)])
+    password = PasswordField("Password", validators=[Length(max=200)])
 
     def validate_password(self, field: Field) -> None:
-        if self.access.data == "password" and not field.data:
-            raise ValidationError("Enter a password, or choose an invitation link.")
+        _check_new_password(self.access.data, field.data, "Enter a password, or choose an invitation link.")
 
 
 class PasswordResetForm(FlaskForm):
@@ -99,16 +108,18 @@ class PasswordResetForm(FlaskForm):
         choices=[("invite", "Make a link for the user to set one"), ("password", "Set a password now")],
         default="invite",
     )
-    password = PasswordField("New password", validators=[Optional(), Length(min=10, max=200)])
+    password = PasswordField("New password", validators=[Length(max=200)])
 
     def validate_password(self, field: Field) -> None:
-        if self.access.data == "password" and not field.data:
-            raise ValidationError("Enter a password, or choose a link.")
+        _check_new_password(self.access.data, field.data, "Enter a password, or choose a link.")
 
 
 class SetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired(), Length(min=10, max=200)])
+    password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])
     confirm = PasswordField("Repeat it", validators=[DataRequired()])
+
+    def validate_password(self, field: Field) -> None:
+        _check_new_password("password", field.data, "Enter a password.")
 
     def validate_confirm(self, field: Field) -> None:
         if field.data != self.password.data:
@@ -161,8 +172,13 @@ class PreferenceForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.timezone.choices = timezone_choices()
 
+    # Optional() stops the checks of an empty field, so each end checks for the other.
+    def validate_quiet_hours_start(self, field: Field) -> None:
+        if field.data and not self.quiet_hours_end.data:
+            raise ValidationError("Give both ends of the quiet hours, or neither.")
+
     def validate_quiet_hours_end(self, field: Field) -> None:
-        if bool(field.data) != bool(self.quiet_hours_start.data):
+        if field.data and not self.quiet_hours_start.data:
             raise ValidationError("Give both ends of the quiet hours, or neither.")
         if field.data and field.data == self.quiet_hours_start.data:
             raise ValidationError("Quiet hours must not start and end at the same time.")

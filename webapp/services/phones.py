@@ -33,7 +33,7 @@ def add(user: User, *, number: str, label: str, by: User, region: str | None = N
     except ValueError as exc:
         raise PhoneError(str(exc), field="number") from None
     if any(p.number == e164 for p in user.phone_numbers):
-        raise PhoneError(f"{e164} is already one of this user's numbers.", field="number")
+        raise PhoneError(f"This user already has {e164}.", field="number")
     phone = PhoneNumber(number=e164, label=label.strip() or "Mobile", is_primary=not user.phone_numbers)
     user.phone_numbers.append(phone)
     db.session.flush()
