@@ -239,8 +239,10 @@ class BulkPreferenceForm(FlaskForm):
 
 class TemplateForm(FlaskForm):
     subject = StringField("Subject", validators=[Optional(), Length(max=300)])
-    body_text = TextAreaField("Text (SMS and plain-text email)", validators=[DataRequired(), Length(max=20_000)])
-    body_html = TextAreaField("HTML (email)", validators=[Optional(), Length(max=100_000)])
+    body_text = TextAreaField(
+        "Text (SMS and plain-text email)", validators=[DataRequired(), Length(max=20_000)], render_kw={"rows": 6}
+    )
+    body_html = TextAreaField("HTML (email)", validators=[Optional(), Length(max=100_000)], render_kw={"rows": 10})
 
 
 class TemplateOverrideForm(FlaskForm):
