@@ -100,3 +100,84 @@ def test_operator_of_another_customer_cannot_open_this_customers_rows(app, clien
             assert response.status_code in {403, 404}, f"{url} leaks another customer's row"
         else:
             assert response.status_code in {200, 403}, f"{url}: {response.status_code}"
+
+
+# POST routes that change nothing (previews); every other POST is a change.
+READ_ONLY_POSTS = {"admin.template_preview"}
+
+
+def _post_rules(app):
+    return sorted(
+        (r for r in app.url_map.iter_rules() if "POST" in r.methods and r.endpoint.startswith("admin.")),
+        key=lambda rule: rule.rule,
+    )
+
+
+def _audit_rows() -> int:
+    from webapp.extensions import db
+    from webapp.models import AuditLog
+
+    db.session.expire_all()
+    return db.session.query(AuditLog).count()
+
+
+def test_anonymous_posts_change_nothing(app, client, world):
+    before = _audit_rows()
+    for rule in _post_rules(app):
+        url = _fill(rule, world.ids)
+        response = client.post(url, data={})
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login"), url
+    assert _audit_rows() == before
+
+
+def test_operator_of_another_customer_changes_nothing_of_this_customer(app, client, world, make_user):
+    _login(client, make_user("operator", customers=[world.other]))
+    before = _audit_rows()
+    for rule in _post_rules(app):
+        if not rule.arguments:
+            continue  # their own inbox and preferences
+        url = _fill(rule, world.ids)
+        response = client.post(url, data={"customer_id": world.home.id, "body_text": "x", "label": "x"})
+        assert response.status_code in {403, 404}, f"{url}: {response.status_code}"
+    assert _audit_rows() == before
+
+
+def test_viewer_changes_nothing_of_their_customer(app, client, world, make_user):
+    _login(client, make_user("viewer", customers=[world.home]))
+    before = _audit_rows()
+    for rule in _post_rules(app):
+        if not rule.arguments or rule.endpoint in READ_ONLY_POSTS:
+            continue
+        url = _fill(rule, world.ids)
+        response = client.post(url, data={"customer_id": world.home.id, "body_text": "x", "label": "x"})
+        assert response.status_code in {403, 404}, f"{url}: {response.status_code}"
+    assert _audit_rows() == before
+
+
+@pytest.fixture
+def csrf_app(make_app, database):
+    from tests.conftest import _reset
+
+    app = make_app(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        _reset(database["seeds"])
+        yield app
+
+
+def test_every_admin_post_refuses_a_missing_csrf_token(csrf_app, customer, make_customer, make_user, make_ticket):
+    world = build_world(home=customer, make_customer=make_customer, make_user=make_user, make_ticket=make_ticket)
+    admin = make_user("admin", customers=[])
+    client = csrf_app.test_client()
+    page = client.get("/login").text
+    token = re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page).group(1)
+    client.post("/login", data={"email": admin.email, "password": PASSWORD, "csrf_token": token})
+    before = _audit_rows()
+    for rule in _post_rules(csrf_app):
+        url = _fill(rule, world.ids)
+        assert client.post(url, data={"body_text": "x", "label": "x"}).status_code == 400, url
+    assert _audit_rows() == before
+    token = re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', client.get("/preferences").text).group(1)
+    preview = client.post(
+        f"/templates/{world.ids['template']}/preview", data={"body_text": "hi"}, headers={"X-CSRFToken": token}
+    )
+    assert preview.status_code == 200 and preview.get_json()["sms"]["segments"] == 1
