@@ -104,3 +104,13 @@ def test_bulk_change_needs_users_and_a_change_and_an_admin(client, login_as, mak
     nobody = client.post("/preferences/bulk", data={"channel_sms": "off"})
     assert nobody.status_code == 400 and "Tick at least one user." in nobody.text
     assert _pref(admin.id) is None
+
+
+def test_bulk_page_lists_users_by_customer_and_role(client, login_as, make_user, make_customer):
+    login_as("admin")
+    globex = make_customer("Globex")
+    make_user("viewer", name="Vera Globex", customers=[globex])
+    make_user("operator", name="Otto Globex", customers=[globex])
+    make_user("viewer", name="Vic Acme")
+    page = client.get(f"/preferences/bulk?customer={globex.id}&role=viewer").text
+    assert "Vera Globex" in page and "Otto Globex" not in page and "Vic Acme" not in page

@@ -5,3 +5,10 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// A button with data-check-all="<selector>" ticks every checkbox it selects.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-check-all]");
+  if (!button) return;
+  document.querySelectorAll(button.dataset.checkAll).forEach((box) => { box.checked = true; });
+});

@@ -10,6 +10,7 @@ from typing import NamedTuple
 from flask import current_app
 from flask_login import current_user
 from sqlalchemy import func
+from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.admin import bp
 from webapp.extensions import db
@@ -45,4 +46,9 @@ def menu_context() -> dict:
     if not current_user or not current_user.is_authenticated:
         return {"menu_items": [], "inbox_unread": 0}
     items = [item for item in MENU if item.endpoint in current_app.view_functions and current_user.has_role(item.role)]
-    return {"menu_items": items, "inbox_unread": unread_count(current_user.id)}
+    try:
+        unread = unread_count(current_user.id)
+    except SQLAlchemyError:  # the error page for a database outage must still render
+        db.session.rollback()
+        unread = 0
+    return {"menu_items": items, "inbox_unread": unread}

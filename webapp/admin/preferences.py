@@ -8,7 +8,7 @@ from flask_login import current_user
 from webapp.admin import bp
 from webapp.admin.forms import BulkPreferenceForm, PreferenceForm
 from webapp.extensions import db
-from webapp.models import Role, User
+from webapp.models import Customer, Role, User
 from webapp.security import role_required
 from webapp.services import preference_edit as preferences
 
@@ -44,7 +44,14 @@ def user_preferences(user_id: int):
 @bp.route("/preferences/bulk", methods=["GET", "POST"])
 @role_required(Role.ADMIN)
 def preference_bulk():
-    people = db.session.scalars(db.select(User).where(User.is_active).order_by(User.name)).all()
+    query = db.select(User).where(User.is_active).order_by(User.name)
+    customer_id = request.args.get("customer", "")
+    if customer_id.isdigit() and len(customer_id) < 10:
+        query = query.where(User.customers.any(Customer.id == int(customer_id)))
+    role = request.args.get("role", "")
+    if role in {r.value for r in Role}:
+        query = query.where(User.role == Role(role))
+    people = db.session.scalars(query).all()
     form = BulkPreferenceForm()
     form.users.choices = [(u.id, f"{u.name} <{u.email}> · {u.role.value}") for u in people]
     if form.validate_on_submit():
@@ -55,4 +62,7 @@ def preference_bulk():
         db.session.commit()
         flash(f"Preferences changed for {count} users.", "success")
         return redirect(url_for("admin.preference_bulk"))
-    return render_template("admin/preferences/bulk.html", form=form), 400 if form.errors else 200
+    customers = db.session.scalars(db.select(Customer).order_by(Customer.name)).all()
+    return render_template(
+        "admin/preferences/bulk.html", form=form, customers=customers, customer_id=customer_id, role=role
+    ), 400 if form.errors else 200
