@@ -118,3 +118,25 @@ def test_other_customers_overrides_are_invisible_and_viewers_change_nothing(clie
     page = client.get(f"/templates/{template.id}")
     assert "You can read this template but not change it." in page.text
     assert client.post(f"/templates/{template.id}/override", data={"customer_id": customer.id}).status_code == 403
+
+
+def test_admin_creates_a_default_email_template_and_operator_one_for_their_customer(client, login_as, customer):
+    login_as("admin")
+    response = client.post("/templates/new", data={"event_type": "job_failed", "channel": "email", "customer_id": 0})
+    assert response.status_code == 302
+    made = db.session.scalar(sa.select(MessageTemplate).where(MessageTemplate.event_type == "job_failed"))
+    assert made.customer_id is None and made.channel == Channel.EMAIL and made.subject
+    again = client.post("/templates/new", data={"event_type": "job_failed", "channel": "email", "customer_id": 0})
+    assert again.headers["Location"].endswith(f"/templates/{made.id}")  # no duplicate
+    client.post("/logout")
+    login_as("operator")
+    refused = client.post("/templates/new", data={"event_type": "sla_breach", "channel": "sms", "customer_id": 0})
+    assert refused.status_code == 400  # "every customer" is not a choice for an operator
+    mine = client.post(
+        "/templates/new", data={"event_type": "sla_breach", "channel": "sms", "customer_id": customer.id}
+    )
+    assert mine.status_code == 302
+    assert (
+        db.session.scalar(sa.select(MessageTemplate.customer_id).where(MessageTemplate.event_type == "sla_breach"))
+        == customer.id
+    )

@@ -247,3 +247,12 @@ class TemplateForm(FlaskForm):
 
 class TemplateOverrideForm(FlaskForm):
     customer_id = SelectField("Customer", coerce=int, choices=[], validators=[DataRequired()])
+
+
+TEMPLATE_CHANNELS = [(c, c) for c in ("sms", "email", "web")]
+
+
+class TemplateNewForm(FlaskForm):
+    event_type = SelectField("Event type", choices=EVENT_TYPE_CHOICES)
+    channel = SelectField("Channel", choices=TEMPLATE_CHANNELS)
+    customer_id = SelectField("For", coerce=int, choices=[], default=0)

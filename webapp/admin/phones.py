@@ -104,11 +104,15 @@ def phone_send_code(phone_id: int):
     if phone.opted_out:
         flash("This number has opted out of SMS; it must opt back in (reply START) first.", "danger")
         return _back(phone)
-    notification = phones.start_verification(phone, by=current_user)
+    try:
+        notification = phones.start_verification(phone, by=current_user)
+    except PhoneError as exc:
+        flash(str(exc), "warning")
+        return _back(phone)
     db.session.commit()
     delivery.enqueue([notification.id])
     flash(f"A code is on its way to {phone.number}. Type it below.", "success")
-    return _page(phone.user, code_phone_id=phone.id)
+    return _back(phone)
 
 
 @bp.post("/phones/<int:phone_id>/verify")

@@ -6,7 +6,7 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask_login import current_user
 
 from webapp.admin import bp
-from webapp.admin.forms import ConfirmForm, TemplateForm, TemplateOverrideForm
+from webapp.admin.forms import ConfirmForm, TemplateForm, TemplateNewForm, TemplateOverrideForm
 from webapp.admin.paging import keyset_page
 from webapp.extensions import db
 from webapp.models import EVENT_TYPES, Channel, Customer, MessageTemplate, Role
@@ -56,6 +56,33 @@ def template_list():
         event_type=event_type,
         channel=channel,
     )
+
+
+@bp.route("/templates/new", methods=["GET", "POST"])
+@role_required(Role.OPERATOR)
+def template_create():
+    form = TemplateNewForm()
+    choices = [(c.id, c.name) for c in _changeable_customers()]
+    if current_user.has_role(Role.ADMIN):
+        choices.insert(0, (0, "Every customer (default)"))
+    form.customer_id.choices = choices
+    if form.validate_on_submit():
+        customer_id = form.customer_id.data or None
+        check_customer_access(current_user, customer_id, change=True)
+        try:
+            template = template_admin.create(
+                event_type=form.event_type.data,
+                channel=Channel(form.channel.data),
+                customer_id=customer_id,
+                by=current_user,
+            )
+        except template_admin.TemplateExists as exc:
+            flash("That template exists already; here it is.", "info")
+            return redirect(url_for("admin.template_edit", template_id=exc.existing.id))
+        db.session.commit()
+        flash("Template created with a starting text; edit it here.", "success")
+        return redirect(url_for("admin.template_edit", template_id=template.id))
+    return render_template("admin/templates/new.html", form=form), 400 if form.errors else 200
 
 
 @bp.route("/templates/<int:template_id>", methods=["GET", "POST"])

@@ -17,6 +17,7 @@ from webapp.services.sms_text import measure
 from webapp.validation import to_e164
 
 MAX_CODE_ATTEMPTS = 5
+RESEND_AFTER = timedelta(seconds=60)  # one code a minute per number: no SMS flood from the button
 CODE_DIGITS = 6
 
 
@@ -94,9 +95,12 @@ def start_verification(phone: PhoneNumber, *, by: User, now: datetime | None = N
 
     The caller commits, then hands the returned notification's id to `delivery.enqueue`."""
     now = now or utcnow()
+    ttl = timedelta(seconds=current_app.config["PHONE_CODE_TTL_SECONDS"])
+    if phone.verify_expires_at is not None and phone.verify_expires_at - ttl + RESEND_AFTER > now:
+        raise PhoneError("A code was sent less than a minute ago; wait a moment before asking again.")
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     phone.verify_code_hash = _code_hash(phone, code)
-    phone.verify_expires_at = now + timedelta(seconds=current_app.config["PHONE_CODE_TTL_SECONDS"])
+    phone.verify_expires_at = now + ttl
     phone.verify_attempts = 0
     body = f"OpsRelay: your verification code is {code}. It expires in a few minutes."
     length = measure(body)

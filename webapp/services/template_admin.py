@@ -90,6 +90,45 @@ def save(template: MessageTemplate, *, subject: str | None, body_text: str, body
     return changes
 
 
+class TemplateExists(ValueError):
+    def __init__(self, existing: MessageTemplate):
+        super().__init__("that template exists already")
+        self.existing = existing
+
+
+def create(*, event_type: str, channel: Channel, customer_id: int | None, by: User) -> MessageTemplate:
+    """A new template for (event type, channel), global or for one customer, starting from a sensible text."""
+    existing = db.session.scalar(
+        db.select(MessageTemplate).where(
+            MessageTemplate.event_type == event_type,
+            MessageTemplate.channel == channel,
+            MessageTemplate.customer_id.is_(None)
+            if customer_id is None
+            else MessageTemplate.customer_id == customer_id,
+        )
+    )
+    if existing is not None:
+        raise TemplateExists(existing)
+    template = MessageTemplate(
+        customer_id=customer_id,
+        name=f"{event_type}_{channel.value}",
+        event_type=event_type,
+        channel=channel,
+        subject=None if channel == Channel.SMS else "[{{ severity|upper }}] {{ summary }}",
+        body_text="[{{ severity|upper }}] {{ alertname }}: {{ summary }}",
+        body_html="<p><strong>{{ summary }}</strong></p><p>{{ description }}</p>" if channel == Channel.EMAIL else None,
+    )
+    db.session.add(template)
+    db.session.flush()
+    audit.record(
+        actor=by,
+        action="template.create",
+        target=template,
+        summary=f"{event_type}/{channel.value}" + (f" for customer {customer_id}" if customer_id else " (default)"),
+    )
+    return template
+
+
 def override(default: MessageTemplate, *, customer_id: int, by: User) -> MessageTemplate:
     """The customer's own copy of a default template (existing or new)."""
     existing = db.session.scalar(
