@@ -52,7 +52,7 @@ def customer_create():
         else:
             db.session.commit()
             flash(f"Customer {customer.name} created.", "success")
-            return redirect(url_for("admin.customer_members", customer_id=customer.id))
+            return redirect(url_for("admin.customer_detail", customer_id=customer.id))
     return render_template("admin/customers/form.html", form=form, customer=None), 400 if form.errors else 200
 
 
@@ -75,12 +75,12 @@ def customer_edit(customer_id: int):
         else:
             db.session.commit()
             flash("Customer saved." if changed else "Nothing changed.", "success" if changed else "info")
-            return redirect(url_for("admin.customer_members", customer_id=customer.id))
+            return redirect(url_for("admin.customer_detail", customer_id=customer.id))
     return render_template("admin/customers/form.html", form=form, customer=customer), 400 if form.errors else 200
 
 
 @bp.get("/customers/<int:customer_id>")
-def customer_members(customer_id: int):
+def customer_detail(customer_id: int):
     customer = _customer_or_404(customer_id)
     people = db.session.scalars(
         db.select(User)
@@ -106,7 +106,7 @@ def customer_member_add(customer_id: int):
             added = customers.add_member(customer, user, by=current_user)
             db.session.commit()
             flash(f"{user.name} added." if added else f"{user.name} is already a member.", "success")
-            return redirect(url_for("admin.customer_members", customer_id=customer.id))
+            return redirect(url_for("admin.customer_detail", customer_id=customer.id))
     people = customer.users
     return render_template(
         "admin/customers/members.html", customer=customer, people=people, form=form, confirm=ConfirmForm()
@@ -123,4 +123,4 @@ def customer_member_remove(customer_id: int, user_id: int):
     if customers.remove_member(customer, user, by=current_user):
         db.session.commit()
         flash(f"{user.name} removed from {customer.name}.", "success")
-    return redirect(url_for("admin.customer_members", customer_id=customer.id))
+    return redirect(url_for("admin.customer_detail", customer_id=customer.id))
