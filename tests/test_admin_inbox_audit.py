@@ -9,7 +9,14 @@ from webapp.extensions import db
 from webapp.models import AuditLog, Channel, Event, EventStatus, Notification, NotificationStatus, Severity
 
 
-def _notify(user, *, title: str, channel: Channel = Channel.WEB, n: int = 0) -> Notification:
+def _notify(
+    user,
+    *,
+    title: str,
+    channel: Channel = Channel.WEB,
+    n: int = 0,
+    status: NotificationStatus = NotificationStatus.SENT,
+) -> Notification:
     event = Event(
         customer_id=None,
         source="test",
@@ -24,7 +31,7 @@ def _notify(user, *, title: str, channel: Channel = Channel.WEB, n: int = 0) -> 
     db.session.add(event)
     db.session.flush()
     notification = Notification(
-        event_id=event.id, user_id=user.id, channel=channel, status=NotificationStatus.SENT, subject=title, body="b"
+        event_id=event.id, user_id=user.id, channel=channel, status=status, subject=title, body="b"
     )
     db.session.add(notification)
     db.session.commit()
@@ -37,9 +44,12 @@ def test_unread_count_in_the_menu_and_mark_read(client, login_as, make_user):
     _notify(me, title="CPU hot")
     _notify(me, title="By email", channel=Channel.EMAIL)
     _notify(make_user("viewer"), title="Not mine")
+    _notify(me, title="Below my minimum", status=NotificationStatus.SUPPRESSED)
+    _notify(me, title="In quiet hours", status=NotificationStatus.DEFERRED)
     page = client.get("/inbox").text
     assert 'title="unread">2</span>' in page
     assert "Disk full" in page and "CPU hot" in page and "By email" not in page and "Not mine" not in page
+    assert "Below my minimum" not in page and "In quiet hours" not in page
     assert client.post(f"/inbox/{first.id}/read").status_code == 302
     assert 'title="unread">1</span>' in client.get("/").text
     client.post("/inbox/read-all")

@@ -120,13 +120,17 @@ def test_other_customers_overrides_are_invisible_and_viewers_change_nothing(clie
     assert client.post(f"/templates/{template.id}/override", data={"customer_id": customer.id}).status_code == 403
 
 
-def test_admin_creates_a_default_email_template_and_operator_one_for_their_customer(client, login_as, customer):
+def test_admin_creates_a_default_template_and_operator_one_for_their_customer(client, login_as, customer):
     login_as("admin")
-    response = client.post("/templates/new", data={"event_type": "job_failed", "channel": "email", "customer_id": 0})
+    pair = sa.select(MessageTemplate).where(
+        MessageTemplate.event_type == "ticket_created", MessageTemplate.channel == Channel.WEB
+    )
+    assert db.session.scalar(pair) is None
+    response = client.post("/templates/new", data={"event_type": "ticket_created", "channel": "web", "customer_id": 0})
     assert response.status_code == 302
-    made = db.session.scalar(sa.select(MessageTemplate).where(MessageTemplate.event_type == "job_failed"))
-    assert made.customer_id is None and made.channel == Channel.EMAIL and made.subject
-    again = client.post("/templates/new", data={"event_type": "job_failed", "channel": "email", "customer_id": 0})
+    made = db.session.scalar(pair)
+    assert made.customer_id is None and made.subject and made.body_text
+    again = client.post("/templates/new", data={"event_type": "ticket_created", "channel": "web", "customer_id": 0})
     assert again.headers["Location"].endswith(f"/templates/{made.id}")  # no duplicate
     client.post("/logout")
     login_as("operator")
@@ -137,6 +141,19 @@ def test_admin_creates_a_default_email_template_and_operator_one_for_their_custo
     )
     assert mine.status_code == 302
     assert (
-        db.session.scalar(sa.select(MessageTemplate.customer_id).where(MessageTemplate.event_type == "sla_breach"))
+        db.session.scalar(
+            sa.select(MessageTemplate.customer_id).where(
+                MessageTemplate.event_type == "sla_breach", MessageTemplate.channel == Channel.SMS
+            )
+        )
         == customer.id
     )
+
+
+def test_sla_templates_preview_with_a_sample_ticket(client, login_as):
+    login_as("viewer")
+    template = _default("email", event_type="sla_breach")
+    data = client.post(
+        f"/templates/{template.id}/preview", data={"subject": "{{ ticket.key }} late", "body_text": "{{ link }}"}
+    ).get_json()
+    assert data["subject"] == "OPS-42 late" and data["body_text"].endswith("/")

@@ -21,7 +21,11 @@ def inbox():
     query = (
         db.select(Notification)
         .options(selectinload(Notification.event))
-        .where(Notification.user_id == current_user.id, Notification.channel == Channel.WEB)
+        .where(
+            Notification.user_id == current_user.id,
+            Notification.channel == Channel.WEB,
+            Notification.status.in_(inbox_service.SHOWN),
+        )
     )
     unread_only = request.args.get("unread") == "1"
     if unread_only:
@@ -52,7 +56,11 @@ def inbox_read(notification_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     notification = db.get_or_404(Notification, notification_id)
-    if notification.user_id != current_user.id or notification.channel != Channel.WEB:
+    if (
+        notification.user_id != current_user.id
+        or notification.channel != Channel.WEB
+        or notification.status not in inbox_service.SHOWN
+    ):
         abort(404)
     inbox_service.mark_read(current_user.id, notification_id=notification.id)
     db.session.commit()

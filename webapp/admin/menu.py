@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from webapp.admin import bp
 from webapp.extensions import db
 from webapp.models import Channel, Notification, Role
+from webapp.services.inbox import SHOWN
 
 
 class MenuItem(NamedTuple):
@@ -37,7 +38,12 @@ def unread_count(user_id: int) -> int:
     return db.session.scalar(
         db.select(func.count())
         .select_from(Notification)
-        .where(Notification.user_id == user_id, Notification.channel == Channel.WEB, Notification.read_at.is_(None))
+        .where(
+            Notification.user_id == user_id,
+            Notification.channel == Channel.WEB,
+            Notification.read_at.is_(None),
+            Notification.status.in_(SHOWN),
+        )
     )
 
 

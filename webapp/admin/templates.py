@@ -93,9 +93,9 @@ def template_edit(template_id: int):
         check_customer_access(current_user, template.customer_id, change=True)
     if form.validate_on_submit():
         errors = {
-            "body_text": template_admin.check(form.body_text.data),
-            "subject": template_admin.check(form.subject.data or ""),
-            "body_html": template_admin.check(form.body_html.data or "", html=True),
+            "body_text": template_admin.check(form.body_text.data, event_type=template.event_type),
+            "subject": template_admin.check(form.subject.data or "", event_type=template.event_type),
+            "body_html": template_admin.check(form.body_html.data or "", event_type=template.event_type, html=True),
         }
         for name, message in errors.items():
             if message:

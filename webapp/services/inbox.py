@@ -7,14 +7,22 @@ from datetime import datetime
 from sqlalchemy import update
 
 from webapp.extensions import db
-from webapp.models import Channel, Notification, utcnow
+from webapp.models import Channel, Notification, NotificationStatus, utcnow
+
+# A web notification reaches the inbox when delivery marks it sent; suppressed or deferred ones do not.
+SHOWN = (NotificationStatus.SENT, NotificationStatus.DELIVERED)
 
 
 def mark_read(user_id: int, *, notification_id: int | None = None, now: datetime | None = None) -> int:
     """Mark one (or, without an id, every) unread web notification of `user_id` read. Returns how many."""
     statement = (
         update(Notification)
-        .where(Notification.user_id == user_id, Notification.channel == Channel.WEB, Notification.read_at.is_(None))
+        .where(
+            Notification.user_id == user_id,
+            Notification.channel == Channel.WEB,
+            Notification.read_at.is_(None),
+            Notification.status.in_(SHOWN),
+        )
         .values(read_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from jinja2 import TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from flask import current_app
 
 from webapp.extensions import db
 from webapp.models import Channel, Event, EventStatus, MessageTemplate, Severity, User, utcnow
 from webapp.services import audit
 from webapp.services.sms_text import measure
-from webapp.services.templates import TemplateRenderError, event_context, render_text
-
-_html_env = SandboxedEnvironment(autoescape=True)
+from webapp.services.templates import TemplateRenderError, event_context, render_html, render_text
 
 
 def sample_event(event_type: str) -> Event:
@@ -31,16 +28,20 @@ def sample_event(event_type: str) -> Event:
     )
 
 
-def render_html(source: str, context: dict) -> str:
-    try:
-        return _html_env.from_string(source).render(**context).strip()
-    except TemplateError as exc:
-        raise TemplateRenderError(f"template error: {exc}") from None
+def sample_context(event_type: str) -> dict:
+    """What a template sees when it is sent (as sending.email_context builds it), with sample values."""
+    context = event_context(sample_event(event_type))
+    context["event"]["job_type"] = "backup"
+    context["ticket"] = None
+    if event_type.startswith(("sla_", "ticket_", "timeline_")):
+        context["ticket"] = {"key": "OPS-42", "title": "Disk full on db-1", "due_at": "2026-01-01 12:00 UTC", "id": 42}
+    context["link"] = current_app.config.get("PUBLIC_BASE_URL", "") + "/"
+    return context
 
 
 def preview(*, event_type: str, channel: Channel, subject: str, body_text: str, body_html: str) -> dict:
     """What the template gives for a sample event; errors per field instead of an exception."""
-    context = event_context(sample_event(event_type))
+    context = sample_context(event_type)
     result: dict = {"errors": {}}
     for name, source, render in (
         ("subject", subject, render_text),
@@ -61,10 +62,10 @@ def preview(*, event_type: str, channel: Channel, subject: str, body_text: str, 
     return result
 
 
-def check(source: str, *, html: bool = False) -> str | None:
+def check(source: str, *, event_type: str = "alert", html: bool = False) -> str | None:
     """The error a template gives with sample data, or None."""
     try:
-        (render_html if html else render_text)(source, event_context(sample_event("alert")))
+        (render_html if html else render_text)(source, sample_context(event_type))
     except TemplateRenderError as exc:
         return str(exc)
     return None
