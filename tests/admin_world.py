@@ -67,7 +67,12 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
         subject="Walk alert",
         body="body",
     )
-    default = db.session.scalar(sa.select(MessageTemplate).where(MessageTemplate.customer_id.is_(None)).limit(1))
+    default = db.session.scalar(
+        sa.select(MessageTemplate)
+        .where(MessageTemplate.customer_id.is_(None), MessageTemplate.channel == Channel.SMS)
+        .order_by(MessageTemplate.id)
+        .limit(1)
+    )
     override = MessageTemplate(
         customer_id=home.id,
         name=default.name,
