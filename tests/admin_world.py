@@ -17,6 +17,7 @@ from webapp.models import (
     EventStatus,
     MessageTemplate,
     Notification,
+    NotificationPreference,
     NotificationStatus,
     PhoneNumber,
     Priority,
@@ -85,7 +86,8 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
     sla = SlaPolicy(customer_id=home.id, priority=Priority.HIGH, resolution_minutes=240)
     key = ApiKey(name="walk", prefix="walk", key_hash="0" * 64, customer_id=home.id)
     endpoint = WebhookEndpoint(customer_id=home.id, name="walk", url="http://127.0.0.1:9/x", secret_encrypted="x")
-    db.session.add_all([notification, override, smtp, sla, key, endpoint])
+    pref = NotificationPreference(user_id=member.id, customer_id=None)
+    db.session.add_all([notification, override, smtp, sla, key, endpoint, pref])
     db.session.flush()
     delivery = WebhookDelivery(endpoint_id=endpoint.id, event_id=event.id, event_type="alert")
     db.session.add(delivery)
@@ -104,6 +106,9 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
         "template": override.id,
         "smtp_config": smtp.id,
         "smtp": smtp.id,
+        "config": smtp.id,
+        "pref": pref.id,
+        "notification_preference": pref.id,
         "sla_policy": sla.id,
         "policy": sla.id,
         "api_key": key.id,
