@@ -135,3 +135,5 @@ class Defaults:
     PER_PAGE = 50
     API_TOKEN_TTL_SECONDS = 3600  # /api/v1/auth/token bearer tokens
     WEBHOOK_TOLERANCE_SECONDS = 300  # generic webhooks: how far a signed timestamp may be from now
+    INVITE_TTL_SECONDS = 7 * 24 * 3600  # invitation / password links shown to an admin
+    PHONE_CODE_TTL_SECONDS = 10 * 60  # SMS verification codes

@@ -12,4 +12,20 @@ def require_login():
     return None
 
 
-from webapp.admin import dashboard, deliveries, integrations, sla, smtp, test_sends, tickets, users  # noqa: E402,F401
+from webapp.admin import (  # noqa: E402,F401
+    audit,
+    customers,
+    dashboard,
+    deliveries,
+    inbox,
+    integrations,
+    menu,
+    phones,
+    preferences,
+    sla,
+    smtp,
+    templates,
+    test_sends,
+    tickets,
+    users,
+)

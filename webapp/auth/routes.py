@@ -8,6 +8,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp.admin.forms import SetPasswordForm
 from webapp.auth import bp
 from webapp.auth.forms import LoginForm, LogoutForm
 from webapp.extensions import db, limiter
@@ -65,3 +66,21 @@ def logout():
         logout_user()
         flash("You have been signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def invitation(token: str):
+    """Set a password from an invitation or reset link (signed, expiring, single-use)."""
+    from webapp.services import users
+
+    user = users.user_from_invitation(token)
+    if user is None:
+        return render_template("auth/invitation_invalid.html"), 404
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        users.reset_password(user, password=form.password.data, by=None)
+        db.session.commit()
+        logout_user()
+        flash("Your password is set. Sign in with it now.", "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/invitation.html", form=form, user=user), 400 if form.errors else 200

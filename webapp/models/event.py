@@ -90,6 +90,7 @@ class Notification(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # web channel: when the user read it
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     event: Mapped[Event | None] = relationship(back_populates="notifications")
@@ -120,6 +121,13 @@ class Notification(db.Model):
             "deliver_after",
             postgresql_where=sa.text("status = 'deferred'"),
             sqlite_where=sa.text("status = 'deferred'"),
+        ),
+        # The inbox badge: unread web notifications of one user.
+        sa.Index(
+            "ix_notification_web_unread",
+            "user_id",
+            postgresql_where=sa.text("channel = 'web' AND read_at IS NULL"),
+            sqlite_where=sa.text("channel = 'web' AND read_at IS NULL"),
         ),
         sa.CheckConstraint("attempts >= 0", name="attempts_nonnegative"),
     )

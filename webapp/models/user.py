@@ -66,6 +66,10 @@ class PhoneNumber(db.Model):
     opted_out: Mapped[bool] = mapped_column(default=False, server_default=sa.text("false"))
     opted_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     opted_out_via: Mapped[str | None] = mapped_column(sa.String(60))
+    # SMS verification: only a hash of the code is kept, with its expiry and the wrong tries so far.
+    verify_code_hash: Mapped[str | None] = mapped_column(sa.String(128))
+    verify_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    verify_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="phone_numbers")

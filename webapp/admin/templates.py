@@ -1,0 +1,172 @@
+"""Message templates: list, edit, per-customer override, and a live JSON preview."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from webapp.admin import bp
+from webapp.admin.forms import ConfirmForm, TemplateForm, TemplateNewForm, TemplateOverrideForm
+from webapp.admin.paging import keyset_page
+from webapp.extensions import db
+from webapp.models import EVENT_TYPES, Channel, Customer, MessageTemplate, Role
+from webapp.security import check_customer_access, customer_scope, role_required
+from webapp.services import template_admin
+
+MAX_PREVIEW_CHARS = 100_000
+
+
+def _template_or_404(template_id: int, *, change: bool = False) -> MessageTemplate:
+    template = db.get_or_404(MessageTemplate, template_id)
+    check_customer_access(current_user, template.customer_id, change=change)
+    return template
+
+
+def _changeable_customers() -> list[Customer]:
+    if not current_user.has_role(Role.OPERATOR):
+        return []
+    query = db.select(Customer).order_by(Customer.name)
+    scope = customer_scope(current_user)
+    if scope is not None:
+        query = query.where(Customer.id.in_(scope))
+    return list(db.session.scalars(query))
+
+
+@bp.get("/templates")
+def template_list():
+    query = db.select(MessageTemplate)
+    scope = customer_scope(current_user)
+    if scope is not None:
+        query = query.where(MessageTemplate.customer_id.is_(None) | MessageTemplate.customer_id.in_(scope))
+    event_type = request.args.get("event_type", "")
+    if event_type in EVENT_TYPES:
+        query = query.where(MessageTemplate.event_type == event_type)
+    channel = request.args.get("channel", "")
+    if channel in {c.value for c in Channel}:
+        query = query.where(MessageTemplate.channel == channel)
+    page = keyset_page(query, MessageTemplate.id, per_page=current_app.config["PER_PAGE"], descending=False)
+    ids = {t.customer_id for t in page.items if t.customer_id}
+    names = dict(db.session.execute(db.select(Customer.id, Customer.name).where(Customer.id.in_(ids))).all())
+    return render_template(
+        "admin/templates/list.html",
+        page=page,
+        names=names,
+        event_types=EVENT_TYPES,
+        channels=[c.value for c in Channel],
+        event_type=event_type,
+        channel=channel,
+    )
+
+
+@bp.route("/templates/new", methods=["GET", "POST"])
+@role_required(Role.OPERATOR)
+def template_create():
+    form = TemplateNewForm()
+    choices = [(c.id, c.name) for c in _changeable_customers()]
+    if current_user.has_role(Role.ADMIN):
+        choices.insert(0, (0, "Every customer (default)"))
+    form.customer_id.choices = choices
+    if form.validate_on_submit():
+        customer_id = form.customer_id.data or None
+        check_customer_access(current_user, customer_id, change=True)
+        try:
+            template = template_admin.create(
+                event_type=form.event_type.data,
+                channel=Channel(form.channel.data),
+                customer_id=customer_id,
+                by=current_user,
+            )
+        except template_admin.TemplateExists as exc:
+            flash("That template exists already; here it is.", "info")
+            return redirect(url_for("admin.template_edit", template_id=exc.existing.id))
+        db.session.commit()
+        flash("Template created with a starting text; edit it here.", "success")
+        return redirect(url_for("admin.template_edit", template_id=template.id))
+    return render_template("admin/templates/new.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/templates/<int:template_id>", methods=["GET", "POST"])
+def template_edit(template_id: int):
+    template = _template_or_404(template_id)
+    form = TemplateForm(obj=template)
+    if request.method == "POST":
+        check_customer_access(current_user, template.customer_id, change=True)
+    if form.validate_on_submit():
+        errors = {
+            "body_text": template_admin.check(form.body_text.data, event_type=template.event_type),
+            "subject": template_admin.check(form.subject.data or "", event_type=template.event_type),
+            "body_html": template_admin.check(form.body_html.data or "", event_type=template.event_type, html=True),
+        }
+        for name, message in errors.items():
+            if message:
+                getattr(form, name).errors.append(message)
+        if not any(errors.values()):
+            changed = template_admin.save(
+                template,
+                subject=form.subject.data,
+                body_text=form.body_text.data,
+                body_html=form.body_html.data,
+                by=current_user,
+            )
+            db.session.commit()
+            flash("Template saved." if changed else "Nothing changed.", "success" if changed else "info")
+            return redirect(url_for("admin.template_edit", template_id=template.id))
+    can_change = current_user.has_role(Role.OPERATOR) and (
+        template.customer_id is not None or current_user.has_role(Role.ADMIN)
+    )
+    override_form = None
+    if template.customer_id is None:
+        choices = [(c.id, c.name) for c in _changeable_customers()]
+        if choices:
+            override_form = TemplateOverrideForm(formdata=None)
+            override_form.customer_id.choices = choices
+    customer = db.session.get(Customer, template.customer_id) if template.customer_id else None
+    return render_template(
+        "admin/templates/edit.html",
+        template=template,
+        form=form,
+        can_change=can_change,
+        override_form=override_form,
+        customer=customer,
+        confirm=ConfirmForm(),
+    ), 400 if form.errors else 200
+
+
+@bp.post("/templates/<int:template_id>/override")
+@role_required(Role.OPERATOR)
+def template_override(template_id: int):
+    default = _template_or_404(template_id)
+    if default.customer_id is not None:
+        abort(400, description="This is already a customer's template.")
+    form = TemplateOverrideForm()
+    form.customer_id.choices = [(c.id, c.name) for c in _changeable_customers()]
+    if not form.validate_on_submit():
+        abort(400, description="Pick one of your customers.")
+    check_customer_access(current_user, form.customer_id.data, change=True)
+    copy = template_admin.override(default, customer_id=form.customer_id.data, by=current_user)
+    db.session.commit()
+    flash("This customer now has its own copy; edit it here.", "success")
+    return redirect(url_for("admin.template_edit", template_id=copy.id))
+
+
+@bp.post("/templates/<int:template_id>/remove")
+@role_required(Role.OPERATOR)
+def template_remove(template_id: int):
+    template = _template_or_404(template_id, change=True)
+    if template.customer_id is None or not ConfirmForm().validate_on_submit():
+        abort(400, description="Only a customer's own copy can be removed.")
+    template_admin.remove_override(template, by=current_user)
+    db.session.commit()
+    flash("The customer uses the default template again.", "success")
+    return redirect(url_for("admin.template_list"))
+
+
+@bp.post("/templates/<int:template_id>/preview")
+def template_preview(template_id: int):
+    """JSON: the template as typed, rendered with sample data, with SMS encoding and segments."""
+    template = _template_or_404(template_id)
+    fields = {name: request.form.get(name, "") for name in ("subject", "body_text", "body_html")}
+    if any(len(value) > MAX_PREVIEW_CHARS for value in fields.values()):
+        return jsonify(errors={"body_text": "Too long to preview."}), 422
+    result = template_admin.preview(event_type=template.event_type, channel=template.channel, **fields)
+    return jsonify(result)
