@@ -30,7 +30,7 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> N
     while time.monotonic() < deadline:
         assert process.poll() is None, "the server exited"
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=10).status_code == 200:
                 return
         except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
             pass
