@@ -77,6 +77,34 @@ def _worker(config: dict, go, report) -> None:
     report.put((started, time.perf_counter()))
 
 
+class TwilioProcess:
+    """The loopback Twilio-like server in its own process, so its work never competes with the
+    benchmark's for one interpreter: it is the stand-in for a remote provider, not part of our cost."""
+
+    def __init__(self):
+        context = multiprocessing.get_context("fork")
+        self._stop, self._answers = context.Event(), context.Queue()
+        self._process = context.Process(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        twilio = FakeTwilio(TWILIO_SID, TWILIO_TOKEN).start()
+        self._answers.put(twilio.base_url)
+        self._stop.wait()
+        self._answers.put(len(twilio.received))
+        twilio.stop()
+
+    def start(self) -> str:
+        self._process.start()
+        return self._answers.get(timeout=30)
+
+    def stop(self) -> int:
+        """Stop the server; how many messages it accepted."""
+        self._stop.set()
+        received = self._answers.get(timeout=30)
+        self._process.join(10)
+        return received
+
+
 def drain(app, config: dict, workers: int) -> tuple[float, int, int]:
     """Run `workers` worker processes over what is queued: (seconds from first start to last finish,
     jobs finished, jobs failed)."""
@@ -159,8 +187,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    twilio = FakeTwilio(TWILIO_SID, TWILIO_TOKEN).start()
-    config = _config(twilio.base_url)
+    twilio = TwilioProcess()
+    config = _config(twilio.start())
     app = create_app(config)
     logging.getLogger().setLevel(logging.WARNING)
     try:
@@ -177,10 +205,9 @@ def main() -> int:
             statuses = dict(
                 db.session.execute(sa.select(Notification.status, sa.func.count()).group_by(Notification.status)).all()
             )
-        sent_to_twilio = len(twilio.received)
     finally:
         cleanup(app)
-        twilio.stop()
+        sent_to_twilio = twilio.stop()
 
     if noop_ok != args.count or delivered_ok != args.count or statuses != {NotificationStatus.SENT: args.count}:
         print(
@@ -196,7 +223,7 @@ def main() -> int:
     print(f"no-op jobs:  {args.count} in {noop_seconds:.2f}s = {noop_rate:.0f}/s")
     print(
         f"deliveries:  {args.count} SMS in {delivery_seconds:.2f}s = {delivery_rate:.0f}/s "
-        f"(twilio client -> loopback Twilio, {sent_to_twilio} messages received)"
+        f"(twilio client -> loopback Twilio in its own process, {sent_to_twilio} messages received)"
     )
     print(f"ratio: {delivery_rate / noop_rate:.3f}")
     return 0
