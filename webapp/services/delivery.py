@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from datetime import datetime, timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import event, func, inspect, text, update
+from sqlalchemy import bindparam, event, func, inspect, text, update
 from sqlalchemy.orm import Session, aliased
 
 from webapp.channels.base import PermanentError, TransientError
@@ -27,7 +28,7 @@ PENDING_GRACE = timedelta(seconds=30)  # an outbox row this old was never handed
 LOST_JOB_GRACE = timedelta(minutes=2)  # a queued row this far past its time lost its job
 SENDING_TIMEOUT = timedelta(minutes=10)  # a worker holding a row this long has died
 _UNTOUCHED_SINCE_CLAIM = "opsrelay_untouched_since_claim"  # session.info: no statement ran since this id's claim
-COLUMN_KEYS = frozenset(attr.key for attr in inspect(Notification).column_attrs)
+COLUMNS = {attr.key: attr.columns[0] for attr in inspect(Notification).column_attrs}  # attribute -> table column
 POSSIBLY_DUPLICATED = (
     "possibly duplicated: a worker stopped while sending, so the first attempt may have reached the recipient"
 )
@@ -72,26 +73,17 @@ def claim(notification_id: int, *, now: datetime | None = None) -> Notification 
     alone = not db.session().in_transaction()
     if alone:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    statement = (
-        update(Notification)
-        .where(
-            Notification.id == notification_id,
-            Notification.status.in_(CLAIMABLE),
-            (Notification.next_attempt_at.is_(None)) | (Notification.next_attempt_at <= now),
-        )
-        .values(status=S.SENDING, claimed_at=now, attempts=Notification.attempts + 1, updated_at=now)
-    )
+    plain, with_context = _claim_statements()
+    params = {"claim_id": notification_id, "claim_now": now}
     loaded: list = []
     if db.session.get_bind().dialect.name == "postgresql":
-        row = db.session.execute(_claim_with_context(statement)).one_or_none()
+        row = db.session.execute(with_context, params).one_or_none()
         if row is not None:
             claimed, event, opted_out = row
             loaded = [claimed] if event is None else [claimed, event]
             sending.remember_context(claimed, event, opted_out=opted_out)
     else:  # SQLite: no UPDATE in a WITH; the send reads the event itself
-        claimed = db.session.scalars(
-            statement.returning(Notification).execution_options(populate_existing=True)
-        ).one_or_none()
+        claimed = db.session.scalars(plain, params).one_or_none()
         loaded = [claimed] if claimed is not None else []
     for instance in loaded:
         db.session.expunge(instance)  # keep its loaded state through the commit: no second read
@@ -109,8 +101,22 @@ def _statements_ran(session: Session, transaction, connection) -> None:
     session.info.pop(_UNTOUCHED_SINCE_CLAIM, None)
 
 
-def _claim_with_context(statement):
-    """WITH claimed AS (UPDATE ... RETURNING notification.*) SELECT claimed, its event, opted out."""
+@functools.cache
+def _claim_statements():
+    """The claim, built once (parameters claim_id, claim_now): UPDATE ... RETURNING the row, and on
+    PostgreSQL WITH claimed AS (that UPDATE) SELECT the row, its event, whether the recipient opted out."""
+    notification_id = bindparam("claim_id", type_=Notification.__table__.c.id.type)
+    now = bindparam("claim_now", type_=Notification.__table__.c.claimed_at.type)
+    statement = (
+        update(Notification)
+        .where(
+            Notification.id == notification_id,
+            Notification.status.in_(CLAIMABLE),
+            (Notification.next_attempt_at.is_(None)) | (Notification.next_attempt_at <= now),
+        )
+        .values(status=S.SENDING, claimed_at=now, attempts=Notification.attempts + 1, updated_at=now)
+    )
+    plain = statement.returning(Notification).execution_options(populate_existing=True)
     claimed_rows = statement.returning(*Notification.__table__.c).cte("claimed")
     claimed = aliased(Notification, claimed_rows)
     opted_out = (
@@ -118,11 +124,12 @@ def _claim_with_context(statement):
         .where(PhoneNumber.number == claimed.recipient, PhoneNumber.opted_out.is_(True))
         .exists()
     )
-    return (
+    with_context = (
         db.select(claimed, Event, (claimed.channel == Channel.SMS) & opted_out)
         .outerjoin(Event, Event.id == claimed.event_id)
         .execution_options(populate_existing=True)
     )
+    return plain, with_context
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None, *, base: float = 5.0) -> float:
@@ -177,15 +184,18 @@ def finish(notification: Notification) -> None:
         session.commit()
         return
     session.expunge(notification)  # written below: nothing left for the session to flush
-    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    async_commit = db.select(func.set_config("synchronous_commit", "off", True)).scalar_subquery()  # once
-    session.execute(
-        update(Notification)
-        .where(Notification.id == notification.id, async_commit.is_not(None))
-        .values(**changes)
-        .execution_options(synchronize_session=False)
-    )
+    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    connection.execute(_outcome_statement().values(changes), {"outcome_id": notification.id})  # Core: no ORM pass
     session.commit()
+
+
+@functools.cache
+def _outcome_statement():
+    """UPDATE notification ... WHERE id = :outcome_id, committing without waiting for the disk (the
+    setting lasts for this statement's own transaction; the subquery runs once)."""
+    async_commit = db.select(func.set_config("synchronous_commit", "off", True)).scalar_subquery()
+    table = Notification.__table__
+    return update(table).where(table.c.id == bindparam("outcome_id", type_=table.c.id.type), async_commit.is_not(None))
 
 
 def _only_row_changes(notification: Notification) -> dict | None:
@@ -200,10 +210,10 @@ def _only_row_changes(notification: Notification) -> dict | None:
     changes = {}
     for attr in state.attrs:
         if attr.history.has_changes():
-            if attr.key not in COLUMN_KEYS:
+            if attr.key not in COLUMNS:
                 return None
-            changes[attr.key] = attr.value
-    changes.setdefault("updated_at", utcnow())
+            changes[COLUMNS[attr.key]] = attr.value
+    changes.setdefault(COLUMNS["updated_at"], utcnow())
     return changes
 
 
