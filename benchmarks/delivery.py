@@ -108,6 +108,7 @@ class TwilioProcess:
 def _provider_alone(go, report, config: dict, count: int) -> None:
     """The reference: one process sending `count` SMS with the same twilio client, no queue, no database."""
     sms = create_app(config).extensions["opsrelay_sms"]
+    logging.getLogger().setLevel(logging.WARNING)  # as in the workers
     callback = config["PUBLIC_BASE_URL"] + "/api/v1/webhooks/twilio/status"
     go.wait()
     started = time.perf_counter()
