@@ -8,7 +8,7 @@ from flask import Flask, g, has_request_context
 from sqlalchemy import event
 from werkzeug.routing import IntegerConverter
 
-from webapp import config, errors
+from webapp import config, errors, pool
 from webapp.extensions import csrf, db, limiter, login_manager, mail, migrate
 
 
@@ -40,6 +40,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     mail.init_app(app)
     limiter.init_app(app)
     with app.app_context():
+        for engine in db.engines.values():
+            pool.install(engine)
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
 

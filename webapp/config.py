@@ -124,7 +124,7 @@ def from_environment(instance_path: str) -> dict:
 class Defaults:
     """Settings that do not come from the environment."""
 
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}  # disconnects: webapp/pool.py pings connections that sat idle
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     MAX_CONTENT_LENGTH = 1024 * 1024  # webhook and form bodies; 413 beyond

@@ -17,8 +17,8 @@ def deliver(notification_id: int) -> str:
     if notification is None:
         return "skipped: already taken or done"
     retry_at = delivery.send(notification)
-    outcome = str(notification.status)  # read before the commit expires the row
-    db.session.commit()
+    outcome = str(notification.status)
+    delivery.finish(notification)
     if retry_at is not None:
         delivery.schedule_retry(notification_id, retry_at)
         return f"retry at {retry_at.isoformat()}"

@@ -35,6 +35,9 @@ def configure(*, as_json: bool, level: int = logging.INFO) -> None:
     """Log to stderr: JSON lines in production, readable text in development."""
     root = logging.getLogger()
     root.setLevel(level)
+    # The twilio client logs every request's headers and every response at INFO: ten lines per SMS,
+    # a visible share of a delivery's cost. Its warnings and errors still show; ours say what was sent.
+    logging.getLogger("twilio.http_client").setLevel(max(level, logging.WARNING))
     if any(isinstance(h, _Marked) for h in root.handlers):
         return
     for handler in list(root.handlers):

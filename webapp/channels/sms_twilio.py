@@ -43,12 +43,23 @@ def _retry_after(headers: dict) -> float | None:
         return None
 
 
+def _read_environment_once(session: requests.Session, url: str) -> None:
+    """Take the proxy and CA bundle settings (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) from the
+    environment now, for the API's URL, instead of on every message: requests scans the whole
+    environment per request otherwise, a visible share of a message's CPU."""
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    session.proxies.update(settings["proxies"] or {})
+    session.verify = settings["verify"]
+    session.trust_env = False
+
+
 class TwilioSms:
     simulated = False
 
     def __init__(self, *, account_sid: str, auth_token: str, from_number: str, api_base_url: str, timeout: int):
         self.from_number = from_number
-        self.http = _HeaderKeepingHttpClient(timeout=timeout)
+        self.http = _HeaderKeepingHttpClient(timeout=timeout)  # one requests Session: keep-alive connections
+        _read_environment_once(self.http.session, api_base_url)
         self.client = Client(account_sid, auth_token, http_client=self.http)
         self.client.api.base_url = api_base_url
 

@@ -11,7 +11,7 @@ import logging
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import inspect, update
 
 from webapp.channels.base import PermanentError, SendResult, TransientError
 from webapp.channels.email_smtp import Email, SmtpEmail, SmtpSettings
@@ -42,8 +42,19 @@ class Suppress(Exception):
     """The notification must not go out; the message says why (shown in the delivery log)."""
 
 
+_CONTEXT = "opsrelay_send_context"
+
+
+def remember_context(notification: Notification, event: Event | None, *, opted_out: bool) -> None:
+    """What the claim read for the send (its event, whether the recipient opted out): send() reads no more."""
+    inspect(notification).info[_CONTEXT] = (event, bool(opted_out))
+
+
 def _event_and_opt_out(notification: Notification) -> tuple[Event | None, bool]:
-    """The notification's event, and whether an SMS recipient has opted out: one query."""
+    """The notification's event, and whether an SMS recipient has opted out: what the claim read, or one query."""
+    remembered = inspect(notification).info.pop(_CONTEXT, None)
+    if remembered is not None:
+        return remembered
     opted_out = (
         db.select(PhoneNumber.id)
         .where(PhoneNumber.number == notification.recipient, PhoneNumber.opted_out.is_(True))
