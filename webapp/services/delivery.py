@@ -30,14 +30,17 @@ POSSIBLY_DUPLICATED = (
 )
 
 
-def enqueue(notification_ids: list[int], *, now: datetime | None = None) -> int:
+def enqueue(notification_ids: list[int], *, now: datetime | None = None, mark_queued: bool = True) -> int:
     """Hand committed pending rows to the queue in one round trip. Returns how many were handed over.
 
-    The rows stay `pending` until a worker claims them (the claim takes pending and queued rows alike), so
-    handing them over costs no second transaction. If the queue cannot be reached nothing is lost: the
-    recovery sweep re-queues pending rows older than PENDING_GRACE. The caller has committed the rows.
-    `now` is accepted for callers that pass their clock; nothing is written here.
+    With `mark_queued` (single test sends, whose status page shows "queued") the rows are then marked
+    queued in a second transaction. Without it (the webhooks' hot path) they stay `pending` until a worker
+    claims them (the claim takes pending and queued rows alike): no second transaction per alert. Either
+    way, if the queue cannot be reached nothing is lost: the rows stay pending and the recovery sweep
+    re-queues pending rows older than PENDING_GRACE. The caller has committed the rows.
     """
+    if mark_queued:
+        return _hand_to_queue(notification_ids, from_statuses=(S.PENDING,), now=now or utcnow())
     return len(notification_ids) if _push(notification_ids) else 0
 
 
