@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from tests.conftest import load_fixture
 from webapp.extensions import db
 from webapp.models import Event, Notification, NotificationStatus, PhoneNumber, utcnow
+from webapp.queue import get_queue
 
 URL = "/api/v1/webhooks/alertmanager"
 AUTH = {"Authorization": "Bearer test-alert-token"}
@@ -340,3 +341,33 @@ def test_paging_more_admins_runs_no_more_queries(client, make_user):
         make_user("admin", phone=f"+141555502{i:02d}")
     many = statements_for_one_alert(client, "f-many")
     assert many == few
+
+
+def test_an_alert_is_one_transaction_then_one_queue_push_per_notification(app, client, make_user):
+    """Answering an alert is one transaction and a few queue pushes, not a page of queries (issue 7's
+    benchmark): the event comes back whole from its INSERT, the decisions read users with their phones,
+    preferences and templates, the notifications are one INSERT, and handing them over writes nothing."""
+    for i in range(3):
+        make_user("admin", phone=f"+1415555010{i}")
+    statements, commits = [], []
+
+    def statement(_conn, _cursor, text, *_args):
+        statements.append(text.split()[0].upper())
+
+    def commit(_conn):
+        commits.append(1)
+
+    sa.event.listen(db.engine, "before_cursor_execute", statement)
+    sa.event.listen(db.engine, "commit", commit)
+    try:
+        response = post(client, load_fixture("webhooks/alertmanager_firing.json"))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", statement)
+        sa.event.remove(db.engine, "commit", commit)
+    assert response.status_code == 200 and response.json["notifications"] == {"queued": 3}
+    assert len(commits) == 1  # event and notifications together; no second "queued" transaction
+    assert statements.count("INSERT") == 2 and statements.count("UPDATE") == 0
+    assert len(statements) <= 6, statements  # event, people+phones, preferences, templates, notifications, endpoints
+    rows = db.session.scalars(db.select(Notification)).all()
+    assert [n.status for n in rows] == [NotificationStatus.PENDING] * 3  # a worker claims them from pending
+    assert get_queue(app).queues["deliveries"].count == 3

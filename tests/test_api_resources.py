@@ -105,7 +105,7 @@ def test_event_create_list_and_detail_with_notifications(client, key, customer, 
     # Two admins: the key's owner has no phone (suppressed, with the reason), the other is paged.
     assert sorted((n["channel"], n["recipient"] or "-", n["status"]) for n in detail["notifications"]) == [
         ("sms", "-", "suppressed"),
-        ("sms", "…0101", "queued"),
+        ("sms", "…0101", "pending"),  # handed to the queue; a worker claims it from pending
     ]
 
 

@@ -127,6 +127,9 @@ def test_dry_run_shows_quiet_hours_with_when(client, make_user, customer, key_fo
         ({"event": {"type": "party"}}, "event.type"),
         ({"event": {"severity": "apocalyptic"}}, "event.severity"),
         ({"event": {"customer": "Nobody Inc"}}, "event.customer"),
+        ({"event": {"customer": 3020454815931}}, "event.customer"),  # past the id column: no such customer
+        ({"source": "alertmanager", "payload": {}, "customer": 2**40}, "customer"),
+        ({"event": {"ticket": 2**40}}, "event.ticket"),
         ({"event": {"labels": {"a": 1}}}, "event.labels"),
         ({"event": {"colour": "red"}}, "event"),
         ({"event": {"ticket": 999}}, "event.ticket"),
@@ -209,6 +212,7 @@ def test_explain_is_scoped_and_validates_its_input(client, make_user, make_custo
     assert client.get(f"/api/v1/users/{ours.id}/explain", headers=scoped).status_code == 422
     assert client.get(f"/api/v1/users/{ours.id}/explain?event=abc", headers=scoped).status_code == 422
     assert client.get(f"/api/v1/users/{ours.id}/explain?event=999999", headers=scoped).status_code == 404
+    assert client.get(f"/api/v1/users/{ours.id}/explain?event={2**54}", headers=scoped).status_code == 404
     theirs = fire(customer=other)
     assert client.get(f"/api/v1/users/{ours.id}/explain?event={theirs.id}", headers=scoped).status_code == 404
     answer = client.get(f"/api/v1/users/{stranger.id}/explain?event={event.id}", headers=key_for(scopes=["read"]))

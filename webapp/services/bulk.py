@@ -27,17 +27,35 @@ def insert_returning(
     With `ignore_conflicts_on`, rows that collide with that unique key are skipped
     (ON CONFLICT DO NOTHING) and return nothing: the database decides, not a read before a write.
     """
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     if not rows:
         return []
-    per_statement = max(1, MAX_PARAMETERS // len(rows[0]))
     table = model.__table__
-    statement = insert(table)
+    statement = _insert(table, ignore_conflicts_on).returning(
+        *(table.c[c.key] for c in columns), sort_by_parameter_order=False
+    )
+    db.session.flush()  # ORM objects the rows may refer to go first, as session.execute would
+    return list(db.session.connection().execute(statement, rows, execution_options=_pages(rows)).all())
+
+
+def insert_returning_objects(
+    model: type, rows: list[dict], *, ignore_conflicts_on: Iterable[str] | None = None
+) -> list:
+    """As insert_returning, but the inserted rows come back whole, as ORM objects in the session
+    (RETURNING every column): no second statement to read back what was just written. In no set order."""
+    if not rows:
+        return []
+    statement = _insert(model, ignore_conflicts_on).returning(model, sort_by_parameter_order=False)
+    return list(db.session.scalars(statement, rows, execution_options=_pages(rows)))
+
+
+def _insert(target, ignore_conflicts_on: Iterable[str] | None):
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(target)
     if ignore_conflicts_on is not None:
         statement = statement.on_conflict_do_nothing(index_elements=list(ignore_conflicts_on))
-    # One compiled statement (cached), sent as multi-row VALUES pages ("insertmanyvalues").
-    statement = statement.returning(
-        *(table.c[c.key] for c in columns), sort_by_parameter_order=False
-    ).execution_options(insertmanyvalues_page_size=per_statement)
-    db.session.flush()  # ORM objects the rows may refer to go first, as session.execute would
-    return list(db.session.connection().execute(statement, rows).all())
+    return statement
+
+
+def _pages(rows: list[dict]) -> dict:
+    """One compiled statement (cached), sent as multi-row VALUES pages ("insertmanyvalues") sized by parameters."""
+    return {"insertmanyvalues_page_size": max(1, MAX_PARAMETERS // len(rows[0]))}

@@ -34,23 +34,36 @@ POSSIBLY_DUPLICATED = (
 )
 
 
-def enqueue(notification_ids: list[int], *, now: datetime | None = None) -> int:
-    """Hand committed pending rows to the queue; mark them queued. Returns how many were queued.
+def enqueue(notification_ids: list[int], *, now: datetime | None = None, mark_queued: bool = True) -> int:
+    """Hand committed pending rows to the queue in one round trip. Returns how many were handed over.
 
-    If the queue cannot be reached the rows stay pending and the recovery sweep retries later:
-    nothing is lost. The caller has committed the rows before calling this.
+    With `mark_queued` (single test sends, whose status page shows "queued") the rows are then marked
+    queued in a second transaction. Without it (the webhooks' hot path) they stay `pending` until a worker
+    claims them (the claim takes pending and queued rows alike): no second transaction per alert. Either
+    way, if the queue cannot be reached nothing is lost: the rows stay pending and the recovery sweep
+    re-queues pending rows older than PENDING_GRACE. The caller has committed the rows.
     """
-    return _hand_to_queue(notification_ids, from_statuses=(S.PENDING,), now=now or utcnow())
+    if mark_queued:
+        return _hand_to_queue(notification_ids, from_statuses=(S.PENDING,), now=now or utcnow())
+    return len(notification_ids) if _push(notification_ids) else 0
 
 
-def _hand_to_queue(ids: list[int], *, from_statuses: tuple, now: datetime) -> int:
-    """Push one deliver job per id in one round trip, then mark the rows queued; 0 if the queue is down."""
+def _push(ids: list[int]) -> bool:
+    """One deliver job per id, in one Redis round trip; False (logged) if the queue is down."""
     if not ids:
-        return 0
+        return False
     try:
         get_queue(current_app).enqueue_many(DELIVER_JOB, [(notification_id,) for notification_id in ids])
     except RedisError as exc:
         log.warning("queue unreachable (%s): %d notifications wait in the outbox", type(exc).__name__, len(ids))
+        return False
+    return True
+
+
+def _hand_to_queue(ids: list[int], *, from_statuses: tuple, now: datetime) -> int:
+    """The sweep's hand-over: push the jobs, then mark the rows queued, so a row the sweep re-queued waits
+    LOST_JOB_GRACE before the next sweep pushes it again (its job may sit behind a backlog)."""
+    if not _push(ids):
         return 0
     db.session.execute(
         update(Notification)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from webapp.extensions import db
 from webapp.models import Event, EventStatus, Severity, utcnow
 from webapp.services import bulk, escalation, outgoing, routing
 
@@ -46,11 +45,9 @@ def ingest(items: list[NormalisedEvent], *, now: datetime | None = None) -> Inge
     if not items:
         return result
     rows = [{**asdict(item), "created_at": now} for item in items]
-    new_ids = [row.id for row in bulk.insert_returning(Event, rows, Event.id, ignore_conflicts_on=DEDUP_KEY)]
-    result.duplicates = len(items) - len(new_ids)
-    for start in range(0, len(new_ids), bulk.BATCH):
-        batch = new_ids[start : start + bulk.BATCH]
-        result.events.extend(db.session.scalars(db.select(Event).where(Event.id.in_(batch)).order_by(Event.id)))
+    stored = bulk.insert_returning_objects(Event, rows, ignore_conflicts_on=DEDUP_KEY)  # whole rows: no re-read
+    result.events = sorted(stored, key=lambda event: event.id)
+    result.duplicates = len(items) - len(result.events)
     result.notifications = routing.route(result.events, now=now)
     result.notifications += outgoing.fan_out(result.events, now=now)
     escalation.arm_events(result.events, now=now)  # an alert nobody acknowledges climbs the levels

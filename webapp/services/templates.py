@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from jinja2 import TemplateError
+from functools import lru_cache
+
+from jinja2 import Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import nulls_last
 
@@ -11,6 +13,7 @@ from webapp.models import Channel, Event, MessageTemplate
 
 _text_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
 _html_env = SandboxedEnvironment(autoescape=True)
+_ENVIRONMENTS = {"text": _text_env, "html": _html_env}
 
 
 class TemplateRenderError(Exception):
@@ -33,7 +36,7 @@ def find(event_type: str, channel: Channel, *, customer_id: int | None) -> Messa
 
 def render_text(source: str, context: dict) -> str:
     try:
-        return _text_env.from_string(source).render(**context).strip()
+        return _compiled("text", source).render(**context).strip()
     except TemplateError as exc:
         raise TemplateRenderError(f"template error: {exc}") from None
 
@@ -41,9 +44,17 @@ def render_text(source: str, context: dict) -> str:
 def render_html(source: str, context: dict) -> str:
     """HTML (email bodies): every value is escaped unless the template marks it safe."""
     try:
-        return _html_env.from_string(source).render(**context)
+        return _compiled("html", source).render(**context)
     except TemplateError as exc:
         raise TemplateRenderError(f"template error: {exc}") from None
+
+
+@lru_cache(maxsize=512)
+def _compiled(kind: str, source: str) -> Template:
+    """A template's compiled form, kept by its source: compiling costs milliseconds, and every alert renders
+    the same few templates. Compiled templates are immutable (the sandbox checks run while rendering), so
+    threads share them; an edited template has a new source and compiles anew."""
+    return _ENVIRONMENTS[kind].from_string(source)
 
 
 def event_context(event: Event) -> dict:

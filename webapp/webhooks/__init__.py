@@ -79,7 +79,7 @@ def store(items: list, *, after: Callable | None = None, extra: dict | None = No
         **(more or {}),
     }
     db.session.commit()  # the outbox: rows first, then the queue
-    delivery.enqueue(pending)
+    delivery.enqueue(pending, mark_queued=False)  # stays pending until claimed: one transaction per alert
     return answer
 
 
