@@ -16,7 +16,8 @@ from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import EVENT_TYPES, Customer, Event, EventStatus, Severity, Ticket, utcnow
 from webapp.services import routing
-from webapp.webhooks import PARSERS, read_json_object
+from webapp.services import routing_preview as dry_run
+from webapp.webhooks import read_json_object
 
 EVENT_FIELDS = ("type", "severity", "status", "customer", "title", "body", "labels", "job_type", "ticket", "source")
 
@@ -38,14 +39,13 @@ def routing_preview():
         )
     for event in events:
         _check_visible(event.customer_id)
-    duplicates = _duplicates(events)
-    decisions = [d for d in routing.plan([e for e in events if id(e) not in duplicates], now=now) if d.record]
+    preview = dry_run.run(events, now=now)
     index = {id(event): position for position, event in enumerate(events)}
     return {
         "at": now.isoformat(),
-        "events": [_event_json(event, duplicates.get(id(event))) for event in events],
-        "decisions": [_decision_json(d, index[id(d.event)], now) for d in decisions],
-        "summary": _summary(decisions),
+        "events": [_event_json(event, preview.duplicates.get(id(event))) for event in events],
+        "decisions": [_decision_json(d, index[id(d.event)], now) for d in preview.decisions],
+        "summary": preview.summary(),
     }
 
 
@@ -75,26 +75,7 @@ def _customer(value: Any, where: str) -> int | None:
 
 
 def _from_webhook(body: dict, customer_id: int | None) -> list[Event]:
-    source, payload = body.get("source"), body.get("payload")
-    if source not in PARSERS:
-        known = ", ".join(sorted(PARSERS)) or "none"
-        raise InvalidPayload("Unknown webhook source.", {"source": f"must be one of: {known}"})
-    if not isinstance(payload, dict):
-        raise InvalidPayload("'payload' must be the webhook body, a JSON object.", {"payload": "required object"})
-    try:
-        items = PARSERS[source](payload)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # InvalidPayload passes through as 422
-        raise InvalidPayload(
-            f"The payload is not a {source} webhook body.", {"payload": f"{type(exc).__name__}: {exc}"[:200]}
-        ) from None
-    columns = set(Event.__table__.c.keys())
-    events = []
-    for item in items:
-        fields = {key: getattr(item, key) for key in item.__dataclass_fields__ if key in columns}
-        if customer_id is not None:
-            fields["customer_id"] = customer_id
-        events.append(Event(**fields))
-    return events
+    return dry_run.events_from_webhook(body.get("source"), body.get("payload"), customer_id)
 
 
 def _from_event(data: Any) -> Event:
@@ -133,7 +114,7 @@ def _from_event(data: Any) -> Event:
     return Event(
         source=data.get("source") or "api",
         event_type=event_type,
-        dedup_key="preview",
+        dedup_key=dry_run.PREVIEW_KEY,
         status=EventStatus(status),
         severity=Severity(severity),
         title=(data.get("title") or f"Preview {event_type}")[:300],
@@ -151,26 +132,6 @@ def _check_visible(customer_id: int | None) -> None:
     if customer_id is None and principal.customer_ids is not None:
         raise Forbidden("This key is limited to its customers: preview an event of one of them (give 'customer').")
     principal.check_customer(customer_id)
-
-
-def _duplicates(events: list[Event]) -> dict[int, int]:
-    """Events already received (same source, dedup key and status): a redelivery notifies nobody."""
-    keys = {(e.source, e.dedup_key, str(e.status)) for e in events if e.dedup_key != "preview"}
-    if not keys:
-        return {}
-    stored = {
-        (source, key, str(status)): event_id
-        for event_id, source, key, status in db.session.execute(
-            db.select(Event.id, Event.source, Event.dedup_key, Event.status).where(
-                Event.dedup_key.in_({k for (_, k, _) in keys})
-            )
-        )
-    }
-    return {
-        id(e): stored[(e.source, e.dedup_key, str(e.status))]
-        for e in events
-        if (e.source, e.dedup_key, str(e.status)) in stored
-    }
 
 
 def _event_json(event: Event, duplicate_of: int | None) -> dict:
@@ -204,15 +165,8 @@ def decision_json(decision: routing.Decision) -> dict:
 
 
 def _decision_json(decision: routing.Decision, event_index: int, now: datetime) -> dict:
-    when = decision.deliver_after or (now if decision.status in ("pending", "sent") else None)
+    when = dry_run.when(decision, now)
     return {"event": event_index, **decision_json(decision), "when": when.isoformat() if when else None}
-
-
-def _summary(decisions: list[routing.Decision]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for d in decisions:
-        counts[str(d.status)] = counts.get(str(d.status), 0) + 1
-    return counts
 
 
 _DECISION = {

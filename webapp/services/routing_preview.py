@@ -1,0 +1,108 @@
+"""The routing dry run shared by POST /api/v1/routing/preview and the /routing/preview page.
+
+Builds unsaved Event objects from a webhook body (or a copy of a stored event) and asks
+`routing.plan` who would hear about them; nothing is added to the session, nothing is sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from webapp.errors import InvalidPayload
+from webapp.extensions import db
+from webapp.models import Event
+from webapp.services import routing
+from webapp.webhooks import PARSERS
+
+COPIED = (
+    "customer_id",
+    "source",
+    "event_type",
+    "dedup_key",
+    "status",
+    "severity",
+    "title",
+    "body",
+    "labels",
+    "data",
+    "job_type",
+    "ticket_id",
+    "starts_at",
+    "ends_at",
+)
+PREVIEW_KEY = "preview"  # the dedup key of an event typed in by hand: never a redelivery
+
+
+@dataclass
+class Preview:
+    at: datetime
+    events: list[Event]
+    duplicates: dict[int, int]  # id(event) -> id of the stored event it repeats
+    decisions: list[routing.Decision] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for d in self.decisions:
+            counts[str(d.status)] = counts.get(str(d.status), 0) + 1
+        return counts
+
+
+def events_from_webhook(source: object, payload: object, customer_id: int | None) -> list[Event]:
+    """Unsaved events of a webhook body as `source` would parse it; InvalidPayload naming 'source' or 'payload'."""
+    if source not in PARSERS:
+        known = ", ".join(sorted(PARSERS)) or "none"
+        raise InvalidPayload("Unknown webhook source.", {"source": f"must be one of: {known}"})
+    if not isinstance(payload, dict):
+        raise InvalidPayload("'payload' must be the webhook body, a JSON object.", {"payload": "required object"})
+    try:
+        items = PARSERS[source](payload)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # InvalidPayload passes through as it is
+        raise InvalidPayload(
+            f"The payload is not a {source} webhook body.", {"payload": f"{type(exc).__name__}: {exc}"[:200]}
+        ) from None
+    columns = set(Event.__table__.c.keys())
+    events = []
+    for item in items:
+        fields = {key: getattr(item, key) for key in item.__dataclass_fields__ if key in columns}
+        if customer_id is not None:
+            fields["customer_id"] = customer_id
+        events.append(Event(**fields))
+    return events
+
+
+def copy_of(stored: Event) -> Event:
+    """An unsaved twin of a stored event, to ask who it would reach if it came in now."""
+    return Event(**{name: getattr(stored, name) for name in COPIED})
+
+
+def duplicates(events: list[Event]) -> dict[int, int]:
+    """Events already received (same source, dedup key and status): a redelivery notifies nobody."""
+    keys = {(e.source, e.dedup_key, str(e.status)) for e in events if e.dedup_key != PREVIEW_KEY}
+    if not keys:
+        return {}
+    stored = {
+        (source, key, str(status)): event_id
+        for event_id, source, key, status in db.session.execute(
+            db.select(Event.id, Event.source, Event.dedup_key, Event.status).where(
+                Event.dedup_key.in_({k for (_, k, _) in keys})
+            )
+        )
+    }
+    return {
+        id(e): stored[(e.source, e.dedup_key, str(e.status))]
+        for e in events
+        if (e.source, e.dedup_key, str(e.status)) in stored
+    }
+
+
+def run(events: list[Event], *, now: datetime, check_duplicates: bool = True) -> Preview:
+    """The decisions real routing would record for `events` at `now` (redeliveries of stored events excluded)."""
+    repeats = duplicates(events) if check_duplicates else {}
+    fresh = [e for e in events if id(e) not in repeats]
+    decisions = [d for d in routing.plan(fresh, now=now) if d.record]
+    return Preview(at=now, events=events, duplicates=repeats, decisions=decisions)
+
+
+def when(decision: routing.Decision, now: datetime) -> datetime | None:
+    """When the notification would go out: its hold's end, now, or never (suppressed)."""
+    return decision.deliver_after or (now if str(decision.status) in ("pending", "sent") else None)
