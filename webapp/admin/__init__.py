@@ -22,6 +22,7 @@ from webapp.admin import (  # noqa: E402,F401
     menu,
     phones,
     preferences,
+    routing_preview,
     sla,
     smtp,
     templates,

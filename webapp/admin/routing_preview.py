@@ -1,0 +1,151 @@
+"""/routing/preview: paste a webhook body or pick a recent event and see who would be notified, on which
+channel, when, and why not. The same decisions as real routing; nothing is stored and nothing is sent."""
+
+from __future__ import annotations
+
+import json
+
+from flask import render_template
+
+from webapp.admin import bp, scope
+from webapp.admin.menu import MENU, MenuItem
+from webapp.admin.routing_forms import RoutingPreviewForm
+from webapp.errors import InvalidPayload
+from webapp.extensions import db
+from webapp.models import Customer, Event, Role, utcnow
+from webapp.security import role_required
+from webapp.services import routing_preview as dry_run
+from webapp.webhooks import PARSERS
+
+RECENT_EVENTS = 50
+
+MENU.insert(
+    next((i + 1 for i, m in enumerate(MENU) if m.endpoint == "admin.delivery_list"), len(MENU)),
+    MenuItem("admin.routing_preview", "Routing preview", Role.OPERATOR),
+)
+
+
+def _form() -> RoutingPreviewForm:
+    form = RoutingPreviewForm()
+    form.source.choices = [("", "pick the sender")] + [(name, name) for name in sorted(PARSERS)]
+    recent = db.session.execute(
+        scope.scoped(db.select(Event.id, Event.title, Event.source, Event.status, Event.created_at), Event.customer_id)
+        .order_by(Event.id.desc())
+        .limit(RECENT_EVENTS)
+    )
+    form.event.choices = [("", "none: use the body above")] + [
+        (str(i), f"#{i} {title} ({source}, {status}, {at:%Y-%m-%d %H:%M})") for i, title, source, status, at in recent
+    ]
+    head = [("", "as the event says")]
+    form.customer.choices = head + [(str(c.id), c.name) for c in scope.visible_customers()]
+    return form
+
+
+def _customer_id(form: RoutingPreviewForm) -> int | None:
+    return int(form.customer.data) if form.customer.data else None
+
+
+def _events(form: RoutingPreviewForm) -> tuple[list[Event], bool] | None:
+    """The unsaved events to preview and whether to look for redeliveries; None after noting the errors."""
+    customer_id = _customer_id(form)
+    if form.event.data:
+        stored = db.session.get(Event, int(form.event.data))
+        if stored is None or not _visible(stored.customer_id):
+            form.event.errors.append("No such event.")
+            return None
+        event = dry_run.copy_of(stored)
+        if customer_id is not None:
+            event.customer_id = customer_id
+        return [event], False
+    if not form.source.data:
+        form.source.errors.append("Pick the webhook's source (or a recent event below).")
+    if not (form.payload.data or "").strip():
+        form.payload.errors.append("Paste the webhook body (or pick a recent event below).")
+    if form.source.errors or form.payload.errors:
+        return None
+    try:
+        payload = json.loads(form.payload.data)
+    except ValueError as exc:
+        form.payload.errors.append(f"Not JSON: {exc}")
+        return None
+    try:
+        return dry_run.events_from_webhook(form.source.data, payload, customer_id), True
+    except InvalidPayload as exc:
+        for name, message in exc.fields.items():
+            target = form.source if name == "source" else form.payload
+            target.errors.append(f"{exc.message} {message}" if target is form.payload else message)
+        if not exc.fields:
+            form.payload.errors.append(exc.message)
+        return None
+
+
+def _visible(customer_id: int | None) -> bool:
+    ids = scope.customer_ids()
+    return ids is None or customer_id in ids
+
+
+def _check_customers(form: RoutingPreviewForm, events: list[Event]) -> bool:
+    """Operators preview only their customers' events: an event naming none needs a customer picked."""
+    for event in events:
+        if not _visible(event.customer_id):
+            form.customer.errors.append(
+                "This event names no customer: pick one of yours."
+                if event.customer_id is None
+                else "This event belongs to a customer you do not look after: pick one of yours."
+            )
+            return False
+    return True
+
+
+def _rows(preview: dry_run.Preview) -> list[dict]:
+    index = {id(event): position for position, event in enumerate(preview.events)}
+    rows = []
+    for decision in preview.decisions:
+        recipient = decision.recipient
+        if recipient and str(decision.channel) == "sms":
+            recipient = "…" + recipient[-4:]
+        rows.append(
+            {
+                "event": index[id(decision.event)] + 1,
+                "person": decision.person,
+                "channel": str(decision.channel),
+                "decision": str(decision.status),
+                "reason": decision.reason,
+                "hold": decision.hold,
+                "recipient": recipient,
+                "rules": decision.rules_source,
+                "when": dry_run.when(decision, preview.at),
+            }
+        )
+    return rows
+
+
+@bp.route("/routing/preview", methods=["GET", "POST"])
+@role_required(Role.OPERATOR)
+def routing_preview():
+    form = _form()
+    preview, rows, status = None, [], 200
+    if form.validate_on_submit():
+        found = _events(form)
+        if found is not None and _check_customers(form, found[0]):
+            events, check_duplicates = found
+            preview = dry_run.run(events, now=utcnow(), check_duplicates=check_duplicates)
+            rows = _rows(preview)
+            db.session.rollback()  # nothing of the dry run stays behind, even by accident
+    if form.is_submitted() and preview is None:
+        status = 422
+    names = {}
+    if preview is not None:
+        ids = {e.customer_id for e in preview.events if e.customer_id}
+        names = dict(db.session.execute(db.select(Customer.id, Customer.name).where(Customer.id.in_(ids))).all())
+    return (
+        render_template(
+            "admin/routing/preview.html",
+            form=form,
+            preview=preview,
+            rows=rows,
+            customer_names=names,
+            event_rows=[(e, preview.duplicates.get(id(e))) for e in preview.events] if preview else [],
+        ),
+        status,
+    )
