@@ -30,6 +30,7 @@ from webapp.models import (
     User,
     WebhookDelivery,
     WebhookEndpoint,
+    WebhookSource,
     utcnow,
 )
 
@@ -120,6 +121,10 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
         "endpoint": endpoint.id,
     }
     ids["webhook_delivery"] = ids["delivery"] = delivery.id
+    source = WebhookSource(name="walk-source", kind="generic", customer_id=home.id)
+    db.session.add(source)
+    db.session.commit()
+    ids["webhook_source"] = source.id
     ids["holiday"] = holiday.id
     ids["timeline_entry"] = ids["entry"] = entry.id
     return World(home=home, other=other, member=member, ids=ids)

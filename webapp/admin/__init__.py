@@ -29,4 +29,5 @@ from webapp.admin import (  # noqa: E402,F401
     test_sends,
     tickets,
     users,
+    webhook_sources,
 )

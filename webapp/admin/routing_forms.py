@@ -1,10 +1,10 @@
-"""The routing preview form: a webhook body and its source, or a recent event, and optionally a customer."""
+"""Forms of the routing preview (a webhook body or a recent event) and of incoming webhook sources."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, TextAreaField
-from wtforms.validators import Length, Optional
+from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
 
 MAX_PAYLOAD_CHARS = 200_000
 
@@ -18,3 +18,19 @@ class RoutingPreviewForm(FlaskForm):
     )
     event = SelectField("…or a recent event", choices=[], validators=[Optional()])
     customer = SelectField("Customer", choices=[], validators=[Optional()])
+
+
+class WebhookSourceForm(FlaskForm):
+    """A new incoming webhook source; its secret is pasted (the sender's) or, left empty, made here."""
+
+    name = StringField(
+        "Name", validators=[DataRequired(), Length(max=120)], description="Also ?source=<name> on the URL."
+    )
+    kind = SelectField("Kind", choices=[("generic", "generic"), ("pagerduty", "pagerduty"), ("github", "github")])
+    customer = SelectField("Customer", choices=[], validators=[Optional()])
+    create_tickets = BooleanField("Open a ticket for each new incident")
+    secret = PasswordField(
+        "Signing secret",
+        validators=[Optional(), Length(max=500)],
+        description="Paste the sender's secret, or leave empty and one is made and shown to you once.",
+    )
