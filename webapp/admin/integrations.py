@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func
 from wtforms.validators import InputRequired
@@ -10,8 +10,8 @@ from wtforms.validators import InputRequired
 from webapp.admin import bp, scope
 from webapp.admin.ops_forms import ApiKeyForm, ConfirmForm, WebhookEndpointForm
 from webapp.extensions import db
-from webapp.models import ApiKey, Customer, Event, Role, User, WebhookDelivery, WebhookEndpoint
-from webapp.services import api_keys, integrations
+from webapp.models import ApiKey, Customer, Event, Notification, Role, User, WebhookDelivery, WebhookEndpoint
+from webapp.services import api_keys, delivery, integrations, test_sends
 
 RECENT_ATTEMPTS = 50
 
@@ -163,10 +163,35 @@ def _render_endpoint(endpoint: WebhookEndpoint | None, form: WebhookEndpointForm
             attempts=attempts,
             secret=secret,
             can_change=scope.can_change(),
+            watch=_watched(endpoint),
             confirm=ConfirmForm(formdata=None),
         ),
         status,
     )
+
+
+def _watched(endpoint: WebhookEndpoint | None) -> int | None:
+    """The test delivery (?watch=<id>) of this endpoint the page follows; None if it is not one."""
+    watch = request.args.get("watch", "")
+    if endpoint is None or not watch.isdigit() or len(watch) > 18:
+        return None
+    found = db.session.scalar(
+        db.select(Notification.id).where(Notification.id == int(watch), Notification.webhook_endpoint_id == endpoint.id)
+    )
+    return found
+
+
+@bp.post("/integrations/webhooks/<int:endpoint_id>/test")
+def webhook_endpoint_test(endpoint_id: int):
+    endpoint = _visible_endpoint(endpoint_id)
+    scope.check_can_change(endpoint.customer_id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("admin.webhook_endpoint_edit", endpoint_id=endpoint.id))
+    notification = test_sends.webhook(endpoint=endpoint, actor=current_user)
+    db.session.commit()
+    delivery.enqueue([notification.id])
+    flash("Test delivery queued.", "info")
+    return redirect(url_for("admin.webhook_endpoint_edit", endpoint_id=endpoint.id, watch=notification.id))
 
 
 @bp.route("/integrations/webhooks/new", methods=["GET", "POST"])

@@ -1,4 +1,5 @@
-"""Test messages: an SMS to a number or an email to an address, as Notification rows with no event.
+"""Test messages: an SMS to a number, an email to an address or a webhook to an endpoint, as Notification rows
+with no event.
 
 They go through the same outbox and delivery path as real notifications, so what the page shows
 (queued → sent → delivered, or failed with the provider's message) is what a real one would do.
@@ -7,10 +8,11 @@ The caller commits, then hands the id to services.delivery.enqueue.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from webapp.extensions import db
-from webapp.models import Channel, Customer, Notification, NotificationStatus, SmtpConfig, User, utcnow
+from webapp.models import Channel, Customer, Notification, NotificationStatus, SmtpConfig, User, WebhookEndpoint, utcnow
 from webapp.services import audit, sms_text
 
 DEFAULT_SMS = "OpsRelay test message: if you can read this, SMS delivery to this number works."
@@ -82,4 +84,35 @@ def email(
         smtp_config.last_test_at = now
         smtp_config.test_notification_id = notification.id
     audit.record(actor=actor, action="test.email", target=notification, summary=f"test email to {to}{via}")
+    return notification
+
+
+def webhook(*, endpoint: WebhookEndpoint, actor: User, now: datetime | None = None) -> Notification:
+    """A signed `test` delivery to an outgoing webhook endpoint, whatever event types it subscribes to."""
+    now = now or utcnow()
+    body = json.dumps(
+        {
+            "event": "test",
+            "sent_at": now.isoformat(),
+            "data": {"endpoint": endpoint.name, "message": "OpsRelay test delivery: your receiver answered it."},
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    notification = Notification(
+        customer_id=endpoint.customer_id,
+        user_id=actor.id,
+        event_id=None,
+        webhook_endpoint_id=endpoint.id,
+        channel=Channel.WEBHOOK,
+        recipient=endpoint.url[:320],
+        subject="test",
+        body=body,
+        status=NotificationStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(notification)
+    db.session.flush()
+    audit.record(actor=actor, action="test.webhook", target=notification, summary=f"test delivery to {endpoint.name!r}")
     return notification
