@@ -1,0 +1,60 @@
+"""/events/<id>: one event — its fields, labels, links (generatorURL, html_url, job_url), who was notified, why not.
+
+Visible to those who see its customer, and to anyone it notified (their own notifications only)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import abort, render_template
+from flask_login import current_user
+
+from webapp.admin import bp, scope
+from webapp.extensions import db
+from webapp.models import Customer, Event, Notification, User
+
+MAX_NOTIFICATIONS = 200
+LINK_KEYS = ("generatorURL", "html_url", "job_url", "url", "externalURL")
+
+
+def _links(data: dict) -> list[tuple[str, str]]:
+    """The event's http(s) links from its source data; anything else is not made clickable."""
+    found = []
+    for key in LINK_KEYS:
+        value = (data or {}).get(key)
+        if isinstance(value, str) and urlsplit(value).scheme in ("http", "https") and urlsplit(value).netloc:
+            found.append((key, value))
+    return found
+
+
+@bp.get("/events/<int:event_id>")
+def event_detail(event_id: int):
+    event = db.session.get(Event, event_id)
+    if event is None:
+        abort(404)
+    ids = scope.customer_ids()
+    sees_customer = ids is None or event.customer_id in ids
+    query = (
+        db.select(Notification, User.name)
+        .outerjoin(User, User.id == Notification.user_id)
+        .where(Notification.event_id == event.id)
+        .order_by(Notification.id)
+        .limit(MAX_NOTIFICATIONS)
+    )
+    if not sees_customer:
+        query = query.where(Notification.user_id == current_user.id)
+    notifications = list(db.session.execute(query))
+    if not sees_customer and not notifications:
+        abort(404)
+    customer = db.session.get(Customer, event.customer_id) if event.customer_id else None
+    annotations = (event.data or {}).get("annotations")
+    return render_template(
+        "admin/events/detail.html",
+        event=event,
+        customer=customer,
+        links=_links(event.data or {}),
+        annotations=annotations if isinstance(annotations, dict) else {},
+        notifications=notifications,
+        limited=not sees_customer,
+        max_notifications=MAX_NOTIFICATIONS,
+    )
