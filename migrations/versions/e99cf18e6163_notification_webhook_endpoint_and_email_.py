@@ -97,7 +97,7 @@ Severity: {{{{ severity }}}} · Status: {{{{ status }}}} · Source: {{{{ event.s
 {{{{ description }}}}
 
 {{% if link %}}Open in OpsRelay: {{{{ link }}}}{{% endif %}}
-"""
+"""  # noqa: E501  (one template line)
 
 HTML = """<!doctype html>
 <html><body style="margin:0;padding:0;font-family:Arial,Helvetica,sans-serif;background:#f4f4f4">
