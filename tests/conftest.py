@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from webapp.models import Customer, MessageTemplate, PhoneNumber, Role, Ticket, 
 from webapp.queue import EmbeddedWorker, get_queue
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Hypothesis (under schemathesis) keeps its cache outside the repository's top level.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "opsrelay-hypothesis"))
 PASSWORD = "pw-for-tests"
 TWILIO_SID = "AC" + "0" * 31 + "1"
 TWILIO_TOKEN = "twilio-test-auth-token"

@@ -38,6 +38,12 @@ class Principal:
     def sees_customer(self, customer_id: int | None) -> bool:
         return self.customer_ids is None or customer_id in self.customer_ids
 
+    def scoped(self, query, customer_column):
+        """`query` limited to this caller's customers (unchanged for a caller who sees them all)."""
+        if self.customer_ids is None:
+            return query
+        return query.where(customer_column.in_(self.customer_ids))
+
     def check_customer(self, customer_id: int | None) -> None:
         """404, not 403, for another customer's object: its existence is not the caller's business."""
         if not self.sees_customer(customer_id):

@@ -63,9 +63,7 @@ def verify():
 @limited
 @api_required("admin")
 def api_key_list():
-    query = db.select(ApiKey).order_by(ApiKey.id.desc())
-    if g.principal.customer_ids is not None:
-        query = query.where(ApiKey.customer_id.in_(g.principal.customer_ids))
+    query = g.principal.scoped(db.select(ApiKey).order_by(ApiKey.id.desc()), ApiKey.customer_id)
     return {"items": [_key_json(key) for key in db.session.scalars(query.limit(500))]}
 
 

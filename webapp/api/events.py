@@ -61,10 +61,7 @@ def event_json(event: Event) -> dict:
 
 
 def visible_events():
-    query = db.select(Event)
-    if g.principal.customer_ids is not None:
-        query = query.where(Event.customer_id.in_(g.principal.customer_ids))
-    return query
+    return g.principal.scoped(db.select(Event), Event.customer_id)
 
 
 @bp.post("/events")

@@ -58,10 +58,7 @@ def notification_json(n: Notification) -> dict:
 
 
 def visible_notifications():
-    query = db.select(Notification)
-    if g.principal.customer_ids is not None:
-        query = query.where(Notification.customer_id.in_(g.principal.customer_ids))
-    return query
+    return g.principal.scoped(db.select(Notification), Notification.customer_id)
 
 
 @bp.get("/notifications")

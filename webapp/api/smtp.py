@@ -164,9 +164,7 @@ def _apply(config: SmtpConfig, payload: dict, *, partial: bool) -> dict:
 @limited
 @api_required("read")
 def smtp_list():
-    query = db.select(SmtpConfig).order_by(SmtpConfig.id)
-    if g.principal.customer_ids is not None:
-        query = query.where(SmtpConfig.customer_id.in_(g.principal.customer_ids))
+    query = g.principal.scoped(db.select(SmtpConfig).order_by(SmtpConfig.id), SmtpConfig.customer_id)
     customer_id = query_int("customer_id")
     if customer_id is not None:
         query = query.where(SmtpConfig.customer_id == customer_id)

@@ -84,9 +84,7 @@ def _iso(value: datetime | None) -> str | None:
 @api_required("read")
 def ticket_list():
     principal = g.principal
-    query = db.select(Ticket)
-    if principal.customer_ids is not None:
-        query = query.where(Ticket.customer_id.in_(principal.customer_ids))
+    query = principal.scoped(db.select(Ticket), Ticket.customer_id)
     statuses, priorities = enum_list("status", TicketStatus), enum_list("priority", Priority)
     if statuses:
         query = query.where(Ticket.status.in_(statuses))
