@@ -43,7 +43,8 @@ from webapp.models import (  # noqa: E402
     utcnow,
 )
 from webapp.queue import DELIVERIES, AppWorker, get_queue  # noqa: E402
-from webapp.services import bulk, delivery  # noqa: E402
+from webapp.services import bulk  # noqa: E402
+from webapp.services.delivery import attempts  # noqa: E402
 
 NOOP_JOB = "benchmarks.delivery.noop"
 
@@ -220,7 +221,7 @@ def main() -> int:
         noop_seconds, noop_ok, noop_failed = drain(app, config, args.workers)
 
         with app.app_context():
-            delivery.enqueue(ids)
+            attempts.enqueue(ids)
         delivery_seconds, delivered_ok, delivered_failed = drain(app, config, args.workers)
         provider_seconds = _race(_provider_alone, (config, args.count // args.workers), args.workers)
         with app.app_context():

@@ -24,7 +24,7 @@ from webapp import create_app  # noqa: E402
 from webapp.config import database_uri  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import Customer, EventStatus, PhoneNumber, Severity, User, user_customer  # noqa: E402
-from webapp.services import ingest  # noqa: E402
+from webapp.services.events import ingest  # noqa: E402
 
 RUNS = 7
 

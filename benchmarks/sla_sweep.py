@@ -29,7 +29,7 @@ from flask_migrate import upgrade  # noqa: E402
 from webapp import create_app  # noqa: E402
 from webapp.config import database_uri  # noqa: E402
 from webapp.extensions import db  # noqa: E402
-from webapp.services import sla  # noqa: E402
+from webapp.services.tickets import sla  # noqa: E402
 
 DUE = 1_000
 SIZES = (10_000, 1_000_000)

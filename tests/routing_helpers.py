@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from webapp.extensions import db
 from webapp.models import Event, EventStatus, Notification, NotificationPreference, Severity
-from webapp.services import ingest
+from webapp.services.events import ingest
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)  # a Thursday, 10:00 UTC
 _keys = itertools.count(1)

@@ -6,7 +6,7 @@ from webapp.extensions import db
 from webapp.models import AuditLog, Channel, Event, EventStatus, Notification, Severity, WebhookEndpoint
 from webapp.models import NotificationStatus as S
 from webapp.security import encrypt_secret
-from webapp.services import acks
+from webapp.services.inbound import acks
 
 
 def event_with_pages(make_user):

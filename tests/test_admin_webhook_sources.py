@@ -11,7 +11,7 @@ import time
 
 from webapp.extensions import db
 from webapp.models import AuditLog, WebhookSource
-from webapp.services import webhook_sources
+from webapp.services.integrations import webhook_sources
 
 LIST = "/integrations/sources"
 

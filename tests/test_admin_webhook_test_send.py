@@ -9,13 +9,13 @@ import pytest
 from tests.webhook_receiver import Receiver
 from webapp.extensions import db
 from webapp.models import Channel, Notification, WebhookDelivery
-from webapp.services import integrations
+from webapp.services.integrations import endpoints
 
 
 @pytest.fixture
 def made(app, customer, make_user):
     actor = make_user("admin", customers=[])
-    endpoint, secret = integrations.create_endpoint(
+    endpoint, secret = endpoints.create_endpoint(
         customer=customer,
         name="Receiver",
         url="http://127.0.0.1:9/unused",

@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import PASSWORD, _reset
 from webapp.extensions import db
 from webapp.models import ApiKey, AuditLog, Role, utcnow
-from webapp.services import api_keys
+from webapp.services.integrations import api_keys
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.security import decrypt_secret
-from webapp.services import api_keys
+from webapp.services.integrations import api_keys
 
 
 @pytest.fixture
@@ -342,9 +342,9 @@ def test_preference_validation_is_422(client, make_user, body, field):
 
 
 def test_a_key_without_user_has_no_own_preferences(client, app):
-    from webapp.services import api_keys as service
+    from webapp.services.integrations import api_keys
 
-    _, plain = service.create_key(name="orphan", scopes=["read"], customer=None, expires_days=None, created_by=None)
+    _, plain = api_keys.create_key(name="orphan", scopes=["read"], customer=None, expires_days=None, created_by=None)
     db.session.commit()
     assert client.get("/api/v1/preferences/mine", headers={"X-API-Key": plain}).status_code == 404
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.test_email_delivery import _smtp_servers, certificate, smtp  # noqa: F401  (fixtures)
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus, Role
-from webapp.services import api_keys
+from webapp.services.integrations import api_keys
 
 
 def test_test_email_is_delivered_through_the_config(client, make_user, customer, smtp, drain):  # noqa: F811

@@ -11,7 +11,7 @@ from tests.conftest import load_fixture, twilio_settings
 from webapp.channels.base import PermanentError, TransientError
 from webapp.extensions import db
 from webapp.models import Channel, Notification, NotificationStatus, utcnow
-from webapp.services import delivery
+from webapp.services.delivery import attempts
 
 AUTH = {"Authorization": "Bearer test-alert-token"}
 
@@ -27,12 +27,12 @@ def make_notification(user, number: str, body: str = "Disk full on db-1") -> Not
 
 def wait_for_retry(notification: Notification) -> None:
     """Sleep until the RQ scheduler will have the retry job due."""
-    due = delivery.retry_job_time(notification.next_attempt_at)
+    due = attempts.retry_job_time(notification.next_attempt_at)
     time.sleep(max(0.0, (due - utcnow()).total_seconds()) + 0.1)
 
 
 def deliver_now(notification: Notification) -> None:
-    delivery.enqueue([notification.id])
+    attempts.enqueue([notification.id])
 
 
 def test_sms_is_sent_with_the_twilio_client_and_the_sid_recorded(make_user, drain, twilio):
@@ -132,8 +132,8 @@ def test_console_backend_marks_sms_simulated(make_app, make_user):
     console = make_app()  # no Twilio settings
     notification = make_notification(make_user("admin"), "+14155550101")
     with console.app_context():
-        claimed = delivery.claim(notification.id)
-        delivery.send(claimed)
+        claimed = attempts.claim(notification.id)
+        attempts.send(claimed)
         db.session.commit()
         assert claimed.status == NotificationStatus.SENT
         assert claimed.simulated is True
@@ -143,8 +143,8 @@ def test_console_backend_marks_sms_simulated(make_app, make_user):
 def test_a_notification_is_claimed_once(make_user):
     user = make_user("admin")
     notification = make_notification(user, "+14155550101")
-    first = delivery.claim(notification.id)
-    second = delivery.claim(notification.id)
+    first = attempts.claim(notification.id)
+    second = attempts.claim(notification.id)
     assert first is not None and first.status == NotificationStatus.SENDING
     assert second is None
 
@@ -164,10 +164,10 @@ def test_queue_down_while_an_alert_arrives_then_back_every_sms_sent_once(make_ap
     assert [n.status for n in rows] == [NotificationStatus.PENDING] * 2
 
     # The queue is back; the periodic recovery job finds the rows left in the outbox.
-    result = delivery.recover(now=utcnow() + timedelta(minutes=1))
+    result = attempts.recover(now=utcnow() + timedelta(minutes=1))
     assert result["requeued"] == 2
     drain()
-    delivery.recover(now=utcnow() + timedelta(minutes=5))  # a second sweep finds nothing to redo
+    attempts.recover(now=utcnow() + timedelta(minutes=5))  # a second sweep finds nothing to redo
     drain()
     assert sorted(m["To"] for m in twilio.received) == ["+14155550101", "+14155550102"]
     assert {n.status for n in db.session.scalars(db.select(Notification))} == {NotificationStatus.SENT}
@@ -176,8 +176,8 @@ def test_queue_down_while_an_alert_arrives_then_back_every_sms_sent_once(make_ap
 def test_row_stuck_in_sending_is_recovered_and_marked_possibly_duplicated(make_user, drain, twilio):
     user = make_user("admin")
     notification = make_notification(user, "+14155550101")
-    delivery.claim(notification.id, now=utcnow() - timedelta(minutes=30))  # a worker that then died
-    assert delivery.recover()["recovered_from_sending"] == 1
+    attempts.claim(notification.id, now=utcnow() - timedelta(minutes=30))  # a worker that then died
+    assert attempts.recover()["recovered_from_sending"] == 1
     drain()
     assert notification.status == NotificationStatus.SENT
     assert notification.attempts == 2
@@ -188,9 +188,9 @@ def test_row_stuck_in_sending_is_recovered_and_marked_possibly_duplicated(make_u
 def test_retry_jobs_never_run_before_the_rows_retry_time():
     """RQ's scheduler keeps whole seconds; a retry job scheduled early would be refused by the claim."""
     at = datetime(2026, 11, 26, 3, 0, 10, 700_000, tzinfo=UTC)
-    assert delivery.retry_job_time(at) == datetime(2026, 11, 26, 3, 0, 11, tzinfo=UTC)
+    assert attempts.retry_job_time(at) == datetime(2026, 11, 26, 3, 0, 11, tzinfo=UTC)
     exact = datetime(2026, 11, 26, 3, 0, 10, tzinfo=UTC)
-    assert delivery.retry_job_time(exact) == exact
+    assert attempts.retry_job_time(exact) == exact
 
 
 def test_deferred_rows_are_sent_once_they_are_due(make_user, drain, twilio):
@@ -200,7 +200,7 @@ def test_deferred_rows_are_sent_once_they_are_due(make_user, drain, twilio):
     due.status, due.deliver_after = NotificationStatus.DEFERRED, utcnow() - timedelta(seconds=1)
     later.status, later.deliver_after = NotificationStatus.DEFERRED, utcnow() + timedelta(hours=1)
     db.session.commit()
-    delivery.recover()
+    attempts.recover()
     drain()
     assert due.status == NotificationStatus.SENT
     assert later.status == NotificationStatus.DEFERRED
@@ -214,7 +214,7 @@ def test_web_notifications_go_through_the_same_job_and_end_sent(make_user, drain
     )
     db.session.add(notification)
     db.session.commit()
-    delivery.enqueue([notification.id])
+    attempts.enqueue([notification.id])
     drain()
     assert notification.status == NotificationStatus.SENT and notification.sent_at is not None
     assert twilio.requests == 0

@@ -26,7 +26,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.security import encrypt_secret
-from webapp.services import api_keys
+from webapp.services.integrations import api_keys
 
 EXAMPLES = 15  # per operation: keeps the whole run well under a minute
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

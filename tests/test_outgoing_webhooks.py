@@ -15,7 +15,7 @@ from webapp.extensions import db
 from webapp.models import Channel, Notification, WebhookDelivery, WebhookEndpoint, utcnow
 from webapp.models import NotificationStatus as S
 from webapp.security import encrypt_secret
-from webapp.services import delivery
+from webapp.services.delivery import attempts
 
 SECRET = "whsec-test-0123456789"
 
@@ -57,7 +57,7 @@ def webhook_rows() -> list[Notification]:
 
 def wait_and_drain(drain, notification: Notification) -> None:
     if notification.status == S.QUEUED and notification.next_attempt_at:
-        due = delivery.retry_job_time(notification.next_attempt_at)
+        due = attempts.retry_job_time(notification.next_attempt_at)
         time.sleep(max(0.0, (due - utcnow()).total_seconds()) + 0.1)
     drain()
 

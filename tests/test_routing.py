@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from tests.routing_helpers import T0, fire, item, prefer, rows
 from webapp.extensions import db
 from webapp.models import Event, EventStatus, MessageTemplate, Notification, PhoneNumber, Severity, User
-from webapp.services import ingest, routing
+from webapp.services.events import ingest
+from webapp.services.routing import decisions
 
 
 def test_role_defaults_when_users_have_no_preference(make_user, customer):
@@ -153,7 +154,7 @@ def test_ticket_assignee_and_audience_are_candidates(make_user, make_ticket, mak
     )
     db.session.add(event)
     db.session.flush()
-    routing.route([event], now=T0, audience=[outside_admin.id])
+    decisions.route([event], now=T0, audience=[outside_admin.id])
     got = rows(event)
     assert {uid for uid, _ in got} == {assignee.id, outside_admin.id}  # the audience, not the members
     assert got[(outside_admin.id, "email")].status == "pending"  # membership not required for the audience

@@ -15,7 +15,7 @@ from webapp.api.access import issue_token, new_key
 from webapp.extensions import db
 from webapp.models import ApiKey, Event, Notification, PhoneNumber, Role, Severity, utcnow
 from webapp.security import hash_api_key
-from webapp.services import digest
+from webapp.services.routing import digest
 
 PREVIEW = "/api/v1/routing/preview"
 ALERT_AUTH = {"Authorization": "Bearer test-alert-token"}

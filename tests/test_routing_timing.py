@@ -13,7 +13,9 @@ from tests.routing_helpers import T0, fire, item, prefer, rows
 from webapp import jobs
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus, Severity
-from webapp.services import delivery, digest, ingest
+from webapp.services.delivery import attempts
+from webapp.services.events import ingest
+from webapp.services.routing import digest
 
 PARIS_NIGHT = {"quiet_hours_start": time(22, 0), "quiet_hours_end": time(7, 0), "timezone": "Europe/Paris"}
 
@@ -27,7 +29,7 @@ def sms_user(make_user, customer, **pref):
 def release(now):
     pending = digest.release(now=now)
     db.session.commit()
-    delivery.enqueue(pending, now=now)
+    attempts.enqueue(pending, now=now)
     return pending
 
 
@@ -93,7 +95,7 @@ def test_hourly_limit_holds_the_rest_for_one_digest_when_the_hour_rolls_over(mak
     assert [n.status for n in sms] == ["pending"] * 3 + ["deferred"] * 2
     assert sms[3].hold == "hourly_cap" and sms[3].deliver_after == T0 + timedelta(hours=1)
     assert sms[3].reason.startswith("hourly limit of 3 sms messages reached: held for the digest at 2026-11-26 11:00")
-    delivery.enqueue([n.id for n in sms[:3]])
+    attempts.enqueue([n.id for n in sms[:3]])
     drain()
 
     assert release(T0 + timedelta(minutes=59)) == []
@@ -204,6 +206,6 @@ def test_the_recovery_sweep_releases_due_rows_through_the_same_digest_rule(make_
     past = datetime.now(UTC) - timedelta(minutes=10)
     for i in range(2):
         fire(customer=customer, title=f"Alert{i}", now=past)
-    delivery.recover()
+    attempts.recover()
     drain()
     assert [m["Body"] for m in twilio.received] == ["2 alerts: Alert0, Alert1"]

@@ -8,8 +8,8 @@ import pytest
 
 from webapp.extensions import db
 from webapp.models import BusinessCalendar, Event, Holiday, Priority, SlaPolicy, TicketStatus, TimelineEntry
-from webapp.services import business_time, sla, tickets
-from webapp.services.business_time import Calendar
+from webapp.services.tickets import business_time, sla, tickets
+from webapp.services.tickets.business_time import Calendar
 
 NY = "America/New_York"
 

@@ -9,7 +9,8 @@ import pytest
 
 from webapp.extensions import db
 from webapp.models import Event, EventStatus, Notification, Priority, Role, Severity, SlaPolicy, Ticket
-from webapp.services import ingest, sla, tickets
+from webapp.services.events import ingest
+from webapp.services.tickets import sla, tickets
 
 
 def at(text: str) -> datetime:
@@ -199,7 +200,7 @@ def sms_reply(app, client, sender: str, body: str) -> str:
 
 
 def test_ack_by_sms_of_the_escalation_code_stops_the_alert(app, client, customer, escalating, admins):
-    from webapp.services import acks
+    from webapp.services.inbound import acks
 
     mine, other = admins
     item = ingest.NormalisedEvent(

@@ -7,7 +7,7 @@ import re
 from tests.conftest import PASSWORD
 from webapp.extensions import db
 from webapp.models import AuditLog, BusinessCalendar, Holiday, Priority, Role, SlaPolicy
-from webapp.services import tickets
+from webapp.services.tickets import tickets
 
 
 def test_admin_sets_a_policy_and_open_tickets_get_new_deadlines(client, customer, login_as):

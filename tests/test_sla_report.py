@@ -12,7 +12,7 @@ from webapp.api.access import new_key
 from webapp.extensions import db
 from webapp.models import ApiKey, Priority, Role, TicketStatus
 from webapp.security import hash_api_key
-from webapp.services import sla_report
+from webapp.services.tickets import sla_report
 
 
 def at(text: str) -> datetime:
@@ -152,7 +152,7 @@ def test_csv_cells_cannot_start_a_formula(app, make_customer, make_ticket):
 
 def test_a_breach_counts_even_after_the_deadline_moved(app, customer):
     from webapp.models import SlaPolicy
-    from webapp.services import sla, tickets
+    from webapp.services.tickets import sla, tickets
 
     policy = SlaPolicy(customer_id=customer.id, priority=Priority.NORMAL, resolution_minutes=60)
     db.session.add(policy)

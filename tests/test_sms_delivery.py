@@ -8,7 +8,7 @@ from tests.conftest import load_fixture
 from webapp.extensions import db
 from webapp.models import Channel, Event, EventStatus, Notification, Severity
 from webapp.models import NotificationStatus as S
-from webapp.services import delivery
+from webapp.services.delivery import attempts
 
 
 def send_sms(user, body: str, drain, *, event: Event | None = None) -> Notification:
@@ -22,7 +22,7 @@ def send_sms(user, body: str, drain, *, event: Event | None = None) -> Notificat
     )
     db.session.add(notification)
     db.session.commit()
-    delivery.enqueue([notification.id])
+    attempts.enqueue([notification.id])
     drain()
     assert notification.status == S.SENT
     return notification

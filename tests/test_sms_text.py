@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.services.sms_text import GSM7, UCS2, measure, shorten
+from webapp.channels.sms_text import GSM7, UCS2, measure, shorten
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from webapp.extensions import db
 from webapp.models import Priority, Role, TicketStatus
-from webapp.services import tickets
+from webapp.services.tickets import tickets
 
 
 def test_ticket_life_is_written_to_its_timeline(app, customer, make_user):

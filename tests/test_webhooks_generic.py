@@ -11,7 +11,7 @@ import pytest
 
 from webapp.extensions import db
 from webapp.models import Event, Notification, Ticket
-from webapp.services import webhook_sources
+from webapp.services.integrations import webhook_sources
 
 URL = "/api/v1/webhooks/generic"
 SECRET = "automation-secret-0123456789"

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import load_fixture
 from webapp.extensions import db
 from webapp.models import Event, TimelineEntry
-from webapp.services import webhook_sources
+from webapp.services.integrations import webhook_sources
 from webapp.webhooks.github import ticket_refs
 
 URL = "/api/v1/webhooks/github"

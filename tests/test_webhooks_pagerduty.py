@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import load_fixture
 from webapp.extensions import db
 from webapp.models import AuditLog, Event, Notification, Ticket, TicketStatus, WebhookSource
-from webapp.services import webhook_sources
+from webapp.services.integrations import webhook_sources
 
 URL = "/api/v1/webhooks/pagerduty"
 SECRET = "pagerduty-secret-0123456789"

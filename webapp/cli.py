@@ -87,9 +87,9 @@ def create_admin_command(email, password, name, phone):
 @jobs_cli.command("requeue")
 def requeue_command():
     """Re-queue notifications the queue lost (the periodic recovery job, run now)."""
-    from webapp.services import delivery
+    from webapp.services.delivery import attempts
 
-    click.echo(delivery.recover())
+    click.echo(attempts.recover())
 
 
 def development_api_key(app: Flask) -> str:
@@ -98,7 +98,7 @@ def development_api_key(app: Flask) -> str:
 
     from webapp.models import ApiKey
     from webapp.security import hash_api_key
-    from webapp.services import api_keys
+    from webapp.services.integrations import api_keys
 
     path = Path(app.instance_path) / "dev_api_key"
     if path.exists():

@@ -7,26 +7,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from webapp.extensions import db
-from webapp.services import delivery, digest, sla
+from webapp.services.delivery import attempts
+from webapp.services.routing import digest
+from webapp.services.tickets import sla
 
 log = logging.getLogger(__name__)
 
 
 def deliver(notification_id: int) -> str:
-    notification = delivery.claim(notification_id)
+    notification = attempts.claim(notification_id)
     if notification is None:
         return "skipped: already taken or done"
-    retry_at = delivery.send(notification)
+    retry_at = attempts.send(notification)
     outcome = str(notification.status)
-    delivery.finish(notification)
+    attempts.finish(notification)
     if retry_at is not None:
-        delivery.schedule_retry(notification_id, retry_at)
+        attempts.schedule_retry(notification_id, retry_at)
         return f"retry at {retry_at.isoformat()}"
     return outcome
 
 
 def recover_notifications() -> dict[str, int]:
-    return delivery.recover()
+    return attempts.recover()
 
 
 def release_held_notifications() -> int:
@@ -34,7 +36,7 @@ def release_held_notifications() -> int:
     themselves or as one digest per user and channel. Safe to run twice at once: the claim is one UPDATE."""
     pending = digest.release()
     db.session.commit()
-    delivery.enqueue(pending)
+    attempts.enqueue(pending)
     return len(pending)
 
 
@@ -42,7 +44,7 @@ def check_sla() -> dict:
     """The SLA sweep: one transaction marks and routes, then the notifications go to the queue."""
     result = sla.check_sla()
     db.session.commit()
-    delivery.enqueue(result.notifications)
+    attempts.enqueue(result.notifications)
     log.info("sla sweep: %s", result.summary())
     return {
         "summary": result.summary(),

@@ -12,8 +12,8 @@ from webapp.admin.paging import keyset_page
 from webapp.extensions import db
 from webapp.models import Customer, Role, User, user_customer
 from webapp.security import check_customer_access, customer_scope, role_required
-from webapp.services import customers
-from webapp.services.customers import CustomerError
+from webapp.services.people import customers
+from webapp.services.people.customers import CustomerError
 
 
 def _customer_or_404(customer_id: int, *, change: bool = False) -> Customer:

@@ -12,8 +12,9 @@ from webapp.admin import bp, scope
 from webapp.extensions import db
 from webapp.models import Notification, utcnow
 from webapp.queue import get_queue
-from webapp.services import dashboard as stats
-from webapp.services import delivery_log, ops_status, ticket_list
+from webapp.services.delivery import delivery_log
+from webapp.services.overview import dashboard_queries, ops_status
+from webapp.services.tickets import ticket_queries
 
 
 @bp.get("/")
@@ -21,11 +22,11 @@ def dashboard():
     now = utcnow()
     ids, me = scope.customer_ids(), current_user.id
     days = 7 if request.args.get("range") == "7d" else 1
-    firing, firing_count = stats.firing_alerts(ids, now=now)
-    attention, at_risk_count, breached_count = stats.tickets_needing_attention(ids, now=now)
-    failed, failed_count = stats.failed_deliveries(ids, me, now=now)
-    newest_open, open_count = stats.open_tickets(ids)
-    by_status, by_channel = stats.delivery_charts(ids, me, now=now, days=days)
+    firing, firing_count = dashboard_queries.firing_alerts(ids, now=now)
+    attention, at_risk_count, breached_count = dashboard_queries.tickets_needing_attention(ids, now=now)
+    failed, failed_count = dashboard_queries.failed_deliveries(ids, me, now=now)
+    newest_open, open_count = dashboard_queries.open_tickets(ids)
+    by_status, by_channel = dashboard_queries.delivery_charts(ids, me, now=now, days=days)
     recent = db.session.scalars(
         delivery_log.scope(db.select(Notification), ids, me)
         .options(selectinload(Notification.user), selectinload(Notification.event))
@@ -36,7 +37,7 @@ def dashboard():
     health = ops_status.health(queue, now=now)
     return render_template(
         "admin/dashboard.html",
-        counts=stats.status_counts(ids, me, since=now - timedelta(hours=24)),
+        counts=dashboard_queries.status_counts(ids, me, since=now - timedelta(hours=24)),
         firing=firing,
         firing_count=firing_count,
         attention=attention,
@@ -48,12 +49,12 @@ def dashboard():
         failed_count=failed_count,
         charts=[by_status, by_channel],
         days=days,
-        compliance=stats.sla_compliance(ids, now=now),
+        compliance=dashboard_queries.sla_compliance(ids, now=now),
         recent=recent,
         queue_ok=health.reachable,
         queue_embedded=health.embedded,
         health=health,
         oldest_job=ops_status.describe_age(health.oldest_job_age),
-        sla_state=lambda t: ticket_list.sla_state(t, now),
+        sla_state=lambda t: ticket_queries.sla_state(t, now),
         sms_simulated=current_app.extensions["opsrelay_sms"].simulated,
     )

@@ -12,7 +12,7 @@ from webapp.admin import bp, scope
 from webapp.admin.ops_forms import DeliveryFilterForm
 from webapp.extensions import db
 from webapp.models import Channel, Notification, NotificationStatus
-from webapp.services import delivery_log
+from webapp.services.delivery import delivery_log
 
 
 def _int_arg(name: str) -> int | None:

@@ -24,8 +24,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from webapp.models import EVENT_TYPES, Role, Severity
-from webapp.services.preference_edit import CHANNELS
-from webapp.services.users import MIN_PASSWORD_LENGTH
+from webapp.services.people.preferences import CHANNELS
+from webapp.services.people.users import MIN_PASSWORD_LENGTH
 from webapp.validation import normalise_email
 
 

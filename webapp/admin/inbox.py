@@ -13,7 +13,7 @@ from webapp.admin.paging import keyset_page
 from webapp.extensions import db
 from webapp.models import Channel, Notification
 from webapp.security import is_safe_next
-from webapp.services import inbox as inbox_service
+from webapp.services.overview.inbox import SHOWN, mark_read
 
 
 @bp.get("/inbox")
@@ -24,7 +24,7 @@ def inbox():
         .where(
             Notification.user_id == current_user.id,
             Notification.channel == Channel.WEB,
-            Notification.status.in_(inbox_service.SHOWN),
+            Notification.status.in_(SHOWN),
         )
     )
     unread_only = request.args.get("unread") == "1"
@@ -59,10 +59,10 @@ def inbox_read(notification_id: int):
     if (
         notification.user_id != current_user.id
         or notification.channel != Channel.WEB
-        or notification.status not in inbox_service.SHOWN
+        or notification.status not in SHOWN
     ):
         abort(404)
-    inbox_service.mark_read(current_user.id, notification_id=notification.id)
+    mark_read(current_user.id, notification_id=notification.id)
     db.session.commit()
     target = request.form.get("next")
     return redirect(target if is_safe_next(target) else url_for("admin.inbox"))
@@ -72,7 +72,7 @@ def inbox_read(notification_id: int):
 def inbox_read_all():
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    count = inbox_service.mark_read(current_user.id)
+    count = mark_read(current_user.id)
     db.session.commit()
     flash(f"{count} marked read." if count else "Nothing unread.", "success")
     return redirect(url_for("admin.inbox"))

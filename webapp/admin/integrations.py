@@ -11,7 +11,8 @@ from webapp.admin import bp, scope
 from webapp.admin.ops_forms import ApiKeyForm, ConfirmForm, WebhookEndpointForm
 from webapp.extensions import db
 from webapp.models import ApiKey, Customer, Event, Notification, Role, User, WebhookDelivery, WebhookEndpoint
-from webapp.services import api_keys, delivery, integrations, test_sends
+from webapp.services.delivery import attempts, test_sends
+from webapp.services.integrations import api_keys, endpoints
 
 RECENT_ATTEMPTS = 50
 
@@ -51,7 +52,7 @@ def _inbound() -> dict:
     last_alert = db.session.scalar(db.select(func.max(Event.created_at)).where(Event.source == "alertmanager"))
     return {
         "alertmanager_url": f"{base}/api/v1/webhooks/alertmanager",
-        "alert_token": integrations.token_fingerprint(current_app.config.get("ALERT_WEBHOOK_TOKEN")),
+        "alert_token": endpoints.token_fingerprint(current_app.config.get("ALERT_WEBHOOK_TOKEN")),
         "last_alert": last_alert,
         "twilio_status_url": f"{base}/api/v1/webhooks/twilio/status",
         "twilio_inbound_url": f"{base}/api/v1/webhooks/twilio/inbound",
@@ -61,7 +62,7 @@ def _inbound() -> dict:
 
 
 def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, status: int = 200):
-    endpoints = list(
+    endpoint_rows = list(
         db.session.scalars(
             scope.scoped(db.select(WebhookEndpoint), WebhookEndpoint.customer_id)
             .order_by(WebhookEndpoint.name)
@@ -80,13 +81,13 @@ def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, 
             .limit(200)
         )
     )
-    names = dict(db.session.execute(db.select(Customer.id, Customer.name)).all()) if endpoints else {}
+    names = dict(db.session.execute(db.select(Customer.id, Customer.name)).all()) if endpoint_rows else {}
     can_change = scope.can_change()
     return (
         render_template(
             "admin/integrations/index.html",
             inbound=_inbound(),
-            endpoints=endpoints,
+            endpoints=endpoint_rows,
             customer_names=names,
             keys=keys,
             can_change=can_change,
@@ -145,9 +146,9 @@ def _visible_endpoint(endpoint_id: int) -> WebhookEndpoint:
 
 
 def _render_endpoint(endpoint: WebhookEndpoint | None, form: WebhookEndpointForm, *, secret=None, status=200):
-    attempts = []
+    recent = []
     if endpoint is not None:
-        attempts = list(
+        recent = list(
             db.session.scalars(
                 db.select(WebhookDelivery)
                 .where(WebhookDelivery.endpoint_id == endpoint.id)
@@ -160,7 +161,7 @@ def _render_endpoint(endpoint: WebhookEndpoint | None, form: WebhookEndpointForm
             "admin/integrations/endpoint.html",
             endpoint=endpoint,
             form=form,
-            attempts=attempts,
+            attempts=recent,
             secret=secret,
             can_change=scope.can_change(),
             watch=_watched(endpoint),
@@ -189,7 +190,7 @@ def webhook_endpoint_test(endpoint_id: int):
         return redirect(url_for("admin.webhook_endpoint_edit", endpoint_id=endpoint.id))
     notification = test_sends.webhook(endpoint=endpoint, actor=current_user)
     db.session.commit()
-    delivery.enqueue([notification.id])
+    attempts.enqueue([notification.id])
     flash("Test delivery queued.", "info")
     return redirect(url_for("admin.webhook_endpoint_edit", endpoint_id=endpoint.id, watch=notification.id))
 
@@ -202,7 +203,7 @@ def webhook_endpoint_new():
     if not form.validate_on_submit():
         return _render_endpoint(None, form, status=422 if form.is_submitted() else 200)
     customer = _chosen_customer(form.customer)
-    endpoint, secret = integrations.create_endpoint(
+    endpoint, secret = endpoints.create_endpoint(
         customer=customer,
         name=form.name.data.strip(),
         url=form.url.data.strip(),
@@ -225,7 +226,7 @@ def webhook_endpoint_edit(endpoint_id: int):
     if form.is_submitted():
         scope.check_can_change(endpoint.customer_id)
         if form.validate():
-            changes = integrations.update_endpoint(
+            changes = endpoints.update_endpoint(
                 endpoint,
                 name=form.name.data.strip(),
                 url=form.url.data.strip(),
@@ -245,7 +246,7 @@ def webhook_endpoint_unpause(endpoint_id: int):
     endpoint = _visible_endpoint(endpoint_id)
     scope.check_can_change(endpoint.customer_id)
     if ConfirmForm().validate_on_submit():
-        if integrations.unpause(endpoint, actor=current_user):
+        if endpoints.unpause(endpoint, actor=current_user):
             db.session.commit()
             flash(f"“{endpoint.name}” unpaused: events will be sent to it again.", "success")
         else:
@@ -259,7 +260,7 @@ def webhook_endpoint_rotate(endpoint_id: int):
     scope.check_can_change(endpoint.customer_id)
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("admin.webhook_endpoint_edit", endpoint_id=endpoint.id))
-    secret = integrations.rotate_secret(endpoint, actor=current_user)
+    secret = endpoints.rotate_secret(endpoint, actor=current_user)
     db.session.commit()
     flash("New signing secret made; the old one no longer signs. Copy it now: it is shown only this once.", "success")
     form = _endpoint_form(formdata=None, obj=endpoint)

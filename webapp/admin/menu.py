@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from webapp.admin import bp
 from webapp.extensions import db
 from webapp.models import Channel, Notification, Role
-from webapp.services.inbox import SHOWN
+from webapp.services.overview.inbox import SHOWN
 
 
 class MenuItem(NamedTuple):

@@ -9,8 +9,9 @@ from webapp.admin import bp
 from webapp.admin.forms import ConfirmForm, PhoneCodeForm, PhoneForm, PhoneLabelForm
 from webapp.extensions import db
 from webapp.models import PhoneNumber, Role, User
-from webapp.services import delivery, phones
-from webapp.services.phones import PhoneError
+from webapp.services.delivery import attempts
+from webapp.services.people import phones
+from webapp.services.people.phones import PhoneError
 
 
 def _owner_or_admin(user_id: int) -> User:
@@ -110,7 +111,7 @@ def phone_send_code(phone_id: int):
         flash(str(exc), "warning")
         return _back(phone)
     db.session.commit()
-    delivery.enqueue([notification.id])
+    attempts.enqueue([notification.id])
     flash(f"A code is on its way to {phone.number}. Type it below.", "success")
     return _back(phone)
 

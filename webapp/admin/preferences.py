@@ -10,7 +10,7 @@ from webapp.admin.forms import BulkPreferenceForm, PreferenceForm
 from webapp.extensions import db
 from webapp.models import Customer, Role, User
 from webapp.security import role_required
-from webapp.services import preference_edit as preferences
+from webapp.services.people import preferences
 
 
 def _edit(user: User, *, endpoint: str, **url_args):

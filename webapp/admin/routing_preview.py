@@ -14,7 +14,7 @@ from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import Customer, Event, Role, utcnow
 from webapp.security import role_required
-from webapp.services import routing_preview as dry_run
+from webapp.services.routing import preview
 from webapp.webhooks import PARSERS
 
 RECENT_EVENTS = 50
@@ -53,7 +53,7 @@ def _events(form: RoutingPreviewForm) -> tuple[list[Event], bool] | None:
         if stored is None or not _visible(stored.customer_id):
             form.event.errors.append("No such event.")
             return None
-        event = dry_run.copy_of(stored)
+        event = preview.copy_of(stored)
         if customer_id is not None:
             event.customer_id = customer_id
         return [event], False
@@ -69,7 +69,7 @@ def _events(form: RoutingPreviewForm) -> tuple[list[Event], bool] | None:
         form.payload.errors.append(f"Not JSON: {exc}")
         return None
     try:
-        return dry_run.events_from_webhook(form.source.data, payload, customer_id), True
+        return preview.events_from_webhook(form.source.data, payload, customer_id), True
     except InvalidPayload as exc:
         for name, message in exc.fields.items():
             target = form.source if name == "source" else form.payload
@@ -97,10 +97,10 @@ def _check_customers(form: RoutingPreviewForm, events: list[Event]) -> bool:
     return True
 
 
-def _rows(preview: dry_run.Preview) -> list[dict]:
-    index = {id(event): position for position, event in enumerate(preview.events)}
+def _rows(result: preview.Preview) -> list[dict]:
+    index = {id(event): position for position, event in enumerate(result.events)}
     rows = []
-    for decision in preview.decisions:
+    for decision in result.decisions:
         recipient = decision.recipient
         if recipient and str(decision.channel) == "sms":
             recipient = "…" + recipient[-4:]
@@ -114,7 +114,7 @@ def _rows(preview: dry_run.Preview) -> list[dict]:
                 "hold": decision.hold,
                 "recipient": recipient,
                 "rules": decision.rules_source,
-                "when": dry_run.when(decision, preview.at),
+                "when": preview.when(decision, result.at),
             }
         )
     return rows
@@ -124,28 +124,28 @@ def _rows(preview: dry_run.Preview) -> list[dict]:
 @role_required(Role.OPERATOR)
 def routing_preview():
     form = _form()
-    preview, rows, status = None, [], 200
+    result, rows, status = None, [], 200
     if form.validate_on_submit():
         found = _events(form)
         if found is not None and _check_customers(form, found[0]):
             events, check_duplicates = found
-            preview = dry_run.run(events, now=utcnow(), check_duplicates=check_duplicates)
-            rows = _rows(preview)
+            result = preview.run(events, now=utcnow(), check_duplicates=check_duplicates)
+            rows = _rows(result)
             db.session.rollback()  # nothing of the dry run stays behind, even by accident
-    if form.is_submitted() and preview is None:
+    if form.is_submitted() and result is None:
         status = 422
     names = {}
-    if preview is not None:
-        ids = {e.customer_id for e in preview.events if e.customer_id}
+    if result is not None:
+        ids = {e.customer_id for e in result.events if e.customer_id}
         names = dict(db.session.execute(db.select(Customer.id, Customer.name).where(Customer.id.in_(ids))).all())
     return (
         render_template(
             "admin/routing/preview.html",
             form=form,
-            preview=preview,
+            preview=result,
             rows=rows,
             customer_names=names,
-            event_rows=[(e, preview.duplicates.get(id(e))) for e in preview.events] if preview else [],
+            event_rows=[(e, result.duplicates.get(id(e))) for e in result.events] if result else [],
         ),
         status,
     )

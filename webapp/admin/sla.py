@@ -14,7 +14,8 @@ from webapp.admin.sla_forms import DAY_NAMES, CalendarForm, ConfirmForm, Holiday
 from webapp.extensions import db
 from webapp.models import BusinessCalendar, Customer, Holiday, Priority, Role, SlaPolicy
 from webapp.security import role_required
-from webapp.services import audit, sla, sla_report
+from webapp.services import audit
+from webapp.services.tickets import sla, sla_report
 
 POLICY_FIELDS = (
     "resolution_minutes",

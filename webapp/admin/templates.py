@@ -11,7 +11,7 @@ from webapp.admin.paging import keyset_page
 from webapp.extensions import db
 from webapp.models import EVENT_TYPES, Channel, Customer, MessageTemplate, Role
 from webapp.security import check_customer_access, customer_scope, role_required
-from webapp.services import template_admin
+from webapp.services.messages import template_admin
 
 MAX_PREVIEW_CHARS = 100_000
 

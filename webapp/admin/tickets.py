@@ -11,8 +11,7 @@ from webapp.admin import bp, scope
 from webapp.admin.ops_forms import CommentForm, ConfirmForm, TicketEditForm, TicketFilterForm, TicketForm
 from webapp.extensions import db
 from webapp.models import Customer, Priority, Ticket, TicketStatus, User, utcnow
-from webapp.services import ticket_list as ticket_queries
-from webapp.services import tickets
+from webapp.services.tickets import ticket_queries, tickets
 
 
 def _int_arg(name: str) -> int | None:

@@ -13,8 +13,8 @@ from webapp.admin.paging import keyset_page
 from webapp.extensions import db
 from webapp.models import Customer, Role, User
 from webapp.security import role_required
-from webapp.services import users
-from webapp.services.users import UserError
+from webapp.services.people import users
+from webapp.services.people.users import UserError
 
 
 def _customer_choices(form) -> dict[int, Customer]:

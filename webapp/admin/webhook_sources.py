@@ -16,7 +16,8 @@ from webapp.admin.routing_forms import WebhookSourceForm
 from webapp.extensions import db
 from webapp.models import Customer, Role, WebhookSource
 from webapp.security import role_required
-from webapp.services import audit, webhook_sources
+from webapp.services import audit
+from webapp.services.integrations import webhook_sources
 
 
 def _form(**kwargs) -> WebhookSourceForm:

@@ -14,7 +14,7 @@ from werkzeug.exceptions import Forbidden, Unauthorized
 from webapp.extensions import db
 from webapp.models import ApiKey, Role, User, utcnow
 from webapp.security import hash_api_key
-from webapp.services.api_keys import KEY_PREFIX, SCOPES, new_key
+from webapp.services.integrations.api_keys import KEY_PREFIX, SCOPES, new_key
 
 __all__ = ["KEY_PREFIX", "SCOPES", "Principal", "api_required", "authenticate", "issue_token", "new_key", "rate_key"]
 

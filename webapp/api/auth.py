@@ -24,7 +24,7 @@ from webapp.api.common import (
 from webapp.errors import InvalidPayload
 from webapp.extensions import db, limiter
 from webapp.models import ApiKey, Customer, User
-from webapp.services import api_keys
+from webapp.services.integrations import api_keys
 from webapp.validation import normalise_email
 
 

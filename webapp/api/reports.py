@@ -7,7 +7,7 @@ from flask import Response, g, request
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.errors import InvalidPayload
-from webapp.services import sla_report
+from webapp.services.tickets import sla_report
 
 
 @bp.get("/reports/sla")

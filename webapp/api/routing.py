@@ -15,8 +15,7 @@ from webapp.api.common import is_id, responses
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import EVENT_TYPES, Customer, Event, EventStatus, Severity, Ticket, utcnow
-from webapp.services import routing
-from webapp.services import routing_preview as dry_run
+from webapp.services.routing import decisions, preview
 from webapp.webhooks import read_json_object
 
 EVENT_FIELDS = ("type", "severity", "status", "customer", "title", "body", "labels", "job_type", "ticket", "source")
@@ -39,13 +38,13 @@ def routing_preview():
         )
     for event in events:
         _check_visible(event.customer_id)
-    preview = dry_run.run(events, now=now)
+    result = preview.run(events, now=now)
     index = {id(event): position for position, event in enumerate(events)}
     return {
         "at": now.isoformat(),
-        "events": [_event_json(event, preview.duplicates.get(id(event))) for event in events],
-        "decisions": [_decision_json(d, index[id(d.event)], now) for d in preview.decisions],
-        "summary": preview.summary(),
+        "events": [_event_json(event, result.duplicates.get(id(event))) for event in events],
+        "decisions": [_decision_json(d, index[id(d.event)], now) for d in result.decisions],
+        "summary": result.summary(),
     }
 
 
@@ -75,7 +74,7 @@ def _customer(value: Any, where: str) -> int | None:
 
 
 def _from_webhook(body: dict, customer_id: int | None) -> list[Event]:
-    return dry_run.events_from_webhook(body.get("source"), body.get("payload"), customer_id)
+    return preview.events_from_webhook(body.get("source"), body.get("payload"), customer_id)
 
 
 def _from_event(data: Any) -> Event:
@@ -114,7 +113,7 @@ def _from_event(data: Any) -> Event:
     return Event(
         source=data.get("source") or "api",
         event_type=event_type,
-        dedup_key=dry_run.PREVIEW_KEY,
+        dedup_key=preview.PREVIEW_KEY,
         status=EventStatus(status),
         severity=Severity(severity),
         title=(data.get("title") or f"Preview {event_type}")[:300],
@@ -147,7 +146,7 @@ def _event_json(event: Event, duplicate_of: int | None) -> dict:
     }
 
 
-def decision_json(decision: routing.Decision) -> dict:
+def decision_json(decision: decisions.Decision) -> dict:
     """One decision as the API shows it (also used by /users/<id>/explain)."""
     person = decision.person
     recipient = decision.recipient
@@ -164,8 +163,8 @@ def decision_json(decision: routing.Decision) -> dict:
     }
 
 
-def _decision_json(decision: routing.Decision, event_index: int, now: datetime) -> dict:
-    when = dry_run.when(decision, now)
+def _decision_json(decision: decisions.Decision, event_index: int, now: datetime) -> dict:
+    when = preview.when(decision, now)
     return {"event": event_index, **decision_json(decision), "when": when.isoformat() if when else None}
 
 

@@ -25,7 +25,8 @@ from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import Channel, Customer, Notification, NotificationStatus, SmtpConfig, SmtpSecurity, utcnow
 from webapp.security import encrypt_secret
-from webapp.services import audit, delivery
+from webapp.services import audit
+from webapp.services.delivery import attempts
 from webapp.validation import normalise_email
 
 MASK = "********"
@@ -250,7 +251,7 @@ def smtp_test_email(config_id: int):
     db.session.flush()
     notification_id = notification.id
     db.session.commit()
-    queued = delivery.enqueue([notification_id])
+    queued = attempts.enqueue([notification_id])
     return {
         "status": "queued" if queued else "pending",
         "notification_id": notification_id,

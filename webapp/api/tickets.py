@@ -18,7 +18,8 @@ from webapp.api.ticket_input import bool_arg, check_fields, enum_list, int_arg, 
 from webapp.errors import InvalidPayload
 from webapp.extensions import db, limiter
 from webapp.models import Customer, Priority, Role, Ticket, TicketStatus, User, utcnow
-from webapp.services import audit, sla, tickets
+from webapp.services import audit
+from webapp.services.tickets import sla, tickets
 from webapp.webhooks import read_json_object
 
 MAX_LIMIT = 200

@@ -10,8 +10,8 @@ from webapp.api.common import is_id, path_id, responses
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import Event, Notification, User, user_customer
-from webapp.services import routing
-from webapp.services.preferences import USER_CHANNELS
+from webapp.services.routing import decisions
+from webapp.services.routing.rules import USER_CHANNELS
 
 
 @bp.get("/users/<int:user_id>/explain")
@@ -37,7 +37,7 @@ def user_explain(user_id: int):
             db.select(Notification).where(Notification.id.in_([r.digest_id for r in rows.values() if r.digest_id]))
         )
     }
-    decided = {str(d.channel): d for d in routing.plan([event], now=event.created_at, only_users=[user.id])}
+    decided = {str(d.channel): d for d in decisions.plan([event], now=event.created_at, only_users=[user.id])}
     channels = []
     for channel in USER_CHANNELS:
         row, decision = rows.get(str(channel)), decided.get(str(channel))

@@ -71,7 +71,7 @@ def logout():
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 def invitation(token: str):
     """Set a password from an invitation or reset link (signed, expiring, single-use)."""
-    from webapp.services import users
+    from webapp.services.people import users
 
     user = users.user_from_invitation(token)
     if user is None:

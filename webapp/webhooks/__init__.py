@@ -13,7 +13,8 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from webapp.errors import json_error
 from webapp.extensions import db
 from webapp.models import NotificationStatus, utcnow
-from webapp.services import delivery, ingest
+from webapp.services.delivery import attempts
+from webapp.services.events import ingest
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 
@@ -79,7 +80,7 @@ def store(items: list, *, after: Callable | None = None, extra: dict | None = No
         **(more or {}),
     }
     db.session.commit()  # the outbox: rows first, then the queue
-    delivery.enqueue(pending, mark_queued=False)  # stays pending until claimed: one transaction per alert
+    attempts.enqueue(pending, mark_queued=False)  # stays pending until claimed: one transaction per alert
     return answer
 
 

@@ -12,7 +12,7 @@ from flask import current_app
 from webapp.errors import InvalidPayload, json_error
 from webapp.models import EventStatus, Severity
 from webapp.security import bearer_token, constant_time_equals
-from webapp.services import ingest
+from webapp.services.events import ingest
 from webapp.webhooks import PARSERS, bp, read_json_object, store, webhook_doc
 
 SOURCE = "alertmanager"

@@ -18,7 +18,9 @@ from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import Customer, EventStatus, Priority, Severity, WebhookSource
 from webapp.queue import get_queue
-from webapp.services import ingest, tickets, webhook_sources
+from webapp.services.events import ingest
+from webapp.services.integrations import webhook_sources
+from webapp.services.tickets import tickets
 from webapp.webhooks import PARSERS, bp, raw_json_body, read_json_object, store, unauthorized, webhook_doc
 
 log = logging.getLogger(__name__)

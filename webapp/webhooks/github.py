@@ -12,7 +12,9 @@ from flask import request
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import EventStatus, Severity, Ticket, WebhookSource
-from webapp.services import ingest, tickets, webhook_sources
+from webapp.services.events import ingest
+from webapp.services.integrations import webhook_sources
+from webapp.services.tickets import tickets
 from webapp.webhooks import PARSERS, bp, raw_json_body, read_json_object, store, unauthorized, webhook_doc
 
 SOURCE = "github"

@@ -21,10 +21,12 @@ from typing import NamedTuple
 
 from flask import current_app
 
+from webapp.channels import sms_text
 from webapp.models import Channel, Event, EventStatus, Notification, NotificationStatus, Role, Severity, utcnow
-from webapp.services import bulk, sms_text, templates
-from webapp.services.preferences import CHANNEL_NAMES, USER_CHANNELS, Rules
-from webapp.services.routing_context import NOTIFIED, Context, Person
+from webapp.services import bulk
+from webapp.services.messages import templates
+from webapp.services.routing.recipients import NOTIFIED, Context, Person
+from webapp.services.routing.rules import CHANNEL_NAMES, USER_CHANNELS, Rules
 
 S = NotificationStatus
 

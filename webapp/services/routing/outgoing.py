@@ -13,7 +13,7 @@ from datetime import datetime
 from webapp.extensions import db
 from webapp.models import Channel, Event, EventStatus, Notification, NotificationStatus, WebhookEndpoint, utcnow
 from webapp.services import bulk
-from webapp.services.routing import Routed
+from webapp.services.routing.decisions import Routed
 
 WEBHOOK_EVENTS = (
     "event.created",

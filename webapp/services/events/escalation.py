@@ -27,7 +27,9 @@ from webapp.models import (
     user_customer,
 )
 from webapp.models.ticket import OPEN_FOR_SLA
-from webapp.services import bulk, ingest, routing
+from webapp.services import bulk
+from webapp.services.events import ingest
+from webapp.services.routing import decisions
 
 SEVERITY_PRIORITY = {  # which of the customer's policies an alert's escalation follows
     Severity.CRITICAL: Priority.URGENT,
@@ -61,7 +63,7 @@ def _first_delay(policy: SlaPolicy | None) -> timedelta | None:
 
 
 def _schedule(table: sa.Table, times: list[dict]) -> None:
-    from webapp.services.sla import expire
+    from webapp.services.tickets.sla import expire
 
     expire(Ticket if table is Ticket.__table__ else Event, [t["row_id"] for t in times])
     if times:
@@ -121,7 +123,7 @@ def escalate(*, now: datetime) -> EscalationResult:
     ).all()
     if not tickets and not events:
         return result
-    from webapp.services.sla import expire
+    from webapp.services.tickets.sla import expire
 
     expire(Ticket, [r.id for r in tickets])
     expire(Event, [r.id for r in events])
@@ -188,7 +190,7 @@ def _acknowledged_through_steps(now: datetime) -> None:
         )
         .returning(E.id)
     ).all()
-    from webapp.services.sla import expire
+    from webapp.services.tickets.sla import expire
 
     expire(Event, [r.id for r in rows])
 
@@ -231,5 +233,5 @@ def _notify(steps: list[tuple], *, now: datetime) -> list[int]:
             groups.setdefault(tuple(audience(customer_id, level)), []).append(event)
     notified: list[int] = []
     for users, group in groups.items():
-        notified.extend(r.id for r in routing.route(group, now=now, audience=list(users)))
+        notified.extend(r.id for r in decisions.route(group, now=now, audience=list(users)))
     return notified

@@ -16,7 +16,8 @@ from webapp.channels.base import PermanentError, TransientError
 from webapp.extensions import db
 from webapp.models import Channel, Event, Notification, NotificationStatus, PhoneNumber, utcnow
 from webapp.queue import get_queue
-from webapp.services import digest, sending
+from webapp.services.delivery import sending
+from webapp.services.routing import digest
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
+from webapp.channels.sms_text import measure
 from webapp.extensions import db
 from webapp.models import Channel, Notification, NotificationStatus, PhoneNumber, User, utcnow
 from webapp.security import constant_time_equals
 from webapp.services import audit
-from webapp.services.sms_text import measure
 from webapp.validation import to_e164
 
 MAX_CODE_ATTEMPTS = 5

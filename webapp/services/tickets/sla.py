@@ -33,8 +33,10 @@ from webapp.models import (
     utcnow,
 )
 from webapp.models.ticket import OPEN_FOR_SLA
-from webapp.services import bulk, business_time, ingest
-from webapp.services.business_time import Calendar
+from webapp.services import bulk
+from webapp.services.events import ingest
+from webapp.services.tickets import business_time
+from webapp.services.tickets.business_time import Calendar
 
 OUTBOX = "opsrelay_outbox"  # session.info key: notification ids to enqueue once the caller has committed
 PRIORITY_SEVERITY = {
@@ -189,10 +191,10 @@ def remember(routed: list) -> None:
 
 def enqueue_outbox(*, now: datetime | None = None) -> int:
     """After the caller's commit: hand the notifications that ticket events created to the queue."""
-    from webapp.services import delivery
+    from webapp.services.delivery import attempts
 
     ids = db.session.info.pop(OUTBOX, [])
-    return delivery.enqueue(ids, now=now) if ids else 0
+    return attempts.enqueue(ids, now=now) if ids else 0
 
 
 # --- the sweep -------------------------------------------------------------------------------
@@ -247,7 +249,7 @@ def claim_breaches(now: datetime) -> list[sa.Row]:
 
 def check_sla(now: datetime | None = None) -> SweepResult:
     """Warn, breach and escalate what is due; flush, never commit (the caller commits, then enqueues)."""
-    from webapp.services import escalation
+    from webapp.services.events import escalation
 
     now = now or utcnow()
     db.session.flush()  # the marking UPDATEs are Core statements: they do not autoflush

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import inspect, update
 
+from webapp.channels import sms_text
 from webapp.channels.base import PermanentError, SendResult, TransientError
 from webapp.channels.email_smtp import Email, SmtpEmail, SmtpSettings
 from webapp.channels.webhook_http import HttpWebhook
@@ -31,7 +32,8 @@ from webapp.models import (
     utcnow,
 )
 from webapp.security import decrypt_secret
-from webapp.services import acks, sms_replies, sms_text, templates
+from webapp.services.inbound import acks, sms_replies
+from webapp.services.messages import templates
 
 log = logging.getLogger(__name__)
 

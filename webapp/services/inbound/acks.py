@@ -25,7 +25,8 @@ from webapp.models import (
     User,
     utcnow,
 )
-from webapp.services import audit, bulk, tickets
+from webapp.services import audit, bulk
+from webapp.services.tickets import tickets
 
 S = NotificationStatus
 ACK_SOURCE = "ack"  # the events that carry "X acknowledged Y" to the others paged

@@ -10,7 +10,8 @@ from sqlalchemy.orm import aliased, joinedload
 
 from webapp.extensions import db
 from webapp.models import Customer, Event, EventStatus, Notification, NotificationStatus, Ticket
-from webapp.services import delivery_log, ticket_list
+from webapp.services.delivery import delivery_log
+from webapp.services.tickets import ticket_queries
 
 FIRING_WINDOW = timedelta(days=7)  # older alerts without a resolution are not "now"
 S = NotificationStatus
@@ -61,7 +62,7 @@ def tickets_needing_attention(
     customer_ids: frozenset[int] | None, *, now: datetime, limit: int = 10
 ) -> tuple[list[Ticket], int, int]:
     """Breached first, then at risk, by deadline; and the two counts."""
-    at_risk, breached = ticket_list.at_risk(now), ticket_list.breached(now)
+    at_risk, breached = ticket_queries.at_risk(now), ticket_queries.breached(now)
     counts = db.session.execute(
         ticket_scope(
             db.select(

@@ -1,7 +1,7 @@
 """The routing dry run shared by POST /api/v1/routing/preview and the /routing/preview page.
 
 Builds unsaved Event objects from a webhook body (or a copy of a stored event) and asks
-`routing.plan` who would hear about them; nothing is added to the session, nothing is sent."""
+`decisions.plan` who would hear about them; nothing is added to the session, nothing is sent."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import datetime
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import Event
-from webapp.services import routing
+from webapp.services.routing import decisions
 from webapp.webhooks import PARSERS
 
 COPIED = (
@@ -38,7 +38,7 @@ class Preview:
     at: datetime
     events: list[Event]
     duplicates: dict[int, int]  # id(event) -> id of the stored event it repeats
-    decisions: list[routing.Decision] = field(default_factory=list)
+    decisions: list[decisions.Decision] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -99,10 +99,10 @@ def run(events: list[Event], *, now: datetime, check_duplicates: bool = True) ->
     """The decisions real routing would record for `events` at `now` (redeliveries of stored events excluded)."""
     repeats = duplicates(events) if check_duplicates else {}
     fresh = [e for e in events if id(e) not in repeats]
-    decisions = [d for d in routing.plan(fresh, now=now) if d.record]
-    return Preview(at=now, events=events, duplicates=repeats, decisions=decisions)
+    planned = [d for d in decisions.plan(fresh, now=now) if d.record]
+    return Preview(at=now, events=events, duplicates=repeats, decisions=planned)
 
 
-def when(decision: routing.Decision, now: datetime) -> datetime | None:
+def when(decision: decisions.Decision, now: datetime) -> datetime | None:
     """When the notification would go out: its hold's end, now, or never (suppressed)."""
     return decision.deliver_after or (now if str(decision.status) in ("pending", "sent") else None)

@@ -10,7 +10,8 @@ from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.models import Event, PhoneNumber, Ticket, User, utcnow
-from webapp.services import acks, audit
+from webapp.services import audit
+from webapp.services.inbound import acks
 
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
 START_WORDS = {"START", "YES", "UNSTOP"}

@@ -22,8 +22,8 @@ from webapp.models import (
     User,
     user_customer,
 )
-from webapp.services import digest
-from webapp.services.preferences import Rules, pick
+from webapp.services.routing import digest
+from webapp.services.routing.rules import Rules, pick
 
 S = NotificationStatus
 NOTIFIED = (S.PENDING, S.QUEUED, S.SENDING, S.SENT, S.DELIVERED, S.DEFERRED)

@@ -22,7 +22,7 @@ from webapp.models import (
     user_customer,
     utcnow,
 )
-from webapp.services.delivery_log import KeysetPage
+from webapp.services.delivery.delivery_log import KeysetPage
 
 KEY_PATTERN = re.compile(r"^\s*(?:ops-)?(\d{1,12})\s*$", re.IGNORECASE)
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from webapp.channels import sms_text
 from webapp.extensions import db
 from webapp.models import Channel, Customer, Notification, NotificationStatus, SmtpConfig, User, WebhookEndpoint, utcnow
-from webapp.services import audit, sms_text
+from webapp.services import audit
 
 DEFAULT_SMS = "OpsRelay test message: if you can read this, SMS delivery to this number works."
 EMAIL_SUBJECT = "OpsRelay test email"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import current_app
 
+from webapp.channels.sms_text import measure
 from webapp.extensions import db
 from webapp.models import Channel, Event, EventStatus, MessageTemplate, Severity, User, utcnow
 from webapp.services import audit
-from webapp.services.sms_text import measure
-from webapp.services.templates import TemplateRenderError, event_context, render_html, render_text
+from webapp.services.messages.templates import TemplateRenderError, event_context, render_html, render_text
 
 
 def sample_event(event_type: str) -> Event:

@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from webapp.models import Event, EventStatus, Severity, utcnow
-from webapp.services import bulk, escalation, outgoing, routing
+from webapp.services import bulk
+from webapp.services.events import escalation
+from webapp.services.routing import decisions, outgoing
 
 DEDUP_KEY = ("source", "dedup_key", "status")  # the unique constraint that makes a redelivery a no-op
 
@@ -35,7 +37,7 @@ class NormalisedEvent:
 class IngestResult:
     events: list[Event] = field(default_factory=list)  # newly stored
     duplicates: int = 0  # already stored: a redelivery
-    notifications: list[routing.Routed] = field(default_factory=list)
+    notifications: list[decisions.Routed] = field(default_factory=list)
 
 
 def ingest(items: list[NormalisedEvent], *, now: datetime | None = None) -> IngestResult:
@@ -48,7 +50,7 @@ def ingest(items: list[NormalisedEvent], *, now: datetime | None = None) -> Inge
     stored = bulk.insert_returning_objects(Event, rows, ignore_conflicts_on=DEDUP_KEY)  # whole rows: no re-read
     result.events = sorted(stored, key=lambda event: event.id)
     result.duplicates = len(items) - len(result.events)
-    result.notifications = routing.route(result.events, now=now)
+    result.notifications = decisions.route(result.events, now=now)
     result.notifications += outgoing.fan_out(result.events, now=now)
     escalation.arm_events(result.events, now=now)  # an alert nobody acknowledges climbs the levels
     return result

@@ -30,13 +30,14 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from sqlalchemy import func, update
 
+from webapp.channels import sms_text
 from webapp.extensions import db
 from webapp.models import Channel, Event, EventStatus, Notification, NotificationStatus, utcnow
-from webapp.services import bulk, sms_text
+from webapp.services import bulk
 
 if TYPE_CHECKING:
     from webapp.models import NotificationPreference
-    from webapp.services.preferences import Rules
+    from webapp.services.routing.rules import Rules
 
 S = NotificationStatus
 QUIET, AGGREGATION, CAP, DIGEST = "quiet_hours", "aggregation", "hourly_cap", "digest"

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from webapp.extensions import db
 from webapp.models import Customer, Priority, Ticket, TicketStatus, TimelineEntry, User, utcnow
-from webapp.services import sla
+from webapp.services.tickets import sla
 
 
 def create(

@@ -1,0 +1,1 @@
+"""What comes back from outside: acknowledgements (ACK by SMS or page) and SMS replies (STOP/START/HELP)."""

@@ -1,0 +1,1 @@
+"""Message templates: rendering (sandboxed Jinja) and their administration."""
