@@ -25,6 +25,7 @@ from webapp.config import database_uri  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import Customer, EventStatus, PhoneNumber, Severity, User, user_customer  # noqa: E402
 from webapp.services.events import ingest  # noqa: E402
+from webapp.sources.normalised import NormalisedEvent  # noqa: E402
 
 RUNS = 7
 
@@ -78,7 +79,7 @@ def measure(customer_id: int, tag: str) -> tuple[int, int, float]:
     statements = []
     counter = lambda *args: statements.append(1)  # noqa: E731
     sa.event.listen(db.engine, "before_cursor_execute", counter)
-    item = ingest.NormalisedEvent(
+    item = NormalisedEvent(
         source="bench", dedup_key=tag, status=EventStatus.FIRING, severity=Severity.CRITICAL,
         title="DiskFull", customer_id=customer_id,
     )  # fmt: skip

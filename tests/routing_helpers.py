@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from webapp.extensions import db
 from webapp.models import Event, EventStatus, Notification, NotificationPreference, Severity
 from webapp.services.events import ingest
+from webapp.sources.normalised import NormalisedEvent
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)  # a Thursday, 10:00 UTC
 _keys = itertools.count(1)
@@ -24,8 +25,8 @@ def item(
     job_type: str | None = None,
     labels: dict | None = None,
     source: str = "test",
-) -> ingest.NormalisedEvent:
-    return ingest.NormalisedEvent(
+) -> NormalisedEvent:
+    return NormalisedEvent(
         source=source,
         dedup_key=key or f"k{next(_keys)}",
         status=EventStatus(status),

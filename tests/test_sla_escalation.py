@@ -11,6 +11,7 @@ from webapp.extensions import db
 from webapp.models import Event, EventStatus, Notification, Priority, Role, Severity, SlaPolicy, Ticket
 from webapp.services.events import ingest
 from webapp.services.tickets import sla, tickets
+from webapp.sources.normalised import NormalisedEvent
 
 
 def at(text: str) -> datetime:
@@ -79,7 +80,7 @@ def test_acknowledging_the_ticket_stops_escalation_at_once(app, customer, escala
 
 def test_unacknowledged_alert_escalates_until_acknowledged(app, customer, escalating, admins):
     mine, other = admins
-    item = ingest.NormalisedEvent(
+    item = NormalisedEvent(
         source="alertmanager",
         dedup_key="fp-1",
         status=EventStatus.FIRING,
@@ -99,7 +100,7 @@ def test_unacknowledged_alert_escalates_until_acknowledged(app, customer, escala
 
 
 def test_resolved_alert_does_not_escalate(app, customer, escalating, admins):
-    firing = ingest.NormalisedEvent(
+    firing = NormalisedEvent(
         source="alertmanager",
         dedup_key="fp-2",
         status=EventStatus.FIRING,
@@ -108,7 +109,7 @@ def test_resolved_alert_does_not_escalate(app, customer, escalating, admins):
         customer_id=customer.id,
     )
     ingest.ingest([firing], now=at("2026-04-01T08:00:00"))
-    resolved = ingest.NormalisedEvent(
+    resolved = NormalisedEvent(
         source="alertmanager",
         dedup_key="fp-2",
         status=EventStatus.RESOLVED,
@@ -203,7 +204,7 @@ def test_ack_by_sms_of_the_escalation_code_stops_the_alert(app, client, customer
     from webapp.services.inbound import acks
 
     mine, other = admins
-    item = ingest.NormalisedEvent(
+    item = NormalisedEvent(
         source="alertmanager",
         dedup_key="fp-sms",
         status=EventStatus.FIRING,

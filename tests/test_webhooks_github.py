@@ -12,7 +12,7 @@ from tests.conftest import load_fixture
 from webapp.extensions import db
 from webapp.models import Event, TimelineEntry
 from webapp.services.integrations import webhook_sources
-from webapp.webhooks.github import ticket_refs
+from webapp.sources.github import ticket_refs
 
 URL = "/api/v1/webhooks/github"
 SECRET = "github-secret-0123456789"

@@ -160,7 +160,7 @@ def test_malformed_json_wrong_type_oversized_and_wrong_method(client, app, sourc
 
 
 def test_parser_is_pure_and_registered():
-    from webapp.webhooks import PARSERS
+    from webapp.sources import PARSERS
 
     data = payload()
     before = copy.deepcopy(data)

@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Flask, g, has_request_context
 from sqlalchemy import event
-from werkzeug.routing import IntegerConverter
 
 from webapp import config, errors, pool
 from webapp.extensions import csrf, db, limiter, login_manager, mail, migrate
+from webapp.inputs import RowIdConverter
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -45,9 +45,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
 
-    from webapp import models, queue  # noqa: F401  (models: register every table)
+    from webapp import jobs, models, queue  # noqa: F401  (models: register every table)
 
-    queue.init_app(app)
+    queue.init_app(app, periodic=jobs.PERIODIC_JOBS)
     app.extensions["opsrelay_sms"] = _sms_backend(app)
 
     from webapp.admin import bp as admin_bp
@@ -71,18 +71,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(errors.assign_request_id)
     app.after_request(_security_headers)
     return app
-
-
-MAX_ROW_ID = 2**31 - 1
-
-
-class RowIdConverter(IntegerConverter):
-    """`<int:...>` in every URL: digits past any id column's range name no row (0), so the view answers
-    404 instead of the database driver overflowing (a 500); refusing in the converter would be a 405."""
-
-    def to_python(self, value: str) -> int:
-        number = super().to_python(value)
-        return number if number <= MAX_ROW_ID else 0
 
 
 @login_manager.user_loader

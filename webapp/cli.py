@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import secrets
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from werkzeug.serving import run_simple
 
-from webapp import logs
+from webapp import jobs, logs
 from webapp.extensions import db
-from webapp.models import PhoneNumber, Role, User
+from webapp.models import ApiKey, PhoneNumber, Role, User
+from webapp.security import hash_api_key
 from webapp.services import audit
+from webapp.services.integrations import api_keys
 from webapp.validation import normalise_email, to_e164
 
 users_cli = AppGroup("users", help="Manage users.")
@@ -87,19 +90,11 @@ def create_admin_command(email, password, name, phone):
 @jobs_cli.command("requeue")
 def requeue_command():
     """Re-queue notifications the queue lost (the periodic recovery job, run now)."""
-    from webapp.services.delivery import attempts
-
-    click.echo(attempts.recover())
+    click.echo(jobs.recover_notifications())
 
 
 def development_api_key(app: Flask) -> str:
     """The development API key: the one in instance/dev_api_key while it still works, else a new one."""
-    from pathlib import Path
-
-    from webapp.models import ApiKey
-    from webapp.security import hash_api_key
-    from webapp.services.integrations import api_keys
-
     path = Path(app.instance_path) / "dev_api_key"
     if path.exists():
         plain = path.read_text().strip()
@@ -119,9 +114,7 @@ def development_api_key(app: Flask) -> str:
 @sla_cli.command("check")
 def sla_check_command():
     """Warn, breach and escalate what is due now (the periodic sweep, run by hand)."""
-    from webapp.jobs import check_sla
-
-    outcome = check_sla()
+    outcome = jobs.check_sla()
     click.echo(f"SLA sweep: {outcome['summary']}")
     for label, keys in (("warned", outcome["warned"]), ("breached", outcome["breached"])):
         if keys:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import fakeredis
@@ -23,6 +24,16 @@ log = logging.getLogger(__name__)
 DELIVERIES = "deliveries"
 PERIODIC = "periodic"
 QUEUE_NAMES = (DELIVERIES, PERIODIC)
+DELIVER_JOB = "webapp.jobs.deliver"  # by path: the jobs import the services, which hand work to this queue
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A job the scheduler runs every `every_seconds` (webapp.jobs.PERIODIC_JOBS lists them)."""
+
+    name: str
+    func: Callable
+    every_seconds: int
 
 
 class AppWorker(SimpleWorker):
@@ -48,8 +59,9 @@ class EmbeddedWorker(AppWorker):
 
 
 class TaskQueue:
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, periodic: Sequence[Periodic] = ()):
         self.app = app
+        self.periodic = tuple(periodic)
         self.inline = bool(app.config["RQ_INLINE"])
         url = app.config.get("REDIS_URL")
         self.embedded = not url
@@ -86,10 +98,8 @@ class TaskQueue:
         return worker
 
     def cron(self) -> CronScheduler:
-        from webapp.jobs import PERIODIC_JOBS
-
         scheduler = CronScheduler(connection=self.connection, logging_level=logging.WARNING)
-        for periodic in PERIODIC_JOBS:
+        for periodic in self.periodic:
             scheduler.register(periodic.func, PERIODIC, interval=periodic.every_seconds, name=periodic.name)
         return scheduler
 
@@ -130,8 +140,8 @@ class TaskQueue:
             self._stop.wait(0.25)
 
 
-def init_app(app: Flask) -> None:
-    queue = TaskQueue(app)
+def init_app(app: Flask, *, periodic: Sequence[Periodic] = ()) -> None:
+    queue = TaskQueue(app, periodic)
     app.extensions["opsrelay_queue"] = queue
     # Without Redis the first request starts the in-process worker, so periodic jobs run too.
     app.before_request(queue.ensure_embedded_worker)

@@ -11,7 +11,7 @@ from webapp.admin import bp, scope
 from webapp.admin.ops_forms import ApiKeyForm, ConfirmForm, WebhookEndpointForm
 from webapp.extensions import db
 from webapp.models import ApiKey, Customer, Event, Notification, Role, User, WebhookDelivery, WebhookEndpoint
-from webapp.services.delivery import attempts, test_sends
+from webapp.services.delivery import test_sends
 from webapp.services.integrations import api_keys, endpoints
 
 RECENT_ATTEMPTS = 50
@@ -190,7 +190,6 @@ def webhook_endpoint_test(endpoint_id: int):
         return redirect(url_for("admin.webhook_endpoint_edit", endpoint_id=endpoint.id))
     notification = test_sends.webhook(endpoint=endpoint, actor=current_user)
     db.session.commit()
-    attempts.enqueue([notification.id])
     flash("Test delivery queued.", "info")
     return redirect(url_for("admin.webhook_endpoint_edit", endpoint_id=endpoint.id, watch=notification.id))
 

@@ -9,7 +9,6 @@ from webapp.admin import bp
 from webapp.admin.forms import ConfirmForm, PhoneCodeForm, PhoneForm, PhoneLabelForm
 from webapp.extensions import db
 from webapp.models import PhoneNumber, Role, User
-from webapp.services.delivery import attempts
 from webapp.services.people import phones
 from webapp.services.people.phones import PhoneError
 
@@ -106,12 +105,11 @@ def phone_send_code(phone_id: int):
         flash("This number has opted out of SMS; it must opt back in (reply START) first.", "danger")
         return _back(phone)
     try:
-        notification = phones.start_verification(phone, by=current_user)
+        phones.start_verification(phone, by=current_user)
     except PhoneError as exc:
         flash(str(exc), "warning")
         return _back(phone)
     db.session.commit()
-    attempts.enqueue([notification.id])
     flash(f"A code is on its way to {phone.number}. Type it below.", "success")
     return _back(phone)
 

@@ -15,7 +15,7 @@ from webapp.extensions import db
 from webapp.models import Customer, Event, Role, utcnow
 from webapp.security import role_required
 from webapp.services.routing import preview
-from webapp.webhooks import PARSERS
+from webapp.sources import PARSERS
 
 RECENT_EVENTS = 50
 

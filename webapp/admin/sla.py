@@ -124,7 +124,6 @@ def sla_policy_edit(customer_id: int, priority: str):
             changes=changes,
         )
         db.session.commit()
-        sla.enqueue_outbox()
         flash(f"Policy for {level} priority saved; {moved} open ticket deadline(s) recomputed.", "success")
         return redirect(url_for("admin.sla_customer", customer_id=customer.id))
     status = 422 if request.method == "POST" else 200

@@ -10,7 +10,7 @@ from webapp.admin import bp, scope
 from webapp.admin.ops_forms import SmtpConfigForm, TestEmailForm
 from webapp.extensions import db
 from webapp.models import Customer, SmtpConfig
-from webapp.services.delivery import attempts, test_sends
+from webapp.services.delivery import test_sends
 from webapp.services.integrations import smtp_configs
 
 
@@ -115,6 +115,5 @@ def smtp_test(config_id: int):
         customer=config.customer, to=test_form.to.data, actor=current_user, smtp_config=config
     )
     db.session.commit()
-    attempts.enqueue([notification.id])
     flash(f"Test email to {test_form.to.data} queued.", "info")
     return redirect(url_for("admin.smtp_edit", config_id=config.id, watch=notification.id))

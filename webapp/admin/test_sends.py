@@ -10,7 +10,7 @@ from webapp.admin.ops_forms import TestSendForm
 from webapp.extensions import db
 from webapp.models import Customer, Role
 from webapp.security import role_required
-from webapp.services.delivery import attempts, test_sends
+from webapp.services.delivery import test_sends
 
 
 @bp.route("/test-sends", methods=["GET", "POST"])
@@ -27,7 +27,6 @@ def test_send():
         send = test_sends.sms if form.channel.data == "sms" else test_sends.email
         notification = send(customer=customer, to=form.to.data, actor=current_user, message=form.message.data)
         db.session.commit()
-        attempts.enqueue([notification.id])
         flash(f"Test {'SMS' if form.channel.data == 'sms' else 'email'} queued.", "info")
         return redirect(url_for("admin.test_send", watch=notification.id))
     watch = request.args.get("watch", "")

@@ -12,7 +12,6 @@ from webapp.api.common import (
     DATETIME,
     NULLABLE_DATETIME,
     body,
-    is_id,
     iso,
     json_request,
     limited,
@@ -23,6 +22,7 @@ from webapp.api.common import (
 )
 from webapp.errors import InvalidPayload
 from webapp.extensions import db, limiter
+from webapp.inputs import is_id
 from webapp.models import ApiKey, Customer, User
 from webapp.services.integrations import api_keys
 from webapp.validation import normalise_email

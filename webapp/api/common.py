@@ -14,7 +14,7 @@ from werkzeug.exceptions import BadRequest
 
 from webapp.errors import InvalidPayload
 from webapp.extensions import limiter
-from webapp.webhooks import read_json_object
+from webapp.inputs import read_json_object
 
 MAX_LIMIT = 200
 
@@ -37,13 +37,6 @@ def limited(view: Callable) -> Callable:
     from webapp.api.access import rate_key
 
     return limiter.limit(api_limit, key_func=rate_key)(view)
-
-
-def is_id(value) -> bool:
-    """A row id as a JSON body may give it: an integer (not a boolean) within the id columns' range."""
-    from webapp import MAX_ROW_ID
-
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ROW_ID
 
 
 def reject_unknown(payload: dict, allowed: set[str]) -> None:

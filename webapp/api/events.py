@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 from flask import abort, g
 from sqlalchemy.orm import selectinload
@@ -15,7 +16,6 @@ from webapp.api.common import (
     PAGE_PARAMS,
     body,
     encode_cursor,
-    is_id,
     iso,
     json_request,
     keyset,
@@ -32,8 +32,11 @@ from webapp.api.common import (
 )
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
+from webapp.inputs import is_id
 from webapp.models import EVENT_TYPES, Customer, Event, EventStatus, Severity
-from webapp.webhooks import generic, store
+from webapp.services.events import ingest
+from webapp.services.inbound import incident_tickets
+from webapp.sources import generic
 
 SOURCE = "api"
 
@@ -85,8 +88,11 @@ def event_create():
     if wanted and customer_id is None:
         raise InvalidPayload("A ticket needs a customer.", {"customer_id": "required with create_ticket"})
     items = [replace(item, customer_id=customer_id) for item in items]
-    after = generic.ticket_follow_up(customer_id, wanted=wanted, source_label="the API")
-    answer = store(items, after=after)
+    follow_up = (
+        partial(incident_tickets.open_for_each, customer_id=customer_id, source_label="the API") if wanted else None
+    )
+    answer = ingest.receive(items, follow_up=follow_up)
+    db.session.commit()
     return answer, 201 if answer["new_events"] else 200
 
 

@@ -13,7 +13,6 @@ from webapp.api.access import api_required
 from webapp.api.common import (
     DATETIME,
     body,
-    is_id,
     iso,
     json_request,
     limited,
@@ -26,6 +25,7 @@ from webapp.api.common import (
 )
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
+from webapp.inputs import is_id
 from webapp.models import EVENT_TYPES, Channel, Customer, NotificationPreference, Severity, User, user_customer
 from webapp.services import audit
 from webapp.validation import normalise_email

@@ -11,12 +11,12 @@ from werkzeug.exceptions import Forbidden
 
 from webapp.api import bp
 from webapp.api.access import api_required
-from webapp.api.common import is_id, responses
+from webapp.api.common import responses
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
+from webapp.inputs import is_id, read_json_object
 from webapp.models import EVENT_TYPES, Customer, Event, EventStatus, Severity, Ticket, utcnow
 from webapp.services.routing import decisions, preview
-from webapp.webhooks import read_json_object
 
 EVENT_FIELDS = ("type", "severity", "status", "customer", "title", "body", "labels", "job_type", "ticket", "source")
 

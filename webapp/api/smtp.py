@@ -10,7 +10,6 @@ from webapp.api.common import (
     DATETIME,
     NULLABLE_DATETIME,
     body,
-    is_id,
     iso,
     json_request,
     limited,
@@ -23,10 +22,11 @@ from webapp.api.common import (
 )
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.models import Channel, Customer, Notification, NotificationStatus, SmtpConfig, SmtpSecurity, utcnow
+from webapp.inputs import is_id
+from webapp.models import Customer, SmtpConfig, SmtpSecurity, utcnow
 from webapp.security import encrypt_secret
 from webapp.services import audit
-from webapp.services.delivery import attempts
+from webapp.services.delivery import test_sends
 from webapp.validation import normalise_email
 
 MASK = "********"
@@ -234,26 +234,11 @@ def smtp_test_email(config_id: int):
         recipient = normalise_email(recipient)
     except ValueError as exc:
         raise InvalidPayload("Say where to send the test email.", {"recipient_email": str(exc)}) from None
-    now = utcnow()
-    notification = Notification(
-        customer_id=config.customer_id,
-        channel=Channel.EMAIL,
-        recipient=recipient,
-        subject=f"OpsRelay test email ({config.name})",
-        body=f"This is a test email from OpsRelay through the SMTP config {config.name!r} ({config.host}).",
-        status=NotificationStatus.PENDING,
-        reason=f"test email for SMTP config {config.id}",
-        created_at=now,
-        updated_at=now,
-    )
-    db.session.add(notification)
-    audit.record(actor=g.principal.user, action="smtp.test", target=config, summary=f"test email to {recipient}")
-    db.session.flush()
+    notification = test_sends.email(customer=config.customer, to=recipient, actor=g.principal.user, smtp_config=config)
     notification_id = notification.id
     db.session.commit()
-    queued = attempts.enqueue([notification_id])
     return {
-        "status": "queued" if queued else "pending",
+        "status": "queued",
         "notification_id": notification_id,
         "message": f"Test email to {recipient} is on its way; follow it at /api/v1/notifications/{notification_id}.",
     }, 202

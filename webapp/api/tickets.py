@@ -17,10 +17,10 @@ from webapp.api.access import _presented_credential, api_required
 from webapp.api.ticket_input import bool_arg, check_fields, enum_list, int_arg, time_arg
 from webapp.errors import InvalidPayload
 from webapp.extensions import db, limiter
+from webapp.inputs import read_json_object
 from webapp.models import Customer, Priority, Role, Ticket, TicketStatus, User, utcnow
 from webapp.services import audit
-from webapp.services.tickets import sla, tickets
-from webapp.webhooks import read_json_object
+from webapp.services.tickets import tickets
 
 MAX_LIMIT = 200
 EDITABLE = {"title", "description", "priority", "status", "assignee_id"}
@@ -141,7 +141,6 @@ def ticket_create():
     )
     audit.record(actor=principal.user, action="ticket.create", target=ticket, summary=f"{ticket.key} via the API")
     db.session.commit()
-    sla.enqueue_outbox()
     location = url_for("api.ticket_get", ticket_id=ticket.id)
     return ticket_json(ticket), 201, {"Location": location}
 
@@ -178,7 +177,6 @@ def ticket_update(ticket_id: int):
     if changed:
         audit.record(actor=actor, action="ticket.update", target=ticket, summary=f"{ticket.key}: {', '.join(changed)}")
     db.session.commit()
-    sla.enqueue_outbox()
     return ticket_json(ticket)
 
 

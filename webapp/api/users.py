@@ -6,9 +6,10 @@ from flask import abort, g, request
 
 from webapp.api import bp
 from webapp.api.access import api_required
-from webapp.api.common import is_id, path_id, responses
+from webapp.api.common import path_id, responses
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
+from webapp.inputs import is_id
 from webapp.models import Event, Notification, User, user_customer
 from webapp.services.routing import decisions
 from webapp.services.routing.rules import USER_CHANNELS

@@ -14,7 +14,7 @@ from webapp.models.base import (
     utcnow,
 )
 from webapp.models.customer import Customer, SlaPolicy, SmtpConfig, user_customer
-from webapp.models.event import Event, Notification
+from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification
 from webapp.models.sla import BusinessCalendar, Holiday
 from webapp.models.template import MessageTemplate
 from webapp.models.ticket import Ticket, TimelineEntry
@@ -22,6 +22,7 @@ from webapp.models.user import NotificationPreference, PhoneNumber, User
 from webapp.models.webhook import ApiKey, WebhookDelivery, WebhookEndpoint, WebhookSource
 
 __all__ = [
+    "EVENT_DEDUP_KEY",
     "EVENT_TYPES",
     "ApiKey",
     "AuditLog",

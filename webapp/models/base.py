@@ -76,6 +76,15 @@ class Severity(enum.StrEnum):
     def rank(self) -> int:
         return list(Severity).index(self)
 
+    @property
+    def ticket_priority(self) -> Priority:
+        """The priority of a ticket opened for an event of this severity (and the SLA policy it escalates by)."""
+        return {
+            Severity.CRITICAL: Priority.URGENT,
+            Severity.HIGH: Priority.HIGH,
+            Severity.MEDIUM: Priority.NORMAL,
+        }.get(self, Priority.LOW)
+
 
 class Channel(enum.StrEnum):
     WEB = "web"
@@ -89,6 +98,16 @@ class Priority(enum.StrEnum):
     NORMAL = "normal"
     HIGH = "high"
     URGENT = "urgent"
+
+    @property
+    def event_severity(self) -> Severity:
+        """The severity of the events a ticket of this priority raises (created, updated)."""
+        return {
+            Priority.LOW: Severity.INFO,
+            Priority.NORMAL: Severity.LOW,
+            Priority.HIGH: Severity.MEDIUM,
+            Priority.URGENT: Severity.HIGH,
+        }[self]
 
 
 class TicketStatus(enum.StrEnum):

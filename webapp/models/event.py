@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from webapp.models.user import User
 
 
+EVENT_DEDUP_KEY = ("source", "dedup_key", "status")  # the unique constraint that makes a redelivery a no-op
+
+
 class Event(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer.id", ondelete="SET NULL"))
@@ -43,7 +46,7 @@ class Event(db.Model):
 
     __table_args__ = (
         # A redelivered webhook is the same row: the database decides, not a read before a write.
-        sa.UniqueConstraint("source", "dedup_key", "status"),
+        sa.UniqueConstraint(*EVENT_DEDUP_KEY),
         sa.Index("ix_event_created_at", "created_at"),
         sa.Index("ix_event_customer_created", "customer_id", "created_at"),
         sa.Index(

@@ -59,3 +59,11 @@ def _insert(target, ignore_conflicts_on: Iterable[str] | None):
 def _pages(rows: list[dict]) -> dict:
     """One compiled statement (cached), sent as multi-row VALUES pages ("insertmanyvalues") sized by parameters."""
     return {"insertmanyvalues_page_size": max(1, MAX_PARAMETERS // len(rows[0]))}
+
+
+def expire(model: type, ids: list[int]) -> None:
+    """Objects of `model` already in the session whose rows a Core UPDATE changed: reload on next access."""
+    wanted = set(ids)
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, model) and obj.id in wanted:
+            db.session.expire(obj)

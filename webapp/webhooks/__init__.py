@@ -2,85 +2,25 @@
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, request
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from flask import Blueprint
 
 from webapp.errors import json_error
 from webapp.extensions import db
-from webapp.models import NotificationStatus, utcnow
-from webapp.services.delivery import attempts
+from webapp.models import utcnow
 from webapp.services.events import ingest
+from webapp.sources import PARSERS
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 
-# source name -> pure parser (payload dict -> list[NormalisedEvent]); the routing preview uses the same ones.
-PARSERS: dict[str, Callable[[dict[str, Any]], list]] = {}
 
-
-def raw_json_body() -> bytes:
-    """The raw body, for signatures: 415 for another content type, 413 above MAX_CONTENT_LENGTH (unparsed)."""
-    if not request.is_json:
-        raise UnsupportedMediaType(f"Send the body as application/json (got {request.mimetype or 'no content type'}).")
-    return request.get_data(cache=True)
-
-
-def read_json_object() -> dict[str, Any]:
-    """The request body as a JSON object: 415 for another content type, 400 for malformed JSON."""
-    raw = raw_json_body()  # 413 above MAX_CONTENT_LENGTH, before any parsing
-    try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise BadRequest("The body is nested too deeply to be a webhook payload.") from None
-    if not isinstance(payload, dict):
-        raise BadRequest("The body must be a JSON object.")
-    if _contains_nul(payload):
-        raise BadRequest("The body contains a NUL character (\\u0000), which no field accepts.")
-    return payload
-
-
-def _contains_nul(payload: Any) -> bool:
-    stack = [payload]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return True
-        elif isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return False
-
-
-def store(items: list, *, after: Callable | None = None, extra: dict | None = None) -> dict[str, Any]:
-    """Ingest parsed items (one transaction), run `after(result)` for source-specific work (tickets,
-    timelines) inside it, commit, then hand the new notifications to the queue. Returns the answer."""
-    result = ingest.ingest(items)
-    more = after(result) if after is not None else {}
-    # Read what we answer before the commit expires the rows (no query per row afterwards).
-    pending = [n.id for n in result.notifications if n.status == NotificationStatus.PENDING]
-    decisions = Counter(
-        "queued" if n.status == NotificationStatus.PENDING else str(n.status) for n in result.notifications
-    )
-    answer = {
-        "status": "accepted",
-        "new_events": len(result.events),
-        "duplicates": result.duplicates,
-        "event_ids": [event.id for event in result.events],
-        "notifications": dict(decisions),
-        **(extra or {}),
-        **(more or {}),
-    }
-    db.session.commit()  # the outbox: rows first, then the queue
-    attempts.enqueue(pending, mark_queued=False)  # stays pending until claimed: one transaction per alert
+def store(items: list, *, follow_up: Callable | None = None, extra: dict | None = None) -> dict[str, Any]:
+    """Receive parsed items (ingest and the source's follow-up, one transaction) and commit: the outbox hands
+    the new notifications to the queue. Returns the answer."""
+    answer = {**ingest.receive(items, follow_up=follow_up), **(extra or {})}
+    db.session.commit()
     return answer
 
 

@@ -5,139 +5,27 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import replace
-from typing import Any
-from urllib.parse import urlsplit
+from functools import partial
 
 from flask import current_app, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import Conflict
 
 from webapp.errors import InvalidPayload
-from webapp.extensions import db
-from webapp.models import Customer, EventStatus, Priority, Severity, WebhookSource
+from webapp.inputs import raw_json_body, read_json_object
+from webapp.models import WebhookSource
 from webapp.queue import get_queue
-from webapp.services.events import ingest
+from webapp.services.inbound import incident_tickets
 from webapp.services.integrations import webhook_sources
-from webapp.services.tickets import tickets
-from webapp.webhooks import PARSERS, bp, raw_json_body, read_json_object, store, unauthorized, webhook_doc
+from webapp.sources import generic
+from webapp.webhooks import bp, store, unauthorized, webhook_doc
 
 log = logging.getLogger(__name__)
 
-SOURCE = "generic"
 SIGNATURE_HEADER = "X-OpsRelay-Signature"
 TIMESTAMP_HEADER = "X-OpsRelay-Timestamp"
 SOURCE_HEADER = "X-OpsRelay-Source"
-EVENT_TYPES = ("alert", "job_success", "job_failed", "job_partial", "compliance_violation", "scheduled_backup_complete")
-FIELDS = {
-    "title",
-    "description",
-    "severity",
-    "status",
-    "dedup_key",
-    "event_type",
-    "job_type",
-    "job_url",
-    "labels",
-    "create_ticket",
-}
-PRIORITY = {
-    Severity.CRITICAL: Priority.URGENT,
-    Severity.HIGH: Priority.HIGH,
-    Severity.MEDIUM: Priority.NORMAL,
-    Severity.LOW: Priority.LOW,
-    Severity.INFO: Priority.LOW,
-}
-
-
-def _optional_str(payload: dict, name: str, limit: int, errors: dict) -> str | None:
-    value = payload.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        errors[name] = f"a string of at most {limit} characters"
-        return None
-    return value.strip() or None
-
-
-def parse(payload: dict[str, Any], *, source: str = SOURCE, extra_fields: set[str] = frozenset()) -> list:
-    """Pure: the generic body to one normalised event, or InvalidPayload naming each bad field."""
-    errors: dict[str, str] = {}
-    unknown = sorted(set(payload) - FIELDS - set(extra_fields))
-    if unknown:
-        errors.update({name: "unknown field" for name in unknown[:20]})
-    title = payload.get("title")
-    if not isinstance(title, str) or not title.strip() or len(title) > 300:
-        errors["title"] = "required, a string of 1 to 300 characters"
-    description = _optional_str(payload, "description", 10_000, errors) or ""
-    severity = payload.get("severity", "medium")
-    if severity not in set(Severity):
-        errors["severity"] = f"one of {', '.join(Severity)}"
-    event_type = payload.get("event_type", "alert")
-    if event_type not in EVENT_TYPES:
-        errors["event_type"] = f"one of {', '.join(EVENT_TYPES)}"
-    status = payload.get("status")
-    if status is not None and status not in ("firing", "resolved", "info"):
-        errors["status"] = "one of firing, resolved, info"
-    dedup_key = _optional_str(payload, "dedup_key", 200, errors)
-    job_type = _optional_str(payload, "job_type", 60, errors)
-    job_url = _optional_str(payload, "job_url", 2000, errors)
-    if job_url and (urlsplit(job_url).scheme not in ("http", "https") or not urlsplit(job_url).netloc):
-        errors["job_url"] = "an http(s) URL"
-    labels = payload.get("labels", {})
-    if not isinstance(labels, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and len(k) <= 100 and len(v) <= 500 for k, v in labels.items()
-    ):
-        errors["labels"] = "an object of string values"
-    elif len(labels) > 50:
-        errors["labels"] = "at most 50 labels"
-    if not isinstance(payload.get("create_ticket", False), bool):
-        errors["create_ticket"] = "true or false"
-    if errors:
-        raise InvalidPayload("Not a valid event.", errors)
-    if status is None:
-        status = "firing" if event_type == "alert" else "info"
-    return [
-        ingest.NormalisedEvent(
-            source=source,
-            dedup_key=dedup_key or uuid.uuid4().hex,  # without a key, every report is its own event
-            status=EventStatus(status),
-            severity=Severity(severity),
-            title=title.strip(),
-            body=description,
-            event_type=event_type,
-            labels=labels,
-            data={"job_url": job_url, "dedup_key_given": dedup_key is not None},
-            job_type=job_type,
-        )
-    ]
-
-
-PARSERS[SOURCE] = parse
-
-
-def ticket_follow_up(customer_id: int | None, *, wanted: bool, source_label: str):
-    """After ingest: open a ticket for each new event when `wanted` (the customer owns it)."""
-
-    def after(result: ingest.IngestResult) -> dict:
-        if not wanted:
-            return {}
-        opened = []
-        customer = db.session.get(Customer, customer_id)
-        for event in result.events:
-            ticket = tickets.create(
-                customer=customer,
-                title=event.title[:200],
-                description=event.body,
-                priority=PRIORITY[event.severity],
-                source=source_label,
-            )
-            event.ticket_id = ticket.id
-            opened.append(ticket.key)
-        return {"tickets": opened}
-
-    return after
 
 
 def _seen_before(signature: str, ttl: int) -> bool:
@@ -154,7 +42,7 @@ def _authenticate(body: bytes) -> WebhookSource | tuple:
     """The source that sent this request, or the 401 answer to give."""
     name = request.args.get("source") or request.headers.get(SOURCE_HEADER)
     signature = request.headers.get(SIGNATURE_HEADER, "")
-    sources = webhook_sources.active(SOURCE, name=name)
+    sources = webhook_sources.active(generic.SOURCE, name=name)
     if name and not sources:
         return unauthorized(f"No active generic source is named {name!r}.")
     if name and sources[0].secret_encrypted is None:
@@ -182,20 +70,24 @@ def _authenticate(body: bytes) -> WebhookSource | tuple:
     return source
 
 
-@bp.post("/generic")
-def generic():
+@bp.post("/generic", endpoint="generic")
+def generic_webhook():
     body = raw_json_body()
     source = _authenticate(body)
     if not isinstance(source, WebhookSource):
         return source
     payload = read_json_object()
-    items = [replace(item, customer_id=source.customer_id) for item in parse(payload)]
+    items = [replace(item, customer_id=source.customer_id) for item in generic.parse(payload)]
     wanted = bool(payload.get("create_ticket")) or source.create_tickets
     if wanted and source.customer_id is None:
         raise InvalidPayload("A ticket needs a customer.", {"create_ticket": "this source has no customer"})
     webhook_sources.touch(source)
-    after = ticket_follow_up(source.customer_id, wanted=wanted, source_label=f"webhook {source.name}")
-    return store(items, after=after, extra={"source": source.name}), 200
+    follow_up = (
+        partial(incident_tickets.open_for_each, customer_id=source.customer_id, source_label=f"webhook {source.name}")
+        if wanted
+        else None
+    )
+    return store(items, follow_up=follow_up, extra={"source": source.name}), 200
 
 
 OPENAPI_PATHS = {

@@ -16,7 +16,6 @@ from werkzeug.exceptions import Forbidden
 
 from webapp.extensions import db
 from webapp.models import Channel, Notification, NotificationStatus, utcnow
-from webapp.services.delivery import attempts
 from webapp.services.inbound import sms_replies
 from webapp.webhooks import bp
 
@@ -87,7 +86,6 @@ def twilio_inbound():
     number = request.form.get("From", "")
     reply = sms_replies.handle(number, request.form.get("Body", ""))
     db.session.commit()
-    attempts.enqueue(reply.informed)
     twiml = MessagingResponse()
     twiml.message(reply.text)
     return Response(str(twiml), mimetype="application/xml")

@@ -2,8 +2,8 @@
 with no event.
 
 They go through the same outbox and delivery path as real notifications, so what the page shows
-(queued → sent → delivered, or failed with the provider's message) is what a real one would do.
-The caller commits, then hands the id to services.delivery.enqueue.
+(queued → sent → delivered, or failed with the provider's message) is what a real one would do. Each row
+is created `queued` and handed to the outbox: its job reaches the queue when the caller commits.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from webapp import outbox
 from webapp.channels import sms_text
 from webapp.extensions import db
 from webapp.models import Channel, Customer, Notification, NotificationStatus, SmtpConfig, User, WebhookEndpoint, utcnow
@@ -20,21 +21,23 @@ DEFAULT_SMS = "OpsRelay test message: if you can read this, SMS delivery to this
 EMAIL_SUBJECT = "OpsRelay test email"
 
 
-def _row(*, customer: Customer, actor: User, channel: Channel, to: str, body: str, now: datetime, **fields):
+def _row(*, customer_id: int | None, actor: User | None, channel: Channel, to: str, body: str, now: datetime, **fields):
     notification = Notification(
-        customer_id=customer.id,
-        user_id=actor.id,
+        customer_id=customer_id,
+        user_id=actor.id if actor else None,
         event_id=None,
         channel=channel,
         recipient=to,
         body=body,
-        status=NotificationStatus.PENDING,
+        status=NotificationStatus.QUEUED,
+        queued_at=now,
         created_at=now,
         updated_at=now,
         **fields,
     )
     db.session.add(notification)
     db.session.flush()
+    outbox.deliver([notification.id])
     return notification
 
 
@@ -45,7 +48,7 @@ def sms(
     body = (message or "").strip() or DEFAULT_SMS
     length = sms_text.measure(body)
     notification = _row(
-        customer=customer,
+        customer_id=customer.id,
         actor=actor,
         channel=Channel.SMS,
         to=to,
@@ -62,7 +65,7 @@ def email(
     *,
     customer: Customer,
     to: str,
-    actor: User,
+    actor: User | None,
     message: str | None = None,
     smtp_config: SmtpConfig | None = None,
     now: datetime | None = None,
@@ -79,7 +82,7 @@ def email(
         "If you can read it, email delivery works."
     )
     notification = _row(
-        customer=customer, actor=actor, channel=Channel.EMAIL, to=to, body=body, now=now, subject=EMAIL_SUBJECT
+        customer_id=customer.id, actor=actor, channel=Channel.EMAIL, to=to, body=body, now=now, subject=EMAIL_SUBJECT
     )
     if smtp_config is not None:
         smtp_config.last_test_at = now
@@ -100,20 +103,15 @@ def webhook(*, endpoint: WebhookEndpoint, actor: User, now: datetime | None = No
         separators=(",", ":"),
         sort_keys=True,
     )
-    notification = Notification(
+    notification = _row(
         customer_id=endpoint.customer_id,
-        user_id=actor.id,
-        event_id=None,
-        webhook_endpoint_id=endpoint.id,
+        actor=actor,
         channel=Channel.WEBHOOK,
-        recipient=endpoint.url[:320],
-        subject="test",
+        to=endpoint.url[:320],
         body=body,
-        status=NotificationStatus.PENDING,
-        created_at=now,
-        updated_at=now,
+        now=now,
+        webhook_endpoint_id=endpoint.id,
+        subject="test",
     )
-    db.session.add(notification)
-    db.session.flush()
     audit.record(actor=actor, action="test.webhook", target=notification, summary=f"test delivery to {endpoint.name!r}")
     return notification

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import (
+    EVENT_DEDUP_KEY,
     Event,
     EventStatus,
-    Priority,
     Role,
     Severity,
     SlaPolicy,
@@ -28,16 +28,9 @@ from webapp.models import (
 )
 from webapp.models.ticket import OPEN_FOR_SLA
 from webapp.services import bulk
-from webapp.services.events import ingest
 from webapp.services.routing import decisions
+from webapp.sources.normalised import NormalisedEvent
 
-SEVERITY_PRIORITY = {  # which of the customer's policies an alert's escalation follows
-    Severity.CRITICAL: Priority.URGENT,
-    Severity.HIGH: Priority.HIGH,
-    Severity.MEDIUM: Priority.NORMAL,
-    Severity.LOW: Priority.LOW,
-    Severity.INFO: Priority.LOW,
-}
 T = Ticket.__table__.c
 E = Event.__table__.c
 
@@ -63,9 +56,7 @@ def _first_delay(policy: SlaPolicy | None) -> timedelta | None:
 
 
 def _schedule(table: sa.Table, times: list[dict]) -> None:
-    from webapp.services.tickets.sla import expire
-
-    expire(Ticket if table is Ticket.__table__ else Event, [t["row_id"] for t in times])
+    bulk.expire(Ticket if table is Ticket.__table__ else Event, [t["row_id"] for t in times])
     if times:
         db.session.execute(
             sa.update(table).where(table.c.id == sa.bindparam("row_id")).values(next_escalation_at=sa.bindparam("at")),
@@ -87,10 +78,10 @@ def arm_tickets(rows: list[sa.Row], *, now: datetime) -> None:
 def arm_events(events: list[Event], *, now: datetime) -> None:
     """Firing alerts start their escalation clock from the customer's policy for their severity."""
     alerts = [e for e in events if e.event_type == "alert" and e.status == EventStatus.FIRING and e.customer_id]
-    policies = _policies({(e.customer_id, str(SEVERITY_PRIORITY[e.severity])) for e in alerts})
+    policies = _policies({(e.customer_id, str(e.severity.ticket_priority)) for e in alerts})
     times = []
     for event in alerts:
-        delay = _first_delay(policies.get((event.customer_id, str(SEVERITY_PRIORITY[event.severity]))))
+        delay = _first_delay(policies.get((event.customer_id, str(event.severity.ticket_priority))))
         if delay is not None:
             times.append({"row_id": event.id, "at": (event.created_at or now) + delay})
     _schedule(Event.__table__, times)
@@ -123,18 +114,16 @@ def escalate(*, now: datetime) -> EscalationResult:
     ).all()
     if not tickets and not events:
         return result
-    from webapp.services.tickets.sla import expire
-
-    expire(Ticket, [r.id for r in tickets])
-    expire(Event, [r.id for r in events])
+    bulk.expire(Ticket, [r.id for r in tickets])
+    bulk.expire(Event, [r.id for r in events])
     pairs = {(r.customer_id, str(r.priority)) for r in tickets}
-    pairs |= {(r.customer_id, str(SEVERITY_PRIORITY[Severity(r.severity)])) for r in events}
+    pairs |= {(r.customer_id, str(Severity(r.severity).ticket_priority)) for r in events}
     policies = _policies(pairs)
-    steps: list[tuple[ingest.NormalisedEvent, int | None, int, int | None]] = []  # item, customer, level, alert
+    steps: list[tuple[NormalisedEvent, int | None, int, int | None]] = []  # item, customer, level, alert
     for row in tickets:
         policy = policies.get((row.customer_id, str(row.priority)))
         key = f"OPS-{row.id}"
-        item = ingest.NormalisedEvent(
+        item = NormalisedEvent(
             source="escalation",
             dedup_key=f"{key}:breach:{row.breached_at.isoformat()}:level-{row.escalation_level}",
             status=EventStatus.FIRING,
@@ -151,8 +140,8 @@ def escalate(*, now: datetime) -> EscalationResult:
         result.escalated.append(f"{key} level {row.escalation_level}")
         _reschedule(Ticket.__table__, row.id, row.escalation_level, policy, now, result)
     for row in events:
-        policy = policies.get((row.customer_id, str(SEVERITY_PRIORITY[Severity(row.severity)])))
-        item = ingest.NormalisedEvent(
+        policy = policies.get((row.customer_id, str(Severity(row.severity).ticket_priority)))
+        item = NormalisedEvent(
             source="escalation",
             dedup_key=f"event-{row.id}:level-{row.escalation_level}",
             status=EventStatus.FIRING,
@@ -190,9 +179,7 @@ def _acknowledged_through_steps(now: datetime) -> None:
         )
         .returning(E.id)
     ).all()
-    from webapp.services.tickets.sla import expire
-
-    expire(Event, [r.id for r in rows])
+    bulk.expire(Event, [r.id for r in rows])
 
 
 def _reschedule(table, row_id: int, level: int, policy: SlaPolicy | None, now: datetime, result) -> None:
@@ -222,7 +209,7 @@ def audience(customer_id: int | None, level: int) -> list[int]:
 def _notify(steps: list[tuple], *, now: datetime) -> list[int]:
     """Store each step's event (a repeat is a no-op) and route it to its level's audience."""
     rows = [{**asdict(item), "escalates_id": alert_id, "created_at": now} for item, _, _, alert_id in steps]
-    ids = [r.id for r in bulk.insert_returning(Event, rows, Event.id, ignore_conflicts_on=ingest.DEDUP_KEY)]
+    ids = [r.id for r in bulk.insert_returning(Event, rows, Event.id, ignore_conflicts_on=EVENT_DEDUP_KEY)]
     if not ids:
         return []
     by_key = {(e.source, e.dedup_key): e for e in db.session.scalars(db.select(Event).where(Event.id.in_(ids)))}

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from sqlalchemy import update
 
+from webapp import outbox
 from webapp.extensions import db
 from webapp.models import (
     Channel,
@@ -205,4 +206,5 @@ def _stop_and_tell(
             }
         )
     informed = [row.id for row in bulk.insert_returning(Notification, rows, Notification.id)]
+    outbox.deliver(informed)
     return AckResult(True, suppressed, informed)

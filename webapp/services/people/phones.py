@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
+from webapp import outbox
 from webapp.channels.sms_text import measure
 from webapp.extensions import db
 from webapp.models import Channel, Notification, NotificationStatus, PhoneNumber, User, utcnow
@@ -93,7 +94,7 @@ def _code_hash(phone: PhoneNumber, code: str) -> str:
 def start_verification(phone: PhoneNumber, *, by: User, now: datetime | None = None) -> Notification:
     """A new code: its hash and expiry on the phone, and a pending SMS carrying it.
 
-    The caller commits, then hands the returned notification's id to `delivery.enqueue`."""
+    The SMS is queued through the outbox: it leaves when the caller commits."""
     now = now or utcnow()
     ttl = timedelta(seconds=current_app.config["PHONE_CODE_TTL_SECONDS"])
     if phone.verify_expires_at is not None and phone.verify_expires_at - ttl + RESEND_AFTER > now:
@@ -111,12 +112,14 @@ def start_verification(phone: PhoneNumber, *, by: User, now: datetime | None = N
         recipient=phone.number,
         subject="Phone verification",
         body=body,
-        status=NotificationStatus.PENDING,
+        status=NotificationStatus.QUEUED,
+        queued_at=now,
         sms_encoding=length.encoding,
         sms_segments=length.segments,
     )
     db.session.add(notification)
     db.session.flush()
+    outbox.deliver([notification.id])
     audit.record(actor=by, action="phone.verify_start", target=phone, summary=f"code sent to {phone.masked}")
     return notification
 

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from flask import current_app
 
+from webapp import outbox
 from webapp.channels import sms_text
 from webapp.models import Channel, Event, EventStatus, Notification, NotificationStatus, Role, Severity, utcnow
 from webapp.services import bulk
@@ -81,15 +82,17 @@ class Decision:
 def route(events: list[Event], *, now: datetime | None = None, audience: list[int] | None = None) -> list[Routed]:
     """Decide and record every (user, channel) pair for these new events, in bulk; never commit.
 
-    Pending rows go to `delivery.enqueue` after the caller commits; web rows are already sent."""
+    Pending rows go to the outbox (delivered once the caller commits); web rows are already sent."""
     now = now or utcnow()
     rows = [d.row(now) for d in plan(events, now=now, audience=audience) if d.record]
     if not rows:
         return []
-    return [
+    routed = [
         Routed(row.id, row.status)
         for row in bulk.insert_returning(Notification, rows, Notification.id, Notification.status)
     ]
+    outbox.deliver(r.id for r in routed if r.status == S.PENDING)
+    return routed
 
 
 def plan(

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from sqlalchemy import func, update
 
+from webapp import outbox
 from webapp.channels import sms_text
 from webapp.extensions import db
 from webapp.models import Channel, Event, EventStatus, Notification, NotificationStatus, utcnow
@@ -134,7 +135,7 @@ class Timing:
 
 
 def release(*, now: datetime | None = None) -> list[int]:
-    """Release every due held row; returns the pending ids (rows and digests) to enqueue after commit."""
+    """Release every due held row; the pending ids (rows and digests) go to the outbox, and are returned."""
     now = now or utcnow()
     claimed = db.session.execute(
         update(Notification)
@@ -150,6 +151,7 @@ def release(*, now: datetime | None = None) -> list[int]:
     merged = {key: sorted(ids) for key, ids in groups.items() if len(ids) > 1}
     if merged:
         pending.extend(_make_digests(merged, now=now))
+    outbox.deliver(sorted(pending))
     return sorted(pending)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from webapp import outbox
 from webapp.extensions import db
 from webapp.models import Channel, Event, EventStatus, Notification, NotificationStatus, WebhookEndpoint, utcnow
 from webapp.services import bulk
@@ -106,4 +107,5 @@ def fan_out(events: list[Event], *, now: datetime | None = None) -> list[Routed]
     if not rows:
         return []
     inserted = bulk.insert_returning(Notification, rows, Notification.id, Notification.status)
+    outbox.deliver(row.id for row in inserted)
     return [Routed(row.id, row.status) for row in inserted]

@@ -12,7 +12,7 @@ from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import Event
 from webapp.services.routing import decisions
-from webapp.webhooks import PARSERS
+from webapp.sources import PARSERS
 
 COPIED = (
     "customer_id",

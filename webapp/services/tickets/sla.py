@@ -37,14 +37,8 @@ from webapp.services import bulk
 from webapp.services.events import ingest
 from webapp.services.tickets import business_time
 from webapp.services.tickets.business_time import Calendar
+from webapp.sources.normalised import NormalisedEvent
 
-OUTBOX = "opsrelay_outbox"  # session.info key: notification ids to enqueue once the caller has committed
-PRIORITY_SEVERITY = {
-    Priority.LOW: Severity.INFO,
-    Priority.NORMAL: Severity.LOW,
-    Priority.HIGH: Severity.MEDIUM,
-    Priority.URGENT: Severity.HIGH,
-}
 SLA_SEVERITY = {"sla_warning": Severity.MEDIUM, "sla_breach": Severity.HIGH}
 RUNNING = (TicketStatus.OPEN,)
 
@@ -149,9 +143,9 @@ def recompute_customer(customer_id: int, priority: Priority, *, reason: str, now
 
 
 def ticket_event(ticket: Ticket, event_type: str, *, key: str, title: str, body: str = "", now: datetime) -> None:
-    """Route a ticket event like any other (ingest: dedup, routing, webhooks); ids wait in the outbox."""
-    severity = SLA_SEVERITY.get(event_type, PRIORITY_SEVERITY[ticket.priority])
-    item = ingest.NormalisedEvent(
+    """Route a ticket event like any other (ingest: dedup, routing, webhooks, the outbox)."""
+    severity = SLA_SEVERITY.get(event_type, ticket.priority.event_severity)
+    item = NormalisedEvent(
         source="sla" if event_type.startswith("sla_") else "ticket",
         dedup_key=key[:255],
         status=EventStatus.FIRING if event_type.startswith("sla_") else EventStatus.INFO,
@@ -164,7 +158,7 @@ def ticket_event(ticket: Ticket, event_type: str, *, key: str, title: str, body:
         labels={"ticket": ticket.key, "priority": str(ticket.priority)},
         data=_ticket_data(ticket),
     )
-    remember(ingest.ingest([item], now=now).notifications)
+    ingest.ingest([item], now=now)
 
 
 def _ticket_data(ticket: Ticket) -> dict:
@@ -175,26 +169,6 @@ def _ticket_data(ticket: Ticket) -> dict:
         "status": str(ticket.status),
         "due_at": _iso(ticket.due_at),
     }
-
-
-def expire(model: type, ids: list[int]) -> None:
-    """Objects of `model` already in the session whose rows a Core UPDATE changed: reload on next access."""
-    wanted = set(ids)
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, model) and obj.id in wanted:
-            db.session.expire(obj)
-
-
-def remember(routed: list) -> None:
-    db.session.info.setdefault(OUTBOX, []).extend(r.id for r in routed)
-
-
-def enqueue_outbox(*, now: datetime | None = None) -> int:
-    """After the caller's commit: hand the notifications that ticket events created to the queue."""
-    from webapp.services.delivery import attempts
-
-    ids = db.session.info.pop(OUTBOX, [])
-    return attempts.enqueue(ids, now=now) if ids else 0
 
 
 # --- the sweep -------------------------------------------------------------------------------
@@ -265,7 +239,7 @@ def check_sla(now: datetime | None = None) -> SweepResult:
             entries.append(_entry(row.id, "sla", text, now, {"event_type": kind, "due_at": _iso(row.due_at)}))
     result.warned = [row.id for row in warned]
     result.breached = [row.id for row in breached]
-    expire(Ticket, result.warned + result.breached)
+    bulk.expire(Ticket, result.warned + result.breached)
     if entries:
         bulk.insert_returning(TimelineEntry, entries, TimelineEntry.id)
     if items:
@@ -277,8 +251,8 @@ def check_sla(now: datetime | None = None) -> SweepResult:
     return result
 
 
-def _sla_item(row: sa.Row, kind: str, title: str, now: datetime) -> ingest.NormalisedEvent:
-    return ingest.NormalisedEvent(
+def _sla_item(row: sa.Row, kind: str, title: str, now: datetime) -> NormalisedEvent:
+    return NormalisedEvent(
         source="sla",
         dedup_key=f"OPS-{row.id}:{kind}:{_iso(row.due_at)}",  # once per ticket per deadline
         status=EventStatus.FIRING,

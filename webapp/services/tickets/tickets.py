@@ -1,7 +1,7 @@
 """Tickets: creation, changes and their timeline; deadlines from the SLA engine; ticket events routed.
 
-Every function flushes, never commits. Notifications the ticket events created wait in the session's
-outbox: after committing, call `sla.enqueue_outbox()` (or let the recovery sweep pick them up).
+Every function flushes, never commits. Notifications the ticket events create reach the queue through the
+outbox when the caller commits.
 """
 
 from __future__ import annotations

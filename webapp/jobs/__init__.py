@@ -1,12 +1,18 @@
-"""RQ entry points: ids in, services do the work, safe to run twice. PERIODIC_JOBS run on a timer."""
+"""RQ entry points: ids in, services do the work, safe to run twice. PERIODIC_JOBS run on a timer.
+
+Jobs own their transactions: a service flushes, the job commits, and what the transaction asked the
+outbox for reaches the queue at that commit. The delivery job commits twice on purpose (the durable
+claim before the provider call, the outcome after it): those commits live in webapp.jobs.claims.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 
+from webapp import outbox
 from webapp.extensions import db
+from webapp.jobs import claims
+from webapp.queue import DELIVER_JOB, DELIVERIES, Periodic
 from webapp.services.delivery import attempts
 from webapp.services.routing import digest
 from webapp.services.tickets import sla
@@ -15,20 +21,27 @@ log = logging.getLogger(__name__)
 
 
 def deliver(notification_id: int) -> str:
-    notification = attempts.claim(notification_id)
+    notification = claims.claim(notification_id)
     if notification is None:
         return "skipped: already taken or done"
     retry_at = attempts.send(notification)
     outcome = str(notification.status)
-    attempts.finish(notification)
+    claims.finish(notification)  # the commit hands a retry to the queue (outbox)
     if retry_at is not None:
-        attempts.schedule_retry(notification_id, retry_at)
         return f"retry at {retry_at.isoformat()}"
     return outcome
 
 
 def recover_notifications() -> dict[str, int]:
-    return attempts.recover()
+    """Hand over again what the queue lost. The rows are committed first and marked queued only once their
+    jobs are on the queue: with the queue down they stay as they are and the next sweep tries again."""
+    found = attempts.recover()
+    db.session.commit()
+    handed = outbox.push(DELIVER_JOB, [(notification_id,) for notification_id in found.ids], queue=DELIVERIES)
+    if handed:
+        attempts.mark_queued(found.ids)
+        db.session.commit()
+    return {"requeued": len(found.ids) if handed else 0, "recovered_from_sending": found.from_sending}
 
 
 def release_held_notifications() -> int:
@@ -36,15 +49,13 @@ def release_held_notifications() -> int:
     themselves or as one digest per user and channel. Safe to run twice at once: the claim is one UPDATE."""
     pending = digest.release()
     db.session.commit()
-    attempts.enqueue(pending)
     return len(pending)
 
 
 def check_sla() -> dict:
-    """The SLA sweep: one transaction marks and routes, then the notifications go to the queue."""
+    """The SLA sweep: one transaction marks and routes; its notifications reach the queue at the commit."""
     result = sla.check_sla()
     db.session.commit()
-    attempts.enqueue(result.notifications)
     log.info("sla sweep: %s", result.summary())
     return {
         "summary": result.summary(),
@@ -52,13 +63,6 @@ def check_sla() -> dict:
         "breached": [f"OPS-{i}" for i in result.breached],
         "escalated": result.escalated,
     }
-
-
-@dataclass(frozen=True)
-class Periodic:
-    name: str
-    func: Callable
-    every_seconds: int
 
 
 PERIODIC_JOBS = [

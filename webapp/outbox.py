@@ -1,0 +1,87 @@
+"""The outbox: jobs a transaction asks for reach the queue after it commits, and are dropped if it does not.
+
+A service that leaves work for a worker (a Notification to deliver) calls `outbox.deliver(ids)` inside its
+caller's transaction; it never commits and never talks to the queue. When the session's outermost
+transaction commits, the `after_commit` hook below hands everything that transaction asked for to RQ, one
+round trip per job; when it rolls back (or the session closes without committing), the requests are dropped
+with it. So no caller has to remember a flush after its commit, and no job can run before the rows it
+reads are visible to the worker.
+
+If the queue cannot be reached at commit, nothing is lost: the rows are committed (pending or queued) and
+the recovery sweep (`jobs.recover_notifications`) hands them over again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from flask import current_app, has_app_context
+from redis.exceptions import RedisError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from webapp.extensions import db
+from webapp.queue import DELIVER_JOB, DELIVERIES, get_queue
+
+log = logging.getLogger(__name__)
+
+KEY = "opsrelay_outbox"  # session.info: {(job path, queue name, run at or None): [argument tuples]}
+
+
+def add(
+    job: str, arg_lists: Iterable[tuple], *, queue: str, at: datetime | None = None, session: Session | None = None
+) -> None:
+    """Ask for `job` to run once per argument tuple after the current transaction commits (at `at`, if given)."""
+    arg_lists = list(arg_lists)
+    if not arg_lists:
+        return
+    session = session if session is not None else db.session()
+    session.info.setdefault(KEY, {}).setdefault((job, queue, at), []).extend(arg_lists)
+
+
+def deliver(notification_ids: Iterable[int], *, at: datetime | None = None, session: Session | None = None) -> None:
+    """Deliver these notifications once the transaction that created (or re-opened) them commits."""
+    arg_lists = ((notification_id,) for notification_id in notification_ids)
+    add(DELIVER_JOB, arg_lists, queue=DELIVERIES, at=at, session=session)
+
+
+def waiting(session: Session | None = None) -> list[tuple[str, tuple]]:
+    """What the current transaction will hand over at commit: (job, args), in order."""
+    session = session if session is not None else db.session()
+    return [(job, args) for (job, _queue, _at), lists in session.info.get(KEY, {}).items() for args in lists]
+
+
+def push(job: str, arg_lists: list[tuple], *, queue: str, at: datetime | None = None) -> bool:
+    """Put the jobs on the queue (in one round trip unless scheduled); False (logged) if it cannot be reached."""
+    if not arg_lists:
+        return False
+    tasks = get_queue(current_app)
+    try:
+        if at is None:
+            tasks.enqueue_many(job, arg_lists, queue=queue)
+        else:
+            for args in arg_lists:
+                tasks.enqueue_at(at, job, *args, queue=queue)
+    except RedisError as exc:
+        log.warning("queue unreachable (%s): %d %s jobs wait in the database", type(exc).__name__, len(arg_lists), job)
+        return False
+    return True
+
+
+@event.listens_for(Session, "after_commit")
+def _hand_over(session: Session) -> None:
+    """The outermost transaction committed: its rows are visible, so its jobs may run now."""
+    requested = session.info.pop(KEY, None)
+    if not requested or not has_app_context():
+        return
+    for (job, queue, at), arg_lists in requested.items():
+        push(job, arg_lists, queue=queue, at=at)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_uncommitted(session: Session, transaction) -> None:
+    """A transaction that ended without committing (rollback, close) takes its requests with it."""
+    if transaction.parent is None:
+        session.info.pop(KEY, None)

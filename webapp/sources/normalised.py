@@ -1,0 +1,28 @@
+"""NormalisedEvent: what every source's parser produces, source-independent and not yet stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from webapp.models import EventStatus, Severity
+
+
+@dataclass(frozen=True)
+class NormalisedEvent:
+    """One event as a sender told it, in our terms; `services.events.ingest` stores and routes it."""
+
+    source: str
+    dedup_key: str
+    status: EventStatus
+    severity: Severity
+    title: str
+    body: str = ""
+    event_type: str = "alert"
+    labels: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    customer_id: int | None = None
+    job_type: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    ticket_id: int | None = None
