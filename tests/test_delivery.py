@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import load_fixture, twilio_settings
+from webapp import jobs, outbox
 from webapp.channels.base import PermanentError, TransientError
 from webapp.extensions import db
+from webapp.jobs import claims
 from webapp.models import Channel, Notification, NotificationStatus, utcnow
 from webapp.services.delivery import attempts
 
@@ -32,7 +34,8 @@ def wait_for_retry(notification: Notification) -> None:
 
 
 def deliver_now(notification: Notification) -> None:
-    attempts.enqueue([notification.id])
+    outbox.deliver([notification.id])
+    db.session.commit()
 
 
 def test_sms_is_sent_with_the_twilio_client_and_the_sid_recorded(make_user, drain, twilio):
@@ -132,7 +135,7 @@ def test_console_backend_marks_sms_simulated(make_app, make_user):
     console = make_app()  # no Twilio settings
     notification = make_notification(make_user("admin"), "+14155550101")
     with console.app_context():
-        claimed = attempts.claim(notification.id)
+        claimed = claims.claim(notification.id)
         attempts.send(claimed)
         db.session.commit()
         assert claimed.status == NotificationStatus.SENT
@@ -143,8 +146,8 @@ def test_console_backend_marks_sms_simulated(make_app, make_user):
 def test_a_notification_is_claimed_once(make_user):
     user = make_user("admin")
     notification = make_notification(user, "+14155550101")
-    first = attempts.claim(notification.id)
-    second = attempts.claim(notification.id)
+    first = claims.claim(notification.id)
+    second = claims.claim(notification.id)
     assert first is not None and first.status == NotificationStatus.SENDING
     assert second is None
 
@@ -164,10 +167,10 @@ def test_queue_down_while_an_alert_arrives_then_back_every_sms_sent_once(make_ap
     assert [n.status for n in rows] == [NotificationStatus.PENDING] * 2
 
     # The queue is back; the periodic recovery job finds the rows left in the outbox.
-    result = attempts.recover(now=utcnow() + timedelta(minutes=1))
+    result = jobs.recover_notifications(now=utcnow() + timedelta(minutes=1))
     assert result["requeued"] == 2
     drain()
-    attempts.recover(now=utcnow() + timedelta(minutes=5))  # a second sweep finds nothing to redo
+    jobs.recover_notifications(now=utcnow() + timedelta(minutes=5))  # a second sweep finds nothing to redo
     drain()
     assert sorted(m["To"] for m in twilio.received) == ["+14155550101", "+14155550102"]
     assert {n.status for n in db.session.scalars(db.select(Notification))} == {NotificationStatus.SENT}
@@ -176,8 +179,8 @@ def test_queue_down_while_an_alert_arrives_then_back_every_sms_sent_once(make_ap
 def test_row_stuck_in_sending_is_recovered_and_marked_possibly_duplicated(make_user, drain, twilio):
     user = make_user("admin")
     notification = make_notification(user, "+14155550101")
-    attempts.claim(notification.id, now=utcnow() - timedelta(minutes=30))  # a worker that then died
-    assert attempts.recover()["recovered_from_sending"] == 1
+    claims.claim(notification.id, now=utcnow() - timedelta(minutes=30))  # a worker that then died
+    assert jobs.recover_notifications()["recovered_from_sending"] == 1
     drain()
     assert notification.status == NotificationStatus.SENT
     assert notification.attempts == 2
@@ -200,7 +203,7 @@ def test_deferred_rows_are_sent_once_they_are_due(make_user, drain, twilio):
     due.status, due.deliver_after = NotificationStatus.DEFERRED, utcnow() - timedelta(seconds=1)
     later.status, later.deliver_after = NotificationStatus.DEFERRED, utcnow() + timedelta(hours=1)
     db.session.commit()
-    attempts.recover()
+    jobs.recover_notifications()
     drain()
     assert due.status == NotificationStatus.SENT
     assert later.status == NotificationStatus.DEFERRED
@@ -214,7 +217,8 @@ def test_web_notifications_go_through_the_same_job_and_end_sent(make_user, drain
     )
     db.session.add(notification)
     db.session.commit()
-    attempts.enqueue([notification.id])
+    outbox.deliver([notification.id])
+    db.session.commit()
     drain()
     assert notification.status == NotificationStatus.SENT and notification.sent_at is not None
     assert twilio.requests == 0

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from tests.smtp_fake import FakeSmtp, make_certificate
+from webapp import outbox
 from webapp.extensions import db
 from webapp.models import Channel, Event, EventStatus, MessageTemplate, Notification, Severity, SmtpConfig, utcnow
 from webapp.models import NotificationStatus as S
@@ -94,7 +95,8 @@ def test_each_customer_mails_through_its_own_smtp_server(smtp, make_customer, dr
     smtp_config(globex, smtp["ssl"], "ssl", from_email="noc@globex.example")
     to_acme = email_for(acme, "ops@acme.example")
     to_globex = email_for(globex, "ops@globex.example", event_type="job_success", title="Backup of edge-1 done")
-    attempts.enqueue([to_acme.id, to_globex.id])
+    outbox.deliver([to_acme.id, to_globex.id])
+    db.session.commit()
     drain()
 
     assert (to_acme.status, to_globex.status) == (S.SENT, S.SENT)
@@ -116,7 +118,8 @@ def test_email_has_plain_text_and_html_parts_in_the_event_types_colour(smtp, mak
     acme = make_customer("Acme")
     smtp_config(acme, smtp["starttls"], "starttls", from_email="alerts@acme.example")
     notification = email_for(acme, "ops@acme.example", title="Backup <core-sw-1> failed")
-    attempts.enqueue([notification.id])
+    outbox.deliver([notification.id])
+    db.session.commit()
     drain()
     [mail] = smtp["starttls"].messages
     assert mail.is_multipart() and mail.get_content_type() == "multipart/alternative"
@@ -144,7 +147,8 @@ def test_email_has_plain_text_and_html_parts_in_the_event_types_colour(smtp, mak
 def test_seeded_templates_of_each_event_type(smtp, make_customer, drain, event_type, colour, subject):
     acme = make_customer("Acme")
     smtp_config(acme, smtp["starttls"], "starttls", from_email="alerts@acme.example")
-    attempts.enqueue([email_for(acme, "ops@acme.example", event_type=event_type, title="X").id])
+    outbox.deliver([email_for(acme, "ops@acme.example", event_type=event_type, title="X").id])
+    db.session.commit()
     drain()
     [mail] = smtp["starttls"].messages
     assert mail["Subject"] == subject
@@ -156,7 +160,8 @@ def test_smtp_4xx_is_retried_then_delivered(smtp, make_customer, drain):
     smtp_config(acme, smtp["starttls"], "starttls", from_email="alerts@acme.example")
     smtp["starttls"].fail_next("ops@acme.example", "451 4.3.0 Mailbox busy, try again later")
     notification = email_for(acme, "ops@acme.example")
-    attempts.enqueue([notification.id])
+    outbox.deliver([notification.id])
+    db.session.commit()
     drain()
     assert notification.status == S.QUEUED
     assert notification.error_code == "451" and "try again later" in notification.error_message
@@ -172,7 +177,8 @@ def test_smtp_5xx_fails_at_once_with_the_servers_answer(smtp, make_customer, dra
     smtp_config(acme, smtp["starttls"], "starttls", from_email="alerts@acme.example")
     smtp["starttls"].fail_next("nobody@acme.example", "550 5.1.1 No such user here")
     notification = email_for(acme, "nobody@acme.example")
-    attempts.enqueue([notification.id])
+    outbox.deliver([notification.id])
+    db.session.commit()
     drain()
     assert notification.status == S.FAILED and notification.attempts == 1
     assert notification.error_code == "550"
@@ -183,7 +189,8 @@ def test_wrong_smtp_password_fails_with_the_auth_error(smtp, make_customer, drai
     acme = make_customer("Acme")
     smtp_config(acme, smtp["starttls"], "starttls", from_email="alerts@acme.example", password="wrong")
     notification = email_for(acme, "ops@acme.example")
-    attempts.enqueue([notification.id])
+    outbox.deliver([notification.id])
+    db.session.commit()
     drain()
     assert notification.status == S.FAILED and notification.error_code == "535"
     assert smtp["starttls"].messages == []
@@ -200,7 +207,8 @@ def test_without_an_smtp_config_the_apps_mail_settings_are_used(smtp, app, make_
         MAIL_DEFAULT_SENDER="opsrelay@ops.example",
     )
     notification = email_for(make_customer("No SMTP Inc"), "ops@nosmtp.example")
-    attempts.enqueue([notification.id])
+    outbox.deliver([notification.id])
+    db.session.commit()
     drain()
     assert notification.status == S.SENT
     [mail] = server.messages
@@ -224,7 +232,8 @@ def test_a_broken_template_fails_that_notification_only(smtp, make_customer, dra
     db.session.commit()
     broken = email_for(acme, "ops@acme.example")
     fine = email_for(globex, "ops@globex.example")
-    attempts.enqueue([broken.id, fine.id])
+    outbox.deliver([broken.id, fine.id])
+    db.session.commit()
     drain()
     assert broken.status == S.FAILED and broken.error_code == "template"
     assert broken.error_message.startswith("email template 'acme_failed': template error:")

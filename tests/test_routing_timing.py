@@ -10,10 +10,9 @@ import pytest
 
 from tests.conftest import load_fixture
 from tests.routing_helpers import T0, fire, item, prefer, rows
-from webapp import jobs
+from webapp import jobs, outbox
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus, Severity
-from webapp.services.delivery import attempts
 from webapp.services.events import ingest
 from webapp.services.routing import digest
 
@@ -29,7 +28,8 @@ def sms_user(make_user, customer, **pref):
 def release(now):
     pending = digest.release(now=now)
     db.session.commit()
-    attempts.enqueue(pending, now=now)
+    outbox.deliver(pending)
+    db.session.commit()
     return pending
 
 
@@ -95,7 +95,8 @@ def test_hourly_limit_holds_the_rest_for_one_digest_when_the_hour_rolls_over(mak
     assert [n.status for n in sms] == ["pending"] * 3 + ["deferred"] * 2
     assert sms[3].hold == "hourly_cap" and sms[3].deliver_after == T0 + timedelta(hours=1)
     assert sms[3].reason.startswith("hourly limit of 3 sms messages reached: held for the digest at 2026-11-26 11:00")
-    attempts.enqueue([n.id for n in sms[:3]])
+    outbox.deliver([n.id for n in sms[:3]])
+    db.session.commit()
     drain()
 
     assert release(T0 + timedelta(minutes=59)) == []
@@ -206,6 +207,6 @@ def test_the_recovery_sweep_releases_due_rows_through_the_same_digest_rule(make_
     past = datetime.now(UTC) - timedelta(minutes=10)
     for i in range(2):
         fire(customer=customer, title=f"Alert{i}", now=past)
-    attempts.recover()
+    jobs.recover_notifications()
     drain()
     assert [m["Body"] for m in twilio.received] == ["2 alerts: Alert0, Alert1"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import load_fixture
+from webapp import outbox
 from webapp.extensions import db
 from webapp.models import Channel, Event, EventStatus, Notification, Severity
 from webapp.models import NotificationStatus as S
-from webapp.services.delivery import attempts
 
 
 def send_sms(user, body: str, drain, *, event: Event | None = None) -> Notification:
@@ -22,7 +22,8 @@ def send_sms(user, body: str, drain, *, event: Event | None = None) -> Notificat
     )
     db.session.add(notification)
     db.session.commit()
-    attempts.enqueue([notification.id])
+    outbox.deliver([notification.id])
+    db.session.commit()
     drain()
     assert notification.status == S.SENT
     return notification

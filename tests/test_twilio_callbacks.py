@@ -6,10 +6,10 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from tests.conftest import TWILIO_TOKEN, load_fixture
+from webapp import outbox
 from webapp.extensions import db
 from webapp.models import Channel, Event, EventStatus, Notification, PhoneNumber, Severity, Ticket, utcnow
 from webapp.models import NotificationStatus as S
-from webapp.services.delivery import attempts
 
 PUBLIC = "https://opsrelay.example.com"  # what Twilio calls; the test client is http://localhost
 STATUS = "/api/v1/webhooks/twilio/status"
@@ -31,7 +31,8 @@ def sent_sms(make_user, drain, number="+14155550101") -> Notification:
     notification = Notification(user_id=user.id, channel=Channel.SMS, recipient=number, body="x", status=S.PENDING)
     db.session.add(notification)
     db.session.commit()
-    attempts.enqueue([notification.id])
+    outbox.deliver([notification.id])
+    db.session.commit()
     drain()
     assert notification.status == S.SENT
     return notification
@@ -145,7 +146,8 @@ def test_twilio_21610_marks_the_number_opted_out_once_for_every_user_with_it(mak
     db.session.add(notification)
     db.session.commit()
     twilio.fail_next("+14155550111", 21610)
-    attempts.enqueue([notification.id])
+    outbox.deliver([notification.id])
+    db.session.commit()
     drain()
     assert notification.status == S.FAILED and notification.error_code == "21610"
     phones = db.session.scalars(db.select(PhoneNumber)).all()
@@ -196,7 +198,8 @@ def test_ack_by_sms_stops_further_notifications_and_tells_the_others(client, mak
     to_alice, to_bob = sms_row(event, alice), sms_row(event, bob)
     later = sms_row(event, carol, S.DEFERRED, deliver_after=utcnow())  # quiet hours: not yet sent
     db.session.commit()
-    attempts.enqueue([to_alice.id, to_bob.id])
+    outbox.deliver([to_alice.id, to_bob.id])
+    db.session.commit()
     drain()
     code = code_in(twilio.received[0]["Body"])
 
@@ -224,7 +227,8 @@ def test_ack_of_a_ticket_by_its_key(client, make_user, make_ticket, customer, dr
     event = alert_event(ticket_id=ticket.id, customer_id=customer.id, event_type="sla_warning")
     first = sms_row(event, alice)
     db.session.commit()
-    attempts.enqueue([first.id])
+    outbox.deliver([first.id])
+    db.session.commit()
     drain()
     assert code_in(twilio.received[0]["Body"]) == f"OPS-{ticket.id}"
     second = sms_row(event, make_user("admin", phone="+14155550105"), S.QUEUED)  # a later page

@@ -8,6 +8,7 @@ claim before the provider call, the outcome after it): those commits live in web
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from webapp import outbox
 from webapp.extensions import db
@@ -32,14 +33,14 @@ def deliver(notification_id: int) -> str:
     return outcome
 
 
-def recover_notifications() -> dict[str, int]:
+def recover_notifications(*, now: datetime | None = None) -> dict[str, int]:
     """Hand over again what the queue lost. The rows are committed first and marked queued only once their
     jobs are on the queue: with the queue down they stay as they are and the next sweep tries again."""
-    found = attempts.recover()
+    found = attempts.recover(now=now)
     db.session.commit()
     handed = outbox.push(DELIVER_JOB, [(notification_id,) for notification_id in found.ids], queue=DELIVERIES)
     if handed:
-        attempts.mark_queued(found.ids)
+        attempts.mark_queued(found.ids, now=now)
         db.session.commit()
     return {"requeued": len(found.ids) if handed else 0, "recovered_from_sending": found.from_sending}
 

@@ -1,0 +1,149 @@
+"""The tenant boundary: may this principal (a signed-in user, or an API key) see or change this row, and which
+rows of a query may it see. Pages, the JSON API, webhook follow-ups and jobs all ask here, and only here.
+
+The rules (a Customer is the tenant; DESIGN.md):
+
+- **Admins** (the admin role; an API key with the admin scope and no customer) see and change every row.
+- **Operators and viewers** see the rows of their customers; an API key sees the rows of its customer. Only
+  operators (the write scope) change them; a viewer (read scope) is refused with 403.
+- **A row without a customer** (customer_id NULL: an internal alert, a global template or endpoint, an SLA
+  policy default) belongs to the operations team as a whole: only a principal that sees every customer sees
+  it, and only an admin changes it. For everyone else it does not exist.
+- **Another tenant's row is a 404**, never a 403: its existence is not the caller's business. A 403 says
+  "you may see this, but your role may not change it".
+- **A person's own rows** (their phone numbers, their notification preferences) are theirs to see and change,
+  whatever their role.
+- **An API key never has more power than its owner**: its customers are at most the owner's customers, and its
+  scope at most the owner's role; a key whose owner is deactivated stops working (webapp.api.access).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import abort, g
+from flask_login import current_user
+
+from webapp.extensions import db
+from webapp.models import ApiKey, Customer, Role, User, user_customer
+
+SCOPES = ("read", "write", "admin")  # an API key's scopes, weakest first
+SCOPE_ROLE = {"read": Role.VIEWER, "write": Role.OPERATOR, "admin": Role.ADMIN}
+ROLE_SCOPE = {role: scope for scope, role in SCOPE_ROLE.items()}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a user (signed in, by token, or a key's owner), the key if any, what it may do (a role),
+    and which customers' rows it sees (None: every customer, and the rows of none)."""
+
+    user: User | None
+    api_key: ApiKey | None
+    role: Role
+    customer_ids: frozenset[int] | None
+
+    @classmethod
+    def of_user(cls, user: User) -> Principal:
+        customers = None if user.role == Role.ADMIN else frozenset(c.id for c in user.customers)
+        return cls(user=user, api_key=None, role=user.role, customer_ids=customers)
+
+    @classmethod
+    def of_key(cls, api_key: ApiKey, owner: User | None) -> Principal:
+        """A key's powers: its strongest scope and its customer, each capped by its owner's (if it has one)."""
+        granted = [SCOPE_ROLE[s] for s in (api_key.scopes or []) if s in SCOPE_ROLE] or [Role.VIEWER]
+        role = max(granted, key=lambda r: r.rank)
+        customers = None if api_key.customer_id is None else frozenset({api_key.customer_id})
+        if owner is not None:
+            if owner.role.rank < role.rank:
+                role = owner.role
+            if owner.role != Role.ADMIN:
+                mine = frozenset(c.id for c in owner.customers)
+                customers = mine if customers is None else customers & mine
+        return cls(user=owner, api_key=api_key, role=role, customer_ids=customers)
+
+    # --- what it may do ----------------------------------------------------------------------
+
+    @property
+    def sees_all(self) -> bool:
+        return self.customer_ids is None
+
+    @property
+    def scope(self) -> str:
+        """The role as an API scope: read, write or admin."""
+        return ROLE_SCOPE[self.role]
+
+    def allows(self, role: Role | str) -> bool:
+        """At least this role (or API scope)."""
+        wanted = SCOPE_ROLE[role] if isinstance(role, str) else role
+        return self.role.rank >= wanted.rank
+
+    def is_self(self, user_id: int | None) -> bool:
+        return self.user is not None and user_id is not None and self.user.id == user_id
+
+    def can_see(self, customer_id: int | None) -> bool:
+        if self.customer_ids is None:
+            return True
+        return customer_id is not None and customer_id in self.customer_ids
+
+    def can_change(self, customer_id: int | None) -> bool:
+        if not self.can_see(customer_id) or not self.allows(Role.OPERATOR):
+            return False
+        return customer_id is not None or self.allows(Role.ADMIN)
+
+    def check_see(self, customer_id: int | None) -> None:
+        """404 unless this principal sees rows of `customer_id`."""
+        if not self.can_see(customer_id):
+            abort(404, description="No such object here.")
+
+    def check_change(self, customer_id: int | None) -> None:
+        """404 for a row it does not see; 403 for one it sees but its role may not change."""
+        self.check_see(customer_id)
+        if not self.allows(Role.OPERATOR):
+            abort(403, description=f"{self.label} can look but not change anything.")
+        if customer_id is None and not self.allows(Role.ADMIN):
+            abort(403, description="Only an admin can change what applies to every customer.")
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def scoped(self, query, customer_column):
+        """`query` limited to rows whose `customer_column` this principal sees (rows of no customer included
+        only for a principal that sees every customer)."""
+        if self.customer_ids is None:
+            return query
+        return query.where(customer_column.in_(self.customer_ids))
+
+    def visible_customers(self) -> list[Customer]:
+        return list(db.session.scalars(self.scoped(db.select(Customer).order_by(Customer.name), Customer.id)))
+
+    def visible_user_ids(self):
+        """A subquery of the ids of the users this principal sees (members of its customers, and itself), or
+        None for every user."""
+        if self.customer_ids is None:
+            return None
+        members = db.select(user_customer.c.user_id).where(user_customer.c.customer_id.in_(self.customer_ids))
+        if self.user is not None:
+            members = members.union(db.select(db.literal(self.user.id)))
+        return members
+
+    def can_see_user(self, user: User) -> bool:
+        if self.customer_ids is None or self.is_self(user.id):
+            return True
+        return any(c.id in self.customer_ids for c in user.customers)
+
+    @property
+    def label(self) -> str:
+        if self.api_key is not None:
+            return f"API key {self.api_key.name!r} ({self.api_key.prefix}…)"
+        if self.user is not None:
+            return f"{self.user.email} ({self.role})"
+        return "anonymous"
+
+
+def current() -> Principal:
+    """The principal of this request: the API caller (set by webapp.api.access) or the signed-in user."""
+    principal = g.get("principal")
+    if principal is None:
+        if not current_user.is_authenticated:
+            abort(401)
+        principal = g.principal = Principal.of_user(current_user._get_current_object())
+    return principal
