@@ -15,7 +15,7 @@ from webapp.api.common import responses
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.inputs import is_id, read_json_object
-from webapp.models import EVENT_TYPES, Customer, Event, EventStatus, Severity, Ticket, utcnow
+from webapp.models import EVENT_TYPES, PERSONAL_CHANNELS, Customer, Event, EventStatus, Severity, Ticket, utcnow
 from webapp.services.routing import decisions, preview
 
 EVENT_FIELDS = ("type", "severity", "status", "customer", "title", "body", "labels", "job_type", "ticket", "source")
@@ -173,7 +173,7 @@ _DECISION = {
     "properties": {
         "event": {"type": "integer", "description": "index into events"},
         "user": {"type": "object"},
-        "channel": {"type": "string", "enum": ["web", "email", "sms"]},
+        "channel": {"type": "string", "enum": [str(c) for c in PERSONAL_CHANNELS]},
         "decision": {"type": "string", "enum": ["sent", "pending", "deferred", "suppressed"]},
         "reason": {"type": ["string", "null"]},
         "hold": {"type": ["string", "null"], "enum": ["quiet_hours", "aggregation", "hourly_cap", None]},

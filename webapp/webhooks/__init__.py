@@ -9,9 +9,8 @@ from flask import Blueprint
 
 from webapp.errors import json_error
 from webapp.extensions import db
-from webapp.models import utcnow
+from webapp.models import SOURCE_KINDS, utcnow
 from webapp.services.events import ingest
-from webapp.sources import PARSERS
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 
@@ -36,7 +35,7 @@ def webhook_test():
     return {
         "status": "ok",
         "message": "OpsRelay webhooks are alive.",
-        "sources": sorted(PARSERS),
+        "sources": list(SOURCE_KINDS.names),
         "time": utcnow().isoformat(),
     }
 
