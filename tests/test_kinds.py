@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -226,3 +227,9 @@ def test_each_source_kind_has_its_parser_and_each_event_type_its_webhook_name():
     sent = ({kind.webhook for kind in EVENT_KINDS} | {kind.webhook_resolved for kind in EVENT_KINDS}) - {None}
     assert sent == set(WEBHOOK_EVENTS.names)  # every name is sent by some event type, and none is made up
     assert {k.name for k in EVENT_KINDS if k.sla_severity} == {"sla_warning", "sla_breach"}
+
+
+def test_the_readme_lists_the_names_delivery_sends():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Outgoing webhooks", 1)[1].split("The body is", 1)[0]
+    assert re.findall(r"`([a-z]+\.[a-z_]+)`", section) == list(WEBHOOK_EVENTS.names)
