@@ -219,7 +219,9 @@ def test_the_api_and_the_webhooks_validate_against_the_registry(client, make_use
     assert client.get("/api/v1/webhooks/test").json["sources"] == list(SOURCE_KINDS.names)
 
 
-def test_each_source_kind_has_its_parser_and_each_event_type_its_webhook_name():
+def test_each_source_kind_has_its_parser_and_route_and_each_event_type_its_webhook_name(app):
+    posts = {rule.rule for rule in app.url_map.iter_rules() if "POST" in rule.methods}
+    assert {f"/api/v1/webhooks/{name}" for name in SOURCE_KINDS.names} <= posts
     assert list(PARSERS) == list(SOURCE_KINDS.names)
     for kind in SOURCE_KINDS:
         module = __import__(f"webapp.sources.{kind.parser}", fromlist=["SOURCE"])

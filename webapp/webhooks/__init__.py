@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -87,4 +88,7 @@ OPENAPI_PATHS = {
 }
 
 
-from webapp.webhooks import alertmanager, generic, github, pagerduty, twilio  # noqa: E402,F401  (registers routes)
+# Each source kind's route module (webapp/webhooks/<kind>.py, as the registry names it) and Twilio's callbacks
+# register their routes on bp.
+for _module in (*SOURCE_KINDS.names, "twilio"):
+    importlib.import_module(f"{__name__}.{_module}")
