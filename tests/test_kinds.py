@@ -191,6 +191,7 @@ def test_every_openapi_enum_of_a_kind_is_a_registry(client):
         "event sources": set(EVENT_SOURCES),
         "webhook events": set(WEBHOOK_EVENTS.names),
         "webhook source kinds": set(WEBHOOK_SOURCE_KINDS.names),
+        "source kinds": set(SOURCE_KINDS.names),
     }
     kind_names = {"alert", "job_failed", "ticket_created", "sms", "webhook", "alertmanager", "pagerduty"}
     kind_names |= set(WEBHOOK_EVENTS.names)
@@ -200,6 +201,7 @@ def test_every_openapi_enum_of_a_kind_is_a_registry(client):
         assert listed in registries.values(), f"{sorted(listed)} is not a registry"
     assert set(EVENT_TYPES) in of_kinds and set(SENDER_EVENT_KINDS.names) in of_kinds
     assert set(EVENT_SOURCES) in of_kinds and {str(c) for c in PERSONAL_CHANNELS} in of_kinds
+    assert set(SOURCE_KINDS.names) in of_kinds
 
 
 def test_the_api_and_the_webhooks_validate_against_the_registry(client, make_user):

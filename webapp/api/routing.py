@@ -15,7 +15,17 @@ from webapp.api.common import responses
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.inputs import is_id, read_json_object
-from webapp.models import EVENT_TYPES, PERSONAL_CHANNELS, Customer, Event, EventStatus, Severity, Ticket, utcnow
+from webapp.models import (
+    EVENT_TYPES,
+    PERSONAL_CHANNELS,
+    SOURCE_KINDS,
+    Customer,
+    Event,
+    EventStatus,
+    Severity,
+    Ticket,
+    utcnow,
+)
 from webapp.services.routing import decisions, preview
 
 EVENT_FIELDS = ("type", "severity", "status", "customer", "title", "body", "labels", "job_type", "ticket", "source")
@@ -188,7 +198,7 @@ OPENAPI_SCHEMAS = {
         "type": "object",
         "description": "A webhook body as its sender posts it ({source, payload}), or one event ({event}).",
         "properties": {
-            "source": {"type": "string", "description": "a webhook source, e.g. alertmanager"},
+            "source": {"type": "string", "enum": list(SOURCE_KINDS.names), "description": "the webhook's sender"},
             "payload": {"type": "object"},
             "event": {
                 "type": "object",
