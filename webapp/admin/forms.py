@@ -25,7 +25,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from webapp.models import EVENT_KINDS, EVENT_TYPES, PERSONAL_CHANNELS, Role, Severity
 from webapp.services.people.preferences import CHANNELS
-from webapp.services.people.users import MIN_PASSWORD_LENGTH
+from webapp.services.people.users import UserError, check_password_strength
 from webapp.validation import normalise_email
 
 
@@ -79,8 +79,10 @@ def _check_new_password(access: str, password: str | None, missing: str) -> None
         return
     if not password:
         raise ValidationError(missing)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    try:
+        check_password_strength(password)
+    except UserError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class UserEditForm(FlaskForm):
@@ -112,18 +114,6 @@ class PasswordResetForm(FlaskForm):
 
     def validate_password(self, field: Field) -> None:
         _check_new_password(self.access.data, field.data, "Enter a password, or choose a link.")
-
-
-class SetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])
-    confirm = PasswordField("Repeat it", validators=[DataRequired()])
-
-    def validate_password(self, field: Field) -> None:
-        _check_new_password("password", field.data, "Enter a password.")
-
-    def validate_confirm(self, field: Field) -> None:
-        if field.data != self.password.data:
-            raise ValidationError("The two passwords differ.")
 
 
 class PhoneForm(FlaskForm):

@@ -14,6 +14,7 @@ from webapp.extensions import db
 from webapp.models.base import Role, Severity, UtcDateTime, str_enum, utcnow
 from webapp.models.customer import user_customer
 from webapp.models.kinds import PERSONAL_CHANNELS
+from webapp.validation import mask_phone
 
 if TYPE_CHECKING:
     from webapp.models.customer import Customer
@@ -90,7 +91,7 @@ class PhoneNumber(db.Model):
     @property
     def masked(self) -> str:
         """The number as logs may show it: last four digits only."""
-        return "…" + self.number[-4:]
+        return mask_phone(self.number)
 
 
 class NotificationPreference(db.Model):
