@@ -23,7 +23,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from webapp.models import EVENT_TYPES, Role, Severity
+from webapp.models import EVENT_KINDS, EVENT_TYPES, PERSONAL_CHANNELS, Role, Severity
 from webapp.services.people.preferences import CHANNELS
 from webapp.services.people.users import UserError, check_password_strength
 from webapp.validation import normalise_email
@@ -130,8 +130,8 @@ class PhoneCodeForm(FlaskForm):
 
 
 SEVERITY_CHOICES = [(s.value, s.value) for s in Severity]
-EVENT_TYPE_CHOICES = [(t, t.replace("_", " ")) for t in EVENT_TYPES]
-CHANNEL_CHOICES = [(c, c) for c in CHANNELS]
+EVENT_TYPE_CHOICES = EVENT_KINDS.choices()
+CHANNEL_CHOICES = [(c.value, c.label) for c in PERSONAL_CHANNELS]
 
 
 def _split_list(text: str | None) -> list[str]:
@@ -239,10 +239,7 @@ class TemplateOverrideForm(FlaskForm):
     customer_id = SelectField("Customer", coerce=int, choices=[], validators=[DataRequired()])
 
 
-TEMPLATE_CHANNELS = [(c, c) for c in ("sms", "email", "web")]
-
-
 class TemplateNewForm(FlaskForm):
     event_type = SelectField("Event type", choices=EVENT_TYPE_CHOICES)
-    channel = SelectField("Channel", choices=TEMPLATE_CHANNELS)
+    channel = SelectField("Channel", choices=CHANNEL_CHOICES, default="sms")
     customer_id = SelectField("For", coerce=int, choices=[], default=0)
