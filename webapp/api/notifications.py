@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import abort, g
+from flask import abort
 
+from webapp import tenancy
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.api.common import (
@@ -58,7 +59,10 @@ def notification_json(n: Notification) -> dict:
 
 
 def visible_notifications():
-    return g.principal.scoped(db.select(Notification), Notification.customer_id)
+    """The delivery log rows the caller sees: its customers', and those addressed to its own person."""
+    return tenancy.current().scoped(
+        db.select(Notification), Notification.customer_id, owner_column=Notification.user_id
+    )
 
 
 @bp.get("/notifications")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Response, g, request
+from flask import Response, request
 
+from webapp import tenancy
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.errors import InvalidPayload
@@ -21,7 +22,7 @@ def report_sla():
     fmt = request.args.get("format", "json")
     if fmt not in {"json", "csv"}:
         raise InvalidPayload("Invalid format.", {"format": "json or csv"})
-    rows = sla_report.compliance(start=start, end=end, customer_ids=g.principal.customer_ids)
+    rows = sla_report.compliance(start=start, end=end, customer_ids=tenancy.current().customer_ids)
     if fmt == "csv":
         name = f"sla-{start.date().isoformat()}-{end.date().isoformat()}.csv"
         return Response(
