@@ -1,5 +1,5 @@
 """Who is calling the JSON API: an API key or a signed user token, made into a tenancy.Principal (its powers
-and customers, capped by its owner's) and kept in g.principal for tenancy.current()."""
+and customers, capped by its owner's), which tenancy.current() then answers for the request."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
 
-from flask import current_app, g, request
+from flask import current_app, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.exceptions import Forbidden, Unauthorized
 
+from webapp import tenancy
 from webapp.extensions import db
 from webapp.models import ApiKey, User, utcnow
 from webapp.security import hash_api_key
@@ -54,8 +55,7 @@ def authenticate() -> Principal:
     if not credential:
         raise _Unauthorized("Send an API key as 'X-API-Key: <key>' or 'Authorization: Bearer <key or token>'.")
     principal = _from_key(credential) if credential.startswith(KEY_PREFIX) else _from_token(credential)
-    g.principal = principal
-    return principal
+    return tenancy.remember(principal)
 
 
 def _from_key(key: str) -> Principal:
@@ -100,7 +100,7 @@ def _from_token(token: str) -> Principal:
 
 
 def api_required(scope: str = "read") -> Callable:
-    """Authenticate the caller (401) and require `scope` (403); the principal is in `g.principal`."""
+    """Authenticate the caller (401) and require `scope` (403); the principal is tenancy.current()."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)

@@ -27,6 +27,7 @@ from webapp.api.common import (
 )
 from webapp.extensions import db
 from webapp.models import EVENT_TYPES, Channel, Event, Notification, NotificationStatus
+from webapp.services.delivery import delivery_log
 
 ORDERINGS = ("-created_at", "created_at", "-sent_at", "sent_at")
 
@@ -59,10 +60,7 @@ def notification_json(n: Notification) -> dict:
 
 
 def visible_notifications():
-    """The delivery log rows the caller sees: its customers', and those addressed to its own person."""
-    return tenancy.current().scoped(
-        db.select(Notification), Notification.customer_id, owner_column=Notification.user_id
-    )
+    return delivery_log.visible_to(tenancy.current(), db.select(Notification))
 
 
 @bp.get("/notifications")
