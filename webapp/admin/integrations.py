@@ -36,14 +36,14 @@ def _chosen_customer(form_field) -> Customer | None:
 
 def _endpoint_form(**kwargs) -> WebhookEndpointForm:
     form = WebhookEndpointForm(**kwargs)
-    _customer_choices(form.customer, allow_global=current_user.has_role(Role.ADMIN))
+    _customer_choices(form.customer, allow_global=tenancy.current().can_change(None))
     return form
 
 
 def _key_form(**kwargs) -> ApiKeyForm:
     form = ApiKeyForm(**kwargs)
     is_admin = current_user.has_role(Role.ADMIN)
-    _customer_choices(form.customer, allow_global=is_admin)
+    _customer_choices(form.customer, allow_global=tenancy.current().can_change(None))
     if not is_admin:
         form.scope.choices = [("read", "read"), ("write", "write")]
     return form

@@ -61,7 +61,7 @@ def template_list():
 def template_create():
     form = TemplateNewForm()
     choices = [(c.id, c.name) for c in _changeable_customers()]
-    if current_user.has_role(Role.ADMIN):
+    if tenancy.current().can_change(None, shared=True):
         choices.insert(0, (0, "Every customer (default)"))
     form.customer_id.choices = choices
     if form.validate_on_submit():
