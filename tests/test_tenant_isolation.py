@@ -35,17 +35,15 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing.converters import NumberConverter
 
 from tests.conftest import PASSWORD, _reset, twilio_settings
+from tests.ops_helpers import make_event, make_notification
 from webapp.extensions import db
 from webapp.inputs import MAX_ROW_ID
 from webapp.models import (
     EVENT_TYPES,
     ApiKey,
     Channel,
-    Event,
-    EventStatus,
     Holiday,
     MessageTemplate,
-    Notification,
     NotificationPreference,
     NotificationStatus,
     PhoneNumber,
@@ -145,17 +143,7 @@ class World:
 
 def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) -> None:
     now = utcnow()
-    event = Event(
-        customer_id=customer.id,
-        source="test",
-        dedup_key=f"{mark}-1",
-        status=EventStatus.FIRING,
-        severity=Severity.HIGH,
-        title=f"{mark} alert",
-        body=f"{mark} body",
-        labels={"team": mark},
-        data={},
-    )
+    event = make_event(customer, title=f"{mark} alert", severity=Severity.HIGH, body=f"{mark} body")
     ticket = Ticket(
         customer_id=customer.id,
         title=f"{mark} ticket",
@@ -165,7 +153,7 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
         due_at=now - timedelta(hours=1),
         warn_at=now - timedelta(hours=2),
     )
-    db.session.add_all([event, ticket])
+    db.session.add(ticket)
     db.session.flush()
     endpoint = WebhookEndpoint(
         customer_id=customer.id,
@@ -180,10 +168,10 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
         "ticket": ticket,
         "webhook_endpoint": endpoint,
         "timeline_entry": TimelineEntry(ticket_id=ticket.id, kind="comment", body=f"{mark} comment", actor_id=op.id),
-        "notification": Notification(
-            event_id=event.id,
-            user_id=op.id,
-            customer_id=customer.id,
+        "notification": make_notification(
+            customer=customer,
+            user=op,
+            event=event,
             channel=Channel.EMAIL,
             status=NotificationStatus.FAILED,
             subject=f"{mark} notification",
@@ -191,14 +179,8 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
             recipient=f"oncall@{mark}.example.com",
             error_message=f"{mark} failure",
         ),
-        "web_notification": Notification(
-            event_id=event.id,
-            user_id=op.id,
-            customer_id=customer.id,
-            channel=Channel.WEB,
-            status=NotificationStatus.SENT,
-            subject=f"{mark} inbox",
-            body=f"{mark} inbox body",
+        "web_notification": make_notification(
+            customer=customer, user=op, event=event, channel=Channel.WEB, subject=f"{mark} inbox", recipient=None
         ),
         "smtp_config": SmtpConfig(
             customer_id=customer.id,
@@ -243,29 +225,15 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
 
 def _global_rows(world: World) -> None:
     """The operations team's rows (no customer): only whoever sees every customer sees them."""
-    event = Event(
-        customer_id=None,
-        source="test",
-        dedup_key=f"{GLOBAL}-1",
-        status=EventStatus.FIRING,
-        severity=Severity.CRITICAL,
-        title=f"{GLOBAL} alert",
-        body="",
-        labels={},
-        data={},
-    )
-    db.session.add(event)
-    db.session.flush()
+    event = make_event(None, title=f"{GLOBAL} alert")
     rows = {
         "event": event,
-        "notification": Notification(
-            event_id=event.id,
-            user_id=world.admin.id,
-            customer_id=None,
+        "notification": make_notification(
+            user=world.admin,
+            event=event,
             channel=Channel.EMAIL,
             status=NotificationStatus.FAILED,
             subject=f"{GLOBAL} notification",
-            body=f"{GLOBAL} body",
             recipient=f"admin@{GLOBAL}.example.com",
         ),
         "webhook_endpoint": WebhookEndpoint(
