@@ -6,12 +6,14 @@ The rules (a Customer is the tenant; DESIGN.md):
 - **Admins** (the admin role; an API key with the admin scope and no customer) see and change every row.
 - **Operators and viewers** see the rows of their customers; an API key sees the rows of its customer. Only
   operators (the write scope) change them; a viewer (read scope) is refused with 403.
-- **A row without a customer** (customer_id NULL: an internal alert, a global endpoint or webhook source, a
-  test send) belongs to the operations team as a whole: only a principal that sees every customer sees it,
-  and only an admin changes it. For everyone else it does not exist.
-- **A shared default** is the one kind of customer-less row everyone reads: a default that every customer
-  inherits until it has its own (the global message templates; `shared=True`). Whoever sees that kind of row
-  sees the default; only an admin changes it (403 for the others, who may make their customer's own copy).
+- **A row without a customer** (customer_id NULL: an internal alert and its notifications, a global endpoint,
+  webhook source or API key) belongs to the operations team as a whole: only a principal that sees every
+  customer sees it, and only an admin changes it. For everyone else it does not exist.
+- **Shared rows** (`shared=True`) are the two customer-less things everyone reads. A default that every
+  customer inherits until it has its own (the global message templates): whoever sees that kind of row sees
+  the default; only an admin changes it (403 for the others, who may make their customer's own copy). And
+  the headline of an internal alert that is firing (the dashboard's list): the whole team must know that
+  something is on fire; opening the alert stays for those who see every customer and the people it paged.
 - **Another tenant's row is a 404**, never a 403: its existence is not the caller's business. A 403 says
   "you may see this, but your role may not change it".
 - **A person's own rows** (their phone numbers, their notification preferences, the notifications addressed to
@@ -203,10 +205,9 @@ class Principal:
         if not self.can_change_person(user):
             abort(403, description=f"Only an admin can change another person's {what}.")
 
-    # The names webapp/api/smtp.py and webapp/api/preferences.py still call (their write paths move to the ones
-    # above in another change); delete these two lines with their last caller.
+    # The old name webapp/api/smtp.py and webapp/api/preferences.py still call (their write paths move to the
+    # methods above in another change); delete it with its last caller.
     sees_customer = can_see
-    check_customer = check_see
 
     @property
     def label(self) -> str:

@@ -33,6 +33,7 @@ CHANNEL_COLORS = {"sms": "#1565c0", "email": "#ef6c00", "web": "#6a1b9a", "webho
 
 
 def firing_alerts(principal: Principal, *, now: datetime, limit: int = 10) -> tuple[list[Event], int]:
+    """The reader's customers' alerts still firing, and the operations team's (a shared headline: tenancy)."""
     resolved = aliased(Event)
     still_firing = principal.scoped(
         db.select(Event).where(
@@ -45,6 +46,7 @@ def firing_alerts(principal: Principal, *, now: datetime, limit: int = 10) -> tu
             ),
         ),
         Event.customer_id,
+        shared=True,
     ).order_by(Event.id.desc())
     rows = list(db.session.scalars(still_firing.limit(limit)))
     total = db.session.scalar(db.select(func.count()).select_from(still_firing.subquery()))
