@@ -23,9 +23,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from webapp.models import EVENT_TYPES, Role, Severity
+from webapp.models import EVENT_KINDS, EVENT_TYPES, PERSONAL_CHANNELS, Role, Severity
 from webapp.services.people.preferences import CHANNELS
-from webapp.services.people.users import MIN_PASSWORD_LENGTH
+from webapp.services.people.users import UserError, check_password_strength
 from webapp.validation import normalise_email
 
 
@@ -79,8 +79,10 @@ def _check_new_password(access: str, password: str | None, missing: str) -> None
         return
     if not password:
         raise ValidationError(missing)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    try:
+        check_password_strength(password)
+    except UserError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class UserEditForm(FlaskForm):
@@ -114,18 +116,6 @@ class PasswordResetForm(FlaskForm):
         _check_new_password(self.access.data, field.data, "Enter a password, or choose a link.")
 
 
-class SetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])
-    confirm = PasswordField("Repeat it", validators=[DataRequired()])
-
-    def validate_password(self, field: Field) -> None:
-        _check_new_password("password", field.data, "Enter a password.")
-
-    def validate_confirm(self, field: Field) -> None:
-        if field.data != self.password.data:
-            raise ValidationError("The two passwords differ.")
-
-
 class PhoneForm(FlaskForm):
     number = StringField("Number", validators=[InputRequired(), Length(max=40)])
     label = StringField("Label", default="Mobile", validators=[Length(max=40)])
@@ -140,8 +130,8 @@ class PhoneCodeForm(FlaskForm):
 
 
 SEVERITY_CHOICES = [(s.value, s.value) for s in Severity]
-EVENT_TYPE_CHOICES = [(t, t.replace("_", " ")) for t in EVENT_TYPES]
-CHANNEL_CHOICES = [(c, c) for c in CHANNELS]
+EVENT_TYPE_CHOICES = EVENT_KINDS.choices()
+CHANNEL_CHOICES = [(c.value, c.label) for c in PERSONAL_CHANNELS]
 
 
 def _split_list(text: str | None) -> list[str]:
@@ -249,10 +239,7 @@ class TemplateOverrideForm(FlaskForm):
     customer_id = SelectField("Customer", coerce=int, choices=[], validators=[DataRequired()])
 
 
-TEMPLATE_CHANNELS = [(c, c) for c in ("sms", "email", "web")]
-
-
 class TemplateNewForm(FlaskForm):
     event_type = SelectField("Event type", choices=EVENT_TYPE_CHOICES)
-    channel = SelectField("Channel", choices=TEMPLATE_CHANNELS)
+    channel = SelectField("Channel", choices=CHANNEL_CHOICES, default="sms")
     customer_id = SelectField("For", coerce=int, choices=[], default=0)

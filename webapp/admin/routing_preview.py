@@ -14,10 +14,10 @@ from webapp.admin.ops_forms import customer_choices
 from webapp.admin.routing_forms import RoutingPreviewForm
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.models import Customer, Event, Role, utcnow
+from webapp.models import SOURCE_KINDS, Customer, Event, Role, utcnow
 from webapp.security import role_required
 from webapp.services.routing import preview
-from webapp.sources import PARSERS
+from webapp.validation import shown_recipient
 
 RECENT_EVENTS = 50
 
@@ -30,7 +30,7 @@ MENU.insert(
 def _form() -> RoutingPreviewForm:
     principal = tenancy.current()
     form = RoutingPreviewForm()
-    form.source.choices = [("", "pick the sender")] + [(name, name) for name in sorted(PARSERS)]
+    form.source.choices = [("", "pick the sender"), *SOURCE_KINDS.choices()]
     recent = db.session.execute(
         principal.scoped(
             db.select(Event.id, Event.title, Event.source, Event.status, Event.created_at), Event.customer_id
@@ -102,9 +102,7 @@ def _rows(result: preview.Preview) -> list[dict]:
     index = {id(event): position for position, event in enumerate(result.events)}
     rows = []
     for decision in result.decisions:
-        recipient = decision.recipient
-        if recipient and str(decision.channel) == "sms":
-            recipient = "…" + recipient[-4:]
+        recipient = shown_recipient(decision.channel, decision.recipient)
         rows.append(
             {
                 "event": index[id(decision.event)] + 1,

@@ -9,6 +9,7 @@ from webapp import tenancy
 from webapp.admin import bp
 from webapp.admin.ops_forms import TestSendForm, customer_choices
 from webapp.extensions import db
+from webapp.inputs import arg_id
 from webapp.models import Customer, Role
 from webapp.security import role_required
 from webapp.services.delivery import test_sends
@@ -30,10 +31,9 @@ def test_send():
         db.session.commit()
         flash(f"Test {'SMS' if form.channel.data == 'sms' else 'email'} queued.", "info")
         return redirect(url_for("admin.test_send", watch=notification.id))
-    watch = request.args.get("watch", "")
     return render_template(
         "admin/test_sends/form.html",
         form=form,
-        watch=int(watch) if watch.isdigit() and len(watch) < 19 else None,
+        watch=arg_id("watch"),
         sms_simulated=current_app.extensions["opsrelay_sms"].simulated,
     )

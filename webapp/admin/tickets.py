@@ -19,13 +19,9 @@ from webapp.admin.ops_forms import (
     user_choices,
 )
 from webapp.extensions import db
+from webapp.inputs import arg_id
 from webapp.models import Customer, Priority, Role, Ticket, TicketStatus, User, utcnow
 from webapp.services.tickets import ticket_queries, tickets
-
-
-def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 def _visible_ticket(ticket_id: int) -> Ticket:
@@ -67,8 +63,8 @@ def ticket_list():
     page = ticket_queries.page(
         filters,
         principal=principal,
-        before=_int_arg("before"),
-        after=_int_arg("after"),
+        before=arg_id("before"),
+        after=arg_id("after"),
         per_page=current_app.config["PER_PAGE"],
         now=now,
     )

@@ -17,7 +17,6 @@ from webapp.api.common import (
     json_request,
     limited,
     path_id,
-    query_int,
     query_param,
     ref,
     reject_unknown,
@@ -25,7 +24,7 @@ from webapp.api.common import (
 )
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.inputs import is_id
+from webapp.inputs import is_id, query_int
 from webapp.models import EVENT_TYPES, Channel, Customer, NotificationPreference, Severity, User, user_customer
 from webapp.services import audit
 from webapp.validation import normalise_email

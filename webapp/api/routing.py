@@ -15,8 +15,19 @@ from webapp.api.common import responses
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.inputs import is_id, read_json_object
-from webapp.models import EVENT_TYPES, Customer, Event, EventStatus, Severity, Ticket, utcnow
+from webapp.models import (
+    EVENT_TYPES,
+    PERSONAL_CHANNELS,
+    SOURCE_KINDS,
+    Customer,
+    Event,
+    EventStatus,
+    Severity,
+    Ticket,
+    utcnow,
+)
 from webapp.services.routing import decisions, preview
+from webapp.validation import shown_recipient
 
 EVENT_FIELDS = ("type", "severity", "status", "customer", "title", "body", "labels", "job_type", "ticket", "source")
 
@@ -149,9 +160,7 @@ def _event_json(event: Event, duplicate_of: int | None) -> dict:
 def decision_json(decision: decisions.Decision) -> dict:
     """One decision as the API shows it (also used by /users/<id>/explain)."""
     person = decision.person
-    recipient = decision.recipient
-    if recipient and decision.channel == "sms":
-        recipient = "…" + recipient[-4:]
+    recipient = shown_recipient(decision.channel, decision.recipient)
     return {
         "user": {"id": person.id, "email": person.email, "name": person.name, "role": str(person.role)},
         "channel": str(decision.channel),
@@ -173,7 +182,7 @@ _DECISION = {
     "properties": {
         "event": {"type": "integer", "description": "index into events"},
         "user": {"type": "object"},
-        "channel": {"type": "string", "enum": ["web", "email", "sms"]},
+        "channel": {"type": "string", "enum": [str(c) for c in PERSONAL_CHANNELS]},
         "decision": {"type": "string", "enum": ["sent", "pending", "deferred", "suppressed"]},
         "reason": {"type": ["string", "null"]},
         "hold": {"type": ["string", "null"], "enum": ["quiet_hours", "aggregation", "hourly_cap", None]},
@@ -188,7 +197,7 @@ OPENAPI_SCHEMAS = {
         "type": "object",
         "description": "A webhook body as its sender posts it ({source, payload}), or one event ({event}).",
         "properties": {
-            "source": {"type": "string", "description": "a webhook source, e.g. alertmanager"},
+            "source": {"type": "string", "enum": list(SOURCE_KINDS.names), "description": "the webhook's sender"},
             "payload": {"type": "object"},
             "event": {
                 "type": "object",

@@ -14,7 +14,6 @@ from webapp.api.common import (
     json_request,
     limited,
     path_id,
-    query_int,
     query_param,
     ref,
     reject_unknown,
@@ -22,7 +21,7 @@ from webapp.api.common import (
 )
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.inputs import is_id
+from webapp.inputs import is_id, query_int
 from webapp.models import Customer, SmtpConfig, SmtpSecurity, utcnow
 from webapp.security import encrypt_secret
 from webapp.services import audit

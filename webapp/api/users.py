@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-from flask import abort, request
+from flask import abort
 
 from webapp import tenancy
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.api.common import path_id, responses
-from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.inputs import is_id
-from webapp.models import Event, Notification, User
+from webapp.inputs import query_id
+from webapp.models import PERSONAL_CHANNELS, Event, Notification, User
 from webapp.services.routing import decisions
-from webapp.services.routing.rules import USER_CHANNELS
 
 
 @bp.get("/users/<int:user_id>/explain")
 @api_required("read")
 def user_explain(user_id: int):
-    raw = request.args.get("event", "")
-    if not raw.isdigit():
-        raise InvalidPayload("Say which event: ?event=<event id>.", {"event": "required: an event id"})
+    event_id = query_id("event", required=True)
     user = _visible_user(user_id)
-    event = db.session.get(Event, int(raw)) if is_id(int(raw)) else None
+    event = db.session.get(Event, event_id)
     if event is None:
-        abort(404, description=f"No event {raw}.")
+        abort(404, description=f"No event {event_id}.")
     tenancy.current().check_see(event.customer_id)
     rows = {
         str(n.channel): n
@@ -41,7 +37,7 @@ def user_explain(user_id: int):
     }
     decided = {str(d.channel): d for d in decisions.plan([event], now=event.created_at, only_users=[user.id])}
     channels = []
-    for channel in USER_CHANNELS:
+    for channel in PERSONAL_CHANNELS:
         row, decision = rows.get(str(channel)), decided.get(str(channel))
         channels.append(_channel_answer(str(channel), row, decision, digests.get(row.digest_id) if row else None))
     return {
@@ -125,7 +121,7 @@ OPENAPI_SCHEMAS = {
     "ChannelExplanation": {
         "type": "object",
         "properties": {
-            "channel": {"type": "string", "enum": ["web", "email", "sms"]},
+            "channel": {"type": "string", "enum": [str(c) for c in PERSONAL_CHANNELS]},
             "recorded": {"type": "boolean", "description": "a Notification row exists for this channel"},
             "status": {"type": ["string", "null"]},
             "reason": {"type": ["string", "null"]},
@@ -160,7 +156,6 @@ OPENAPI_PATHS = {
                 {"$ref": "#/components/schemas/UserExplanation"},
                 403,
                 404,
-                422,
                 description="One answer per channel",
             ),
         }

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import time
 
 from webapp.extensions import db
-from webapp.models import NotificationPreference, Severity, User
+from webapp.models import PERSONAL_CHANNELS, NotificationPreference, Severity, User
 from webapp.services import audit
 from webapp.services.bulk import insert_returning
 
-CHANNELS = ("web", "email", "sms")  # the channels a person receives on
+CHANNELS = tuple(str(c) for c in PERSONAL_CHANNELS)  # the channels a person receives on
 EDITABLE = (
     "enabled_channels",
     "min_severity_web",
