@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, g, request
+from flask import current_app, request
 
 from webapp.errors import InvalidPayload
 from webapp.extensions import limiter
@@ -89,10 +89,6 @@ def page(rows: list, limit: int, cursor_of: Callable[[Any], str], serialise: Cal
     more = len(rows) > limit
     rows = rows[:limit]
     return {"items": [serialise(row) for row in rows], "next_cursor": cursor_of(rows[-1]) if more else None}
-
-
-def principal():
-    return g.principal
 
 
 # --- OpenAPI fragments -------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import abort, g
+from flask import abort
 
+from webapp import tenancy
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.api.common import (
@@ -24,6 +25,7 @@ from webapp.api.common import (
 from webapp.extensions import db
 from webapp.inputs import query_choice, query_int, query_time
 from webapp.models import EVENT_TYPES, Channel, Event, Notification, NotificationStatus
+from webapp.services.delivery import delivery_log
 
 ORDERINGS = ("-created_at", "created_at", "-sent_at", "sent_at")
 
@@ -56,7 +58,7 @@ def notification_json(n: Notification) -> dict:
 
 
 def visible_notifications():
-    return g.principal.scoped(db.select(Notification), Notification.customer_id)
+    return delivery_log.visible_to(tenancy.current(), db.select(Notification))
 
 
 @bp.get("/notifications")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import or_
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import Channel, Event, Notification, NotificationStatus, WebhookDelivery
+
+if TYPE_CHECKING:
+    from webapp.tenancy import Principal
 
 S = NotificationStatus
 TERMINAL = frozenset({S.SENT, S.DELIVERED, S.FAILED, S.SUPPRESSED})  # a watcher may stop polling
@@ -34,19 +37,13 @@ class KeysetPage:
     older: int | None  # pass as ?before= for the next (older) page
 
 
-def scope(query, customer_ids: frozenset[int] | None, user_id: int | None):
-    """Rows of the reader's customers or addressed to the reader; everything for admins (None)."""
-    if customer_ids is None:
-        return query
-    return query.where(or_(Notification.customer_id.in_(customer_ids), Notification.user_id == user_id))
+def visible_to(principal: Principal, query):
+    """The rows of `query` the reader sees (tenancy): its customers' notifications and those addressed to it."""
+    return principal.scoped(query, Notification.customer_id, owner_column=Notification.user_id)
 
 
-def visible(n: Notification, customer_ids: frozenset[int] | None, user_id: int | None) -> bool:
-    return customer_ids is None or n.customer_id in customer_ids or (n.user_id is not None and n.user_id == user_id)
-
-
-def _filtered(query, f: LogFilter, customer_ids: frozenset[int] | None, user_id: int | None):
-    query = scope(query, customer_ids, user_id)
+def _filtered(query, f: LogFilter, principal: Principal):
+    query = visible_to(principal, query)
     if f.channel is not None:
         query = query.where(Notification.channel == f.channel)
     if f.status is not None:
@@ -69,8 +66,7 @@ def _filtered(query, f: LogFilter, customer_ids: frozenset[int] | None, user_id:
 def page(
     f: LogFilter,
     *,
-    customer_ids: frozenset[int] | None,
-    user_id: int | None = None,
+    principal: Principal,
     before: int | None = None,
     after: int | None = None,
     per_page: int = 50,
@@ -80,8 +76,7 @@ def page(
     query = _filtered(
         db.select(Notification).options(joinedload(Notification.event), joinedload(Notification.user)),
         f,
-        customer_ids,
-        user_id,
+        principal,
     )
     if after is not None:
         rows = list(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.orm import joinedload
@@ -23,6 +24,9 @@ from webapp.models import (
     utcnow,
 )
 from webapp.services.delivery.delivery_log import KeysetPage
+
+if TYPE_CHECKING:
+    from webapp.tenancy import Principal
 
 KEY_PATTERN = re.compile(r"^\s*(?:ops-)?(\d{1,12})\s*$", re.IGNORECASE)
 
@@ -73,7 +77,7 @@ class TicketFilter:
 def page(
     f: TicketFilter,
     *,
-    customer_ids: frozenset[int] | None,
+    principal: Principal,
     before: int | None = None,
     after: int | None = None,
     per_page: int = 50,
@@ -81,9 +85,9 @@ def page(
 ) -> KeysetPage:
     """Newest first, by key: one statement per page (customer and assignee joined in)."""
     now = now or utcnow()
-    query = db.select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.assignee))
-    if customer_ids is not None:
-        query = query.where(Ticket.customer_id.in_(customer_ids))
+    query = principal.scoped(
+        db.select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.assignee)), Ticket.customer_id
+    )
     if f.status is not None:
         query = query.where(Ticket.status == f.status)
     if f.priority is not None:
