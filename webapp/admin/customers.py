@@ -9,7 +9,7 @@ from sqlalchemy import func
 from webapp import tenancy
 from webapp.admin import bp
 from webapp.admin.forms import ConfirmForm, CustomerForm, MemberForm
-from webapp.admin.paging import keyset_page
+from webapp.admin.pager import keyset_page
 from webapp.extensions import db
 from webapp.models import Customer, Role, User, user_customer
 from webapp.security import role_required

@@ -8,10 +8,9 @@ from flask import abort, current_app, render_template, request
 from sqlalchemy.orm import joinedload
 
 from webapp import tenancy
-from webapp.admin import bp
+from webapp.admin import bp, pager
 from webapp.admin.ops_forms import DeliveryFilterForm, customer_choices, user_choices
 from webapp.extensions import db
-from webapp.inputs import arg_id
 from webapp.models import Channel, Notification, NotificationStatus
 from webapp.services.delivery import delivery_log
 
@@ -43,12 +42,10 @@ def delivery_list():
     page = delivery_log.page(
         filters,
         principal=principal,
-        before=arg_id("before"),
-        after=arg_id("after"),
         per_page=current_app.config["PER_PAGE"],
+        **pager.bounds(),
     )
-    args = {k: v for k, v in request.args.items() if k not in {"before", "after"} and v}
-    return render_template("admin/deliveries/list.html", form=form, page=page, args=args)
+    return render_template("admin/deliveries/list.html", form=form, page=pager.links(page))
 
 
 def _visible_notification(notification_id: int) -> Notification:

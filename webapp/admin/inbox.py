@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 from webapp import tenancy
 from webapp.admin import bp
 from webapp.admin.forms import ConfirmForm
-from webapp.admin.paging import keyset_page
+from webapp.admin.pager import keyset_page
 from webapp.extensions import db
 from webapp.models import Channel, Notification
 from webapp.security import is_safe_next

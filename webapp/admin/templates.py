@@ -8,7 +8,7 @@ from flask_login import current_user
 from webapp import tenancy
 from webapp.admin import bp
 from webapp.admin.forms import ConfirmForm, TemplateForm, TemplateNewForm, TemplateOverrideForm
-from webapp.admin.paging import keyset_page
+from webapp.admin.pager import keyset_page
 from webapp.extensions import db
 from webapp.models import EVENT_KINDS, PERSONAL_CHANNELS, Channel, Customer, MessageTemplate, Role
 from webapp.security import role_required

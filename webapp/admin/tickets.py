@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from webapp import tenancy
-from webapp.admin import bp
+from webapp.admin import bp, pager
 from webapp.admin.ops_forms import (
     CommentForm,
     ConfirmForm,
@@ -19,7 +19,6 @@ from webapp.admin.ops_forms import (
     user_choices,
 )
 from webapp.extensions import db
-from webapp.inputs import arg_id
 from webapp.models import Customer, Priority, Role, Ticket, TicketStatus, User, utcnow
 from webapp.services.tickets import ticket_queries, tickets
 
@@ -63,17 +62,14 @@ def ticket_list():
     page = ticket_queries.page(
         filters,
         principal=principal,
-        before=arg_id("before"),
-        after=arg_id("after"),
         per_page=current_app.config["PER_PAGE"],
+        **pager.bounds(),
         now=now,
     )
-    args = {k: v for k, v in request.args.items() if k not in {"before", "after"} and v}
     return render_template(
         "admin/tickets/list.html",
         form=form,
-        page=page,
-        args=args,
+        page=pager.links(page),
         sla_state=lambda t: ticket_queries.sla_state(t, now),
         can_change=principal.allows(Role.OPERATOR),
     )

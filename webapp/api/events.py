@@ -16,12 +16,10 @@ from webapp.api.common import (
     NULLABLE_DATETIME,
     PAGE_PARAMS,
     body,
-    encode_cursor,
     iso,
     json_request,
-    keyset,
+    keyset_answer,
     limited,
-    page,
     page_of,
     path_id,
     query_param,
@@ -118,9 +116,7 @@ def event_list():
         query = query.where(Event.created_at >= after)
     if before is not None:
         query = query.where(Event.created_at < before)
-    query, limit = keyset(query, Event.created_at, Event.id, descending=True)
-    rows = list(db.session.scalars(query))
-    return page(rows, limit, lambda e: encode_cursor(e.created_at.isoformat(), e.id), event_json)
+    return keyset_answer(query, Event.created_at, Event.id, event_json)
 
 
 @bp.get("/events/<int:event_id>")

@@ -11,11 +11,9 @@ from webapp.api.common import (
     DATETIME,
     NULLABLE_DATETIME,
     PAGE_PARAMS,
-    encode_cursor,
     iso,
-    keyset,
+    keyset_answer,
     limited,
-    page,
     page_of,
     path_id,
     query_param,
@@ -99,10 +97,7 @@ def notification_list():
         query = query.where(Notification.created_at >= after)
     if before is not None:
         query = query.where(Notification.created_at < before)
-    query, limit = keyset(query, column, Notification.id, descending=ordering.startswith("-"))
-    rows = list(db.session.scalars(query))
-    attribute = "sent_at" if column is Notification.sent_at else "created_at"
-    return page(rows, limit, lambda n: encode_cursor(getattr(n, attribute).isoformat(), n.id), notification_json)
+    return keyset_answer(query, column, Notification.id, notification_json, descending=ordering.startswith("-"))
 
 
 @bp.get("/notifications/<int:notification_id>")

@@ -20,6 +20,7 @@ from webapp.errors import InvalidPayload
 from webapp.extensions import db, limiter
 from webapp.inputs import query_bool, query_choices, query_int, query_time, read_json_object
 from webapp.models import Priority, Ticket, TicketStatus, User, utcnow
+from webapp.paging import keyset_page
 from webapp.services import audit
 from webapp.services.tickets import tickets
 
@@ -94,15 +95,8 @@ def ticket_list():
     if breached is not None:
         query = query.where(Ticket.breached_at.is_not(None) if breached else Ticket.breached_at.is_(None))
     limit = query_int("limit", maximum=MAX_LIMIT) or current_app.config["PER_PAGE"]
-    if (cursor := query_int("cursor")) is not None:  # keyset: the last id of the previous page
-        query = query.where(Ticket.id < cursor)
-    rows = db.session.scalars(query.order_by(Ticket.id.desc()).limit(limit + 1)).all()
-    page, more = rows[:limit], len(rows) > limit
-    return {
-        "items": [ticket_json(t) for t in page],
-        "next_cursor": page[-1].id if more and page else None,
-        "limit": limit,
-    }
+    page = keyset_page(query, Ticket.id, per_page=limit, before=query_int("cursor"))  # cursor: the last id seen
+    return {"items": [ticket_json(t) for t in page.items], "next_cursor": page.before, "limit": limit}
 
 
 @bp.post("/tickets")

@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import Channel, Event, Notification, NotificationStatus, WebhookDelivery
+from webapp.paging import KeysetPage, keyset_page
 
 if TYPE_CHECKING:
     from webapp.tenancy import Principal
@@ -28,13 +29,6 @@ class LogFilter:
     user_id: int | None = None
     since: datetime | None = None
     until: datetime | None = None
-
-
-@dataclass(frozen=True)
-class KeysetPage:
-    items: list
-    newer: int | None  # pass as ?after= for the previous (newer) page
-    older: int | None  # pass as ?before= for the next (older) page
 
 
 def visible_to(principal: Principal, query):
@@ -78,22 +72,7 @@ def page(
         f,
         principal,
     )
-    if after is not None:
-        rows = list(
-            db.session.scalars(
-                query.where(Notification.id > after).order_by(Notification.id.asc()).limit(per_page + 1)
-            ).unique()
-        )
-        more_newer = len(rows) > per_page
-        rows = list(reversed(rows[:per_page]))
-        return KeysetPage(rows, rows[0].id if rows and more_newer else None, rows[-1].id if rows else None)
-    if before is not None:
-        query = query.where(Notification.id < before)
-    rows = list(db.session.scalars(query.order_by(Notification.id.desc()).limit(per_page + 1)).unique())
-    more_older = len(rows) > per_page
-    rows = rows[:per_page]
-    newer = rows[0].id if rows and before is not None else None
-    return KeysetPage(rows, newer, rows[-1].id if rows and more_older else None)
+    return keyset_page(query, Notification.id, per_page=per_page, before=before, after=after)
 
 
 def _when(moment: datetime | None) -> str:

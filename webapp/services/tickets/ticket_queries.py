@@ -23,7 +23,7 @@ from webapp.models import (
     user_customer,
     utcnow,
 )
-from webapp.services.delivery.delivery_log import KeysetPage
+from webapp.paging import KeysetPage, keyset_page
 
 if TYPE_CHECKING:
     from webapp.tenancy import Principal
@@ -105,19 +105,7 @@ def page(
         pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         text_match = or_(Ticket.title.ilike(pattern, escape="\\"), Ticket.description.ilike(pattern, escape="\\"))
         query = query.where(or_(Ticket.id == int(key.group(1)), text_match) if key else text_match)
-    if after is not None:
-        rows = list(
-            db.session.scalars(query.where(Ticket.id > after).order_by(Ticket.id.asc()).limit(per_page + 1)).unique()
-        )
-        more = len(rows) > per_page
-        rows = list(reversed(rows[:per_page]))
-        return KeysetPage(rows, rows[0].id if rows and more else None, rows[-1].id if rows else None)
-    if before is not None:
-        query = query.where(Ticket.id < before)
-    rows = list(db.session.scalars(query.order_by(Ticket.id.desc()).limit(per_page + 1)).unique())
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    return KeysetPage(rows, rows[0].id if rows and before is not None else None, rows[-1].id if rows and more else None)
+    return keyset_page(query, Ticket.id, per_page=per_page, before=before, after=after)
 
 
 @dataclass(frozen=True)
