@@ -11,8 +11,12 @@ The rules (a Customer is the tenant; DESIGN.md):
   it, and only an admin changes it. For everyone else it does not exist.
 - **Another tenant's row is a 404**, never a 403: its existence is not the caller's business. A 403 says
   "you may see this, but your role may not change it".
-- **A person's own rows** (their phone numbers, their notification preferences) are theirs to see and change,
-  whatever their role.
+- **A person's own rows** (their phone numbers, their notification preferences, the notifications addressed to
+  them) are theirs to see and change, whatever their role. Another person's are seen by whoever sees that
+  person (a user is seen through the customers they belong to; one of no customer only by those who see
+  every customer) and changed only by an admin who sees every customer that person's rows reach (an
+  admin's reach every customer).
+  An API key limited to a customer acts for that customer, not as its owner: its owner's rows are not its own.
 - **An API key never has more power than its owner**: its customers are at most the owner's customers, and its
   scope at most the owner's role; a key whose owner is deactivated stops working (webapp.api.access).
 """
@@ -74,11 +78,19 @@ class Principal:
 
     def allows(self, role: Role | str) -> bool:
         """At least this role (or API scope)."""
-        wanted = SCOPE_ROLE[role] if isinstance(role, str) else role
+        wanted = role if isinstance(role, Role) else SCOPE_ROLE[role]
         return self.role.rank >= wanted.rank
 
+    @property
+    def own_user_id(self) -> int | None:
+        """The person this principal is: the signed-in user, a token's user, the owner of a key of no customer;
+        None for a key limited to a customer (it acts for that customer) or a key without owner."""
+        if self.user is None or (self.api_key is not None and self.api_key.customer_id is not None):
+            return None
+        return self.user.id
+
     def is_self(self, user_id: int | None) -> bool:
-        return self.user is not None and user_id is not None and self.user.id == user_id
+        return user_id is not None and user_id == self.own_user_id
 
     def can_see(self, customer_id: int | None) -> bool:
         if self.customer_ids is None:
@@ -121,14 +133,33 @@ class Principal:
         if self.customer_ids is None:
             return None
         members = db.select(user_customer.c.user_id).where(user_customer.c.customer_id.in_(self.customer_ids))
-        if self.user is not None:
-            members = members.union(db.select(db.literal(self.user.id)))
+        if self.own_user_id is not None:
+            members = members.union(db.select(db.literal(self.own_user_id)))
         return members
 
     def can_see_user(self, user: User) -> bool:
         if self.customer_ids is None or self.is_self(user.id):
             return True
         return any(c.id in self.customer_ids for c in user.customers)
+
+    def can_change_person(self, user: User) -> bool:
+        """May it change `user`'s own rows (phone numbers, preferences): itself, or an admin who sees every
+        customer the person belongs to (an admin's, which reach every customer: only one who sees them all)."""
+        if self.is_self(user.id):
+            return True
+        if not self.allows(Role.ADMIN):
+            return False
+        if self.customer_ids is None:
+            return True
+        theirs = {c.id for c in user.customers}
+        return user.role != Role.ADMIN and bool(theirs) and theirs <= self.customer_ids
+
+    def check_change_person(self, user: User, *, what: str) -> None:
+        """404 for a person it does not see; 403 for someone else's `what` it may not change."""
+        if not self.can_see_user(user):
+            abort(404, description="No such person here.")
+        if not self.can_change_person(user):
+            abort(403, description=f"Only an admin can change another person's {what}.")
 
     @property
     def label(self) -> str:

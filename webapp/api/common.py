@@ -12,6 +12,7 @@ from typing import Any
 from flask import current_app, g, request
 from werkzeug.exceptions import BadRequest
 
+from webapp import tenancy
 from webapp.errors import InvalidPayload
 from webapp.extensions import limiter
 from webapp.inputs import read_json_object
@@ -120,8 +121,12 @@ def page(rows: list, limit: int, cursor_of: Callable[[Any], str], serialise: Cal
     return {"items": [serialise(row) for row in rows], "next_cursor": cursor_of(rows[-1]) if more else None}
 
 
-def principal():
-    return g.principal
+def principal() -> tenancy.Principal:
+    """The caller as the tenant boundary (webapp.tenancy) sees it: its key (capped by its owner) or its user."""
+    caller = g.principal
+    if caller.api_key is not None:
+        return tenancy.Principal.of_key(caller.api_key, caller.user)
+    return tenancy.Principal.of_user(caller.user)
 
 
 # --- OpenAPI fragments -------------------------------------------------------------------------
