@@ -248,11 +248,13 @@ class Secret(Field):
     def form_field(self) -> UnboundField:
         return PasswordField(self.label, description=self.help, render_kw={"autocomplete": "new-password"})
 
-    def limits_schema(self) -> dict:
-        return {"maxLength": self.max_length, "writeOnly": True}
-
-    def type_schema(self) -> dict:
-        return {"type": ["string", "null"]}
+    def write_schema(self) -> dict:
+        return {
+            "type": ["string", "null"],
+            "maxLength": self.max_length,
+            "writeOnly": True,
+            "description": f'write-only: null or {MASK} keeps the stored one, "" clears it',
+        }
 
     def read_schema(self) -> dict:
         return {"enum": [MASK, None], "description": f"never shown: {MASK} when one is stored"}
@@ -694,6 +696,7 @@ class SpecForm(FlaskForm):
     """A page's form derived from a Spec: it collects what was typed; the service validates it."""
 
     spec: ClassVar[Spec]
+    inputs: ClassVar[dict[str, str]] = {}  # {payload key: form input} for inputs the form names otherwise
 
     def payload(self) -> dict[str, Any]:
         """What was typed, in the JSON shapes `Spec.validate` reads."""
@@ -702,6 +705,7 @@ class SpecForm(FlaskForm):
     def show(self, error: InvalidPayload) -> None:
         """Put each message of `error` next to its field (others above the form)."""
         for name, message in error.fields.items():
+            name = self.inputs.get(name, name)
             if name in self:
                 self[name].errors = [*self[name].errors, message]
             else:

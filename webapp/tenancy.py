@@ -92,6 +92,14 @@ class Principal:
     def is_self(self, user_id: int | None) -> bool:
         return user_id is not None and user_id == self.own_user_id
 
+    def require(self, role: Role | str) -> None:
+        """403 unless this principal has at least `role` (or API scope)."""
+        if not self.allows(role):
+            wanted = role if isinstance(role, Role) else SCOPE_ROLE[role]
+            if wanted == Role.OPERATOR:
+                abort(403, description=f"{self.label} can look but not change anything.")
+            abort(403, description=f"This needs the {wanted.value} role; {self.label} has {self.role.value}.")
+
     def can_see(self, customer_id: int | None) -> bool:
         if self.customer_ids is None:
             return True
