@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort, g
+from flask import abort, g, request
 from flask_login import current_user
 
 from webapp.extensions import db
@@ -178,11 +178,21 @@ class Principal:
         return "anonymous"
 
 
+_REQUEST_KEY = "opsrelay.principal"
+
+
+def remember(principal: Principal) -> Principal:
+    """Make `principal` the one of this request (webapp.api.access, once it has authenticated the caller).
+    Kept with the request, not only in `g`: an application context (and its `g`) can outlive one request."""
+    request.environ[_REQUEST_KEY] = g.principal = principal
+    return principal
+
+
 def current() -> Principal:
     """The principal of this request: the API caller (set by webapp.api.access) or the signed-in user."""
-    principal = g.get("principal")
+    principal = request.environ.get(_REQUEST_KEY)
     if principal is None:
         if not current_user.is_authenticated:
             abort(401)
-        principal = g.principal = Principal.of_user(current_user._get_current_object())
+        principal = remember(Principal.of_user(current_user._get_current_object()))
     return principal
