@@ -1,36 +1,25 @@
-"""Editable fields, declared once per entity.
+"""The kinds of editable field (text, email, secret, whole number, yes/no, one or several choices, ...).
 
-A service lists the fields people may set on its entity as a `Spec`: each field's name, type, label, limits or
-choices, default and help. Everything else is derived from that one list:
-
-- **validation** (`Spec.validate`), type-strict on JSON: a string where a number is wanted is an error. Every
-  bad value is named in `InvalidPayload.fields` ({name: message}); the API answers 422 with them, a page shows
-  each message next to its field.
-- **the page's form** (`Spec.form`): a FlaskForm whose inputs render the fields (and carry the CSRF token).
-  A form only collects what was typed: `SpecForm.payload()` reads its strings into the JSON shapes (digits
-  become a number, a ticked box true, a comma-separated line a list) and the service validates that payload
-  with the same `Spec.validate` as the API's, so the same bad value gets the same message on both.
-- **the JSON output** (`Spec.dump`) and **the OpenAPI schemas** (`Spec.write_schema`, `Spec.read_schema`).
-
-Adding a field is one line in the service's Spec, plus the model column and its migration.
+Each kind knows, for one field: how to check a JSON value (type-strict) into the stored value, with the
+message to show when it cannot; how to read what a page's input holds into that JSON shape; how to show a
+stored value on a page and in JSON; its OpenAPI schema; and which WTForms input renders it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, time
 from enum import Enum
-from functools import cache, cached_property
+from functools import cache
 from typing import Any, ClassVar
 from zoneinfo import available_timezones
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField, widgets
 from wtforms.fields.core import UnboundField
 
-from webapp.errors import InvalidPayload
 from webapp.validation import normalise_email
 
 REQUIRED = "This field is required."
@@ -69,11 +58,8 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
-# --- the field types -------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, kw_only=True)
-class Field:
+class Field(ABC):
     """One editable field. `default` is the value of a new row (and what a full replace returns an omitted
     field to); `required` refuses an empty value (null, or an empty text) instead of storing "none"."""
 
@@ -88,12 +74,14 @@ class Field:
     attr: str | None = None  # the model attribute, when it is not the name
 
     json_type: ClassVar[str] = "string"
+    input_class: ClassVar[type] = StringField
 
     @property
     def key(self) -> str:
         return self.attr or self.name
 
-    # validation: a JSON value in, the stored value out (Invalid with the message otherwise)
+    # --- checking: a JSON value in, the stored value out (Invalid with the message otherwise) ---
+
     def check(self, value: Any) -> Any:
         if self.is_empty(value):
             if self.required:
@@ -107,28 +95,41 @@ class Field:
     def empty(self) -> Any:
         return None
 
+    @abstractmethod
     def parse(self, value: Any) -> Any:
-        raise NotImplementedError
+        """A value that is not empty -> the stored value."""
 
     def initial(self) -> Any:
         """The value of a new row."""
         return list(self.default) if isinstance(self.default, list | tuple) else self.default
 
-    # the JSON output
+    # --- showing it: JSON, the audit log ---
+
     def dump(self, value: Any) -> Any:
         return value
 
-    # the page: what the form field holds -> the JSON value, and a stored value -> what the field shows
+    def change(self, old: Any, new: Any) -> Any:
+        """How the audit log records a change of this field (None: it did not change)."""
+        before, after = self.dump(old), self.dump(new)
+        return None if before == after else [before, after]
+
+    # --- the page: what an input holds -> the JSON value; a stored value -> what the input shows ---
+
     def read_form(self, data: Any) -> Any:
         return data
 
     def form_value(self, value: Any) -> Any:
         return "" if value is None else value
 
-    def form_field(self) -> UnboundField:
-        return StringField(self.label, description=self.help, default=self.form_value(self.initial()))
+    def input_options(self) -> dict[str, Any]:
+        return {}
 
-    # OpenAPI
+    def form_field(self) -> UnboundField:
+        default = self.form_value(self.initial())
+        return self.input_class(self.label, description=self.help, default=default, **self.input_options())
+
+    # --- OpenAPI ---
+
     def type_schema(self) -> dict:
         return {"type": self.json_type if self.required else [self.json_type, "null"]}
 
@@ -144,12 +145,6 @@ class Field:
     def read_schema(self) -> dict:
         return self.type_schema()
 
-    # the audit log
-    def change(self, old: Any, new: Any) -> Any:
-        """How the audit log records a change of this field (None: it did not change)."""
-        before, after = self.dump(old), self.dump(new)
-        return None if before == after else [before, after]
-
 
 @dataclass(frozen=True, kw_only=True)
 class Text(Field):
@@ -160,9 +155,6 @@ class Text(Field):
 
     def is_empty(self, value: Any) -> bool:
         return value is None or (isinstance(value, str) and not value.strip())
-
-    def empty(self) -> Any:
-        return self.default if self.blank_is_default else None
 
     def check(self, value: Any) -> Any:
         if self.blank_is_default and self.is_empty(value):
@@ -177,6 +169,9 @@ class Text(Field):
             raise Invalid(f"At most {self.max_length} characters.")
         return value
 
+    def input_options(self) -> dict[str, Any]:
+        return {"render_kw": {"maxlength": self.max_length}}
+
     def type_schema(self) -> dict:
         nullable = not self.required or self.blank_is_default
         return {"type": ["string", "null"] if nullable else "string"}
@@ -185,20 +180,13 @@ class Text(Field):
         minimum = {"minLength": 1} if self.required and not self.blank_is_default else {}
         return {**minimum, "maxLength": self.max_length}
 
-    def form_field(self) -> UnboundField:
-        return StringField(
-            self.label,
-            description=self.help,
-            default=self.form_value(self.initial()),
-            render_kw={"maxlength": self.max_length},
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class Email(Text):
     """An email address, normalised (lower case)."""
 
     max_length: int = 254
+    input_class: ClassVar[type] = EmailField
 
     def parse(self, value: Any) -> Any:
         value = super().parse(value)
@@ -207,11 +195,11 @@ class Email(Text):
         except ValueError as exc:
             raise Invalid(str(exc)) from None
 
+    def input_options(self) -> dict[str, Any]:
+        return {}
+
     def limits_schema(self) -> dict:
         return {**super().limits_schema(), "format": "email"}
-
-    def form_field(self) -> UnboundField:
-        return EmailField(self.label, description=self.help, default=self.form_value(self.initial()))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,10 +211,15 @@ class Secret(Field):
 
     max_length: int = 500
     seal: Callable[[str], str] = str
+    input_class: ClassVar[type] = PasswordField
 
-    def check(self, value: Any) -> Any:
-        if value is None or value == MASK:
-            return KEEP
+    def is_empty(self, value: Any) -> bool:
+        return value is None or value == MASK
+
+    def empty(self) -> Any:
+        return KEEP
+
+    def parse(self, value: Any) -> Any:
         if not isinstance(value, str):
             raise Invalid("Must be text.")
         if len(value) > self.max_length:
@@ -245,8 +238,8 @@ class Secret(Field):
     def form_value(self, value: Any) -> Any:
         return ""
 
-    def form_field(self) -> UnboundField:
-        return PasswordField(self.label, description=self.help, render_kw={"autocomplete": "new-password"})
+    def input_options(self) -> dict[str, Any]:
+        return {"render_kw": {"autocomplete": "new-password"}}
 
     def write_schema(self) -> dict:
         return {
@@ -291,15 +284,9 @@ class Integer(Field):
     def form_value(self, value: Any) -> Any:
         return "" if value is None else str(value)
 
-    def form_field(self) -> UnboundField:
+    def input_options(self) -> dict[str, Any]:
         bounds = {k: v for k, v in (("min", self.minimum), ("max", self.maximum)) if v is not None}
-        return StringField(
-            self.label,
-            description=self.help,
-            default=self.form_value(self.initial()),
-            widget=widgets.NumberInput(),
-            render_kw={**bounds, "inputmode": "numeric"},
-        )
+        return {"widget": widgets.NumberInput(), "render_kw": {**bounds, "inputmode": "numeric"}}
 
     def limits_schema(self) -> dict:
         bounds = (("minimum", self.minimum), ("maximum", self.maximum))
@@ -312,8 +299,12 @@ class Boolean(Field):
 
     default: bool = False
     json_type: ClassVar[str] = "boolean"
+    input_class: ClassVar[type] = BooleanField
 
-    def check(self, value: Any) -> Any:
+    def is_empty(self, value: Any) -> bool:
+        return False
+
+    def parse(self, value: Any) -> Any:
         if not isinstance(value, bool):
             raise Invalid("Must be true or false.")
         return value
@@ -323,9 +314,6 @@ class Boolean(Field):
 
     def form_value(self, value: Any) -> Any:
         return bool(value)
-
-    def form_field(self) -> UnboundField:
-        return BooleanField(self.label, description=self.help, default=self.form_value(self.initial()))
 
     def type_schema(self) -> dict:
         return {"type": "boolean"}
@@ -341,22 +329,23 @@ class Choice(Field):
 
     choices: Sequence[Any] = ()
     labels: Mapping[Any, str] | None = None
+    input_class: ClassVar[type] = SelectField
 
-    def _by_json(self) -> dict[Any, Any]:
-        return {_json_key(c): c for c in self.choices}
-
-    def _message(self) -> str:
-        return f"Not a valid choice: use one of {', '.join(str(_json_key(c)) for c in self.choices)}."
+    def _keys(self) -> list[Any]:
+        return [_json_key(c) for c in self.choices]
 
     def _one(self, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise Invalid(self._message())
-        by_json = self._by_json()
-        if value not in by_json or type(_json_key(by_json[value])) is not type(value):
-            raise Invalid(self._message())
-        return by_json[value]
+        """The choice `value` names (as JSON: the same type, a string is not a number)."""
+        for choice in self.choices:
+            key = _json_key(choice)
+            if key == value and type(key) is type(value):
+                return choice
+        raise Invalid(f"Not a valid choice: use one of {', '.join(map(str, self._keys()))}.")
 
-    def check(self, value: Any) -> Any:
+    def is_empty(self, value: Any) -> bool:
+        return False
+
+    def parse(self, value: Any) -> Any:
         return self._one(value)
 
     def dump(self, value: Any) -> Any:
@@ -367,8 +356,7 @@ class Choice(Field):
         return [(str(_json_key(c)), labels.get(c, str(_json_key(c)))) for c in self.choices]
 
     def _read_one(self, data: Any) -> Any:
-        by_text = {str(_json_key(c)): _json_key(c) for c in self.choices}
-        return by_text.get(data, data)
+        return {str(key): key for key in self._keys()}.get(data, data)
 
     def read_form(self, data: Any) -> Any:
         return self._read_one(data)
@@ -376,17 +364,11 @@ class Choice(Field):
     def form_value(self, value: Any) -> Any:
         return "" if value is None else str(_json_key(value))
 
-    def form_field(self) -> UnboundField:
-        return SelectField(
-            self.label,
-            choices=self.form_choices(),
-            description=self.help,
-            default=self.form_value(self.initial()),
-            validate_choice=False,
-        )
+    def input_options(self) -> dict[str, Any]:
+        return {"choices": self.form_choices(), "validate_choice": False}
 
     def type_schema(self) -> dict:
-        return {"enum": [_json_key(c) for c in self.choices]}
+        return {"enum": self._keys()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -394,15 +376,16 @@ class Choices(Choice):
     """Any number of `choices` (checkboxes); stored in the choices' order, each once."""
 
     default: tuple = ()
+    input_class: ClassVar[type] = MultiCheckboxField
 
     def initial(self) -> Any:
         return [_json_key(c) for c in self.default]
 
-    def check(self, value: Any) -> Any:
+    def parse(self, value: Any) -> Any:
         if not isinstance(value, list):
-            raise Invalid(f"A list of choices from {', '.join(str(_json_key(c)) for c in self.choices)}.")
+            raise Invalid(f"A list of choices from {', '.join(map(str, self._keys()))}.")
         picked = {_json_key(self._one(item)) for item in value}
-        return [_json_key(c) for c in self.choices if _json_key(c) in picked]
+        return [key for key in self._keys() if key in picked]
 
     def dump(self, value: Any) -> Any:
         return list(value or [])
@@ -413,17 +396,8 @@ class Choices(Choice):
     def form_value(self, value: Any) -> Any:
         return [str(item) for item in value or []]
 
-    def form_field(self) -> UnboundField:
-        return MultiCheckboxField(
-            self.label,
-            choices=self.form_choices(),
-            description=self.help,
-            default=self.form_value(self.initial()),
-            validate_choice=False,
-        )
-
     def type_schema(self) -> dict:
-        return {"type": "array", "items": {"enum": [_json_key(c) for c in self.choices]}}
+        return {"type": "array", "items": {"enum": self._keys()}}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -434,7 +408,10 @@ class TextList(Field):
     max_items: int = 50
     max_length: int = 60
 
-    def check(self, value: Any) -> Any:
+    def is_empty(self, value: Any) -> bool:
+        return False
+
+    def parse(self, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise Invalid("A list of non-empty texts.")
         value = list(dict.fromkeys(v.strip() for v in value))
@@ -461,11 +438,22 @@ class TextList(Field):
         return {"items": items, "maxItems": self.max_items}
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Written(Field):
+    """A value people write in a fixed format (a time, a date): the page's input holds the JSON text."""
+
+    def read_form(self, data: Any) -> Any:
+        return (data or "").strip() or None
+
+    def form_value(self, value: Any) -> Any:
+        return self.dump(value) or ""
+
+
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
 @dataclass(frozen=True, kw_only=True)
-class Clock(Field):
+class Clock(_Written):
     """A time of day, HH:MM (24-hour)."""
 
     def parse(self, value: Any) -> Any:
@@ -477,14 +465,8 @@ class Clock(Field):
     def dump(self, value: Any) -> Any:
         return None if value is None else value.strftime("%H:%M")
 
-    def read_form(self, data: Any) -> Any:
-        return (data or "").strip() or None
-
-    def form_value(self, value: Any) -> Any:
-        return "" if value is None else value.strftime("%H:%M")
-
-    def form_field(self) -> UnboundField:
-        return StringField(self.label, description=self.help, widget=widgets.TimeInput())
+    def input_options(self) -> dict[str, Any]:
+        return {"widget": widgets.TimeInput()}
 
     def limits_schema(self) -> dict:
         return {"pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
@@ -494,7 +476,7 @@ _DAY_MINUTE = re.compile(r"(\d{1,2}):(\d{2})")
 
 
 @dataclass(frozen=True, kw_only=True)
-class DayMinute(Field):
+class DayMinute(_Written):
     """A time of day stored as minutes after midnight, HH:MM from 00:00 to 24:00 (the end of the day)."""
 
     example: str = "09:00"
@@ -509,26 +491,15 @@ class DayMinute(Field):
     def dump(self, value: Any) -> Any:
         return None if value is None else f"{value // 60:02d}:{value % 60:02d}"
 
-    def form_value(self, value: Any) -> Any:
-        return self.dump(value) or ""
-
-    def read_form(self, data: Any) -> Any:
-        return (data or "").strip() or None
-
-    def form_field(self) -> UnboundField:
-        return StringField(
-            self.label,
-            description=self.help,
-            default=self.form_value(self.initial()),
-            render_kw={"maxlength": 5, "placeholder": self.example},
-        )
+    def input_options(self) -> dict[str, Any]:
+        return {"render_kw": {"maxlength": 5, "placeholder": self.example}}
 
     def limits_schema(self) -> dict:
         return {"pattern": "^([01]?[0-9]|2[0-3]):[0-5][0-9]$|^24:00$"}
 
 
 @dataclass(frozen=True, kw_only=True)
-class Day(Field):
+class Day(_Written):
     """A calendar date, YYYY-MM-DD."""
 
     def parse(self, value: Any) -> Any:
@@ -542,14 +513,8 @@ class Day(Field):
     def dump(self, value: Any) -> Any:
         return None if value is None else value.isoformat()
 
-    def read_form(self, data: Any) -> Any:
-        return (data or "").strip() or None
-
-    def form_value(self, value: Any) -> Any:
-        return self.dump(value) or ""
-
-    def form_field(self) -> UnboundField:
-        return StringField(self.label, description=self.help, widget=widgets.DateInput())
+    def input_options(self) -> dict[str, Any]:
+        return {"widget": widgets.DateInput()}
 
     def limits_schema(self) -> dict:
         return {"format": "date"}
@@ -561,163 +526,21 @@ class TimeZone(Field):
 
     default: str = "UTC"
     required: bool = True
+    input_class: ClassVar[type] = SelectField
 
-    def check(self, value: Any) -> Any:
+    def is_empty(self, value: Any) -> bool:
+        return False
+
+    def parse(self, value: Any) -> Any:
         if not isinstance(value, str) or value.strip() not in _zones():
             raise Invalid("Unknown time zone. Pick a time zone from the list, e.g. Europe/Paris.")
         return value.strip()
 
-    def form_field(self) -> UnboundField:
-        return SelectField(
-            self.label,
-            choices=timezone_choices(),
-            description=self.help,
-            default=self.initial(),
-            validate_choice=False,
-        )
+    def input_options(self) -> dict[str, Any]:
+        return {"choices": timezone_choices(), "validate_choice": False}
 
     def type_schema(self) -> dict:
         return {"type": "string"}
 
     def limits_schema(self) -> dict:
         return {"minLength": 1, "maxLength": 64, "description": "an IANA time zone, e.g. Europe/Paris"}
-
-
-# --- the list of an entity's fields ------------------------------------------------------------------
-
-Check = Callable[[Mapping[str, Any]], Mapping[str, str]]
-
-
-@dataclass(frozen=True)
-class Spec:
-    """The editable fields of one entity (`noun` names it in messages), and the rules between fields (`checks`:
-    given the values a row would have, {field: message} for each that breaks a rule)."""
-
-    noun: str
-    fields: tuple[Field, ...]
-    checks: tuple[Check, ...] = field(default=())
-
-    def __getitem__(self, name: str) -> Field:
-        return self.by_name[name]
-
-    @cached_property
-    def by_name(self) -> dict[str, Field]:
-        return {f.name: f for f in self.fields}
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields)
-
-    def initial(self) -> dict[str, Any]:
-        """The values of a new row, by model attribute (a secret has none)."""
-        return {f.key: f.initial() for f in self.fields if not isinstance(f, Secret)}
-
-    def values_of(self, row: object) -> dict[str, Any]:
-        return {f.name: getattr(row, f.key) for f in self.fields}
-
-    def validate(
-        self,
-        payload: Mapping[str, Any],
-        *,
-        current: Mapping[str, Any] | None = None,
-        partial: bool = False,
-        also: Iterable[str] = (),
-    ) -> dict[str, Any]:
-        """The values to store, by field name: those given (partial), or every field, the omitted ones at their
-        defaults. Keys other than the fields and `also` are refused; the rules between fields are checked on
-        `current` (the row's values) with the new values over it. InvalidPayload names every bad field."""
-        unknown = sorted(set(payload) - set(self.names) - set(also))
-        if unknown:
-            raise InvalidPayload("Unknown fields.", {name: "unknown field" for name in unknown[:20]})
-        values: dict[str, Any] = {}
-        errors: dict[str, str] = {}
-        for f in self.fields:
-            if f.name in payload:
-                try:
-                    values[f.name] = f.check(payload[f.name])
-                except Invalid as exc:
-                    errors[f.name] = str(exc)
-            elif not partial:
-                if f.required and f.initial() is None:
-                    errors[f.name] = f.required_message
-                else:
-                    values[f.name] = f.initial()
-        merged = {**(current or {}), **values}
-        for check in self.checks:
-            for name, message in check(merged).items():
-                if name not in errors and (name in values or not partial):
-                    errors[name] = message
-        if errors:
-            raise InvalidPayload(f"Not a valid {self.noun}.", errors)
-        return values
-
-    def apply(self, row: object, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Set `values` on `row`; returns {field: [old, new]} of what changed (secrets: "changed"/"cleared")."""
-        changes: dict[str, Any] = {}
-        for name, value in values.items():
-            f = self[name]
-            old = getattr(row, f.key, None)
-            if isinstance(f, Secret):
-                if value is KEEP or (value == "" and not old):
-                    continue
-                setattr(row, f.key, f.seal(value) if value else None)
-                changes[name] = "changed" if value else "cleared"
-                continue
-            change = f.change(old, value)
-            if change is not None:
-                setattr(row, f.key, value)
-                changes[name] = change
-        return changes
-
-    def dump(self, row: object) -> dict[str, Any]:
-        """The fields of `row` as the API shows them."""
-        return {f.name: f.dump(getattr(row, f.key)) for f in self.fields}
-
-    def form_data(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """What a page's form shows for these values (by field name, or by model attribute)."""
-        return {f.name: f.form_value(values.get(f.name, values.get(f.key))) for f in self.fields}
-
-    def write_schema(self) -> dict[str, dict]:
-        return {f.name: f.write_schema() for f in self.fields}
-
-    def read_schema(self) -> dict[str, dict]:
-        return {f.name: f.read_schema() for f in self.fields}
-
-    def required(self) -> list[str]:
-        """The fields a create must give: required, with no default."""
-        return [f.name for f in self.fields if f.required and f.initial() is None]
-
-    def form(self, name: str) -> type[SpecForm]:
-        """A FlaskForm class with one input per field (subclass it to add inputs that are not fields)."""
-        return type(name, (SpecForm,), {"spec": self, **{f.name: f.form_field() for f in self.fields}})
-
-
-class SpecForm(FlaskForm):
-    """A page's form derived from a Spec: it collects what was typed; the service validates it."""
-
-    spec: ClassVar[Spec]
-    inputs: ClassVar[dict[str, str]] = {}  # {payload key: form input} for inputs the form names otherwise
-
-    def payload(self) -> dict[str, Any]:
-        """What was typed, in the JSON shapes `Spec.validate` reads."""
-        return {f.name: f.read_form(self[f.name].data) for f in self.spec.fields if f.name in self}
-
-    def show(self, error: InvalidPayload) -> None:
-        """Put each message of `error` next to its field (others above the form)."""
-        for name, message in error.fields.items():
-            name = self.inputs.get(name, name)
-            if name in self:
-                self[name].errors = [*self[name].errors, message]
-            else:
-                self.form_errors.append(message)
-        if not error.fields:
-            self.form_errors.append(error.message)
-
-    def sections(self) -> list[tuple[str, list[tuple[Any, int]]]]:
-        """[(heading, [(bound field, width)])] in the Spec's order, for a page that lays the fields out."""
-        out: list[tuple[str, list[tuple[Any, int]]]] = []
-        for f in self.spec.fields:
-            if not out or out[-1][0] != f.section:
-                out.append((f.section, []))
-            out[-1][1].append((self[f.name], f.width))
-        return out
