@@ -49,15 +49,17 @@ class Spec:
         current: Mapping[str, Any] | None = None,
         partial: bool = False,
         also: Iterable[str] = (),
+        refused: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """The values to store, by field name: those given (partial), or every field, the omitted ones at their
         defaults. Keys other than the fields and `also` are refused; the rules between fields are checked on
-        `current` (the row's values) with the new values over it. InvalidPayload names every bad field."""
+        `current` (the row's values) with the new values over it. InvalidPayload names every bad field, with
+        the caller's own `refused` ones (keys in `also` it found wrong)."""
+        errors: dict[str, str] = dict(refused or {})
         unknown = sorted(set(payload) - set(self.names) - set(also))
         if unknown:
-            raise InvalidPayload("Unknown fields.", {name: "unknown field" for name in unknown[:20]})
+            raise InvalidPayload("Unknown fields.", {**errors, **{name: "unknown field" for name in unknown[:20]}})
         values: dict[str, Any] = {}
-        errors: dict[str, str] = {}
         for f in self.fields:
             if f.name in payload:
                 try:
@@ -72,8 +74,7 @@ class Spec:
         merged = {**(current or {}), **values}
         for check in self.checks:
             for name, message in check(merged).items():
-                if name not in errors and (name in values or not partial):
-                    errors[name] = message
+                errors.setdefault(name, message)
         if errors:
             raise InvalidPayload(f"Not a valid {self.noun}.", errors)
         return values

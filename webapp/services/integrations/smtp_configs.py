@@ -124,12 +124,7 @@ def create(principal: tenancy.Principal, payload: dict[str, Any]) -> SmtpConfig:
     errors = {}
     if not is_id(customer_id) or db.session.get(Customer, customer_id) is None or not principal.can_see(customer_id):
         errors[CUSTOMER] = "No such customer here."
-    try:
-        values = SMTP_CONFIG.validate(payload, also=(CUSTOMER,))
-    except InvalidPayload as exc:
-        errors, values = {**errors, **exc.fields}, {}
-    if errors:
-        raise InvalidPayload(f"Not a valid {SMTP_CONFIG.noun}.", errors)
+    values = SMTP_CONFIG.validate(payload, also=(CUSTOMER,), refused=errors)
     principal.check_change(customer_id)
     config = SmtpConfig(customer_id=customer_id)
     changes = SMTP_CONFIG.apply(config, values)
@@ -150,12 +145,7 @@ def update(
     if CUSTOMER in payload and payload[CUSTOMER] != config.customer_id:
         errors[CUSTOMER] = "Settings stay with their customer: create new ones for another customer."
     current = SMTP_CONFIG.values_of(config)
-    try:
-        values = SMTP_CONFIG.validate(payload, current=current, partial=partial, also=(CUSTOMER,))
-    except InvalidPayload as exc:
-        raise InvalidPayload(exc.message, {**errors, **exc.fields}) from None
-    if errors:
-        raise InvalidPayload(f"Not a valid {SMTP_CONFIG.noun}.", errors)
+    values = SMTP_CONFIG.validate(payload, current=current, partial=partial, also=(CUSTOMER,), refused=errors)
     changes = SMTP_CONFIG.apply(config, values)
     if changes:
         db.session.flush()

@@ -48,6 +48,17 @@ def _quiet_hours(values: dict[str, Any]) -> dict[str, str]:
     return {}
 
 
+def _min_severity(channel: str, label: str, default: Severity) -> Choice:
+    return Choice(
+        name=f"min_severity_{channel}",
+        label=label,
+        choices=tuple(Severity),
+        default=default,
+        section="Channels",
+        width=4,
+    )
+
+
 PREFERENCE = Spec(
     "preference",
     (
@@ -58,30 +69,9 @@ PREFERENCE = Spec(
             default=USER_CHANNELS,
             section="Channels",
         ),
-        Choice(
-            name="min_severity_web",
-            label="Minimum severity in the inbox (web)",
-            choices=tuple(Severity),
-            default=Severity.LOW,
-            section="Channels",
-            width=4,
-        ),
-        Choice(
-            name="min_severity_email",
-            label="Minimum severity by email",
-            choices=tuple(Severity),
-            default=Severity.HIGH,
-            section="Channels",
-            width=4,
-        ),
-        Choice(
-            name="min_severity_sms",
-            label="Minimum severity by SMS",
-            choices=tuple(Severity),
-            default=Severity.CRITICAL,
-            section="Channels",
-            width=4,
-        ),
+        _min_severity("web", "Minimum severity in the inbox (web)", Severity.LOW),
+        _min_severity("email", "Minimum severity by email", Severity.HIGH),
+        _min_severity("sms", "Minimum severity by SMS", Severity.CRITICAL),
         Email(name="override_email", label="Send email to (instead of the login address)", section="Channels"),
         Choices(
             name="event_types",
@@ -234,14 +224,7 @@ def _owner(principal: tenancy.Principal, payload: dict) -> tuple[User | None, in
 def create(principal: tenancy.Principal, payload: dict[str, Any]) -> NotificationPreference:
     """A new preference (the API's POST): 409 if the user has one for that customer already."""
     user, customer_id, errors = _owner(principal, payload)
-    fields = {name: value for name, value in payload.items() if name not in ADDRESS}
-    try:
-        values = PREFERENCE.validate(fields)
-    except InvalidPayload as exc:
-        errors = {**errors, **exc.fields}
-        values = {}
-    if errors:
-        raise InvalidPayload("Not a valid preference.", errors)
+    values = PREFERENCE.validate(payload, also=ADDRESS, refused=errors)
     pref = of(user, customer_id)
     if inspect(pref).persistent:
         abort(409, description="This user already has a preference for this customer: update it instead.")
@@ -262,18 +245,13 @@ def update(
     row from `of()` is stored. Returns {field: [old, new]} of what changed."""
     user = pref.user or db.session.get(User, pref.user_id)
     check_change(principal, user, pref.customer_id)
-    errors = {
+    moved = {
         name: "Cannot change: this is whose and for which customer the preference is; create another one."
         for name in ADDRESS
         if name in payload and payload[name] != getattr(pref, name)
     }
-    fields = {name: value for name, value in payload.items() if name not in ADDRESS}
-    try:
-        values = PREFERENCE.validate(fields, current=PREFERENCE.values_of(pref), partial=partial)
-    except InvalidPayload as exc:
-        raise InvalidPayload(exc.message, {**errors, **exc.fields}) from None
-    if errors:
-        raise InvalidPayload("Not a valid preference.", errors)
+    current = PREFERENCE.values_of(pref)
+    values = PREFERENCE.validate(payload, current=current, partial=partial, also=ADDRESS, refused=moved)
     new = not inspect(pref).persistent
     changes = PREFERENCE.apply(pref, values)
     if new:
