@@ -51,7 +51,7 @@ def test_create_admin_refuses_a_duplicate_email_short_password_or_bad_email(runn
     make_user("viewer", email="taken@example.com")
     cases = [
         (["--email", "taken@example.com", "--password", "longenough"], "already exists"),
-        (["--email", "new@example.com", "--password", "short"], "at least 8 characters"),
+        (["--email", "new@example.com", "--password", "short"], "at least 10 characters"),
         (["--email", "not-an-email", "--password", "longenough"], "email:"),
     ]
     for args, message in cases:

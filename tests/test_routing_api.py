@@ -209,8 +209,8 @@ def test_explain_is_scoped_and_validates_its_input(client, make_user, make_custo
     event = fire(customer=customer)
     scoped = key_for(scopes=["read"], customer=customer)
     assert client.get(f"/api/v1/users/{stranger.id}/explain?event={event.id}", headers=scoped).status_code == 404
-    assert client.get(f"/api/v1/users/{ours.id}/explain", headers=scoped).status_code == 422
-    assert client.get(f"/api/v1/users/{ours.id}/explain?event=abc", headers=scoped).status_code == 422
+    assert client.get(f"/api/v1/users/{ours.id}/explain", headers=scoped).status_code == 400
+    assert client.get(f"/api/v1/users/{ours.id}/explain?event=abc", headers=scoped).status_code == 400
     assert client.get(f"/api/v1/users/{ours.id}/explain?event=999999", headers=scoped).status_code == 404
     assert client.get(f"/api/v1/users/{ours.id}/explain?event={2**54}", headers=scoped).status_code == 404
     theirs = fire(customer=other)

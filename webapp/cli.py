@@ -13,47 +13,26 @@ from werkzeug.serving import run_simple
 
 from webapp import jobs, logs
 from webapp.extensions import db
-from webapp.models import ApiKey, PhoneNumber, Role, User
+from webapp.models import ApiKey, Role, User
 from webapp.security import hash_api_key
-from webapp.services import audit
 from webapp.services.integrations import api_keys
-from webapp.validation import normalise_email, to_e164
+from webapp.services.people import phones, users
+from webapp.services.people.phones import PhoneError
+from webapp.services.people.users import UserError
 
 users_cli = AppGroup("users", help="Manage users.")
 jobs_cli = AppGroup("jobs", help="Background jobs.")
 sla_cli = AppGroup("sla", help="Ticket SLAs.")
 
-MIN_PASSWORD = 8
 DEMO_PHONE = "+14155550100"  # 555-0100..0199 are reserved for fiction
 
 
-class UserInputError(ValueError):
-    """What the person typed cannot make an account; the message says which field and why."""
-
-
 def create_admin(*, email: str, password: str, name: str, phone: str | None) -> User:
-    """Create an active admin; UserInputError with a readable message for bad input. Caller commits."""
-    try:
-        email = normalise_email(email)
-    except ValueError as exc:
-        raise UserInputError(f"email: {exc}") from None
-    if len(password) < MIN_PASSWORD:
-        raise UserInputError(f"password: use at least {MIN_PASSWORD} characters")
-    if not name.strip():
-        raise UserInputError("name: required")
-    if db.session.scalar(db.select(User.id).where(User.email == email)) is not None:
-        raise UserInputError(f"email: a user with {email} already exists")
-    user = User(email=email, name=name.strip(), role=Role.ADMIN, is_active=True)
-    user.set_password(password)
+    """Create an active admin through the users service (the pages' rules: a valid unused email, a name, a
+    password of users.MIN_PASSWORD_LENGTH); UserError or PhoneError names the field. Caller commits."""
+    user = users.create(email=email, name=name, role=Role.ADMIN, customers=[], password=password, by=None)
     if phone:
-        try:
-            number = to_e164(phone, region=current_app.config["DEFAULT_PHONE_REGION"])
-        except ValueError as exc:
-            raise UserInputError(f"phone: {exc}") from None
-        user.phone_numbers.append(PhoneNumber(number=number, label="Mobile", is_primary=True))
-    db.session.add(user)
-    db.session.flush()
-    audit.record(actor=None, action="user.create", target=user, summary=f"admin {email} created from the command line")
+        phones.add(user, number=phone, label="Mobile", by=None)
     return user
 
 
@@ -80,9 +59,10 @@ def create_admin_command(email, password, name, phone):
     phone = _ask(phone, "Phone (optional)", required=False) or None
     try:
         user = create_admin(email=email, password=password, name=name, phone=phone)
-    except UserInputError as exc:
+    except (UserError, PhoneError) as exc:
         db.session.rollback()
-        raise click.ClickException(str(exc)) from None
+        field = "phone" if isinstance(exc, PhoneError) else exc.field
+        raise click.ClickException(f"{field}: {exc}") from None
     db.session.commit()
     click.echo(f"Created admin {user.email} (id {user.id}).")
 

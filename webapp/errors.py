@@ -7,9 +7,10 @@ import logging
 import uuid
 
 from flask import Flask, g, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from webapp.extensions import db
+from webapp.inputs import InvalidQuery
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,12 @@ def handle_invalid_payload(exc: InvalidPayload):
     return json_error(422, "invalid_payload", exc.message, fields=exc.fields)
 
 
+def handle_invalid_query(exc: InvalidQuery):
+    if wants_json():
+        return json_error(400, "invalid_query", exc.message, fields=exc.fields)
+    return render_template("errors/http.html", error=BadRequest(exc.message)), 400
+
+
 def handle_unexpected(exc: Exception):
     db.session.rollback()
     log.exception("unhandled error", extra={"request_id": request_id(), "path": request.path})
@@ -72,4 +79,5 @@ def handle_unexpected(exc: Exception):
 def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(InvalidPayload, handle_invalid_payload)
+    app.register_error_handler(InvalidQuery, handle_invalid_query)
     app.register_error_handler(Exception, handle_unexpected)

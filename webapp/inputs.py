@@ -1,7 +1,12 @@
-"""Reading what a request sends: JSON bodies and row ids (every blueprint uses these; none owns them).
+"""Reading what a request sends: JSON bodies, query parameters and row ids (every blueprint uses these; none
+owns them).
 
 - `raw_json_body()` / `read_json_object()`: 415 for another content type, 413 above MAX_CONTENT_LENGTH
   (before any parsing), 400 for malformed JSON, a non-object, or a NUL character.
+- Query parameters of the JSON API: `query_int`, `query_choice`, `query_choices`, `query_time`, `query_bool`.
+  An absent or empty parameter is None; a bad one is one mistake with one answer everywhere: InvalidQuery,
+  400 with the parameter named in `error.fields`.
+- Query parameters of the pages (`arg_id`): lenient, a bad value is as if absent (a page re-renders).
 - Row ids: `<int:...>` in every URL is `RowIdConverter`; a JSON body's id is checked with `is_id()`.
   Both keep ids within the id columns' range, so a huge number is "no such row", never a driver error.
 """
@@ -9,6 +14,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import request
@@ -68,3 +75,85 @@ def _contains_nul(payload: Any) -> bool:
         elif isinstance(value, list):
             stack.extend(value)
     return False
+
+
+class InvalidQuery(Exception):
+    """A query parameter the endpoint cannot use (400, the parameter named)."""
+
+    def __init__(self, name: str, expected: str):
+        super().__init__(f"Query parameter {name!r} must be {expected}.")
+        self.message = str(self)
+        self.fields = {name: expected}
+
+
+def _raw(name: str) -> str | None:
+    raw = request.args.get(name)
+    return None if raw is None or raw == "" else raw
+
+
+def query_int(name: str, *, minimum: int = 1, maximum: int = MAX_ROW_ID) -> int | None:
+    raw = _raw(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+        raise InvalidQuery(name, f"a whole number from {minimum} to {maximum}")
+    return int(raw)
+
+
+def query_id(name: str, *, required: bool = False) -> int | None:
+    """A row id: digits, or InvalidQuery; past the id columns' range it names no row (0), like RowIdConverter."""
+    raw = _raw(name)
+    if raw is None:
+        if required:
+            raise InvalidQuery(name, "given: a row id")
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidQuery(name, "a row id (a whole number from 1)")
+    return int(raw) if int(raw) <= MAX_ROW_ID else 0
+
+
+def query_choice(name: str, choices: Iterable[str]) -> str | None:
+    raw, allowed = _raw(name), [str(c) for c in choices]
+    if raw is None:
+        return None
+    if raw not in allowed:
+        raise InvalidQuery(name, f"one of {', '.join(allowed)}")
+    return raw
+
+
+def query_choices(name: str, choices: Iterable[str]) -> list[str] | None:
+    """A comma-separated list of choices (`?status=open,pending`)."""
+    raw, allowed = _raw(name), [str(c) for c in choices]
+    if raw is None:
+        return None
+    values = [value.strip() for value in raw.split(",") if value.strip()]
+    if not values or any(value not in allowed for value in values):
+        raise InvalidQuery(name, f"one or more of {', '.join(allowed)} (comma-separated)")
+    return list(dict.fromkeys(values))
+
+
+def query_time(name: str) -> datetime | None:
+    """An ISO 8601 date-time; without a zone it is UTC."""
+    raw = _raw(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidQuery(name, "an ISO 8601 date-time, e.g. 2026-04-01T12:00:00Z") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def query_bool(name: str) -> bool | None:
+    raw = _raw(name)
+    if raw is None:
+        return None
+    if raw.lower() not in {"true", "false", "1", "0"}:
+        raise InvalidQuery(name, "true or false")
+    return raw.lower() in {"true", "1"}
+
+
+def arg_id(name: str) -> int | None:
+    """A row id in a page's query string (?after=, ?watch=); anything else is as if absent."""
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) <= MAX_ROW_ID else None

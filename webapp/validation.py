@@ -1,4 +1,5 @@
-"""Normalising what people type: phone numbers to E.164, email addresses."""
+"""Normalising what people type (phone numbers to E.164, email addresses) and masking what logs and lists show
+(a phone number's last four digits only)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,15 @@ def normalise_email(raw: str) -> str:
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
     return result.normalized.lower()
+
+
+def mask_phone(number: str) -> str:
+    """A phone number as logs, audit entries and lists may show it: the last four digits only."""
+    return "…" + (number or "")[-4:]
+
+
+def shown_recipient(channel: str, recipient: str | None) -> str | None:
+    """A notification's recipient as pages and the API show it: SMS numbers masked, addresses and URLs whole."""
+    if not recipient:
+        return recipient
+    return mask_phone(recipient) if str(channel) == "sms" else recipient

@@ -11,13 +11,9 @@ from sqlalchemy.orm import joinedload
 from webapp.admin import bp, scope
 from webapp.admin.ops_forms import DeliveryFilterForm
 from webapp.extensions import db
+from webapp.inputs import arg_id
 from webapp.models import Channel, Notification, NotificationStatus
 from webapp.services.delivery import delivery_log
-
-
-def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 def _day(value, *, end: bool = False) -> datetime | None:
@@ -49,8 +45,8 @@ def delivery_list():
         filters,
         customer_ids=ids,
         user_id=current_user.id,
-        before=_int_arg("before"),
-        after=_int_arg("after"),
+        before=arg_id("before"),
+        after=arg_id("after"),
         per_page=current_app.config["PER_PAGE"],
     )
     args = {k: v for k, v in request.args.items() if k not in {"before", "after"} and v}

@@ -20,9 +20,8 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from webapp.fields import Invalid, MultiCheckboxField, TimeZone, timezone_choices
 from webapp.models import EVENT_TYPES, Role
-from webapp.services.people.preferences import PREFERENCE
-from webapp.services.people.users import MIN_PASSWORD_LENGTH
-from webapp.services.routing.rules import USER_CHANNELS
+from webapp.services.people.preferences import CHANNELS, PREFERENCE
+from webapp.services.people.users import UserError, check_password_strength
 from webapp.validation import normalise_email
 
 
@@ -68,8 +67,10 @@ def _check_new_password(access: str, password: str | None, missing: str) -> None
         return
     if not password:
         raise ValidationError(missing)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    try:
+        check_password_strength(password)
+    except UserError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class UserEditForm(FlaskForm):
@@ -101,18 +102,6 @@ class PasswordResetForm(FlaskForm):
 
     def validate_password(self, field: Field) -> None:
         _check_new_password(self.access.data, field.data, "Enter a password, or choose a link.")
-
-
-class SetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])
-    confirm = PasswordField("Repeat it", validators=[DataRequired()])
-
-    def validate_password(self, field: Field) -> None:
-        _check_new_password("password", field.data, "Enter a password.")
-
-    def validate_confirm(self, field: Field) -> None:
-        if field.data != self.password.data:
-            raise ValidationError("The two passwords differ.")
 
 
 class PhoneForm(FlaskForm):
@@ -158,7 +147,7 @@ class BulkPreferenceForm(FlaskForm):
 
     def changes(self) -> tuple[set[str], set[str], dict]:
         """(channels to turn on, channels to turn off, the preference fields to set, as JSON values)."""
-        channels = [str(c) for c in USER_CHANNELS]
+        channels = [str(c) for c in CHANNELS]
         on = {c for c in channels if getattr(self, f"channel_{c}").data == "on"}
         off = {c for c in channels if getattr(self, f"channel_{c}").data == "off"}
         payload: dict = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import func
 from wtforms.validators import InputRequired
@@ -10,6 +10,7 @@ from wtforms.validators import InputRequired
 from webapp.admin import bp, scope
 from webapp.admin.ops_forms import ApiKeyForm, ConfirmForm, WebhookEndpointForm
 from webapp.extensions import db
+from webapp.inputs import arg_id
 from webapp.models import ApiKey, Customer, Event, Notification, Role, User, WebhookDelivery, WebhookEndpoint
 from webapp.services.delivery import test_sends
 from webapp.services.integrations import api_keys, endpoints
@@ -173,13 +174,12 @@ def _render_endpoint(endpoint: WebhookEndpoint | None, form: WebhookEndpointForm
 
 def _watched(endpoint: WebhookEndpoint | None) -> int | None:
     """The test delivery (?watch=<id>) of this endpoint the page follows; None if it is not one."""
-    watch = request.args.get("watch", "")
-    if endpoint is None or not watch.isdigit() or len(watch) > 18:
+    watch = arg_id("watch")
+    if endpoint is None or watch is None:
         return None
-    found = db.session.scalar(
-        db.select(Notification.id).where(Notification.id == int(watch), Notification.webhook_endpoint_id == endpoint.id)
+    return db.session.scalar(
+        db.select(Notification.id).where(Notification.id == watch, Notification.webhook_endpoint_id == endpoint.id)
     )
-    return found
 
 
 @bp.post("/integrations/webhooks/<int:endpoint_id>/test")

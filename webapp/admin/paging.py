@@ -11,6 +11,7 @@ from flask import request, url_for
 from sqlalchemy import Select
 
 from webapp.extensions import db
+from webapp.inputs import arg_id
 
 
 @dataclass
@@ -22,11 +23,6 @@ class Page:
     extra: dict = field(default_factory=dict)
 
 
-def _arg(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
-
-
 def page_url(**changes) -> str:
     """The current page's URL with some query arguments changed (None drops one)."""
     args = {**(request.view_args or {}), **request.args.to_dict()}
@@ -36,7 +32,7 @@ def page_url(**changes) -> str:
 
 def keyset_page(query: Select, column, *, per_page: int, descending: bool = True) -> Page:
     """One page of `query` ordered by the unique indexed `column`, plus one row to know if more follow."""
-    after, before = _arg("after"), _arg("before")
+    after, before = arg_id("after"), arg_id("before")
     backwards = before is not None and after is None
     if backwards:
         query = query.where(column > before if descending else column < before)

@@ -16,6 +16,7 @@ from webapp.models import Customer, Event, Role, utcnow
 from webapp.security import role_required
 from webapp.services.routing import preview
 from webapp.sources import PARSERS
+from webapp.validation import shown_recipient
 
 RECENT_EVENTS = 50
 
@@ -101,9 +102,7 @@ def _rows(result: preview.Preview) -> list[dict]:
     index = {id(event): position for position, event in enumerate(result.events)}
     rows = []
     for decision in result.decisions:
-        recipient = decision.recipient
-        if recipient and str(decision.channel) == "sms":
-            recipient = "…" + recipient[-4:]
+        recipient = shown_recipient(decision.channel, decision.recipient)
         rows.append(
             {
                 "event": index[id(decision.event)] + 1,

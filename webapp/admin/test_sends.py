@@ -8,6 +8,7 @@ from flask_login import current_user
 from webapp.admin import bp, scope
 from webapp.admin.ops_forms import TestSendForm
 from webapp.extensions import db
+from webapp.inputs import arg_id
 from webapp.models import Customer, Role
 from webapp.security import role_required
 from webapp.services.delivery import test_sends
@@ -29,10 +30,9 @@ def test_send():
         db.session.commit()
         flash(f"Test {'SMS' if form.channel.data == 'sms' else 'email'} queued.", "info")
         return redirect(url_for("admin.test_send", watch=notification.id))
-    watch = request.args.get("watch", "")
     return render_template(
         "admin/test_sends/form.html",
         form=form,
-        watch=int(watch) if watch.isdigit() and len(watch) < 19 else None,
+        watch=arg_id("watch"),
         sms_simulated=current_app.extensions["opsrelay_sms"].simulated,
     )

@@ -10,13 +10,9 @@ from sqlalchemy.orm import joinedload
 from webapp.admin import bp, scope
 from webapp.admin.ops_forms import CommentForm, ConfirmForm, TicketEditForm, TicketFilterForm, TicketForm
 from webapp.extensions import db
+from webapp.inputs import arg_id
 from webapp.models import Customer, Priority, Ticket, TicketStatus, User, utcnow
 from webapp.services.tickets import ticket_queries, tickets
-
-
-def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 def _visible_ticket(ticket_id: int) -> Ticket:
@@ -58,8 +54,8 @@ def ticket_list():
     page = ticket_queries.page(
         filters,
         customer_ids=ids,
-        before=_int_arg("before"),
-        after=_int_arg("after"),
+        before=arg_id("before"),
+        after=arg_id("after"),
         per_page=current_app.config["PER_PAGE"],
         now=now,
     )

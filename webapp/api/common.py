@@ -6,18 +6,18 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import current_app, g, request
-from werkzeug.exceptions import BadRequest
 
 from webapp import tenancy
 from webapp.errors import InvalidPayload
 from webapp.extensions import limiter
-from webapp.inputs import read_json_object
+from webapp.inputs import InvalidQuery, query_int, read_json_object
 
 MAX_LIMIT = 200
+CURSOR = "the next_cursor of a page this API gave out"
 
 
 def body() -> dict[str, Any]:
@@ -46,35 +46,6 @@ def reject_unknown(payload: dict, allowed: set[str]) -> None:
         raise InvalidPayload("Unknown fields.", {name: "unknown field" for name in unknown[:20]})
 
 
-def query_int(name: str, *, minimum: int = 1, maximum: int = 2**31 - 1) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
-        raise BadRequest(f"Query parameter {name!r} must be a whole number from {minimum} to {maximum}.")
-    return int(raw)
-
-
-def query_choice(name: str, choices) -> str | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw not in set(choices):
-        raise BadRequest(f"Query parameter {name!r} must be one of {', '.join(choices)}.")
-    return raw
-
-
-def query_time(name: str) -> datetime | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"Query parameter {name!r} must be an ISO 8601 date-time.") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def page_limit() -> int:
     return query_int("limit", maximum=MAX_LIMIT) or 50
 
@@ -86,9 +57,9 @@ def decode_cursor() -> list | None:
     try:
         value = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("Query parameter 'cursor' is not one this API gave out.") from None
+        raise InvalidQuery("cursor", CURSOR) from None
     if not isinstance(value, list) or len(value) != 2 or not isinstance(value[1], int):
-        raise BadRequest("Query parameter 'cursor' is not one this API gave out.")
+        raise InvalidQuery("cursor", CURSOR)
     return value
 
 
@@ -105,7 +76,7 @@ def keyset(query, column, id_column, *, descending: bool, is_time: bool = True):
             try:
                 value = datetime.fromisoformat(value)
             except (TypeError, ValueError):
-                raise BadRequest("Query parameter 'cursor' is not one this API gave out.") from None
+                raise InvalidQuery("cursor", CURSOR) from None
         if descending:
             query = query.where((column < value) | ((column == value) & (id_column < cursor[1])))
         else:

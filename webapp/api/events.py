@@ -23,16 +23,13 @@ from webapp.api.common import (
     page,
     page_of,
     path_id,
-    query_choice,
-    query_int,
     query_param,
-    query_time,
     ref,
     responses,
 )
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.inputs import is_id
+from webapp.inputs import is_id, query_choice, query_int, query_time
 from webapp.models import EVENT_TYPES, Customer, Event, EventStatus, Severity
 from webapp.services.events import ingest
 from webapp.services.inbound import incident_tickets

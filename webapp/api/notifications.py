@@ -17,14 +17,12 @@ from webapp.api.common import (
     page,
     page_of,
     path_id,
-    query_choice,
-    query_int,
     query_param,
-    query_time,
     ref,
     responses,
 )
 from webapp.extensions import db
+from webapp.inputs import query_choice, query_int, query_time
 from webapp.models import EVENT_TYPES, Channel, Event, Notification, NotificationStatus
 
 ORDERINGS = ("-created_at", "created_at", "-sent_at", "sent_at")

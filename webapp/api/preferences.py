@@ -17,12 +17,12 @@ from webapp.api.common import (
     limited,
     path_id,
     principal,
-    query_int,
     query_param,
     ref,
     responses,
 )
 from webapp.extensions import db
+from webapp.inputs import query_int
 from webapp.models import NotificationPreference
 from webapp.services.people import preferences
 from webapp.services.people.preferences import PREFERENCE

@@ -6,7 +6,7 @@ from flask import Response, g, request
 
 from webapp.api import bp
 from webapp.api.access import api_required
-from webapp.errors import InvalidPayload
+from webapp.inputs import InvalidQuery, query_choice
 from webapp.services.tickets import sla_report
 
 
@@ -16,11 +16,8 @@ def report_sla():
     try:
         start, end = sla_report.period(request.args.get("from"), request.args.get("to"))
     except ValueError as exc:
-        field, message = exc.args
-        raise InvalidPayload("Invalid period.", {field: message}) from None
-    fmt = request.args.get("format", "json")
-    if fmt not in {"json", "csv"}:
-        raise InvalidPayload("Invalid format.", {"format": "json or csv"})
+        raise InvalidQuery(*exc.args) from None
+    fmt = query_choice("format", ("json", "csv")) or "json"
     rows = sla_report.compliance(start=start, end=end, customer_ids=g.principal.customer_ids)
     if fmt == "csv":
         name = f"sla-{start.date().isoformat()}-{end.date().isoformat()}.csv"
@@ -94,7 +91,7 @@ OPENAPI_PATHS = {
                     },
                 },
                 "401": {"description": "No or invalid credentials"},
-                "422": {"description": "Invalid period or format"},
+                "400": {"description": "Invalid period or format (the parameter named in error.fields)"},
             },
         }
     }

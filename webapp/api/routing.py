@@ -17,6 +17,7 @@ from webapp.extensions import db
 from webapp.inputs import is_id, read_json_object
 from webapp.models import EVENT_TYPES, Customer, Event, EventStatus, Severity, Ticket, utcnow
 from webapp.services.routing import decisions, preview
+from webapp.validation import shown_recipient
 
 EVENT_FIELDS = ("type", "severity", "status", "customer", "title", "body", "labels", "job_type", "ticket", "source")
 
@@ -149,9 +150,7 @@ def _event_json(event: Event, duplicate_of: int | None) -> dict:
 def decision_json(decision: decisions.Decision) -> dict:
     """One decision as the API shows it (also used by /users/<id>/explain)."""
     person = decision.person
-    recipient = decision.recipient
-    if recipient and decision.channel == "sms":
-        recipient = "…" + recipient[-4:]
+    recipient = shown_recipient(decision.channel, decision.recipient)
     return {
         "user": {"id": person.id, "email": person.email, "name": person.name, "role": str(person.role)},
         "channel": str(decision.channel),

@@ -18,7 +18,6 @@ from webapp.api.common import (
     limited,
     path_id,
     principal,
-    query_int,
     query_param,
     ref,
     reject_unknown,
@@ -26,6 +25,7 @@ from webapp.api.common import (
 )
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
+from webapp.inputs import query_int
 from webapp.models import SmtpConfig
 from webapp.services.delivery import test_sends
 from webapp.services.integrations import smtp_configs

@@ -1,57 +1,9 @@
-"""Reading the tickets API's input: query filters and JSON fields, every problem reported at once (422)."""
+"""Reading the tickets API's JSON fields, every problem reported at once (422)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from flask import request
-
 from webapp.errors import InvalidPayload
 from webapp.models import Priority, TicketStatus
-
-
-def enum_list(name: str, enum_cls) -> list | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    values = [v.strip() for v in raw.split(",") if v.strip()]
-    allowed = [m.value for m in enum_cls]
-    bad = [v for v in values if v not in allowed]
-    if bad or not values:
-        raise InvalidPayload("Invalid filter.", {name: f"use one or more of {', '.join(allowed)} (comma-separated)"})
-    return [enum_cls(v) for v in values]
-
-
-def int_arg(name: str, *, minimum: int = 1, maximum: int | None = None) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or int(raw) < minimum or (maximum is not None and int(raw) > maximum):
-        upper = f" and at most {maximum}" if maximum else ""
-        raise InvalidPayload("Invalid parameter.", {name: f"a whole number of at least {minimum}{upper}"})
-    return int(raw)
-
-
-def time_arg(name: str) -> datetime | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise InvalidPayload("Invalid parameter.", {name: "an ISO 8601 time with a zone, e.g. 2026-04-01T12:00:00Z"})
-    return value
-
-
-def bool_arg(name: str) -> bool | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw.lower() not in {"true", "false", "1", "0"}:
-        raise InvalidPayload("Invalid parameter.", {name: "true or false"})
-    return raw.lower() in {"true", "1"}
 
 
 def check_fields(payload: dict, allowed: set[str], *, required: set[str]) -> dict:

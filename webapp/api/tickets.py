@@ -6,33 +6,24 @@ API_TICKETS_CREATE_RATE_LIMIT; a caller over the limit gets 429 as JSON with Ret
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 
 from flask import current_app, g, request, url_for
 from sqlalchemy.orm import selectinload
 
 from webapp.api import bp
-from webapp.api.access import _presented_credential, api_required
-from webapp.api.ticket_input import bool_arg, check_fields, enum_list, int_arg, time_arg
+from webapp.api.access import api_required, rate_key
+from webapp.api.common import MAX_LIMIT, json_request, path_id, query_param, ref, responses
+from webapp.api.ticket_input import check_fields
 from webapp.errors import InvalidPayload
 from webapp.extensions import db, limiter
-from webapp.inputs import read_json_object
+from webapp.inputs import query_bool, query_choices, query_int, query_time, read_json_object
 from webapp.models import Customer, Priority, Role, Ticket, TicketStatus, User, utcnow
 from webapp.services import audit
 from webapp.services.tickets import tickets
 
-MAX_LIMIT = 200
 EDITABLE = {"title", "description", "priority", "status", "assignee_id"}
 CREATABLE = EDITABLE - {"status"} | {"customer_id"}
-
-
-def per_key() -> str:
-    """Limits count per credential (hashed: the key itself never reaches the limiter's storage)."""
-    credential = _presented_credential()
-    if not credential:
-        return "api-anonymous:" + (request.remote_addr or "")
-    return "api-key:" + hashlib.sha256(credential.encode()).hexdigest()[:24]
 
 
 def _list_limit() -> str:
@@ -81,29 +72,29 @@ def _iso(value: datetime | None) -> str | None:
 
 
 @bp.get("/tickets")
-@limiter.limit(_list_limit, key_func=per_key)
+@limiter.limit(_list_limit, key_func=rate_key)
 @api_required("read")
 def ticket_list():
     principal = g.principal
     query = principal.scoped(db.select(Ticket), Ticket.customer_id)
-    statuses, priorities = enum_list("status", TicketStatus), enum_list("priority", Priority)
+    statuses, priorities = query_choices("status", TicketStatus), query_choices("priority", Priority)
     if statuses:
         query = query.where(Ticket.status.in_(statuses))
     if priorities:
         query = query.where(Ticket.priority.in_(priorities))
-    if (customer_id := int_arg("customer")) is not None:
+    if (customer_id := query_int("customer")) is not None:
         query = query.where(Ticket.customer_id == customer_id)
-    if (assignee_id := int_arg("assignee")) is not None:
+    if (assignee_id := query_int("assignee")) is not None:
         query = query.where(Ticket.assignee_id == assignee_id)
-    if (before := time_arg("due_before")) is not None:
+    if (before := query_time("due_before")) is not None:
         query = query.where(Ticket.due_at < before)
-    if (after := time_arg("due_after")) is not None:
+    if (after := query_time("due_after")) is not None:
         query = query.where(Ticket.due_at >= after)
-    breached = bool_arg("breached")
+    breached = query_bool("breached")
     if breached is not None:
         query = query.where(Ticket.breached_at.is_not(None) if breached else Ticket.breached_at.is_(None))
-    limit = int_arg("limit", maximum=MAX_LIMIT) or current_app.config["PER_PAGE"]
-    if (cursor := int_arg("cursor")) is not None:  # keyset: the last id of the previous page
+    limit = query_int("limit", maximum=MAX_LIMIT) or current_app.config["PER_PAGE"]
+    if (cursor := query_int("cursor")) is not None:  # keyset: the last id of the previous page
         query = query.where(Ticket.id < cursor)
     rows = db.session.scalars(query.order_by(Ticket.id.desc()).limit(limit + 1)).all()
     page, more = rows[:limit], len(rows) > limit
@@ -115,7 +106,7 @@ def ticket_list():
 
 
 @bp.post("/tickets")
-@limiter.limit(_create_limit, key_func=per_key)
+@limiter.limit(_create_limit, key_func=rate_key)
 @api_required("write")
 def ticket_create():
     principal = g.principal
@@ -283,23 +274,9 @@ OPENAPI_SCHEMAS = {
 }
 
 
-def _json(ref: str) -> dict:
-    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
-
-
-_ERRORS = {
-    code: {"description": text, "content": _json("Error")}
-    for code, text in (
-        ("401", "No or invalid credentials"),
-        ("403", "Scope too narrow"),
-        ("404", "No such ticket for this key"),
-        ("422", "Invalid fields"),
-    )
-}
-_429 = {"429": {"description": "Rate limit reached; see Retry-After", "content": _json("Error")}}
-_ID = [{"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+_ID = [path_id("ticket_id")]
 _FILTERS = [
-    {"name": name, "in": "query", "required": False, "schema": schema}
+    query_param(name, schema)
     for name, schema in (
         ("status", {"type": "string", "description": "comma-separated: open,pending,resolved,closed"}),
         ("priority", {"type": "string", "description": "comma-separated: low,normal,high,urgent"}),
@@ -318,17 +295,13 @@ OPENAPI_PATHS = {
             "summary": "List tickets (10/min per key by default)",
             "tags": ["tickets"],
             "parameters": _FILTERS,
-            "responses": {
-                "200": {"description": "A page of tickets", "content": _json("TicketList")},
-                **_ERRORS,
-                **_429,
-            },
+            "responses": responses(200, ref("TicketList"), 403, description="A page of tickets"),
         },
         "post": {
             "summary": "Create a ticket (5/min per key by default); its SLA deadline is computed",
             "tags": ["tickets"],
-            "requestBody": {"required": True, "content": _json("TicketCreate")},
-            "responses": {"201": {"description": "Created", "content": _json("Ticket")}, **_ERRORS, **_429},
+            "requestBody": json_request(ref("TicketCreate")),
+            "responses": responses(201, ref("Ticket"), 403, 413, 415, 422, description="Created"),
         },
     },
     "/api/v1/tickets/{ticket_id}/ack": {
@@ -336,7 +309,7 @@ OPENAPI_PATHS = {
             "summary": "Acknowledge a ticket (stops its escalation); repeating it changes nothing",
             "tags": ["tickets"],
             "parameters": _ID,
-            "responses": {"200": {"description": "The ticket", "content": _json("Ticket")}, **_ERRORS},
+            "responses": responses(200, ref("Ticket"), 403, 404, description="The ticket"),
         }
     },
     "/api/v1/tickets/{ticket_id}": {
@@ -344,27 +317,27 @@ OPENAPI_PATHS = {
             "summary": "Retrieve a ticket with its timeline",
             "tags": ["tickets"],
             "parameters": _ID,
-            "responses": {"200": {"description": "The ticket", "content": _json("Ticket")}, **_ERRORS},
+            "responses": responses(200, ref("Ticket"), 404, description="The ticket"),
         },
         "put": {
             "summary": "Replace a ticket's editable fields (title, priority and status required)",
             "tags": ["tickets"],
             "parameters": _ID,
-            "requestBody": {"required": True, "content": _json("TicketUpdate")},
-            "responses": {"200": {"description": "Updated", "content": _json("Ticket")}, **_ERRORS},
+            "requestBody": json_request(ref("TicketUpdate")),
+            "responses": responses(200, ref("Ticket"), 403, 404, 413, 415, 422, description="Updated"),
         },
         "patch": {
             "summary": "Change some of a ticket's fields",
             "tags": ["tickets"],
             "parameters": _ID,
-            "requestBody": {"required": True, "content": _json("TicketUpdate")},
-            "responses": {"200": {"description": "Updated", "content": _json("Ticket")}, **_ERRORS},
+            "requestBody": json_request(ref("TicketUpdate")),
+            "responses": responses(200, ref("Ticket"), 403, 404, 413, 415, 422, description="Updated"),
         },
         "delete": {
             "summary": "Delete a ticket",
             "tags": ["tickets"],
             "parameters": _ID,
-            "responses": {"204": {"description": "Deleted"}, **_ERRORS},
+            "responses": responses(204, None, 403, 404, description="Deleted"),
         },
     },
 }

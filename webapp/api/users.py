@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from flask import abort, g, request
+from flask import abort, g
 
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.api.common import path_id, responses
-from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.inputs import is_id
+from webapp.inputs import query_id
 from webapp.models import Event, Notification, User, user_customer
 from webapp.services.routing import decisions
 from webapp.services.routing.rules import USER_CHANNELS
@@ -18,13 +17,11 @@ from webapp.services.routing.rules import USER_CHANNELS
 @bp.get("/users/<int:user_id>/explain")
 @api_required("read")
 def user_explain(user_id: int):
-    raw = request.args.get("event", "")
-    if not raw.isdigit():
-        raise InvalidPayload("Say which event: ?event=<event id>.", {"event": "required: an event id"})
+    event_id = query_id("event", required=True)
     user = _visible_user(user_id)
-    event = db.session.get(Event, int(raw)) if is_id(int(raw)) else None
+    event = db.session.get(Event, event_id)
     if event is None:
-        abort(404, description=f"No event {raw}.")
+        abort(404, description=f"No event {event_id}.")
     g.principal.check_customer(event.customer_id)
     rows = {
         str(n.channel): n
@@ -169,7 +166,6 @@ OPENAPI_PATHS = {
                 {"$ref": "#/components/schemas/UserExplanation"},
                 403,
                 404,
-                422,
                 description="One answer per channel",
             ),
         }

@@ -8,12 +8,12 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from webapp.admin.forms import SetPasswordForm
 from webapp.auth import bp
-from webapp.auth.forms import LoginForm, LogoutForm
+from webapp.auth.forms import LoginForm, LogoutForm, SetPasswordForm
 from webapp.extensions import db, limiter
 from webapp.models import User, utcnow
 from webapp.security import is_safe_next
+from webapp.services.people import users
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,6 @@ def logout():
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 def invitation(token: str):
     """Set a password from an invitation or reset link (signed, expiring, single-use)."""
-    from webapp.services.people import users
-
     user = users.user_from_invitation(token)
     if user is None:
         return render_template("auth/invitation_invalid.html"), 404

@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from webapp.channels.base import SendResult
+from webapp.validation import mask_phone
 
 log = logging.getLogger(__name__)
 
@@ -15,5 +16,5 @@ class ConsoleSms:
 
     def send(self, *, to: str, body: str, status_callback: str | None = None) -> SendResult:
         provider_id = "SIM" + uuid.uuid4().hex
-        log.info("simulated SMS %s to …%s (%d chars):\n%s", provider_id, to[-4:], len(body), body)
+        log.info("simulated SMS %s to %s (%d chars):\n%s", provider_id, mask_phone(to), len(body), body)
         return SendResult(provider_id=provider_id, simulated=True)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
 from webapp.models.base import Channel, EventStatus, NotificationStatus, Severity, UtcDateTime, str_enum, utcnow
+from webapp.validation import shown_recipient
 
 if TYPE_CHECKING:
     from webapp.models.user import User
@@ -137,8 +138,4 @@ class Notification(db.Model):
 
     @property
     def masked_recipient(self) -> str:
-        if not self.recipient:
-            return "-"
-        if self.channel == Channel.SMS:
-            return "…" + self.recipient[-4:]
-        return self.recipient
+        return shown_recipient(self.channel, self.recipient) or "-"

@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from webapp.extensions import db
 from webapp.models.base import Role, Severity, UtcDateTime, str_enum, utcnow
 from webapp.models.customer import user_customer
+from webapp.validation import mask_phone
 
 if TYPE_CHECKING:
     from webapp.models.customer import Customer
@@ -89,7 +90,7 @@ class PhoneNumber(db.Model):
     @property
     def masked(self) -> str:
         """The number as logs may show it: last four digits only."""
-        return "…" + self.number[-4:]
+        return mask_phone(self.number)
 
 
 class NotificationPreference(db.Model):

@@ -34,6 +34,7 @@ from webapp.models import (
 from webapp.security import decrypt_secret
 from webapp.services.inbound import acks, sms_replies
 from webapp.services.messages import templates
+from webapp.validation import mask_phone
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def _send_sms(notification: Notification, event: Event | None, *, opted_out: boo
             db.select(PhoneNumber).where(PhoneNumber.number == notification.recipient, PhoneNumber.opted_out.is_(True))
         ).first()
         via = phone.opted_out_via if phone is not None else None
-        raise Suppress(f"opted out of SMS (number …{notification.recipient[-4:]}) via {via or 'unknown'}")
+        raise Suppress(f"opted out of SMS (number {mask_phone(notification.recipient)}) via {via or 'unknown'}")
     text = sms_text_for(notification, event)
     length = sms_text.measure(text)
     notification.body = text

@@ -16,6 +16,7 @@ from webapp.channels import sms_text
 from webapp.extensions import db
 from webapp.models import Channel, Customer, Notification, NotificationStatus, SmtpConfig, User, WebhookEndpoint, utcnow
 from webapp.services import audit
+from webapp.validation import mask_phone
 
 DEFAULT_SMS = "OpsRelay test message: if you can read this, SMS delivery to this number works."
 EMAIL_SUBJECT = "OpsRelay test email"
@@ -57,7 +58,7 @@ def sms(
         sms_encoding=length.encoding,
         sms_segments=length.segments,
     )
-    audit.record(actor=actor, action="test.sms", target=notification, summary=f"test SMS to …{to[-4:]}")
+    audit.record(actor=actor, action="test.sms", target=notification, summary=f"test SMS to {mask_phone(to)}")
     return notification
 
 

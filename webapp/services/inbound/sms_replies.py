@@ -12,6 +12,7 @@ from webapp.extensions import db
 from webapp.models import Event, PhoneNumber, Ticket, User, utcnow
 from webapp.services import audit
 from webapp.services.inbound import acks
+from webapp.validation import mask_phone
 
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
 START_WORDS = {"START", "YES", "UNSTOP"}
@@ -68,7 +69,9 @@ def handle(number: str, text: str, *, now: datetime | None = None) -> Reply:
     if keyword in STOP_WORDS:
         changed = opt_out(number, via=f"SMS {keyword}", now=now)
         for user in _owners(number) if changed else []:
-            audit.record(actor=user, action="phone.opt_out", target=user, summary=f"SMS {keyword} from …{number[-4:]}")
+            audit.record(
+                actor=user, action="phone.opt_out", target=user, summary=f"SMS {keyword} from {mask_phone(number)}"
+            )
         return Reply("You are unsubscribed from OpsRelay SMS. Reply START to receive them again.")
     if keyword in START_WORDS:
         if opt_in(number):

@@ -29,11 +29,11 @@ from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.fields import Boolean, Choice, Choices, Clock, Email, Integer, Spec, TextList, TimeZone
 from webapp.inputs import is_id
-from webapp.models import EVENT_TYPES, Customer, NotificationPreference, Severity, User
+from webapp.models import EVENT_TYPES, Channel, Customer, NotificationPreference, Severity, User
 from webapp.services import audit
 from webapp.services.bulk import insert_returning
-from webapp.services.routing.rules import USER_CHANNELS
 
+CHANNELS = (Channel.WEB, Channel.EMAIL, Channel.SMS)  # the channels a person receives on
 BOTH_ENDS = "Give both ends of the quiet hours, or neither."
 
 
@@ -65,8 +65,8 @@ PREFERENCE = Spec(
         Choices(
             name="enabled_channels",
             label="Channels",
-            choices=USER_CHANNELS,
-            default=USER_CHANNELS,
+            choices=CHANNELS,
+            default=CHANNELS,
             section="Channels",
         ),
         _min_severity("web", "Minimum severity in the inbox (web)", Severity.LOW),
@@ -309,7 +309,7 @@ def bulk_update(
             NotificationPreference.user_id.in_(user_ids), NotificationPreference.customer_id.is_(None)
         )
     ).all()
-    channels = [str(c) for c in USER_CHANNELS]
+    channels = [str(c) for c in CHANNELS]
     for pref in prefs:
         kept = [c for c in (pref.enabled_channels or []) if c not in channels_off]
         kept += [c for c in channels if c in channels_on and c not in kept]

@@ -11,6 +11,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from webapp.extensions import db
 from webapp.models import Customer, Role, User
 from webapp.services import audit
+from webapp.validation import normalise_email
 
 INVITE_SALT = "opsrelay-invite"
 MIN_PASSWORD_LENGTH = 10
@@ -36,10 +37,25 @@ def check_password_strength(password: str) -> None:
         raise UserError(f"Use at least {MIN_PASSWORD_LENGTH} characters.", field="password")
 
 
-def create(*, email: str, name: str, role: Role, customers: list[Customer], password: str | None, by: User) -> User:
-    """A new user with `password`, or (None) with an unusable one until they follow an invitation link."""
+def _checked_identity(email: str, name: str) -> tuple[str, str]:
+    """The normalised email and name, or UserError naming the field."""
+    try:
+        email = normalise_email(email)
+    except ValueError as exc:
+        raise UserError(str(exc), field="email") from None
+    if not name or not name.strip():
+        raise UserError("Give the user a name.", field="name")
+    return email, name.strip()
+
+
+def create(
+    *, email: str, name: str, role: Role, customers: list[Customer], password: str | None, by: User | None
+) -> User:
+    """A new user with `password`, or (None) with an unusable one until they follow an invitation link.
+    The pages, the API and `flask users create-admin` all create users here."""
+    email, name = _checked_identity(email, name)
     if _email_taken(email):
-        raise UserError(f"{email} already has an account.", field="email")
+        raise UserError(f"{email} already has an account (a user with that email already exists).", field="email")
     user = User(email=email, name=name.strip(), role=role, is_active=True, customers=list(customers))
     if password:
         check_password_strength(password)
@@ -59,8 +75,9 @@ def create(*, email: str, name: str, role: Role, customers: list[Customer], pass
 
 
 def update(user: User, *, email: str, name: str, role: Role, customers: list[Customer], by: User) -> dict:
+    email, name = _checked_identity(email, name)
     if _email_taken(email, except_id=user.id):
-        raise UserError(f"{email} already has an account.", field="email")
+        raise UserError(f"{email} already has an account (a user with that email already exists).", field="email")
     if user.id == by.id and role != user.role:
         raise UserError("You cannot change your own role.", field="role")
     changes: dict = {}

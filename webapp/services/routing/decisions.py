@@ -28,6 +28,7 @@ from webapp.services import bulk
 from webapp.services.messages import templates
 from webapp.services.routing.recipients import NOTIFIED, Context, Person
 from webapp.services.routing.rules import CHANNEL_NAMES, USER_CHANNELS, Rules
+from webapp.validation import mask_phone
 
 S = NotificationStatus
 
@@ -185,7 +186,7 @@ def _channel_reason(event, person, rules, channel, role_channels, resolved) -> s
         if person.opted_out:
             since = person.opted_out_at.strftime("%Y-%m-%d %H:%M UTC") if person.opted_out_at else "an unknown time"
             via = f" via {person.opted_out_via}" if person.opted_out_via else ""
-            return f"opted out of SMS (number …{person.phone[-4:]}) since {since}{via}"
+            return f"opted out of SMS (number {mask_phone(person.phone)}) since {since}{via}"
     return None
 
 
