@@ -255,6 +255,21 @@ def test_the_api_takes_numbers_and_booleans_as_json_not_as_strings(client, make_
     assert response.status_code == 422 and name in response.json["error"]["fields"]
 
 
+def test_a_viewer_sets_their_own_preferences_on_the_page_and_with_their_token_not_with_a_read_key(
+    client, login_as, customer
+):
+    viewer = login_as(Role.VIEWER)
+    assert _page_post(client, "/preferences", {"notify_on_resolve": []}).status_code == 302
+    url = f"/api/v1/preferences/{_my_pref(viewer).id}"
+    patched = client.patch(url, json={"notify_on_resolve": True}, headers=token_for(client, viewer))
+    assert patched.status_code == 200 and patched.json["notify_on_resolve"] is True
+    _, plain = api_keys.create_key(name="ro", scopes=["read"], customer=None, expires_days=None, created_by=viewer)
+    db.session.commit()
+    refused = client.patch(url, json={"notify_on_resolve": False}, headers={"X-API-Key": plain})
+    assert refused.status_code == 403
+    assert _my_pref(viewer).notify_on_resolve is True
+
+
 def test_the_page_edits_the_all_customers_preference_the_api_a_customers_one_too(client, login_as, customer):
     me = login_as(Role.OPERATOR)
     headers = token_for(client, me)

@@ -63,7 +63,7 @@ def preference_mine():
 
 @bp.post("/preferences")
 @limited
-@api_required("write")
+@api_required("read")  # a viewer's token writes its own preferences; the service refuses read-only keys
 def preference_create():
     pref = preferences.create(principal(), body())
     answer = preference_json(pref)
@@ -80,7 +80,7 @@ def preference_detail(pref_id: int):
 
 @bp.route("/preferences/<int:pref_id>", methods=["PUT", "PATCH"])
 @limited
-@api_required("write")
+@api_required("read")  # a viewer's token writes its own preferences; the service refuses read-only keys
 def preference_update(pref_id: int):
     caller = principal()
     pref = preferences.changeable(caller, pref_id)
@@ -92,7 +92,7 @@ def preference_update(pref_id: int):
 
 @bp.delete("/preferences/<int:pref_id>")
 @limited
-@api_required("write")
+@api_required("read")  # a viewer's token writes its own preferences; the service refuses read-only keys
 def preference_delete(pref_id: int):
     caller = principal()
     preferences.delete(caller, preferences.changeable(caller, pref_id))
@@ -136,7 +136,7 @@ OPENAPI_PATHS = {
         },
         "post": {
             "tags": ["preferences"],
-            "summary": "Create a preference: your own, or (admins) another user's; user_id left out: your own",
+            "summary": "Create a preference: your own (a key needs the write scope), or as an admin another user's",
             "requestBody": json_request(ref("PreferenceWrite")),
             "responses": responses(201, ref("Preference"), 403, 409, 413, 415, 422, description="Created"),
         },

@@ -6,9 +6,9 @@ below, which validate through PREFERENCE, decide who may write what, audit and f
 Who sees and changes which preference (webapp.tenancy's rule for a person's own rows):
 
 - A preference row is one user's, for one customer or (customer empty) for all the user's customers.
-- **Your own** preferences you see and change whatever your role (on the page, or with your token; the API
-  asks the write scope of every write). An API key limited to a customer acts for that customer, not as its
-  owner: its owner's preferences are not its own.
+- **Your own** preferences you see and change whatever your role, on the page or with your token (a viewer
+  too). An API key acts for its owner only with the write scope (a read-only key changes nothing), and a key
+  limited to a customer acts for that customer, not as its owner: its owner's preferences are not its own.
 - **Someone else's** are seen by whoever sees that person (one for a customer, only by whoever also sees that
   customer) and changed only by an admin who sees every customer the person belongs to: never an admin's
   by an admin limited to some customers, never a user of another customer.
@@ -29,7 +29,7 @@ from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.fields import Boolean, Choice, Choices, Clock, Email, Integer, Spec, TextList, TimeZone
 from webapp.inputs import is_id
-from webapp.models import EVENT_TYPES, Channel, Customer, NotificationPreference, Severity, User
+from webapp.models import EVENT_TYPES, Channel, Customer, NotificationPreference, Role, Severity, User
 from webapp.services import audit
 from webapp.services.bulk import insert_returning
 
@@ -135,6 +135,12 @@ def _sees(principal: tenancy.Principal, user: User, customer_id: int | None) -> 
     return customer_id is None or principal.is_self(user.id) or principal.can_see(customer_id)
 
 
+def _check_writer(principal: tenancy.Principal) -> None:
+    """403 for a read-only API key (a person's own token writes their own preferences, whatever their role)."""
+    if principal.api_key is not None:
+        principal.require(Role.OPERATOR)
+
+
 def check_change(principal: tenancy.Principal, user: User, customer_id: int | None = None) -> None:
     """404 unless `principal` sees this preference of `user`; 403 if it may not change it."""
     if not _sees(principal, user, customer_id):
@@ -163,7 +169,8 @@ def visible(principal: tenancy.Principal, pref_id: int) -> NotificationPreferenc
 
 
 def changeable(principal: tenancy.Principal, pref_id: int) -> NotificationPreference:
-    """The preference to change or delete: 404 unseen, 403 seen but not changeable."""
+    """The preference to change or delete: 403 for a read-only key, 404 unseen, 403 seen but not changeable."""
+    _check_writer(principal)
     pref = visible(principal, pref_id)
     check_change(principal, pref.user, pref.customer_id)
     return pref
@@ -223,6 +230,7 @@ def _owner(principal: tenancy.Principal, payload: dict) -> tuple[User | None, in
 
 def create(principal: tenancy.Principal, payload: dict[str, Any]) -> NotificationPreference:
     """A new preference (the API's POST): 409 if the user has one for that customer already."""
+    _check_writer(principal)
     user, customer_id, errors = _owner(principal, payload)
     values = PREFERENCE.validate(payload, also=ADDRESS, refused=errors)
     pref = of(user, customer_id)
