@@ -72,14 +72,14 @@ def test_endpoint_secret_shown_once_and_encrypted(client, login_as, customer):
             "customer": customer.id,
             "name": "Chat bridge",
             "url": "https://chat.example.com/hook",
-            "event_types": ["alert", "sla_breach"],
+            "event_types": ["event.created", "ticket.sla_breach"],
             "is_active": "y",
         },
     ).text
     secret = re.search(r'webhook-secret mb-0">(whsec_[^<]+)<', page).group(1)
     endpoint = db.session.scalars(db.select(WebhookEndpoint)).one()
     assert decrypt_secret(endpoint.secret_encrypted) == secret and secret not in endpoint.secret_encrypted
-    assert endpoint.event_types == ["alert", "sla_breach"]
+    assert endpoint.event_types == ["event.created", "ticket.sla_breach"]
     assert secret not in client.get(f"/integrations/webhooks/{endpoint.id}").text
     rotated = client.post(f"/integrations/webhooks/{endpoint.id}/rotate-secret").text
     new_secret = re.search(r'webhook-secret mb-0">(whsec_[^<]+)<', rotated).group(1)

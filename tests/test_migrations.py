@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -11,6 +13,7 @@ from flask_migrate import downgrade, upgrade
 from tests.conftest import _postgres_url, base_config, ensure_postgres_database
 from webapp import create_app
 from webapp.extensions import db
+from webapp.models import WEBHOOK_SOURCE_KINDS
 
 
 @pytest.fixture
@@ -97,4 +100,78 @@ def test_foreign_keys_are_enforced_right_after_migrating(migrated):
                 "VALUES (999, '+14155550100', 'x', false, false, '2026-11-26 10:00:00')"
             )
         )
+    db.session.rollback()
+
+
+FILTERS_REVISION = "21668592deb4"  # outgoing webhook filters use the names delivery sends
+
+
+def test_endpoint_filters_move_to_the_delivery_names_and_back(empty_database):
+    """On a populated database: the page's old names become the names delivery sends, and back on downgrade."""
+    app = create_app(base_config(empty_database))
+    endpoint = sa.table(
+        "webhook_endpoint",
+        sa.column("id", sa.Integer),
+        sa.column("name", sa.String),
+        sa.column("url", sa.String),
+        sa.column("secret_encrypted", sa.Text),
+        sa.column("event_types", sa.JSON),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    old = {
+        "alerts and breaches": ["alert", "sla_breach"],
+        "jobs": ["job_failed"],
+        "tickets": ["ticket_created", "ticket_updated", "sla_warning", "timeline_updated"],
+        "everything": [],
+        "already new": ["ticket.created"],
+        "unknown kept": ["party", "ticket_created"],
+    }
+    with app.app_context():
+        upgrade(revision=f"{FILTERS_REVISION}-1")
+        now = datetime(2026, 11, 26, 10, tzinfo=UTC)
+        row = {"url": "https://x.example/h", "secret_encrypted": "x", "created_at": now}
+        rows = [{**row, "name": name, "event_types": types} for name, types in old.items()]
+        db.session.execute(endpoint.insert(), rows)
+        db.session.commit()
+
+        def filters() -> dict:
+            rows = db.session.execute(sa.select(endpoint.c.name, endpoint.c.event_types)).all()
+            db.session.commit()
+            return dict(rows)
+
+        upgrade()
+        assert filters() == {
+            "alerts and breaches": ["event.created", "event.resolved", "ticket.sla_breach"],
+            "jobs": ["event.created", "event.resolved"],
+            "tickets": ["ticket.created", "ticket.sla_warning", "ticket.updated", "timeline.updated"],
+            "everything": [],
+            "already new": ["ticket.created"],
+            "unknown kept": ["party", "ticket.created"],
+        }
+        assert schema_diff() == []
+
+        downgrade(revision=f"{FILTERS_REVISION}-1")
+        assert filters() == {
+            "alerts and breaches": ["alert", "sla_breach"],
+            "jobs": ["alert"],  # event.created / event.resolved meant any event: the old page said alert
+            "tickets": ["sla_warning", "ticket_created", "ticket_updated", "timeline_updated"],
+            "everything": [],
+            "already new": ["ticket_created"],
+            "unknown kept": ["party", "ticket_created"],
+        }
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_the_webhook_source_kinds_the_database_accepts_are_the_registry(migrated):
+    """The kind_known check is derived from the registry: a new kind needs its revision, and this notices."""
+    insert = sa.text(
+        "INSERT INTO webhook_source (name, kind, create_tickets, is_active, created_at, updated_at) "
+        "VALUES (:name, :kind, false, true, '2026-11-26 10:00:00', '2026-11-26 10:00:00')"
+    )
+    for kind in WEBHOOK_SOURCE_KINDS:
+        db.session.execute(insert, {"name": f"a {kind.name} source", "kind": kind.name})
+    db.session.commit()
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.execute(insert, {"name": "not a kind", "kind": "fax"})
     db.session.rollback()

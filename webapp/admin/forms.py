@@ -19,8 +19,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from webapp.fields import Invalid, MultiCheckboxField, TimeZone, timezone_choices
-from webapp.models import EVENT_TYPES, Role
-from webapp.services.people.preferences import CHANNELS, PREFERENCE
+from webapp.models import EVENT_KINDS, PERSONAL_CHANNELS, Role
+from webapp.services.people.preferences import PREFERENCE
 from webapp.services.people.users import UserError, check_password_strength
 from webapp.validation import normalise_email
 
@@ -117,7 +117,8 @@ class PhoneCodeForm(FlaskForm):
     code = StringField("Code", validators=[DataRequired(), Length(min=4, max=10)])
 
 
-EVENT_TYPE_CHOICES = [(t, t.replace("_", " ")) for t in EVENT_TYPES]
+EVENT_TYPE_CHOICES = EVENT_KINDS.choices()
+CHANNEL_CHOICES = [(c.value, c.label) for c in PERSONAL_CHANNELS]
 
 # The page's form of a notification preference: its inputs are the fields of PREFERENCE, which the service
 # validates (the API's JSON the same way).
@@ -147,7 +148,7 @@ class BulkPreferenceForm(FlaskForm):
 
     def changes(self) -> tuple[set[str], set[str], dict]:
         """(channels to turn on, channels to turn off, the preference fields to set, as JSON values)."""
-        channels = [str(c) for c in CHANNELS]
+        channels = [str(c) for c in PERSONAL_CHANNELS]
         on = {c for c in channels if getattr(self, f"channel_{c}").data == "on"}
         off = {c for c in channels if getattr(self, f"channel_{c}").data == "off"}
         payload: dict = {}
@@ -177,10 +178,7 @@ class TemplateOverrideForm(FlaskForm):
     customer_id = SelectField("Customer", coerce=int, choices=[], validators=[DataRequired()])
 
 
-TEMPLATE_CHANNELS = [(c, c) for c in ("sms", "email", "web")]
-
-
 class TemplateNewForm(FlaskForm):
     event_type = SelectField("Event type", choices=EVENT_TYPE_CHOICES)
-    channel = SelectField("Channel", choices=TEMPLATE_CHANNELS)
+    channel = SelectField("Channel", choices=CHANNEL_CHOICES, default="sms")
     customer_id = SelectField("For", coerce=int, choices=[], default=0)

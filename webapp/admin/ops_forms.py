@@ -8,21 +8,28 @@ from wtforms import (
     DateField,
     EmailField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
     URLField,
 )
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, ValidationError
 
-from webapp.models import EVENT_TYPES, Channel, NotificationStatus, Priority, TicketStatus
+from webapp.admin.forms import MultiCheckboxField
+from webapp.models import (
+    EVENT_KINDS,
+    WEBHOOK_EVENTS,
+    Channel,
+    NotificationStatus,
+    Priority,
+    TicketStatus,
+)
 from webapp.services.integrations.smtp_configs import SMTP_CONFIG
 from webapp.validation import normalise_email, to_e164
 
 
 def _choices(enum_cls, *, blank: str | None = None) -> list[tuple[str, str]]:
     head = [("", blank)] if blank is not None else []
-    return head + [(m.value, m.value) for m in enum_cls]
+    return head + [(m.value, getattr(m, "label", m.value)) for m in enum_cls]
 
 
 class FilterForm(FlaskForm):
@@ -37,7 +44,7 @@ class DeliveryFilterForm(FilterForm):
     status = SelectField("Status", choices=_choices(NotificationStatus, blank="any status"), validators=[Optional()])
     customer = SelectField("Customer", choices=[], validators=[Optional()])
     event_type = SelectField(
-        "Event type", choices=[("", "any event type")] + [(t, t) for t in EVENT_TYPES], validators=[Optional()]
+        "Event type", choices=[("", "any event type"), *EVENT_KINDS.choices()], validators=[Optional()]
     )
     user = SelectField("User", choices=[], validators=[Optional()])
     since = DateField("From", validators=[Optional()])
@@ -102,7 +109,7 @@ class TestEmailForm(FlaskForm):
 
 class TestSendForm(FlaskForm):
     customer = SelectField("Customer", choices=[], validators=[InputRequired(message="Pick a customer.")])
-    channel = SelectField("Channel", choices=[("sms", "SMS"), ("email", "Email")], default="sms")
+    channel = SelectField("Channel", choices=[(c.value, c.label) for c in (Channel.SMS, Channel.EMAIL)], default="sms")
     to = StringField("To", validators=[DataRequired(message="Enter a phone number or an email address.")])
     message = TextAreaField("Message", validators=[Optional(), Length(max=1000)])
 
@@ -125,7 +132,12 @@ class WebhookEndpointForm(FlaskForm):
     url = URLField(
         "URL", validators=[DataRequired(), Length(max=2000), URL(require_tld=False, message="Enter an http(s) URL.")]
     )
-    event_types = SelectMultipleField("Event types", choices=[(t, t) for t in EVENT_TYPES], validators=[Optional()])
+    event_types = MultiCheckboxField(
+        "Events sent",
+        choices=[(e.name, f"{e.name}: {e.label}") for e in WEBHOOK_EVENTS],
+        validators=[Optional()],
+        description="None ticked: every event is sent.",
+    )
     is_active = BooleanField("Active", default=True)
 
     def validate_url(self, field) -> None:

@@ -6,6 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from webapp.models import WEBHOOK_SOURCE_KINDS
+
 MAX_PAYLOAD_CHARS = 200_000
 
 
@@ -26,7 +28,7 @@ class WebhookSourceForm(FlaskForm):
     name = StringField(
         "Name", validators=[DataRequired(), Length(max=120)], description="Also ?source=<name> on the URL."
     )
-    kind = SelectField("Kind", choices=[("generic", "generic"), ("pagerduty", "pagerduty"), ("github", "github")])
+    kind = SelectField("Kind", choices=WEBHOOK_SOURCE_KINDS.choices(), default="generic")
     customer = SelectField("Customer", choices=[], validators=[Optional()])
     create_tickets = BooleanField("Open a ticket for each new incident")
     secret = PasswordField(

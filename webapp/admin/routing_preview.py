@@ -12,10 +12,9 @@ from webapp.admin.menu import MENU, MenuItem
 from webapp.admin.routing_forms import RoutingPreviewForm
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.models import Customer, Event, Role, utcnow
+from webapp.models import SOURCE_KINDS, Customer, Event, Role, utcnow
 from webapp.security import role_required
 from webapp.services.routing import preview
-from webapp.sources import PARSERS
 from webapp.validation import shown_recipient
 
 RECENT_EVENTS = 50
@@ -28,7 +27,7 @@ MENU.insert(
 
 def _form() -> RoutingPreviewForm:
     form = RoutingPreviewForm()
-    form.source.choices = [("", "pick the sender")] + [(name, name) for name in sorted(PARSERS)]
+    form.source.choices = [("", "pick the sender"), *SOURCE_KINDS.choices()]
     recent = db.session.execute(
         scope.scoped(db.select(Event.id, Event.title, Event.source, Event.status, Event.created_at), Event.customer_id)
         .order_by(Event.id.desc())

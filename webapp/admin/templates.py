@@ -9,7 +9,7 @@ from webapp.admin import bp
 from webapp.admin.forms import ConfirmForm, TemplateForm, TemplateNewForm, TemplateOverrideForm
 from webapp.admin.paging import keyset_page
 from webapp.extensions import db
-from webapp.models import EVENT_TYPES, Channel, Customer, MessageTemplate, Role
+from webapp.models import EVENT_KINDS, PERSONAL_CHANNELS, Channel, Customer, MessageTemplate, Role
 from webapp.security import check_customer_access, customer_scope, role_required
 from webapp.services.messages import template_admin
 
@@ -39,10 +39,10 @@ def template_list():
     if scope is not None:
         query = query.where(MessageTemplate.customer_id.is_(None) | MessageTemplate.customer_id.in_(scope))
     event_type = request.args.get("event_type", "")
-    if event_type in EVENT_TYPES:
+    if event_type in EVENT_KINDS:
         query = query.where(MessageTemplate.event_type == event_type)
     channel = request.args.get("channel", "")
-    if channel in {c.value for c in Channel}:
+    if channel in PERSONAL_CHANNELS:
         query = query.where(MessageTemplate.channel == channel)
     page = keyset_page(query, MessageTemplate.id, per_page=current_app.config["PER_PAGE"], descending=False)
     ids = {t.customer_id for t in page.items if t.customer_id}
@@ -51,8 +51,8 @@ def template_list():
         "admin/templates/list.html",
         page=page,
         names=names,
-        event_types=EVENT_TYPES,
-        channels=[c.value for c in Channel],
+        event_types=EVENT_KINDS,
+        channels=PERSONAL_CHANNELS,
         event_type=event_type,
         channel=channel,
     )

@@ -30,7 +30,7 @@ from webapp.api.common import (
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.inputs import is_id, query_choice, query_int, query_time
-from webapp.models import EVENT_TYPES, Customer, Event, EventStatus, Severity
+from webapp.models import EVENT_SOURCES, EVENT_TYPES, SENDER_EVENT_KINDS, Customer, Event, EventStatus, Severity
 from webapp.services.events import ingest
 from webapp.services.inbound import incident_tickets
 from webapp.sources import generic
@@ -109,7 +109,7 @@ def event_list():
         value = query_choice(name, choices)
         if value is not None:
             query = query.where(column == value)
-    source = query_choice("source", ["alertmanager", "pagerduty", "github", "generic", "api", "sla", "test"])
+    source = query_choice("source", EVENT_SOURCES)
     if source is not None:
         query = query.where(Event.source == source)
     after, before = query_time("created_after"), query_time("created_before")
@@ -170,7 +170,7 @@ EVENT_CREATE = {
         "severity": {"enum": [str(s) for s in Severity], "default": "medium"},
         "status": {"enum": ["firing", "resolved", "info"]},
         "dedup_key": {"type": "string", "maxLength": 200},
-        "event_type": {"enum": list(generic.EVENT_TYPES), "default": "alert"},
+        "event_type": {"enum": list(SENDER_EVENT_KINDS.names), "default": "alert"},
         "job_type": {"type": "string", "maxLength": 60},
         "job_url": {"type": "string", "format": "uri", "maxLength": 2000},
         "labels": {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 50},
@@ -228,9 +228,7 @@ OPENAPI_PATHS = {
                 query_param("event_type", {"enum": list(EVENT_TYPES)}),
                 query_param("status", {"enum": [str(s) for s in EventStatus]}),
                 query_param("severity", {"enum": [str(s) for s in Severity]}),
-                query_param(
-                    "source", {"enum": ["alertmanager", "pagerduty", "github", "generic", "api", "sla", "test"]}
-                ),
+                query_param("source", {"enum": list(EVENT_SOURCES)}),
                 query_param("created_after", DATETIME),
                 query_param("created_before", DATETIME),
                 *PAGE_PARAMS,

@@ -15,7 +15,17 @@ from webapp.api.common import responses
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.inputs import is_id, read_json_object
-from webapp.models import EVENT_TYPES, Customer, Event, EventStatus, Severity, Ticket, utcnow
+from webapp.models import (
+    EVENT_TYPES,
+    PERSONAL_CHANNELS,
+    SOURCE_KINDS,
+    Customer,
+    Event,
+    EventStatus,
+    Severity,
+    Ticket,
+    utcnow,
+)
 from webapp.services.routing import decisions, preview
 from webapp.validation import shown_recipient
 
@@ -172,7 +182,7 @@ _DECISION = {
     "properties": {
         "event": {"type": "integer", "description": "index into events"},
         "user": {"type": "object"},
-        "channel": {"type": "string", "enum": ["web", "email", "sms"]},
+        "channel": {"type": "string", "enum": [str(c) for c in PERSONAL_CHANNELS]},
         "decision": {"type": "string", "enum": ["sent", "pending", "deferred", "suppressed"]},
         "reason": {"type": ["string", "null"]},
         "hold": {"type": ["string", "null"], "enum": ["quiet_hours", "aggregation", "hourly_cap", None]},
@@ -187,7 +197,7 @@ OPENAPI_SCHEMAS = {
         "type": "object",
         "description": "A webhook body as its sender posts it ({source, payload}), or one event ({event}).",
         "properties": {
-            "source": {"type": "string", "description": "a webhook source, e.g. alertmanager"},
+            "source": {"type": "string", "enum": list(SOURCE_KINDS.names), "description": "the webhook's sender"},
             "payload": {"type": "object"},
             "event": {
                 "type": "object",

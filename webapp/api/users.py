@@ -9,9 +9,8 @@ from webapp.api.access import api_required
 from webapp.api.common import path_id, responses
 from webapp.extensions import db
 from webapp.inputs import query_id
-from webapp.models import Event, Notification, User, user_customer
+from webapp.models import PERSONAL_CHANNELS, Event, Notification, User, user_customer
 from webapp.services.routing import decisions
-from webapp.services.routing.rules import USER_CHANNELS
 
 
 @bp.get("/users/<int:user_id>/explain")
@@ -37,7 +36,7 @@ def user_explain(user_id: int):
     }
     decided = {str(d.channel): d for d in decisions.plan([event], now=event.created_at, only_users=[user.id])}
     channels = []
-    for channel in USER_CHANNELS:
+    for channel in PERSONAL_CHANNELS:
         row, decision = rows.get(str(channel)), decided.get(str(channel))
         channels.append(_channel_answer(str(channel), row, decision, digests.get(row.digest_id) if row else None))
     return {
@@ -131,7 +130,7 @@ OPENAPI_SCHEMAS = {
     "ChannelExplanation": {
         "type": "object",
         "properties": {
-            "channel": {"type": "string", "enum": ["web", "email", "sms"]},
+            "channel": {"type": "string", "enum": [str(c) for c in PERSONAL_CHANNELS]},
             "recorded": {"type": "boolean", "description": "a Notification row exists for this channel"},
             "status": {"type": ["string", "null"]},
             "reason": {"type": ["string", "null"]},

@@ -2,8 +2,6 @@
 
 from webapp.models.audit import AuditLog
 from webapp.models.base import (
-    EVENT_TYPES,
-    Channel,
     EventStatus,
     NotificationStatus,
     Priority,
@@ -15,6 +13,24 @@ from webapp.models.base import (
 )
 from webapp.models.customer import Customer, SlaPolicy, SmtpConfig, user_customer
 from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification
+from webapp.models.kinds import (
+    EVENT_KINDS,
+    EVENT_SOURCES,
+    EVENT_TYPES,
+    INTERNAL_ORIGINS,
+    PERSONAL_CHANNELS,
+    SENDER_EVENT_KINDS,
+    SOURCE_KINDS,
+    WEBHOOK_EVENTS,
+    WEBHOOK_SOURCE_KINDS,
+    Channel,
+    EventType,
+    Registry,
+    RoleDefault,
+    SourceKind,
+    WebhookEvent,
+    webhook_name,
+)
 from webapp.models.sla import BusinessCalendar, Holiday
 from webapp.models.template import MessageTemplate
 from webapp.models.ticket import Ticket, TimelineEntry
@@ -23,7 +39,15 @@ from webapp.models.webhook import ApiKey, WebhookDelivery, WebhookEndpoint, Webh
 
 __all__ = [
     "EVENT_DEDUP_KEY",
+    "EVENT_KINDS",
+    "EVENT_SOURCES",
     "EVENT_TYPES",
+    "INTERNAL_ORIGINS",
+    "PERSONAL_CHANNELS",
+    "SENDER_EVENT_KINDS",
+    "SOURCE_KINDS",
+    "WEBHOOK_EVENTS",
+    "WEBHOOK_SOURCE_KINDS",
     "ApiKey",
     "AuditLog",
     "BusinessCalendar",
@@ -31,6 +55,7 @@ __all__ = [
     "Customer",
     "Event",
     "EventStatus",
+    "EventType",
     "Holiday",
     "MessageTemplate",
     "Notification",
@@ -38,18 +63,23 @@ __all__ = [
     "NotificationStatus",
     "PhoneNumber",
     "Priority",
+    "Registry",
     "Role",
+    "RoleDefault",
     "Severity",
     "SlaPolicy",
     "SmtpConfig",
     "SmtpSecurity",
+    "SourceKind",
     "Ticket",
     "TicketStatus",
     "TimelineEntry",
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WebhookEvent",
     "WebhookSource",
     "user_customer",
     "utcnow",
+    "webhook_name",
 ]

@@ -86,13 +86,6 @@ class Severity(enum.StrEnum):
         }.get(self, Priority.LOW)
 
 
-class Channel(enum.StrEnum):
-    WEB = "web"
-    EMAIL = "email"
-    SMS = "sms"
-    WEBHOOK = "webhook"
-
-
 class Priority(enum.StrEnum):
     LOW = "low"
     NORMAL = "normal"
@@ -115,23 +108,6 @@ class TicketStatus(enum.StrEnum):
     PENDING = "pending"
     RESOLVED = "resolved"
     CLOSED = "closed"
-
-
-# Event.event_type values every part agrees on (routing subscriptions, templates, outgoing webhooks).
-EVENT_TYPES = (
-    "alert",
-    "sla_warning",
-    "sla_breach",
-    "job_success",
-    "job_failed",
-    "job_partial",
-    "compliance_violation",
-    "scheduled_backup_complete",
-    "test",
-    "ticket_created",
-    "ticket_updated",
-    "timeline_updated",
-)
 
 
 class EventStatus(enum.StrEnum):

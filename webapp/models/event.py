@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.models.base import Channel, EventStatus, NotificationStatus, Severity, UtcDateTime, str_enum, utcnow
+from webapp.models.base import EventStatus, NotificationStatus, Severity, UtcDateTime, str_enum, utcnow
+from webapp.models.kinds import Channel
 from webapp.validation import shown_recipient
 
 if TYPE_CHECKING:
@@ -22,8 +23,8 @@ EVENT_DEDUP_KEY = ("source", "dedup_key", "status")  # the unique constraint tha
 class Event(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer.id", ondelete="SET NULL"))
-    source: Mapped[str] = mapped_column(sa.String(32))  # alertmanager, pagerduty, github, generic, sla, api, test
-    event_type: Mapped[str] = mapped_column(sa.String(40), default="alert")
+    source: Mapped[str] = mapped_column(sa.String(32))  # one of kinds.EVENT_SOURCES
+    event_type: Mapped[str] = mapped_column(sa.String(40), default="alert")  # kinds.EVENT_TYPES
     dedup_key: Mapped[str] = mapped_column(sa.String(255))
     status: Mapped[EventStatus] = mapped_column(str_enum(EventStatus))
     severity: Mapped[Severity] = mapped_column(str_enum(Severity), default=Severity.INFO)

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
-from webapp.models.base import Channel, UtcDateTime, str_enum, utcnow
+from webapp.models.base import UtcDateTime, str_enum, utcnow
+from webapp.models.kinds import Channel
 
 
 class MessageTemplate(db.Model):

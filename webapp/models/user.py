@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from webapp.extensions import db
 from webapp.models.base import Role, Severity, UtcDateTime, str_enum, utcnow
 from webapp.models.customer import user_customer
+from webapp.models.kinds import PERSONAL_CHANNELS
 from webapp.validation import mask_phone
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class NotificationPreference(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
     customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer.id", ondelete="CASCADE"), index=True)
-    enabled_channels: Mapped[list] = mapped_column(sa.JSON, default=lambda: ["web", "email", "sms"])
+    enabled_channels: Mapped[list] = mapped_column(sa.JSON, default=lambda: [str(c) for c in PERSONAL_CHANNELS])
     min_severity_web: Mapped[Severity] = mapped_column(
         str_enum(Severity, name="min_severity_web"), default=Severity.LOW
     )

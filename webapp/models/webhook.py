@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
 from webapp.models.base import UtcDateTime, utcnow
+from webapp.models.kinds import WEBHOOK_EVENTS, WEBHOOK_SOURCE_KINDS
 
 
 class ApiKey(db.Model):
@@ -31,7 +32,7 @@ class WebhookEndpoint(db.Model):
     name: Mapped[str] = mapped_column(sa.String(120))
     url: Mapped[str] = mapped_column(sa.String(2000))
     secret_encrypted: Mapped[str] = mapped_column(sa.Text)  # Fernet token; never rendered back
-    event_types: Mapped[list] = mapped_column(sa.JSON, default=list)  # empty: every event type
+    event_types: Mapped[list] = mapped_column(sa.JSON, default=list)  # WEBHOOK_EVENTS names; empty: all of them
     is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.text("true"))
     consecutive_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -41,6 +42,18 @@ class WebhookEndpoint(db.Model):
     deliveries: Mapped[list[WebhookDelivery]] = relationship(
         back_populates="endpoint", cascade="all, delete-orphan", order_by="WebhookDelivery.id.desc()"
     )
+
+    @property
+    def never_sent(self) -> list[str]:
+        """The names in the filter that OpsRelay never sends (kept from an older vocabulary): they match nothing."""
+        return [name for name in self.event_types or [] if name not in WEBHOOK_EVENTS]
+
+    @property
+    def receives(self) -> list[str] | None:
+        """The event names this endpoint is sent, in the registry's order; None: every one."""
+        if not self.event_types:
+            return None
+        return [name for name in WEBHOOK_EVENTS.names if name in self.event_types]
 
 
 class WebhookDelivery(db.Model):
@@ -68,7 +81,7 @@ class WebhookSource(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(120), unique=True)  # also ?source=<name> on the webhook URL
-    kind: Mapped[str] = mapped_column(sa.String(20))  # pagerduty, github, generic
+    kind: Mapped[str] = mapped_column(sa.String(20))  # a WEBHOOK_SOURCE_KINDS name
     customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer.id", ondelete="CASCADE"), index=True)
     secret_encrypted: Mapped[str | None] = mapped_column(sa.Text)  # Fernet token; never rendered back
     create_tickets: Mapped[bool] = mapped_column(default=False, server_default=sa.text("false"))
@@ -79,7 +92,7 @@ class WebhookSource(db.Model):
 
     __table_args__ = (
         sa.Index("ix_webhook_source_kind_active", "kind", "is_active"),
-        sa.CheckConstraint("kind IN ('pagerduty', 'github', 'generic')", name="kind_known"),
+        sa.CheckConstraint(sa.column("kind").in_(WEBHOOK_SOURCE_KINDS.names), name="kind_known"),
     )
 
     @property

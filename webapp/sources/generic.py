@@ -8,13 +8,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from webapp.errors import InvalidPayload
-from webapp.models import EventStatus, Severity
+from webapp.models import SENDER_EVENT_KINDS, EventStatus, Severity
 from webapp.sources.normalised import NormalisedEvent
 
 SOURCE = "generic"
-
-
-EVENT_TYPES = ("alert", "job_success", "job_failed", "job_partial", "compliance_violation", "scheduled_backup_complete")
 
 
 FIELDS = {
@@ -55,8 +52,8 @@ def parse(payload: dict[str, Any], *, source: str = SOURCE, extra_fields: set[st
     if severity not in set(Severity):
         errors["severity"] = f"one of {', '.join(Severity)}"
     event_type = payload.get("event_type", "alert")
-    if event_type not in EVENT_TYPES:
-        errors["event_type"] = f"one of {', '.join(EVENT_TYPES)}"
+    if event_type not in SENDER_EVENT_KINDS:
+        errors["event_type"] = f"one of {SENDER_EVENT_KINDS.one_of()}"
     status = payload.get("status")
     if status is not None and status not in ("firing", "resolved", "info"):
         errors["status"] = "one of firing, resolved, info"

@@ -14,7 +14,7 @@ from werkzeug.exceptions import Conflict
 
 from webapp.errors import InvalidPayload
 from webapp.inputs import raw_json_body, read_json_object
-from webapp.models import WebhookSource
+from webapp.models import SOURCE_KINDS, WebhookSource
 from webapp.queue import get_queue
 from webapp.services.inbound import incident_tickets
 from webapp.services.integrations import webhook_sources
@@ -23,7 +23,7 @@ from webapp.webhooks import bp, store, unauthorized, webhook_doc
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-OpsRelay-Signature"
+SIGNATURE_HEADER = SOURCE_KINDS[generic.SOURCE].signature_header
 TIMESTAMP_HEADER = "X-OpsRelay-Timestamp"
 SOURCE_HEADER = "X-OpsRelay-Source"
 

@@ -10,12 +10,13 @@ from flask import request
 
 from webapp.extensions import db
 from webapp.inputs import raw_json_body, read_json_object
+from webapp.models import SOURCE_KINDS
 from webapp.services.inbound import pull_requests
 from webapp.services.integrations import webhook_sources
 from webapp.sources import github
 from webapp.webhooks import bp, store, unauthorized, webhook_doc
 
-SIGNATURE_HEADER = "X-Hub-Signature-256"
+SIGNATURE_HEADER = SOURCE_KINDS[github.SOURCE].signature_header
 
 
 @bp.post("/github", endpoint="github")

@@ -9,12 +9,13 @@ from flask import request
 
 from webapp.extensions import db
 from webapp.inputs import raw_json_body, read_json_object
+from webapp.models import SOURCE_KINDS
 from webapp.services.inbound import incident_tickets
 from webapp.services.integrations import webhook_sources
 from webapp.sources import pagerduty
 from webapp.webhooks import bp, store, unauthorized, webhook_doc
 
-SIGNATURE_HEADER = "X-PagerDuty-Signature"
+SIGNATURE_HEADER = SOURCE_KINDS[pagerduty.SOURCE].signature_header
 
 
 def signatures() -> list[str]:

@@ -12,8 +12,7 @@ from webapp.extensions import db
 from webapp.models import Customer, Event, EventStatus, Ticket, TicketStatus, WebhookSource
 from webapp.services.events.ingest import IngestResult
 from webapp.services.tickets import tickets
-
-PAGERDUTY = "pagerduty"
+from webapp.sources import pagerduty
 
 
 def open_for_each(result: IngestResult, *, customer_id: int, source_label: str) -> dict:
@@ -70,7 +69,7 @@ def _incident_ticket(incident_id: str, *, customer_id: int | None) -> Ticket | N
     ticket_id = db.session.scalar(
         db.select(Event.ticket_id)
         .join(Ticket, Ticket.id == Event.ticket_id)
-        .where(Event.source == PAGERDUTY, Event.dedup_key == incident_id, Ticket.customer_id == customer_id)
+        .where(Event.source == pagerduty.SOURCE, Event.dedup_key == incident_id, Ticket.customer_id == customer_id)
         .limit(1)
     )
     return db.session.get(Ticket, ticket_id) if ticket_id else None

@@ -7,11 +7,10 @@ import hmac
 from datetime import datetime
 
 from webapp.extensions import db
-from webapp.models import Customer, User, WebhookSource, utcnow
+from webapp.models import WEBHOOK_SOURCE_KINDS, Customer, User, WebhookSource, utcnow
 from webapp.security import decrypt_secret, encrypt_secret
 from webapp.services import audit
 
-KINDS = ("pagerduty", "github", "generic")
 MIN_SECRET = 16
 
 
@@ -35,11 +34,11 @@ def create(
     name = (name or "").strip()
     if not name or len(name) > 120:
         raise SourceInputError("name", "required, at most 120 characters")
-    if kind not in KINDS:
-        raise SourceInputError("kind", f"one of {', '.join(KINDS)}")
+    if kind not in WEBHOOK_SOURCE_KINDS:
+        raise SourceInputError("kind", f"one of {WEBHOOK_SOURCE_KINDS.one_of()}")
     if db.session.scalar(db.select(WebhookSource.id).where(WebhookSource.name == name)) is not None:
         raise SourceInputError("name", f"a source named {name!r} already exists")
-    if kind != "generic" and not secret:
+    if WEBHOOK_SOURCE_KINDS[kind].secret_required and not secret:
         raise SourceInputError("secret", f"a {kind} source needs the signing secret {kind} shows you")
     source = WebhookSource(
         name=name, kind=kind, customer_id=customer.id if customer else None, create_tickets=create_tickets
@@ -59,9 +58,9 @@ def create(
 
 
 def set_secret(source: WebhookSource, secret: str | None, *, actor: User | None = None) -> None:
-    """Replace (or, for generic sources, clear with None) the signing secret; it is stored encrypted."""
+    """Replace (or, where the kind allows, clear with None) the signing secret; it is stored encrypted."""
     if secret is None:
-        if source.kind != "generic":
+        if WEBHOOK_SOURCE_KINDS[source.kind].secret_required:
             raise SourceInputError("secret", f"a {source.kind} source needs a secret")
         source.secret_encrypted = None
     else:

@@ -6,7 +6,7 @@ from flask import current_app
 
 from webapp.channels.sms_text import measure
 from webapp.extensions import db
-from webapp.models import Channel, Event, EventStatus, MessageTemplate, Severity, User, utcnow
+from webapp.models import EVENT_KINDS, Channel, Event, EventStatus, MessageTemplate, Severity, User, utcnow
 from webapp.services import audit
 from webapp.services.messages.templates import TemplateRenderError, event_context, render_html, render_text
 
@@ -33,7 +33,8 @@ def sample_context(event_type: str) -> dict:
     context = event_context(sample_event(event_type))
     context["event"]["job_type"] = "backup"
     context["ticket"] = None
-    if event_type.startswith(("sla_", "ticket_", "timeline_")):
+    kind = EVENT_KINDS.get(event_type)
+    if kind is not None and kind.about_ticket:
         context["ticket"] = {"key": "OPS-42", "title": "Disk full on db-1", "due_at": "2026-01-01 12:00 UTC", "id": 42}
     context["link"] = current_app.config.get("PUBLIC_BASE_URL", "") + "/"
     return context

@@ -29,11 +29,19 @@ from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.fields import Boolean, Choice, Choices, Clock, Email, Integer, Spec, TextList, TimeZone
 from webapp.inputs import is_id
-from webapp.models import EVENT_TYPES, Channel, Customer, NotificationPreference, Role, Severity, User
+from webapp.models import (
+    EVENT_KINDS,
+    EVENT_TYPES,
+    PERSONAL_CHANNELS,
+    Customer,
+    NotificationPreference,
+    Role,
+    Severity,
+    User,
+)
 from webapp.services import audit
 from webapp.services.bulk import insert_returning
 
-CHANNELS = (Channel.WEB, Channel.EMAIL, Channel.SMS)  # the channels a person receives on
 BOTH_ENDS = "Give both ends of the quiet hours, or neither."
 
 
@@ -65,8 +73,9 @@ PREFERENCE = Spec(
         Choices(
             name="enabled_channels",
             label="Channels",
-            choices=CHANNELS,
-            default=CHANNELS,
+            choices=PERSONAL_CHANNELS,
+            labels={c: c.label for c in PERSONAL_CHANNELS},
+            default=PERSONAL_CHANNELS,
             section="Channels",
         ),
         _min_severity("web", "Minimum severity in the inbox (web)", Severity.LOW),
@@ -77,7 +86,7 @@ PREFERENCE = Spec(
             name="event_types",
             label="Event types (none ticked: all)",
             choices=EVENT_TYPES,
-            labels={t: t.replace("_", " ") for t in EVENT_TYPES},
+            labels=dict(EVENT_KINDS.choices()),
             section="What",
         ),
         TextList(
@@ -317,7 +326,7 @@ def bulk_update(
             NotificationPreference.user_id.in_(user_ids), NotificationPreference.customer_id.is_(None)
         )
     ).all()
-    channels = [str(c) for c in CHANNELS]
+    channels = [str(c) for c in PERSONAL_CHANNELS]
     for pref in prefs:
         kept = [c for c in (pref.enabled_channels or []) if c not in channels_off]
         kept += [c for c in channels if c in channels_on and c not in kept]

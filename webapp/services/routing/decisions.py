@@ -23,11 +23,21 @@ from flask import current_app
 
 from webapp import outbox
 from webapp.channels import sms_text
-from webapp.models import Channel, Event, EventStatus, Notification, NotificationStatus, Role, Severity, utcnow
+from webapp.models import (
+    PERSONAL_CHANNELS,
+    Channel,
+    Event,
+    EventStatus,
+    Notification,
+    NotificationStatus,
+    Role,
+    Severity,
+    utcnow,
+)
 from webapp.services import bulk
 from webapp.services.messages import templates
 from webapp.services.routing.recipients import NOTIFIED, Context, Person
-from webapp.services.routing.rules import CHANNEL_NAMES, USER_CHANNELS, Rules
+from webapp.services.routing.rules import Rules
 from webapp.validation import mask_phone
 
 S = NotificationStatus
@@ -129,7 +139,7 @@ def _decide_user(ctx: Context, event: Event, person: Person, *, explain: bool) -
     role_channels = None if rules.explicit or resolved else rules.role_channels(event.event_type, event.severity)
     user_reason = _user_reason(ctx, event, person, rules)
     decisions = []
-    for channel in USER_CHANNELS:
+    for channel in PERSONAL_CHANNELS:
         base = Decision(event=event, person=person, channel=channel, status=S.SUPPRESSED, rules_source=rules.source)
         if resolved:
             if ((event.source, event.dedup_key), channel, person.id) not in ctx.firing_notified:
@@ -169,7 +179,7 @@ def _user_reason(ctx: Context, event: Event, person: Person, rules: Rules) -> st
 
 
 def _channel_reason(event, person, rules, channel, role_channels, resolved) -> str | None:
-    name = CHANNEL_NAMES[channel]
+    name = channel.label
     if rules.explicit and channel not in rules.channels:
         return f"{name} is disabled in {rules.source}"
     if not resolved:
@@ -192,7 +202,7 @@ def _channel_reason(event, person, rules, channel, role_channels, resolved) -> s
 
 def _outside_role_default(rules: Rules, event: Event, channel: Channel) -> str:
     return (
-        f"no {CHANNEL_NAMES[channel]} for a {event.severity} {event.event_type} event under {rules.source}; "
+        f"no {channel.label} for a {event.severity} {event.event_type} event under {rules.source}; "
         "set a notification preference to change it"
     )
 

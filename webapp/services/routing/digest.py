@@ -33,7 +33,7 @@ from sqlalchemy import func, update
 from webapp import outbox
 from webapp.channels import sms_text
 from webapp.extensions import db
-from webapp.models import Channel, Event, EventStatus, Notification, NotificationStatus, utcnow
+from webapp.models import EVENT_KINDS, Channel, Event, EventStatus, Notification, NotificationStatus, utcnow
 from webapp.services import bulk
 
 if TYPE_CHECKING:
@@ -45,7 +45,6 @@ QUIET, AGGREGATION, CAP, DIGEST = "quiet_hours", "aggregation", "hourly_cap", "d
 HELD_CHANNELS = (Channel.EMAIL, Channel.SMS)
 COUNTED = (S.PENDING, S.QUEUED, S.SENDING, S.SENT, S.DELIVERED, S.FAILED)  # messages this hour
 WHY = {QUIET: "quiet hours", AGGREGATION: "aggregation window", CAP: "hourly limit"}
-NOUNS = {"alert": "alerts", "job_failed": "failed jobs", "job_success": "finished jobs", "sla_warning": "SLA warnings"}
 
 
 @dataclass(frozen=True)
@@ -238,7 +237,8 @@ def describe(title: str, labels: dict | None, status: str | None) -> str:
 def summary(group: list) -> tuple[str, str, list[str]]:
     """(head, one-line list, detail lines) of a digest's items."""
     types = {item.event_type for item in group}
-    noun = NOUNS.get(next(iter(types)), f"{next(iter(types))} notifications") if len(types) == 1 else "notifications"
+    kind = EVENT_KINDS.get(next(iter(types))) if len(types) == 1 else None
+    noun = kind.plural if kind is not None else "notifications"
     head = f"{len(group)} {noun}"
     names = [describe(item.title or "notification", item.labels, item.status) for item in group]
     lines = [

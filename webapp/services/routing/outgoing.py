@@ -1,8 +1,8 @@
 """Outgoing webhooks: one channel=webhook Notification per (event, subscribed endpoint), in bulk.
 
-Event names: event.created, event.resolved, ticket.created, ticket.updated, ticket.sla_warning,
-ticket.sla_breach, timeline.updated. An endpoint with no event types gets them all; an endpoint of a
-customer gets that customer's events only.
+Event names are `webapp.models.WEBHOOK_EVENTS` (event.created, event.resolved, ticket.created, ...); each event
+type names its own in `EVENT_KINDS`. An endpoint's filter is a list of those names, and an endpoint with none
+gets them all; an endpoint of a customer gets that customer's events only.
 """
 
 from __future__ import annotations
@@ -12,32 +12,22 @@ from datetime import datetime
 
 from webapp import outbox
 from webapp.extensions import db
-from webapp.models import Channel, Event, EventStatus, Notification, NotificationStatus, WebhookEndpoint, utcnow
+from webapp.models import (
+    Channel,
+    Event,
+    EventStatus,
+    Notification,
+    NotificationStatus,
+    WebhookEndpoint,
+    utcnow,
+    webhook_name,
+)
 from webapp.services import bulk
 from webapp.services.routing.decisions import Routed
 
-WEBHOOK_EVENTS = (
-    "event.created",
-    "event.resolved",
-    "ticket.created",
-    "ticket.updated",
-    "ticket.sla_warning",
-    "ticket.sla_breach",
-    "timeline.updated",
-)
-_BY_TYPE = {
-    "ticket_created": "ticket.created",
-    "ticket_updated": "ticket.updated",
-    "sla_warning": "ticket.sla_warning",
-    "sla_breach": "ticket.sla_breach",
-    "timeline_updated": "timeline.updated",
-}
-
 
 def event_name(event: Event) -> str:
-    if event.event_type in _BY_TYPE:
-        return _BY_TYPE[event.event_type]
-    return "event.resolved" if event.status == EventStatus.RESOLVED else "event.created"
+    return webhook_name(event.event_type, resolved=event.status == EventStatus.RESOLVED)
 
 
 def payload(event: Event, name: str, *, now: datetime) -> str:

@@ -1,7 +1,8 @@
 """What one user wants to hear, on which channel: their preference for the event's customer, else their
 own default preference (customer left empty), else their role's default.
 
-Role defaults (the fifth seed; a user without any preference row gets these):
+Role defaults (a user without any preference row gets these) are part of each event type's entry in
+`webapp.models.EVENT_KINDS` (`EventType.role_defaults`). In words:
 - admin: every failure (job_failed, job_partial, compliance_violation, sla_breach) by web and email, by SMS
   too when critical; every critical alert by SMS (the first seed's page), for every customer.
 - operator: for their customers, alerts of high severity and above, sla_warning, sla_breach, ticket_created and
@@ -13,31 +14,12 @@ that "why did I not get an SMS?" has its answer in the delivery log.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from webapp.models import Channel, NotificationPreference, Role, Severity
-
-S = Severity
-USER_CHANNELS = (Channel.WEB, Channel.EMAIL, Channel.SMS)  # webhook is per endpoint, not per user
-CHANNEL_NAMES = {Channel.WEB: "in-app (web)", Channel.EMAIL: "email", Channel.SMS: "SMS"}
-FAILURES = ("job_failed", "job_partial", "compliance_violation", "sla_breach")
-READ_ONLY = ("job_success", "scheduled_backup_complete", "compliance_violation")
-_STANDARD = {Channel.WEB: S.INFO, Channel.EMAIL: S.INFO, Channel.SMS: S.CRITICAL}
-
-# role -> event type -> (the least severity the role default subscribes to, {channel: minimum severity})
-ROLE_DEFAULTS: dict[Role, dict[str, tuple[Severity, dict[Channel, Severity]]]] = {
-    Role.ADMIN: {
-        **{event_type: (S.INFO, _STANDARD) for event_type in FAILURES},
-        "alert": (S.CRITICAL, {Channel.SMS: S.CRITICAL}),
-    },
-    Role.OPERATOR: {
-        "alert": (S.HIGH, {Channel.WEB: S.HIGH, Channel.EMAIL: S.HIGH, Channel.SMS: S.CRITICAL}),
-        **{t: (S.INFO, _STANDARD) for t in ("sla_warning", "sla_breach", "ticket_created", "ticket_updated")},
-    },
-    Role.VIEWER: {t: (S.INFO, {Channel.WEB: S.INFO, Channel.EMAIL: S.INFO}) for t in READ_ONLY},
-}
+from webapp.models import EVENT_KINDS, Channel, NotificationPreference, Role, Severity
 
 
 @dataclass(frozen=True)
@@ -60,12 +42,13 @@ class Rules:
     aggregation_seconds: int | None = None  # None: aggregation off
     notify_on_resolve: bool = True
 
-    def role_channels(self, event_type: str, severity: Severity) -> dict[Channel, Severity] | None:
+    def role_channels(self, event_type: str, severity: Severity) -> Mapping[Channel, Severity] | None:
         """For a role default: the channels it uses for this event, or None if it does not subscribe."""
-        entry = ROLE_DEFAULTS[self.role].get(event_type)
-        if entry is None or severity.rank < entry[0].rank:
+        kind = EVENT_KINDS.get(event_type)
+        default = kind.role_defaults.get(self.role) if kind is not None else None
+        if default is None or severity.rank < default.least.rank:
             return None
-        return entry[1]
+        return default.channels
 
     @property
     def zone(self) -> ZoneInfo:

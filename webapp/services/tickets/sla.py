@@ -19,12 +19,12 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import (
+    EVENT_KINDS,
     BusinessCalendar,
     Customer,
     EventStatus,
     Holiday,
     Priority,
-    Severity,
     SlaPolicy,
     Ticket,
     TicketStatus,
@@ -39,7 +39,6 @@ from webapp.services.tickets import business_time
 from webapp.services.tickets.business_time import Calendar
 from webapp.sources.normalised import NormalisedEvent
 
-SLA_SEVERITY = {"sla_warning": Severity.MEDIUM, "sla_breach": Severity.HIGH}
 RUNNING = (TicketStatus.OPEN,)
 
 
@@ -144,12 +143,12 @@ def recompute_customer(customer_id: int, priority: Priority, *, reason: str, now
 
 def ticket_event(ticket: Ticket, event_type: str, *, key: str, title: str, body: str = "", now: datetime) -> None:
     """Route a ticket event like any other (ingest: dedup, routing, webhooks, the outbox)."""
-    severity = SLA_SEVERITY.get(event_type, ticket.priority.event_severity)
+    sla_severity = EVENT_KINDS[event_type].sla_severity
     item = NormalisedEvent(
-        source="sla" if event_type.startswith("sla_") else "ticket",
+        source="sla" if sla_severity else "ticket",
         dedup_key=key[:255],
-        status=EventStatus.FIRING if event_type.startswith("sla_") else EventStatus.INFO,
-        severity=severity,
+        status=EventStatus.FIRING if sla_severity else EventStatus.INFO,
+        severity=sla_severity or ticket.priority.event_severity,
         title=title[:300],
         body=body,
         event_type=event_type,
@@ -256,7 +255,7 @@ def _sla_item(row: sa.Row, kind: str, title: str, now: datetime) -> NormalisedEv
         source="sla",
         dedup_key=f"OPS-{row.id}:{kind}:{_iso(row.due_at)}",  # once per ticket per deadline
         status=EventStatus.FIRING,
-        severity=SLA_SEVERITY[kind],
+        severity=EVENT_KINDS[kind].sla_severity,
         title=title[:300],
         body=f"Due {_when(row.due_at)}.",
         event_type=kind,
