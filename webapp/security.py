@@ -1,4 +1,4 @@
-"""Roles, tenant scoping, secret comparison, key hashing and encryption at rest."""
+"""Roles, secret comparison, key hashing and encryption at rest (tenant scope: webapp.tenancy)."""
 
 from __future__ import annotations
 
@@ -80,25 +80,3 @@ def decrypt_secret(token: str) -> str:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:
         raise ValueError("the stored secret cannot be decrypted with this SECRET_KEY") from None
-
-
-def customer_scope(user) -> set[int] | None:
-    """The customer ids `user` may see; None means all (admins)."""
-    if user.has_role(Role.ADMIN):
-        return None
-    return {customer.id for customer in user.customers}
-
-
-def check_customer_access(user, customer_id: int | None, *, change: bool = False) -> None:
-    """404 for a customer outside the user's scope; 403 when `change` and the user may not change it.
-
-    Viewers see but cannot change; operators change only within their customers; admins everything.
-    A global row (customer_id None) is changed by admins only."""
-    scope = customer_scope(user)
-    if scope is not None and customer_id is not None and customer_id not in scope:
-        abort(404)
-    if change:
-        if not user.has_role(Role.OPERATOR):
-            abort(403, description="Viewers can look but not change anything.")
-        if customer_id is None and not user.has_role(Role.ADMIN):
-            abort(403, description="Only an admin can change what applies to every customer.")

@@ -6,9 +6,14 @@ The rules (a Customer is the tenant; DESIGN.md):
 - **Admins** (the admin role; an API key with the admin scope and no customer) see and change every row.
 - **Operators and viewers** see the rows of their customers; an API key sees the rows of its customer. Only
   operators (the write scope) change them; a viewer (read scope) is refused with 403.
-- **A row without a customer** (customer_id NULL: an internal alert, a global template or endpoint, an SLA
-  policy default) belongs to the operations team as a whole: only a principal that sees every customer sees
-  it, and only an admin changes it. For everyone else it does not exist.
+- **A row without a customer** (customer_id NULL: an internal alert and its notifications, a global endpoint,
+  webhook source or API key) belongs to the operations team as a whole: only a principal that sees every
+  customer sees it, and only an admin changes it. For everyone else it does not exist.
+- **Shared rows** (`shared=True`) are the two customer-less things everyone reads. A default that every
+  customer inherits until it has its own (the global message templates): whoever sees that kind of row sees
+  the default; only an admin changes it (403 for the others, who may make their customer's own copy). And
+  the headline of an internal alert that is firing (the dashboard's list): the whole team must know that
+  something is on fire; opening the alert stays for those who see every customer and the people it paged.
 - **Another tenant's row is a 404**, never a 403: its existence is not the caller's business. A 403 says
   "you may see this, but your role may not change it".
 - **A person's own rows** (their phone numbers, their notification preferences, the notifications addressed to
@@ -17,6 +22,8 @@ The rules (a Customer is the tenant; DESIGN.md):
   every customer) and changed only by an admin who sees every customer that person's rows reach (an
   admin's reach every customer).
   An API key limited to a customer acts for that customer, not as its owner: its owner's rows are not its own.
+- **Rows that hang off another row** (a ticket's timeline, an endpoint's deliveries, an event's notifications)
+  are seen through it: check the parent, then read them.
 - **An API key never has more power than its owner**: its customers are at most the owner's customers, and its
   scope at most the owner's role; a key whose owner is deactivated stops working (webapp.api.access).
 """
@@ -29,6 +36,7 @@ from flask import abort, g, request
 from flask_login import current_user
 
 from webapp.extensions import db
+from webapp.inputs import is_id
 from webapp.models import ApiKey, Customer, Role, User, user_customer
 
 SCOPES = ("read", "write", "admin")  # an API key's scopes, weakest first
@@ -100,40 +108,68 @@ class Principal:
                 abort(403, description=f"{self.label} can look but not change anything.")
             abort(403, description=f"This needs the {wanted.value} role; {self.label} has {self.role.value}.")
 
-    def can_see(self, customer_id: int | None) -> bool:
-        if self.customer_ids is None:
+    def can_see(self, customer_id: int | None, *, shared: bool = False, owner_id: int | None = None) -> bool:
+        """Does it see a row of `customer_id`? `shared`: a customer-less row is a shared default; `owner_id`: the
+        person the row belongs to or is addressed to (their own rows are theirs)."""
+        if self.customer_ids is None or self.is_self(owner_id):
             return True
-        return customer_id is not None and customer_id in self.customer_ids
+        if customer_id is None:
+            return shared
+        return customer_id in self.customer_ids
 
-    def can_change(self, customer_id: int | None) -> bool:
-        if not self.can_see(customer_id) or not self.allows(Role.OPERATOR):
+    def can_change(self, customer_id: int | None, *, shared: bool = False) -> bool:
+        if not self.can_see(customer_id, shared=shared) or not self.allows(Role.OPERATOR):
             return False
         return customer_id is not None or self.allows(Role.ADMIN)
 
-    def check_see(self, customer_id: int | None) -> None:
+    def check_see(self, customer_id: int | None, *, shared: bool = False, owner_id: int | None = None) -> None:
         """404 unless this principal sees rows of `customer_id`."""
-        if not self.can_see(customer_id):
+        if not self.can_see(customer_id, shared=shared, owner_id=owner_id):
             abort(404, description="No such object here.")
 
-    def check_change(self, customer_id: int | None) -> None:
+    def check_change(self, customer_id: int | None, *, shared: bool = False) -> None:
         """404 for a row it does not see; 403 for one it sees but its role may not change."""
-        self.check_see(customer_id)
-        if not self.allows(Role.OPERATOR):
-            abort(403, description=f"{self.label} can look but not change anything.")
+        self.check_see(customer_id, shared=shared)
+        self.require(Role.OPERATOR)
         if customer_id is None and not self.allows(Role.ADMIN):
             abort(403, description="Only an admin can change what applies to every customer.")
 
     # --- queries -----------------------------------------------------------------------------
 
-    def scoped(self, query, customer_column):
+    def scoped(self, query, customer_column, *, shared: bool = False, owner_column=None):
         """`query` limited to rows whose `customer_column` this principal sees (rows of no customer included
-        only for a principal that sees every customer)."""
+        only for a principal that sees every customer, or when `shared` defaults); with `owner_column`, also
+        the rows of (or addressed to) the principal's own person."""
         if self.customer_ids is None:
             return query
-        return query.where(customer_column.in_(self.customer_ids))
+        visible = customer_column.in_(self.customer_ids)
+        if shared:
+            visible = visible | customer_column.is_(None)
+        if owner_column is not None and self.own_user_id is not None:
+            visible = visible | (owner_column == self.own_user_id)
+        return query.where(visible)
+
+    def scoped_users(self, query, user_column):
+        """`query` limited to rows whose `user_column` is a user this principal sees (see visible_user_ids)."""
+        users = self.visible_user_ids()
+        return query if users is None else query.where(user_column.in_(users))
 
     def visible_customers(self) -> list[Customer]:
         return list(db.session.scalars(self.scoped(db.select(Customer).order_by(Customer.name), Customer.id)))
+
+    def only_customer_id(self) -> int | None:
+        """Its one customer, when it sees exactly one: a write that names no customer is for that one."""
+        if self.customer_ids is not None and len(self.customer_ids) == 1:
+            return next(iter(self.customer_ids))
+        return None
+
+    def customer_named(self, customer_id) -> Customer | None:
+        """The customer a request names by id, if it exists and this principal sees it (else None: to the
+        caller, another tenant's customer and no customer at all are the same answer)."""
+        if not is_id(customer_id):
+            return None
+        customer = db.session.get(Customer, customer_id)
+        return customer if customer is not None and self.can_see(customer.id) else None
 
     def visible_user_ids(self):
         """A subquery of the ids of the users this principal sees (members of its customers, and itself), or

@@ -6,28 +6,30 @@ from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import func
 
+from webapp import tenancy
 from webapp.admin import bp
 from webapp.admin.forms import ConfirmForm, CustomerForm, MemberForm
-from webapp.admin.paging import keyset_page
+from webapp.admin.pager import keyset_page
 from webapp.extensions import db
 from webapp.models import Customer, Role, User, user_customer
-from webapp.security import check_customer_access, customer_scope, role_required
+from webapp.security import role_required
 from webapp.services.people import customers
 from webapp.services.people.customers import CustomerError
 
 
 def _customer_or_404(customer_id: int, *, change: bool = False) -> Customer:
     customer = db.get_or_404(Customer, customer_id)
-    check_customer_access(current_user, customer.id, change=change)
+    principal = tenancy.current()
+    if change:
+        principal.check_change(customer.id)
+    else:
+        principal.check_see(customer.id)
     return customer
 
 
 @bp.get("/customers")
 def customer_list():
-    query = db.select(Customer)
-    scope = customer_scope(current_user)
-    if scope is not None:
-        query = query.where(Customer.id.in_(scope))
+    query = tenancy.current().scoped(db.select(Customer), Customer.id)
     page = keyset_page(query, Customer.id, per_page=current_app.config["PER_PAGE"], descending=False)
     ids = [c.id for c in page.items]
     members = dict(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app, render_template, request
-from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
-from webapp.admin import bp, scope
+from webapp import tenancy
+from webapp.admin import bp
 from webapp.extensions import db
 from webapp.models import Notification, utcnow
 from webapp.queue import get_queue
@@ -20,15 +20,15 @@ from webapp.services.tickets import ticket_queries
 @bp.get("/")
 def dashboard():
     now = utcnow()
-    ids, me = scope.customer_ids(), current_user.id
+    principal = tenancy.current()
     days = 7 if request.args.get("range") == "7d" else 1
-    firing, firing_count = dashboard_queries.firing_alerts(ids, now=now)
-    attention, at_risk_count, breached_count = dashboard_queries.tickets_needing_attention(ids, now=now)
-    failed, failed_count = dashboard_queries.failed_deliveries(ids, me, now=now)
-    newest_open, open_count = dashboard_queries.open_tickets(ids)
-    by_status, by_channel = dashboard_queries.delivery_charts(ids, me, now=now, days=days)
+    firing, firing_count = dashboard_queries.firing_alerts(principal, now=now)
+    attention, at_risk_count, breached_count = dashboard_queries.tickets_needing_attention(principal, now=now)
+    failed, failed_count = dashboard_queries.failed_deliveries(principal, now=now)
+    newest_open, open_count = dashboard_queries.open_tickets(principal)
+    by_status, by_channel = dashboard_queries.delivery_charts(principal, now=now, days=days)
     recent = db.session.scalars(
-        delivery_log.scope(db.select(Notification), ids, me)
+        delivery_log.visible_to(principal, db.select(Notification))
         .options(selectinload(Notification.user), selectinload(Notification.event))
         .order_by(Notification.id.desc())
         .limit(20)
@@ -37,7 +37,7 @@ def dashboard():
     health = ops_status.health(queue, now=now)
     return render_template(
         "admin/dashboard.html",
-        counts=dashboard_queries.status_counts(ids, me, since=now - timedelta(hours=24)),
+        counts=dashboard_queries.status_counts(principal, since=now - timedelta(hours=24)),
         firing=firing,
         firing_count=firing_count,
         attention=attention,
@@ -49,7 +49,7 @@ def dashboard():
         failed_count=failed_count,
         charts=[by_status, by_channel],
         days=days,
-        compliance=dashboard_queries.sla_compliance(ids, now=now),
+        compliance=dashboard_queries.sla_compliance(principal, now=now),
         recent=recent,
         queue_ok=health.reachable,
         queue_embedded=health.embedded,

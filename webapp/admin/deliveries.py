@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from flask import abort, current_app, render_template, request
-from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from webapp.admin import bp, scope
-from webapp.admin.ops_forms import DeliveryFilterForm
+from webapp import tenancy
+from webapp.admin import bp, pager
+from webapp.admin.ops_forms import DeliveryFilterForm, customer_choices, user_choices
 from webapp.extensions import db
-from webapp.inputs import arg_id
 from webapp.models import Channel, Notification, NotificationStatus
 from webapp.services.delivery import delivery_log
 
@@ -25,11 +24,10 @@ def _day(value, *, end: bool = False) -> datetime | None:
 
 @bp.get("/deliveries")
 def delivery_list():
-    ids = scope.customer_ids()
-    customers = scope.visible_customers()
+    principal = tenancy.current()
     form = DeliveryFilterForm(request.args)
-    form.customer.choices = [("", "any customer")] + [(str(c.id), c.name) for c in customers]
-    form.user.choices = [("", "any user")] + scope.visible_user_choices()
+    form.customer.choices = [("", "any customer")] + customer_choices(principal)
+    form.user.choices = [("", "any user")] + user_choices(principal)
     filters = delivery_log.LogFilter()
     if form.validate():
         filters = delivery_log.LogFilter(
@@ -43,14 +41,11 @@ def delivery_list():
         )
     page = delivery_log.page(
         filters,
-        customer_ids=ids,
-        user_id=current_user.id,
-        before=arg_id("before"),
-        after=arg_id("after"),
+        principal=principal,
         per_page=current_app.config["PER_PAGE"],
+        **pager.bounds(),
     )
-    args = {k: v for k, v in request.args.items() if k not in {"before", "after"} and v}
-    return render_template("admin/deliveries/list.html", form=form, page=page, args=args)
+    return render_template("admin/deliveries/list.html", form=form, page=pager.links(page))
 
 
 def _visible_notification(notification_id: int) -> Notification:
@@ -59,8 +54,7 @@ def _visible_notification(notification_id: int) -> Notification:
     )
     if notification is None:
         abort(404)
-    if not delivery_log.visible(notification, scope.customer_ids(), current_user.id):
-        abort(404)
+    tenancy.current().check_see(notification.customer_id, owner_id=notification.user_id)
     return notification
 
 

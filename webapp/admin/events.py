@@ -7,11 +7,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import abort, render_template
-from flask_login import current_user
 
-from webapp.admin import bp, scope
+from webapp import tenancy
+from webapp.admin import bp
 from webapp.extensions import db
 from webapp.models import Customer, Event, Notification, User
+from webapp.services.delivery import delivery_log
 
 MAX_NOTIFICATIONS = 200
 LINK_KEYS = ("generatorURL", "html_url", "job_url", "url", "externalURL")
@@ -32,8 +33,8 @@ def event_detail(event_id: int):
     event = db.session.get(Event, event_id)
     if event is None:
         abort(404)
-    ids = scope.customer_ids()
-    sees_customer = ids is None or event.customer_id in ids
+    principal = tenancy.current()
+    sees_customer = principal.can_see(event.customer_id)
     query = (
         db.select(Notification, User.name)
         .outerjoin(User, User.id == Notification.user_id)
@@ -41,8 +42,8 @@ def event_detail(event_id: int):
         .order_by(Notification.id)
         .limit(MAX_NOTIFICATIONS)
     )
-    if not sees_customer:
-        query = query.where(Notification.user_id == current_user.id)
+    if not sees_customer:  # only the reader's own notifications about it
+        query = delivery_log.visible_to(principal, query)
     notifications = list(db.session.execute(query))
     if not sees_customer and not notifications:
         abort(404)

@@ -7,9 +7,10 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy.orm import selectinload
 
+from webapp import tenancy
 from webapp.admin import bp
 from webapp.admin.forms import ConfirmForm
-from webapp.admin.paging import keyset_page
+from webapp.admin.pager import keyset_page
 from webapp.extensions import db
 from webapp.models import Channel, Notification
 from webapp.security import is_safe_next
@@ -22,7 +23,7 @@ def inbox():
         db.select(Notification)
         .options(selectinload(Notification.event))
         .where(
-            Notification.user_id == current_user.id,
+            Notification.user_id == tenancy.current().own_user_id,
             Notification.channel == Channel.WEB,
             Notification.status.in_(SHOWN),
         )
@@ -57,7 +58,7 @@ def inbox_read(notification_id: int):
         abort(400)
     notification = db.get_or_404(Notification, notification_id)
     if (
-        notification.user_id != current_user.id
+        not tenancy.current().is_self(notification.user_id)
         or notification.channel != Channel.WEB
         or notification.status not in SHOWN
     ):

@@ -7,13 +7,15 @@ from flask_login import current_user
 from sqlalchemy import func
 from wtforms.validators import InputRequired
 
-from webapp.admin import bp, scope
-from webapp.admin.ops_forms import ApiKeyForm, ConfirmForm, WebhookEndpointForm
+from webapp import tenancy
+from webapp.admin import bp
+from webapp.admin.ops_forms import ApiKeyForm, ConfirmForm, WebhookEndpointForm, customer_choices
 from webapp.extensions import db
 from webapp.inputs import arg_id
 from webapp.models import ApiKey, Customer, Event, Notification, Role, User, WebhookDelivery, WebhookEndpoint
 from webapp.services.delivery import test_sends
 from webapp.services.integrations import api_keys, endpoints
+from webapp.tenancy import SCOPES
 
 RECENT_ATTEMPTS = 50
 
@@ -21,7 +23,7 @@ RECENT_ATTEMPTS = 50
 def _customer_choices(form_field, *, allow_global: bool) -> None:
     """Admins may make global objects (no customer); others must pick one of their customers."""
     head = [("", "all customers (global)")] if allow_global else []
-    form_field.choices = head + [(str(c.id), c.name) for c in scope.visible_customers()]
+    form_field.choices = head + customer_choices(tenancy.current())
     if not allow_global:
         form_field.validators = (InputRequired(message="Pick one of your customers."),)
 
@@ -29,20 +31,20 @@ def _customer_choices(form_field, *, allow_global: bool) -> None:
 def _chosen_customer(form_field) -> Customer | None:
     """The customer picked, checked for a change; a global object (no customer) is for admins only."""
     customer = db.session.get(Customer, int(form_field.data)) if form_field.data else None
-    scope.check_can_change(customer.id if customer else None)
+    tenancy.current().check_change(customer.id if customer else None)
     return customer
 
 
 def _endpoint_form(**kwargs) -> WebhookEndpointForm:
     form = WebhookEndpointForm(**kwargs)
-    _customer_choices(form.customer, allow_global=current_user.has_role(Role.ADMIN))
+    _customer_choices(form.customer, allow_global=tenancy.current().can_change(None))
     return form
 
 
 def _key_form(**kwargs) -> ApiKeyForm:
     form = ApiKeyForm(**kwargs)
     is_admin = current_user.has_role(Role.ADMIN)
-    _customer_choices(form.customer, allow_global=is_admin)
+    _customer_choices(form.customer, allow_global=tenancy.current().can_change(None))
     if not is_admin:
         form.scope.choices = [("read", "read"), ("write", "write")]
     return form
@@ -63,16 +65,17 @@ def _inbound() -> dict:
 
 
 def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, status: int = 200):
+    principal = tenancy.current()
     endpoint_rows = list(
         db.session.scalars(
-            scope.scoped(db.select(WebhookEndpoint), WebhookEndpoint.customer_id)
+            principal.scoped(db.select(WebhookEndpoint), WebhookEndpoint.customer_id)
             .order_by(WebhookEndpoint.name)
             .limit(200)
         )
     )
     keys = list(
         db.session.execute(
-            scope.scoped(
+            principal.scoped(
                 db.select(ApiKey, User.name, Customer.name)
                 .outerjoin(User, User.id == ApiKey.created_by_id)
                 .outerjoin(Customer, Customer.id == ApiKey.customer_id),
@@ -83,7 +86,7 @@ def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, 
         )
     )
     names = dict(db.session.execute(db.select(Customer.id, Customer.name)).all()) if endpoint_rows else {}
-    can_change = scope.can_change()
+    can_change = principal.allows(Role.OPERATOR)
     return (
         render_template(
             "admin/integrations/index.html",
@@ -108,13 +111,12 @@ def integrations_page():
 
 @bp.post("/integrations/api-keys")
 def api_key_create():
-    if not scope.can_change():
-        abort(403, description="Viewers can look but not change anything.")
+    tenancy.current().require(Role.OPERATOR)
     form = _key_form()
     if not form.validate_on_submit():
         return _render(key_form=form, status=422)
     customer = _chosen_customer(form.customer)
-    scopes = list(api_keys.SCOPES[: api_keys.SCOPES.index(form.scope.data) + 1])  # a scope includes those below
+    scopes = list(SCOPES[: SCOPES.index(form.scope.data) + 1])  # a scope includes those below
     api_key, key = api_keys.create_key(
         name=form.name.data.strip(), scopes=scopes, customer=customer, expires_days=None, created_by=current_user
     )
@@ -128,7 +130,7 @@ def api_key_revoke(key_id: int):
     api_key = db.session.get(ApiKey, key_id)
     if api_key is None:
         abort(404)
-    scope.check_can_change(api_key.customer_id)
+    tenancy.current().check_change(api_key.customer_id)
     if ConfirmForm().validate_on_submit():
         if api_keys.revoke(api_key, actor=current_user):
             db.session.commit()
@@ -142,7 +144,13 @@ def _visible_endpoint(endpoint_id: int) -> WebhookEndpoint:
     endpoint = db.session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None:
         abort(404)
-    scope.check_visible(endpoint.customer_id)
+    tenancy.current().check_see(endpoint.customer_id)
+    return endpoint
+
+
+def _changeable_endpoint(endpoint_id: int) -> WebhookEndpoint:
+    endpoint = _visible_endpoint(endpoint_id)
+    tenancy.current().check_change(endpoint.customer_id)
     return endpoint
 
 
@@ -164,7 +172,7 @@ def _render_endpoint(endpoint: WebhookEndpoint | None, form: WebhookEndpointForm
             form=form,
             attempts=recent,
             secret=secret,
-            can_change=scope.can_change(),
+            can_change=tenancy.current().allows(Role.OPERATOR),
             watch=_watched(endpoint),
             confirm=ConfirmForm(formdata=None),
         ),
@@ -184,8 +192,7 @@ def _watched(endpoint: WebhookEndpoint | None) -> int | None:
 
 @bp.post("/integrations/webhooks/<int:endpoint_id>/test")
 def webhook_endpoint_test(endpoint_id: int):
-    endpoint = _visible_endpoint(endpoint_id)
-    scope.check_can_change(endpoint.customer_id)
+    endpoint = _changeable_endpoint(endpoint_id)
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("admin.webhook_endpoint_edit", endpoint_id=endpoint.id))
     notification = test_sends.webhook(endpoint=endpoint, actor=current_user)
@@ -196,8 +203,7 @@ def webhook_endpoint_test(endpoint_id: int):
 
 @bp.route("/integrations/webhooks/new", methods=["GET", "POST"])
 def webhook_endpoint_new():
-    if not scope.can_change():
-        abort(403, description="Viewers can look but not change anything.")
+    tenancy.current().require(Role.OPERATOR)
     form = _endpoint_form()
     if not form.validate_on_submit():
         return _render_endpoint(None, form, status=422 if form.is_submitted() else 200)
@@ -223,7 +229,7 @@ def webhook_endpoint_edit(endpoint_id: int):
     form.customer.validators = ()
     form.customer.data = str(endpoint.customer_id or "")
     if form.is_submitted():
-        scope.check_can_change(endpoint.customer_id)
+        tenancy.current().check_change(endpoint.customer_id)
         if form.validate():
             changes = endpoints.update_endpoint(
                 endpoint,
@@ -242,8 +248,7 @@ def webhook_endpoint_edit(endpoint_id: int):
 
 @bp.post("/integrations/webhooks/<int:endpoint_id>/unpause")
 def webhook_endpoint_unpause(endpoint_id: int):
-    endpoint = _visible_endpoint(endpoint_id)
-    scope.check_can_change(endpoint.customer_id)
+    endpoint = _changeable_endpoint(endpoint_id)
     if ConfirmForm().validate_on_submit():
         if endpoints.unpause(endpoint, actor=current_user):
             db.session.commit()
@@ -255,8 +260,7 @@ def webhook_endpoint_unpause(endpoint_id: int):
 
 @bp.post("/integrations/webhooks/<int:endpoint_id>/rotate-secret")
 def webhook_endpoint_rotate(endpoint_id: int):
-    endpoint = _visible_endpoint(endpoint_id)
-    scope.check_can_change(endpoint.customer_id)
+    endpoint = _changeable_endpoint(endpoint_id)
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("admin.webhook_endpoint_edit", endpoint_id=endpoint.id))
     secret = endpoints.rotate_secret(endpoint, actor=current_user)

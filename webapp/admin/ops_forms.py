@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -15,16 +17,22 @@ from wtforms import (
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, ValidationError
 
 from webapp.admin.forms import MultiCheckboxField
+from webapp.extensions import db
 from webapp.models import (
     EVENT_KINDS,
     WEBHOOK_EVENTS,
     Channel,
     NotificationStatus,
     Priority,
+    Role,
     TicketStatus,
+    User,
 )
 from webapp.services.integrations.smtp_configs import SMTP_CONFIG
 from webapp.validation import normalise_email, to_e164
+
+if TYPE_CHECKING:
+    from webapp.tenancy import Principal
 
 
 def _choices(enum_cls, *, blank: str | None = None) -> list[tuple[str, str]]:
@@ -149,3 +157,19 @@ class ApiKeyForm(FlaskForm):
     customer = SelectField("Customer", choices=[], validators=[Optional()])
     name = StringField("Name", validators=[DataRequired(message="Name the key after who uses it."), Length(max=120)])
     scope = SelectField("Scope", choices=[("read", "read"), ("write", "write"), ("admin", "admin")], default="read")
+
+
+# --- choices the pages fill in per reader (the customers and people it sees: webapp.tenancy) -------------------
+
+
+def customer_choices(principal: Principal) -> list[tuple[str, str]]:
+    """(id, name) of the customers `principal` sees, for a customer select."""
+    return [(str(c.id), c.name) for c in principal.visible_customers()]
+
+
+def user_choices(principal: Principal, *, staff_only: bool = False, limit: int = 500) -> list[tuple[str, str]]:
+    """(id, name) of the users `principal` sees; `staff_only`: active operators and admins (ticket assignees)."""
+    query = principal.scoped_users(db.select(User.id, User.name).order_by(User.name).limit(limit), User.id)
+    if staff_only:
+        query = query.where(User.role != Role.VIEWER, User.is_active.is_(True))
+    return [(str(uid), name) for uid, name in db.session.execute(query)]

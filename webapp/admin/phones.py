@@ -5,18 +5,20 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
+from webapp import tenancy
 from webapp.admin import bp
 from webapp.admin.forms import ConfirmForm, PhoneCodeForm, PhoneForm, PhoneLabelForm
 from webapp.extensions import db
-from webapp.models import PhoneNumber, Role, User
+from webapp.models import PhoneNumber, User
 from webapp.services.people import phones
 from webapp.services.people.phones import PhoneError
 
 
 def _owner_or_admin(user_id: int) -> User:
+    """The person whose numbers these are: 404 if the reader does not see them, 403 unless it is them or an admin
+    (tenancy: a person's own rows)."""
     user = db.get_or_404(User, user_id)
-    if user.id != current_user.id and not current_user.has_role(Role.ADMIN):
-        abort(403, description="Only an admin can change another person's phone numbers.")
+    tenancy.current().check_change_person(user, what="phone numbers")
     return user
 
 

@@ -7,8 +7,10 @@ import json
 
 from flask import render_template
 
-from webapp.admin import bp, scope
+from webapp import tenancy
+from webapp.admin import bp
 from webapp.admin.menu import MENU, MenuItem
+from webapp.admin.ops_forms import customer_choices
 from webapp.admin.routing_forms import RoutingPreviewForm
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
@@ -26,10 +28,13 @@ MENU.insert(
 
 
 def _form() -> RoutingPreviewForm:
+    principal = tenancy.current()
     form = RoutingPreviewForm()
     form.source.choices = [("", "pick the sender"), *SOURCE_KINDS.choices()]
     recent = db.session.execute(
-        scope.scoped(db.select(Event.id, Event.title, Event.source, Event.status, Event.created_at), Event.customer_id)
+        principal.scoped(
+            db.select(Event.id, Event.title, Event.source, Event.status, Event.created_at), Event.customer_id
+        )
         .order_by(Event.id.desc())
         .limit(RECENT_EVENTS)
     )
@@ -37,7 +42,7 @@ def _form() -> RoutingPreviewForm:
         (str(i), f"#{i} {title} ({source}, {status}, {at:%Y-%m-%d %H:%M})") for i, title, source, status, at in recent
     ]
     head = [("", "as the event says")]
-    form.customer.choices = head + [(str(c.id), c.name) for c in scope.visible_customers()]
+    form.customer.choices = head + customer_choices(principal)
     return form
 
 
@@ -50,7 +55,7 @@ def _events(form: RoutingPreviewForm) -> tuple[list[Event], bool] | None:
     customer_id = _customer_id(form)
     if form.event.data:
         stored = db.session.get(Event, int(form.event.data))
-        if stored is None or not _visible(stored.customer_id):
+        if stored is None or not tenancy.current().can_see(stored.customer_id):
             form.event.errors.append("No such event.")
             return None
         event = preview.copy_of(stored)
@@ -79,15 +84,11 @@ def _events(form: RoutingPreviewForm) -> tuple[list[Event], bool] | None:
         return None
 
 
-def _visible(customer_id: int | None) -> bool:
-    ids = scope.customer_ids()
-    return ids is None or customer_id in ids
-
-
 def _check_customers(form: RoutingPreviewForm, events: list[Event]) -> bool:
     """Operators preview only their customers' events: an event naming none needs a customer picked."""
+    principal = tenancy.current()
     for event in events:
-        if not _visible(event.customer_id):
+        if not principal.can_see(event.customer_id):
             form.customer.errors.append(
                 "This event names no customer: pick one of yours."
                 if event.customer_id is None

@@ -5,39 +5,37 @@ from __future__ import annotations
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from webapp import tenancy
 from webapp.admin import bp
 from webapp.admin.forms import ConfirmForm, TemplateForm, TemplateNewForm, TemplateOverrideForm
-from webapp.admin.paging import keyset_page
+from webapp.admin.pager import keyset_page
 from webapp.extensions import db
 from webapp.models import EVENT_KINDS, PERSONAL_CHANNELS, Channel, Customer, MessageTemplate, Role
-from webapp.security import check_customer_access, customer_scope, role_required
+from webapp.security import role_required
 from webapp.services.messages import template_admin
 
 MAX_PREVIEW_CHARS = 100_000
 
 
 def _template_or_404(template_id: int, *, change: bool = False) -> MessageTemplate:
+    """A template the reader sees: its customers' own copies and the defaults (shared: tenancy)."""
     template = db.get_or_404(MessageTemplate, template_id)
-    check_customer_access(current_user, template.customer_id, change=change)
+    principal = tenancy.current()
+    if change:
+        principal.check_change(template.customer_id, shared=True)
+    else:
+        principal.check_see(template.customer_id, shared=True)
     return template
 
 
 def _changeable_customers() -> list[Customer]:
-    if not current_user.has_role(Role.OPERATOR):
-        return []
-    query = db.select(Customer).order_by(Customer.name)
-    scope = customer_scope(current_user)
-    if scope is not None:
-        query = query.where(Customer.id.in_(scope))
-    return list(db.session.scalars(query))
+    principal = tenancy.current()
+    return principal.visible_customers() if principal.allows(Role.OPERATOR) else []
 
 
 @bp.get("/templates")
 def template_list():
-    query = db.select(MessageTemplate)
-    scope = customer_scope(current_user)
-    if scope is not None:
-        query = query.where(MessageTemplate.customer_id.is_(None) | MessageTemplate.customer_id.in_(scope))
+    query = tenancy.current().scoped(db.select(MessageTemplate), MessageTemplate.customer_id, shared=True)
     event_type = request.args.get("event_type", "")
     if event_type in EVENT_KINDS:
         query = query.where(MessageTemplate.event_type == event_type)
@@ -63,12 +61,12 @@ def template_list():
 def template_create():
     form = TemplateNewForm()
     choices = [(c.id, c.name) for c in _changeable_customers()]
-    if current_user.has_role(Role.ADMIN):
+    if tenancy.current().can_change(None, shared=True):
         choices.insert(0, (0, "Every customer (default)"))
     form.customer_id.choices = choices
     if form.validate_on_submit():
         customer_id = form.customer_id.data or None
-        check_customer_access(current_user, customer_id, change=True)
+        tenancy.current().check_change(customer_id, shared=True)
         try:
             template = template_admin.create(
                 event_type=form.event_type.data,
@@ -90,7 +88,7 @@ def template_edit(template_id: int):
     template = _template_or_404(template_id)
     form = TemplateForm(obj=template)
     if request.method == "POST":
-        check_customer_access(current_user, template.customer_id, change=True)
+        tenancy.current().check_change(template.customer_id, shared=True)
     if form.validate_on_submit():
         errors = {
             "body_text": template_admin.check(form.body_text.data, event_type=template.event_type),
@@ -111,9 +109,7 @@ def template_edit(template_id: int):
             db.session.commit()
             flash("Template saved." if changed else "Nothing changed.", "success" if changed else "info")
             return redirect(url_for("admin.template_edit", template_id=template.id))
-    can_change = current_user.has_role(Role.OPERATOR) and (
-        template.customer_id is not None or current_user.has_role(Role.ADMIN)
-    )
+    can_change = tenancy.current().can_change(template.customer_id, shared=True)
     override_form = None
     if template.customer_id is None:
         choices = [(c.id, c.name) for c in _changeable_customers()]
@@ -142,7 +138,7 @@ def template_override(template_id: int):
     form.customer_id.choices = [(c.id, c.name) for c in _changeable_customers()]
     if not form.validate_on_submit():
         abort(400, description="Pick one of your customers.")
-    check_customer_access(current_user, form.customer_id.data, change=True)
+    tenancy.current().check_change(form.customer_id.data)
     copy = template_admin.override(default, customer_id=form.customer_id.data, by=current_user)
     db.session.commit()
     flash("This customer now has its own copy; edit it here.", "success")

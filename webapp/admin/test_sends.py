@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from webapp.admin import bp, scope
-from webapp.admin.ops_forms import TestSendForm
+from webapp import tenancy
+from webapp.admin import bp
+from webapp.admin.ops_forms import TestSendForm, customer_choices
 from webapp.extensions import db
 from webapp.inputs import arg_id
 from webapp.models import Customer, Role
@@ -17,14 +18,14 @@ from webapp.services.delivery import test_sends
 @bp.route("/test-sends", methods=["GET", "POST"])
 @role_required(Role.OPERATOR)
 def test_send():
-    customers = scope.visible_customers()
+    principal = tenancy.current()
     form = TestSendForm(region=current_app.config["DEFAULT_PHONE_REGION"])
-    form.customer.choices = [(str(c.id), c.name) for c in customers]
-    if request.method == "GET" and len(customers) == 1:
-        form.customer.data = str(customers[0].id)
+    form.customer.choices = customer_choices(principal)
+    if request.method == "GET" and len(form.customer.choices) == 1:
+        form.customer.data = form.customer.choices[0][0]
     if form.validate_on_submit():
         customer = db.session.get(Customer, int(form.customer.data))
-        scope.check_can_change(customer.id)
+        principal.check_change(customer.id)
         send = test_sends.sms if form.channel.data == "sms" else test_sends.email
         notification = send(customer=customer, to=form.to.data, actor=current_user, message=form.message.data)
         db.session.commit()

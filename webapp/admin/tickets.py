@@ -7,11 +7,19 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from webapp.admin import bp, scope
-from webapp.admin.ops_forms import CommentForm, ConfirmForm, TicketEditForm, TicketFilterForm, TicketForm
+from webapp import tenancy
+from webapp.admin import bp, pager
+from webapp.admin.ops_forms import (
+    CommentForm,
+    ConfirmForm,
+    TicketEditForm,
+    TicketFilterForm,
+    TicketForm,
+    customer_choices,
+    user_choices,
+)
 from webapp.extensions import db
-from webapp.inputs import arg_id
-from webapp.models import Customer, Priority, Ticket, TicketStatus, User, utcnow
+from webapp.models import Customer, Priority, Role, Ticket, TicketStatus, User, utcnow
 from webapp.services.tickets import ticket_queries, tickets
 
 
@@ -19,13 +27,13 @@ def _visible_ticket(ticket_id: int) -> Ticket:
     ticket = db.session.get(Ticket, ticket_id, options=[joinedload(Ticket.customer), joinedload(Ticket.assignee)])
     if ticket is None:
         abort(404)
-    scope.check_visible(ticket.customer_id)
+    tenancy.current().check_see(ticket.customer_id)
     return ticket
 
 
 def _changeable_ticket(ticket_id: int) -> Ticket:
     ticket = _visible_ticket(ticket_id)
-    scope.check_can_change(ticket.customer_id)
+    tenancy.current().check_change(ticket.customer_id)
     return ticket
 
 
@@ -36,10 +44,10 @@ def _assignee_choices(customer_id: int | None) -> list[tuple[str, str]]:
 
 @bp.get("/tickets")
 def ticket_list():
-    ids = scope.customer_ids()
+    principal = tenancy.current()
     form = TicketFilterForm(request.args)
-    form.customer.choices = [("", "any customer")] + [(str(c.id), c.name) for c in scope.visible_customers()]
-    form.assignee.choices = [("", "anyone"), ("0", "unassigned")] + scope.visible_user_choices(staff_only=True)
+    form.customer.choices = [("", "any customer")] + customer_choices(principal)
+    form.assignee.choices = [("", "anyone"), ("0", "unassigned")] + user_choices(principal, staff_only=True)
     filters = ticket_queries.TicketFilter()
     if form.validate():
         filters = ticket_queries.TicketFilter(
@@ -53,36 +61,33 @@ def ticket_list():
     now = utcnow()
     page = ticket_queries.page(
         filters,
-        customer_ids=ids,
-        before=arg_id("before"),
-        after=arg_id("after"),
+        principal=principal,
         per_page=current_app.config["PER_PAGE"],
+        **pager.bounds(),
         now=now,
     )
-    args = {k: v for k, v in request.args.items() if k not in {"before", "after"} and v}
     return render_template(
         "admin/tickets/list.html",
         form=form,
-        page=page,
-        args=args,
+        page=pager.links(page),
         sla_state=lambda t: ticket_queries.sla_state(t, now),
-        can_change=scope.can_change(),
+        can_change=principal.allows(Role.OPERATOR),
     )
 
 
 @bp.route("/tickets/new", methods=["GET", "POST"])
 def ticket_new():
-    if not scope.can_change():
-        abort(403, description="Viewers can look but not change anything.")
-    customers = scope.visible_customers()
+    principal = tenancy.current()
+    principal.require(Role.OPERATOR)
     form = TicketForm()
-    form.customer.choices = [(str(c.id), c.name) for c in customers]
-    if len(customers) == 1 and not form.customer.data:
-        form.customer.data = str(customers[0].id)
-    form.assignee.choices = _assignee_choices(int(form.customer.data) if (form.customer.data or "").isdigit() else None)
+    form.customer.choices = customer_choices(principal)
+    if len(form.customer.choices) == 1 and not form.customer.data:
+        form.customer.data = form.customer.choices[0][0]
+    chosen = next((value for value, _ in form.customer.choices if value == form.customer.data), None)
+    form.assignee.choices = _assignee_choices(int(chosen) if chosen else None)  # only a customer it sees
     if form.validate_on_submit():
         customer = db.session.get(Customer, int(form.customer.data))
-        scope.check_can_change(customer.id)
+        principal.check_change(customer.id)
         assignee = db.session.get(User, int(form.assignee.data)) if form.assignee.data else None
         ticket = tickets.create(
             customer=customer,
@@ -100,7 +105,7 @@ def ticket_new():
 
 
 def _render_detail(ticket: Ticket, *, edit: TicketEditForm | None = None, comment_form: CommentForm | None = None):
-    can_change = scope.can_change()
+    can_change = tenancy.current().allows(Role.OPERATOR)
     if can_change and edit is None:
         edit = TicketEditForm(
             formdata=None,

@@ -7,9 +7,10 @@ from flask_login import current_user
 from sqlalchemy import or_
 from sqlalchemy.orm import selectinload
 
+from webapp import tenancy
 from webapp.admin import bp
 from webapp.admin.forms import ConfirmForm, PasswordResetForm, UserCreateForm, UserEditForm
-from webapp.admin.paging import keyset_page
+from webapp.admin.pager import keyset_page
 from webapp.extensions import db
 from webapp.models import Customer, Role, User
 from webapp.security import role_required
@@ -18,7 +19,7 @@ from webapp.services.people.users import UserError
 
 
 def _customer_choices(form) -> dict[int, Customer]:
-    everyone = db.session.scalars(db.select(Customer).order_by(Customer.name)).all()
+    everyone = tenancy.current().visible_customers()
     form.customers.choices = [(c.id, c.name) for c in everyone]
     return {c.id: c for c in everyone}
 

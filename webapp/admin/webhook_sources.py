@@ -10,8 +10,9 @@ import secrets
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from webapp.admin import bp, scope
-from webapp.admin.ops_forms import ConfirmForm
+from webapp import tenancy
+from webapp.admin import bp
+from webapp.admin.ops_forms import ConfirmForm, customer_choices
 from webapp.admin.routing_forms import WebhookSourceForm
 from webapp.extensions import db
 from webapp.models import Customer, Role, WebhookSource
@@ -22,14 +23,17 @@ from webapp.services.integrations import webhook_sources
 
 def _form(**kwargs) -> WebhookSourceForm:
     form = WebhookSourceForm(**kwargs)
-    form.customer.choices = [("", "no customer (global)")] + [(str(c.id), c.name) for c in scope.visible_customers()]
+    form.customer.choices = [("", "no customer (global)")] + customer_choices(tenancy.current())
     return form
 
 
 def _render(form: WebhookSourceForm | None = None, *, shown: tuple[WebhookSource, str] | None = None, status=200):
     sources = list(
         db.session.scalars(
-            scope.scoped(db.select(WebhookSource), WebhookSource.customer_id).order_by(WebhookSource.name).limit(200)
+            tenancy.current()
+            .scoped(db.select(WebhookSource), WebhookSource.customer_id)
+            .order_by(WebhookSource.name)
+            .limit(200)
         )
     )
     ids = {s.customer_id for s in sources if s.customer_id}
@@ -88,6 +92,7 @@ def _source(source_id: int) -> WebhookSource:
     source = db.session.get(WebhookSource, source_id)
     if source is None:
         abort(404)
+    tenancy.current().check_change(source.customer_id)
     return source
 
 

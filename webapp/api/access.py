@@ -1,59 +1,27 @@
-"""Who is calling the JSON API: an API key or a signed user token, its scopes and its customers."""
+"""Who is calling the JSON API: an API key or a signed user token, made into a tenancy.Principal (its powers
+and customers, capped by its owner's), which tenancy.current() then answers for the request."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
 
-from flask import abort, current_app, g, request
+from flask import current_app, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.exceptions import Forbidden, Unauthorized
 
+from webapp import tenancy
 from webapp.extensions import db
-from webapp.models import ApiKey, Role, User, utcnow
+from webapp.models import ApiKey, User, utcnow
 from webapp.security import hash_api_key
-from webapp.services.integrations.api_keys import KEY_PREFIX, SCOPES, new_key
+from webapp.services.integrations.api_keys import KEY_PREFIX, new_key
+from webapp.tenancy import Principal
 
-__all__ = ["KEY_PREFIX", "SCOPES", "Principal", "api_required", "authenticate", "issue_token", "new_key", "rate_key"]
+__all__ = ["KEY_PREFIX", "api_required", "authenticate", "issue_token", "new_key", "rate_key"]
 
-ROLE_SCOPE = {Role.ADMIN: "admin", Role.OPERATOR: "write", Role.VIEWER: "read"}
 LAST_USED_RESOLUTION = timedelta(seconds=60)  # write last_used_at at most once a minute per key
 TOKEN_SALT = "opsrelay-api-token"  # noqa: S105  (a namespace, not a secret)
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller: a user (token, or the key's creator), the key if any, its scope and its customers."""
-
-    user: User | None
-    api_key: ApiKey | None
-    scope: str
-    customer_ids: frozenset[int] | None  # None: every customer
-
-    def allows(self, scope: str) -> bool:
-        return SCOPES.index(self.scope) >= SCOPES.index(scope)
-
-    def sees_customer(self, customer_id: int | None) -> bool:
-        return self.customer_ids is None or customer_id in self.customer_ids
-
-    def scoped(self, query, customer_column):
-        """`query` limited to this caller's customers (unchanged for a caller who sees them all)."""
-        if self.customer_ids is None:
-            return query
-        return query.where(customer_column.in_(self.customer_ids))
-
-    def check_customer(self, customer_id: int | None) -> None:
-        """404, not 403, for another customer's object: its existence is not the caller's business."""
-        if not self.sees_customer(customer_id):
-            abort(404, description="No such object for this key.")
-
-    @property
-    def label(self) -> str:
-        if self.api_key is not None:
-            return f"API key {self.api_key.name!r} ({self.api_key.prefix}…)"
-        return f"token of {self.user.email}" if self.user else "anonymous"
 
 
 class _Unauthorized(Unauthorized):
@@ -87,8 +55,7 @@ def authenticate() -> Principal:
     if not credential:
         raise _Unauthorized("Send an API key as 'X-API-Key: <key>' or 'Authorization: Bearer <key or token>'.")
     principal = _from_key(credential) if credential.startswith(KEY_PREFIX) else _from_token(credential)
-    g.principal = principal
-    return principal
+    return tenancy.remember(principal)
 
 
 def _from_key(key: str) -> Principal:
@@ -102,9 +69,7 @@ def _from_key(key: str) -> Principal:
     if owner is not None and not owner.is_active:
         raise _Unauthorized("This API key belongs to a deactivated user.")
     _touch(api_key, now)
-    scope = max(api_key.scopes or ["read"], key=lambda s: SCOPES.index(s) if s in SCOPES else -1)
-    customers = None if api_key.customer_id is None else frozenset({api_key.customer_id})
-    return Principal(user=owner, api_key=api_key, scope=scope if scope in SCOPES else "read", customer_ids=customers)
+    return Principal.of_key(api_key, owner)
 
 
 def _touch(api_key: ApiKey, now: datetime) -> None:
@@ -131,12 +96,11 @@ def _from_token(token: str) -> Principal:
     user = db.session.get(User, claims.get("uid")) if isinstance(claims, dict) else None
     if user is None or not user.is_active or user.password_hash[-12:] != claims.get("pw"):
         raise _Unauthorized("This token's user is unknown, deactivated, or changed their password.")
-    customers = None if user.role == Role.ADMIN else frozenset(c.id for c in user.customers)
-    return Principal(user=user, api_key=None, scope=ROLE_SCOPE[user.role], customer_ids=customers)
+    return Principal.of_user(user)
 
 
 def api_required(scope: str = "read") -> Callable:
-    """Authenticate the caller (401) and require `scope` (403); the principal is in `g.principal`."""
+    """Authenticate the caller (401) and require `scope` (403); the principal is tenancy.current()."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import Unauthorized
 
+from webapp import tenancy
 from webapp.api import bp
-from webapp.api.access import SCOPES, api_required, issue_token
+from webapp.api.access import api_required, issue_token
 from webapp.api.common import (
     DATETIME,
     NULLABLE_DATETIME,
@@ -23,8 +24,9 @@ from webapp.api.common import (
 from webapp.errors import InvalidPayload
 from webapp.extensions import db, limiter
 from webapp.inputs import is_id
-from webapp.models import ApiKey, Customer, User
+from webapp.models import ApiKey, User
 from webapp.services.integrations import api_keys
+from webapp.tenancy import SCOPES
 from webapp.validation import normalise_email
 
 
@@ -48,7 +50,7 @@ def _key_json(key: ApiKey) -> dict:
 @limited
 @api_required("read")
 def verify():
-    principal = g.principal
+    principal = tenancy.current()
     key = principal.api_key
     return {
         "authenticated": True,
@@ -63,7 +65,7 @@ def verify():
 @limited
 @api_required("admin")
 def api_key_list():
-    query = g.principal.scoped(db.select(ApiKey).order_by(ApiKey.id.desc()), ApiKey.customer_id)
+    query = tenancy.current().scoped(db.select(ApiKey).order_by(ApiKey.id.desc()), ApiKey.customer_id)
     return {"items": [_key_json(key) for key in db.session.scalars(query.limit(500))]}
 
 
@@ -73,7 +75,7 @@ def api_key_list():
 def api_key_create():
     payload = body()
     reject_unknown(payload, {"name", "scopes", "expires_days", "customer_id"})
-    principal = g.principal
+    principal = tenancy.current()
     scopes = payload.get("scopes", ["read"])
     expires_days = payload.get("expires_days")
     customer_id = payload.get("customer_id")
@@ -84,19 +86,16 @@ def api_key_create():
         errors["expires_days"] = "a whole number of days, or null"
     if not isinstance(payload.get("name"), str):
         errors["name"] = "required string"
-    if customer_id is None and principal.customer_ids is not None:
-        if len(principal.customer_ids) != 1:
+    if customer_id is None and not principal.sees_all:
+        customer_id = principal.only_customer_id()
+        if customer_id is None:
             errors["customer_id"] = "required: this key serves several customers"
-        else:
-            customer_id = next(iter(principal.customer_ids))
     customer = None
     if customer_id is not None:
         if not is_id(customer_id):
             errors["customer_id"] = "an integer customer id, or null for every customer"
-        else:
-            customer = db.session.get(Customer, customer_id)
-            if customer is None or not principal.sees_customer(customer_id):
-                errors["customer_id"] = "no such customer for this key"
+        elif (customer := principal.customer_named(customer_id)) is None:
+            errors["customer_id"] = "no such customer for this key"
     if errors:
         raise InvalidPayload("Cannot create this API key.", errors)
     try:
@@ -119,8 +118,9 @@ def api_key_create():
 @api_required("admin")
 def api_key_revoke(key_id: int):
     key = db.get_or_404(ApiKey, key_id, description="No such API key.")
-    g.principal.check_customer(key.customer_id)
-    api_keys.revoke(key, actor=g.principal.user)
+    principal = tenancy.current()
+    principal.check_change(key.customer_id)
+    api_keys.revoke(key, actor=principal.user)
     answer = _key_json(key)
     db.session.commit()
     return answer, 200

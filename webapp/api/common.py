@@ -9,12 +9,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, g, request
+from flask import current_app, request
 
-from webapp import tenancy
 from webapp.errors import InvalidPayload
 from webapp.extensions import limiter
 from webapp.inputs import InvalidQuery, query_int, read_json_object
+from webapp.paging import keyset_page
 
 MAX_LIMIT = 200
 CURSOR = "the next_cursor of a page this API gave out"
@@ -50,54 +50,35 @@ def page_limit() -> int:
     return query_int("limit", maximum=MAX_LIMIT) or 50
 
 
-def decode_cursor() -> list | None:
+def _cursor() -> tuple[datetime, int] | None:
+    """The bound a `next_cursor` carries: (the sort column's time, the row id)."""
     raw = request.args.get("cursor")
     if not raw:
         return None
     try:
         value = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        if not isinstance(value, list) or len(value) != 2 or not isinstance(value[1], int):
+            raise ValueError
+        return datetime.fromisoformat(value[0]), value[1]
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidQuery("cursor", CURSOR) from None
-    if not isinstance(value, list) or len(value) != 2 or not isinstance(value[1], int):
-        raise InvalidQuery("cursor", CURSOR)
-    return value
 
 
-def encode_cursor(value: Any, row_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([value, row_id]).encode()).decode().rstrip("=")
+def _encode_cursor(bound: tuple[datetime, int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps([bound[0].isoformat(), bound[1]]).encode()).decode().rstrip("=")
 
 
-def keyset(query, column, id_column, *, descending: bool, is_time: bool = True):
-    """Order by (column, id) and continue after the cursor; returns (query, limit)."""
-    cursor = decode_cursor()
-    if cursor is not None:
-        value = cursor[0]
-        if is_time:
-            try:
-                value = datetime.fromisoformat(value)
-            except (TypeError, ValueError):
-                raise InvalidQuery("cursor", CURSOR) from None
-        if descending:
-            query = query.where((column < value) | ((column == value) & (id_column < cursor[1])))
-        else:
-            query = query.where((column > value) | ((column == value) & (id_column > cursor[1])))
-    order = (column.desc(), id_column.desc()) if descending else (column.asc(), id_column.asc())
-    limit = page_limit()
-    return query.order_by(*order).limit(limit + 1), limit
-
-
-def page(rows: list, limit: int, cursor_of: Callable[[Any], str], serialise: Callable[[Any], dict]) -> dict:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": [serialise(row) for row in rows], "next_cursor": cursor_of(rows[-1]) if more else None}
-
-
-def principal() -> tenancy.Principal:
-    """The caller as the tenant boundary (webapp.tenancy) sees it: its key (capped by its owner) or its user."""
-    caller = g.principal
-    if caller.api_key is not None:
-        return tenancy.Principal.of_key(caller.api_key, caller.user)
-    return tenancy.Principal.of_user(caller.user)
+def keyset_answer(query, column, id_column, serialise: Callable[[Any], dict], *, descending: bool = True) -> dict:
+    """One page of a list operation, ordered by (the time `column`, id), continued from ?cursor= (the previous
+    page's next_cursor), ?limit= rows long; the one algorithm of webapp.paging."""
+    cursor = _cursor()
+    bound = {} if cursor is None else ({"before": cursor} if descending else {"after": cursor})
+    page = keyset_page(query, column, id_column, per_page=page_limit(), descending=descending, **bound)
+    following = page.before if descending else page.after
+    return {
+        "items": [serialise(row) for row in page.items],
+        "next_cursor": _encode_cursor(following) if following is not None else None,
+    }
 
 
 # --- OpenAPI fragments -------------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import partial
 
-from flask import abort, g
+from flask import abort
 from sqlalchemy.orm import selectinload
 
+from webapp import tenancy
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.api.common import (
@@ -15,12 +16,10 @@ from webapp.api.common import (
     NULLABLE_DATETIME,
     PAGE_PARAMS,
     body,
-    encode_cursor,
     iso,
     json_request,
-    keyset,
+    keyset_answer,
     limited,
-    page,
     page_of,
     path_id,
     query_param,
@@ -30,7 +29,7 @@ from webapp.api.common import (
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.inputs import is_id, query_choice, query_int, query_time
-from webapp.models import EVENT_SOURCES, EVENT_TYPES, SENDER_EVENT_KINDS, Customer, Event, EventStatus, Severity
+from webapp.models import EVENT_SOURCES, EVENT_TYPES, SENDER_EVENT_KINDS, Event, EventStatus, Severity
 from webapp.services.events import ingest
 from webapp.services.inbound import incident_tickets
 from webapp.sources import generic
@@ -61,7 +60,7 @@ def event_json(event: Event) -> dict:
 
 
 def visible_events():
-    return g.principal.scoped(db.select(Event), Event.customer_id)
+    return tenancy.current().scoped(db.select(Event), Event.customer_id)
 
 
 @bp.post("/events")
@@ -69,17 +68,17 @@ def visible_events():
 @api_required("write")
 def event_create():
     payload = body()
-    principal = g.principal
+    principal = tenancy.current()
     customer_id = payload.get("customer_id")
     items = generic.parse(payload, source=SOURCE, extra_fields={"customer_id"})
-    if customer_id is None and principal.customer_ids is not None and len(principal.customer_ids) == 1:
-        customer_id = next(iter(principal.customer_ids))
+    if customer_id is None:
+        customer_id = principal.only_customer_id()
     if customer_id is not None:
         if not is_id(customer_id):
             raise InvalidPayload("Not a valid event.", {"customer_id": "an integer customer id"})
-        if db.session.get(Customer, customer_id) is None or not principal.sees_customer(customer_id):
+        if principal.customer_named(customer_id) is None:
             raise InvalidPayload("Not a valid event.", {"customer_id": "no such customer for this key"})
-    elif principal.customer_ids is not None:
+    elif not principal.sees_all:
         raise InvalidPayload("Not a valid event.", {"customer_id": "required: this key serves several customers"})
     wanted = bool(payload.get("create_ticket"))
     if wanted and customer_id is None:
@@ -117,9 +116,7 @@ def event_list():
         query = query.where(Event.created_at >= after)
     if before is not None:
         query = query.where(Event.created_at < before)
-    query, limit = keyset(query, Event.created_at, Event.id, descending=True)
-    rows = list(db.session.scalars(query))
-    return page(rows, limit, lambda e: encode_cursor(e.created_at.isoformat(), e.id), event_json)
+    return keyset_answer(query, Event.created_at, Event.id, event_json)
 
 
 @bp.get("/events/<int:event_id>")

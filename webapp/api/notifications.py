@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from flask import abort, g
+from flask import abort
 
+from webapp import tenancy
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.api.common import (
     DATETIME,
     NULLABLE_DATETIME,
     PAGE_PARAMS,
-    encode_cursor,
     iso,
-    keyset,
+    keyset_answer,
     limited,
-    page,
     page_of,
     path_id,
     query_param,
@@ -24,6 +23,7 @@ from webapp.api.common import (
 from webapp.extensions import db
 from webapp.inputs import query_choice, query_int, query_time
 from webapp.models import EVENT_TYPES, Channel, Event, Notification, NotificationStatus
+from webapp.services.delivery import delivery_log
 
 ORDERINGS = ("-created_at", "created_at", "-sent_at", "sent_at")
 
@@ -56,7 +56,7 @@ def notification_json(n: Notification) -> dict:
 
 
 def visible_notifications():
-    return g.principal.scoped(db.select(Notification), Notification.customer_id)
+    return delivery_log.visible_to(tenancy.current(), db.select(Notification))
 
 
 @bp.get("/notifications")
@@ -97,10 +97,7 @@ def notification_list():
         query = query.where(Notification.created_at >= after)
     if before is not None:
         query = query.where(Notification.created_at < before)
-    query, limit = keyset(query, column, Notification.id, descending=ordering.startswith("-"))
-    rows = list(db.session.scalars(query))
-    attribute = "sent_at" if column is Notification.sent_at else "created_at"
-    return page(rows, limit, lambda n: encode_cursor(getattr(n, attribute).isoformat(), n.id), notification_json)
+    return keyset_answer(query, column, Notification.id, notification_json, descending=ordering.startswith("-"))
 
 
 @bp.get("/notifications/<int:notification_id>")

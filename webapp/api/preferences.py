@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import abort, request
 
+from webapp import tenancy
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.api.common import (
@@ -16,7 +17,6 @@ from webapp.api.common import (
     json_request,
     limited,
     path_id,
-    principal,
     query_param,
     ref,
     responses,
@@ -43,7 +43,7 @@ def preference_json(p: NotificationPreference) -> dict:
 @limited
 @api_required("read")
 def preference_list():
-    query = preferences.scoped(principal(), db.select(NotificationPreference).order_by(NotificationPreference.id))
+    query = preferences.scoped(tenancy.current(), db.select(NotificationPreference).order_by(NotificationPreference.id))
     user_id = query_int("user_id")
     if user_id is not None:
         query = query.where(NotificationPreference.user_id == user_id)
@@ -54,10 +54,10 @@ def preference_list():
 @limited
 @api_required("read")
 def preference_mine():
-    user = principal().user
-    if user is None:
-        abort(404, description="This key has no user, so it has no preferences of its own.")
-    query = db.select(NotificationPreference).where(NotificationPreference.user_id == user.id)
+    own = tenancy.current().own_user_id
+    if own is None:
+        abort(404, description="This key is no person (it has no owner, or it acts for its customer): no preferences.")
+    query = db.select(NotificationPreference).where(NotificationPreference.user_id == own)
     return {"items": [preference_json(p) for p in db.session.scalars(query.order_by(NotificationPreference.id))]}
 
 
@@ -65,7 +65,7 @@ def preference_mine():
 @limited
 @api_required("read")  # a viewer's token writes its own preferences; the service refuses read-only keys
 def preference_create():
-    pref = preferences.create(principal(), body())
+    pref = preferences.create(tenancy.current(), body())
     answer = preference_json(pref)
     db.session.commit()
     return answer, 201
@@ -75,14 +75,14 @@ def preference_create():
 @limited
 @api_required("read")
 def preference_detail(pref_id: int):
-    return preference_json(preferences.visible(principal(), pref_id))
+    return preference_json(preferences.visible(tenancy.current(), pref_id))
 
 
 @bp.route("/preferences/<int:pref_id>", methods=["PUT", "PATCH"])
 @limited
 @api_required("read")  # a viewer's token writes its own preferences; the service refuses read-only keys
 def preference_update(pref_id: int):
-    caller = principal()
+    caller = tenancy.current()
     pref = preferences.changeable(caller, pref_id)
     preferences.update(caller, pref, body(), partial=request.method == "PATCH")
     answer = preference_json(pref)
@@ -94,7 +94,7 @@ def preference_update(pref_id: int):
 @limited
 @api_required("read")  # a viewer's token writes its own preferences; the service refuses read-only keys
 def preference_delete(pref_id: int):
-    caller = principal()
+    caller = tenancy.current()
     preferences.delete(caller, preferences.changeable(caller, pref_id))
     db.session.commit()
     return "", 204

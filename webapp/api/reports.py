@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Response, g, request
+from flask import Response, request
 
+from webapp import tenancy
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.inputs import InvalidQuery, query_choice
@@ -18,7 +19,7 @@ def report_sla():
     except ValueError as exc:
         raise InvalidQuery(*exc.args) from None
     fmt = query_choice("format", ("json", "csv")) or "json"
-    rows = sla_report.compliance(start=start, end=end, customer_ids=g.principal.customer_ids)
+    rows = sla_report.compliance(start=start, end=end, customer_ids=tenancy.current().customer_ids)
     if fmt == "csv":
         name = f"sla-{start.date().isoformat()}-{end.date().isoformat()}.csv"
         return Response(

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import g
 from werkzeug.exceptions import Forbidden
 
+from webapp import tenancy
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.api.common import responses
@@ -79,7 +79,7 @@ def _customer(value: Any, where: str) -> int | None:
     if column is Customer.id and not is_id(value):
         raise InvalidPayload("No such customer.", {where: f"no customer {value!r}"})
     found = db.session.scalar(db.select(Customer.id).where(column == value))
-    if found is None or not g.principal.sees_customer(found):
+    if found is None or not tenancy.current().can_see(found):
         raise InvalidPayload("No such customer.", {where: f"no customer {value!r}"})
     return found
 
@@ -118,7 +118,7 @@ def _from_event(data: Any) -> Event:
     customer_id = _customer(data.get("customer"), "event.customer")
     if ticket_id is not None:
         ticket_customer = db.session.scalar(db.select(Ticket.customer_id).where(Ticket.id == ticket_id))
-        if ticket_customer is None or not g.principal.sees_customer(ticket_customer):
+        if ticket_customer is None or not tenancy.current().can_see(ticket_customer):
             raise InvalidPayload("No such ticket.", {"event.ticket": f"no ticket {ticket_id}"})
         customer_id = customer_id or ticket_customer
     return Event(
@@ -138,10 +138,10 @@ def _from_event(data: Any) -> Event:
 
 
 def _check_visible(customer_id: int | None) -> None:
-    principal = g.principal
-    if customer_id is None and principal.customer_ids is not None:
+    principal = tenancy.current()
+    if customer_id is None and not principal.sees_all:
         raise Forbidden("This key is limited to its customers: preview an event of one of them (give 'customer').")
-    principal.check_customer(customer_id)
+    principal.check_see(customer_id)
 
 
 def _event_json(event: Event, duplicate_of: int | None) -> dict:

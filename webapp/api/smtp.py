@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import request
 
+from webapp import tenancy
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.api.common import (
@@ -17,7 +18,6 @@ from webapp.api.common import (
     json_request,
     limited,
     path_id,
-    principal,
     query_param,
     ref,
     reject_unknown,
@@ -50,7 +50,7 @@ def smtp_json(config: SmtpConfig) -> dict:
 @limited
 @api_required("read")
 def smtp_list():
-    query = smtp_configs.scoped(principal(), db.select(SmtpConfig).order_by(SmtpConfig.id))
+    query = smtp_configs.scoped(tenancy.current(), db.select(SmtpConfig).order_by(SmtpConfig.id))
     customer_id = query_int("customer_id")
     if customer_id is not None:
         query = query.where(SmtpConfig.customer_id == customer_id)
@@ -61,7 +61,7 @@ def smtp_list():
 @limited
 @api_required("write")
 def smtp_create():
-    config = smtp_configs.create(principal(), body())
+    config = smtp_configs.create(tenancy.current(), body())
     answer = smtp_json(config)
     db.session.commit()
     return answer, 201
@@ -71,14 +71,14 @@ def smtp_create():
 @limited
 @api_required("read")
 def smtp_detail(config_id: int):
-    return smtp_json(smtp_configs.visible(principal(), config_id))
+    return smtp_json(smtp_configs.visible(tenancy.current(), config_id))
 
 
 @bp.route("/smtp/<int:config_id>", methods=["PUT", "PATCH"])
 @limited
 @api_required("write")
 def smtp_update(config_id: int):
-    caller = principal()
+    caller = tenancy.current()
     config = smtp_configs.visible(caller, config_id)
     smtp_configs.update(caller, config, body(), partial=request.method == "PATCH")
     answer = smtp_json(config)
@@ -90,7 +90,7 @@ def smtp_update(config_id: int):
 @limited
 @api_required("write")
 def smtp_delete(config_id: int):
-    caller = principal()
+    caller = tenancy.current()
     smtp_configs.delete(caller, smtp_configs.visible(caller, config_id))
     db.session.commit()
     return "", 204
@@ -100,7 +100,7 @@ def smtp_delete(config_id: int):
 @limited
 @api_required("write")
 def smtp_test_email(config_id: int):
-    caller = principal()
+    caller = tenancy.current()
     config = smtp_configs.visible(caller, config_id)
     payload = body()
     reject_unknown(payload, {"recipient_email"})

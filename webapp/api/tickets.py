@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app, g, request, url_for
+from flask import abort, current_app, request, url_for
 from sqlalchemy.orm import selectinload
 
+from webapp import tenancy
 from webapp.api import bp
 from webapp.api.access import api_required, rate_key
 from webapp.api.common import MAX_LIMIT, json_request, path_id, query_param, ref, responses
@@ -18,7 +19,8 @@ from webapp.api.ticket_input import check_fields
 from webapp.errors import InvalidPayload
 from webapp.extensions import db, limiter
 from webapp.inputs import query_bool, query_choices, query_int, query_time, read_json_object
-from webapp.models import Customer, Priority, Role, Ticket, TicketStatus, User, utcnow
+from webapp.models import Priority, Ticket, TicketStatus, User, utcnow
+from webapp.paging import keyset_page
 from webapp.services import audit
 from webapp.services.tickets import tickets
 
@@ -75,8 +77,7 @@ def _iso(value: datetime | None) -> str | None:
 @limiter.limit(_list_limit, key_func=rate_key)
 @api_required("read")
 def ticket_list():
-    principal = g.principal
-    query = principal.scoped(db.select(Ticket), Ticket.customer_id)
+    query = tenancy.current().scoped(db.select(Ticket), Ticket.customer_id)
     statuses, priorities = query_choices("status", TicketStatus), query_choices("priority", Priority)
     if statuses:
         query = query.where(Ticket.status.in_(statuses))
@@ -94,31 +95,24 @@ def ticket_list():
     if breached is not None:
         query = query.where(Ticket.breached_at.is_not(None) if breached else Ticket.breached_at.is_(None))
     limit = query_int("limit", maximum=MAX_LIMIT) or current_app.config["PER_PAGE"]
-    if (cursor := query_int("cursor")) is not None:  # keyset: the last id of the previous page
-        query = query.where(Ticket.id < cursor)
-    rows = db.session.scalars(query.order_by(Ticket.id.desc()).limit(limit + 1)).all()
-    page, more = rows[:limit], len(rows) > limit
-    return {
-        "items": [ticket_json(t) for t in page],
-        "next_cursor": page[-1].id if more and page else None,
-        "limit": limit,
-    }
+    page = keyset_page(query, Ticket.id, per_page=limit, before=query_int("cursor"))  # cursor: the last id seen
+    return {"items": [ticket_json(t) for t in page.items], "next_cursor": page.before, "limit": limit}
 
 
 @bp.post("/tickets")
 @limiter.limit(_create_limit, key_func=rate_key)
 @api_required("write")
 def ticket_create():
-    principal = g.principal
+    principal = tenancy.current()
     payload = read_json_object()
     fields = check_fields(payload, CREATABLE, required={"title"})
     customer_id = payload.get("customer_id")
-    if customer_id is None and principal.customer_ids is not None and len(principal.customer_ids) == 1:
-        customer_id = next(iter(principal.customer_ids))
+    if customer_id is None:
+        customer_id = principal.only_customer_id()
     if not isinstance(customer_id, int) or isinstance(customer_id, bool):
         raise InvalidPayload("Invalid ticket.", {"customer_id": "required: the id of the ticket's customer"})
-    customer = db.session.get(Customer, customer_id)
-    if customer is None or not principal.sees_customer(customer_id):
+    customer = principal.customer_named(customer_id)
+    if customer is None:
         raise InvalidPayload("Invalid ticket.", {"customer_id": "no such customer for this key"})
     assignee = _assignee(fields.get("assignee_id"), customer_id)
     ticket = tickets.create(
@@ -145,14 +139,14 @@ def ticket_get(ticket_id: int):
 @bp.route("/tickets/<int:ticket_id>", methods=["PUT", "PATCH"])
 @api_required("write")
 def ticket_update(ticket_id: int):
-    ticket = _visible(ticket_id)
+    ticket = _changeable(ticket_id)
     payload = read_json_object()
     required = {"title", "priority", "status"} if request.method == "PUT" else set()
     fields = check_fields(payload, EDITABLE | {"customer_id"}, required=required)
     if "customer_id" in payload and payload["customer_id"] != ticket.customer_id:
         raise InvalidPayload("Invalid change.", {"customer_id": "a ticket cannot move to another customer"})
     assignee = _assignee(fields["assignee_id"], ticket.customer_id) if "assignee_id" in fields else None
-    actor, now = g.principal.user, utcnow()
+    actor, now = tenancy.current().user, utcnow()
     changed = []
     for name in ("title", "description"):
         if name in fields and getattr(ticket, name) != fields[name]:
@@ -175,8 +169,8 @@ def ticket_update(ticket_id: int):
 @api_required("write")
 def ticket_ack(ticket_id: int):
     """Acknowledge the ticket: its escalation stops at once."""
-    ticket = _visible(ticket_id)
-    user = g.principal.user
+    ticket = _changeable(ticket_id)
+    user = tenancy.current().user
     if user is None:
         raise InvalidPayload("This key has no user to acknowledge as.", {"key": "use a key created by a user"})
     acknowledged = tickets.acknowledge(ticket, by=user, via="api")
@@ -187,8 +181,10 @@ def ticket_ack(ticket_id: int):
 @bp.delete("/tickets/<int:ticket_id>")
 @api_required("write")
 def ticket_delete(ticket_id: int):
-    ticket = _visible(ticket_id)
-    audit.record(actor=g.principal.user, action="ticket.delete", target=ticket, summary=f"{ticket.key}: {ticket.title}")
+    ticket = _changeable(ticket_id)
+    audit.record(
+        actor=tenancy.current().user, action="ticket.delete", target=ticket, summary=f"{ticket.key}: {ticket.title}"
+    )
     db.session.delete(ticket)
     db.session.commit()
     return "", 204
@@ -200,10 +196,14 @@ def ticket_delete(ticket_id: int):
 def _visible(ticket_id: int) -> Ticket:
     ticket = db.session.scalar(db.select(Ticket).where(Ticket.id == ticket_id).options(selectinload(Ticket.timeline)))
     if ticket is None:
-        from flask import abort
-
         abort(404, description="No such ticket.")
-    g.principal.check_customer(ticket.customer_id)
+    tenancy.current().check_see(ticket.customer_id)
+    return ticket
+
+
+def _changeable(ticket_id: int) -> Ticket:
+    ticket = _visible(ticket_id)
+    tenancy.current().check_change(ticket.customer_id)
     return ticket
 
 
@@ -211,8 +211,8 @@ def _assignee(user_id: int | None, customer_id: int) -> User | None:
     if user_id is None:
         return None
     user = db.session.get(User, user_id)
-    in_customer = user is not None and (user.role == Role.ADMIN or any(c.id == customer_id for c in user.customers))
-    if user is None or not user.is_active or not in_customer:
+    sees_ticket = user is not None and tenancy.Principal.of_user(user).can_see(customer_id)
+    if user is None or not user.is_active or not sees_ticket:
         raise InvalidPayload("Invalid assignee.", {"assignee_id": "no active user of this ticket's customer"})
     return user
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import abort, g
+from flask import abort
 
+from webapp import tenancy
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.api.common import path_id, responses
 from webapp.extensions import db
 from webapp.inputs import query_id
-from webapp.models import PERSONAL_CHANNELS, Event, Notification, User, user_customer
+from webapp.models import PERSONAL_CHANNELS, Event, Notification, User
 from webapp.services.routing import decisions
 
 
@@ -21,7 +22,7 @@ def user_explain(user_id: int):
     event = db.session.get(Event, event_id)
     if event is None:
         abort(404, description=f"No event {event_id}.")
-    g.principal.check_customer(event.customer_id)
+    tenancy.current().check_see(event.customer_id)
     rows = {
         str(n.channel): n
         for n in db.session.scalars(
@@ -57,20 +58,10 @@ def user_explain(user_id: int):
 
 
 def _visible_user(user_id: int) -> User:
-    """The user, if the caller may see them: themselves, or someone sharing one of the caller's customers."""
+    """The user, if the caller sees them (tenancy: themselves, or a member of one of the caller's customers)."""
     user = db.session.get(User, user_id)
-    principal = g.principal
-    if user is None:
+    if user is None or not tenancy.current().can_see_user(user):
         abort(404, description=f"No user {user_id}.")
-    if principal.customer_ids is None or (principal.user is not None and principal.user.id == user.id):
-        return user
-    shared = db.session.scalar(
-        db.select(user_customer.c.customer_id)
-        .where(user_customer.c.user_id == user.id, user_customer.c.customer_id.in_(principal.customer_ids))
-        .limit(1)
-    )
-    if shared is None:
-        abort(404, description="No such object for this key.")
     return user
 
 

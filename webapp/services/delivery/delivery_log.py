@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import or_
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import Channel, Event, Notification, NotificationStatus, WebhookDelivery
+from webapp.paging import KeysetPage, keyset_page
+
+if TYPE_CHECKING:
+    from webapp.tenancy import Principal
 
 S = NotificationStatus
 TERMINAL = frozenset({S.SENT, S.DELIVERED, S.FAILED, S.SUPPRESSED})  # a watcher may stop polling
@@ -27,26 +31,13 @@ class LogFilter:
     until: datetime | None = None
 
 
-@dataclass(frozen=True)
-class KeysetPage:
-    items: list
-    newer: int | None  # pass as ?after= for the previous (newer) page
-    older: int | None  # pass as ?before= for the next (older) page
+def visible_to(principal: Principal, query):
+    """The rows of `query` the reader sees (tenancy): its customers' notifications and those addressed to it."""
+    return principal.scoped(query, Notification.customer_id, owner_column=Notification.user_id)
 
 
-def scope(query, customer_ids: frozenset[int] | None, user_id: int | None):
-    """Rows of the reader's customers or addressed to the reader; everything for admins (None)."""
-    if customer_ids is None:
-        return query
-    return query.where(or_(Notification.customer_id.in_(customer_ids), Notification.user_id == user_id))
-
-
-def visible(n: Notification, customer_ids: frozenset[int] | None, user_id: int | None) -> bool:
-    return customer_ids is None or n.customer_id in customer_ids or (n.user_id is not None and n.user_id == user_id)
-
-
-def _filtered(query, f: LogFilter, customer_ids: frozenset[int] | None, user_id: int | None):
-    query = scope(query, customer_ids, user_id)
+def _filtered(query, f: LogFilter, principal: Principal):
+    query = visible_to(principal, query)
     if f.channel is not None:
         query = query.where(Notification.channel == f.channel)
     if f.status is not None:
@@ -69,8 +60,7 @@ def _filtered(query, f: LogFilter, customer_ids: frozenset[int] | None, user_id:
 def page(
     f: LogFilter,
     *,
-    customer_ids: frozenset[int] | None,
-    user_id: int | None = None,
+    principal: Principal,
     before: int | None = None,
     after: int | None = None,
     per_page: int = 50,
@@ -80,25 +70,9 @@ def page(
     query = _filtered(
         db.select(Notification).options(joinedload(Notification.event), joinedload(Notification.user)),
         f,
-        customer_ids,
-        user_id,
+        principal,
     )
-    if after is not None:
-        rows = list(
-            db.session.scalars(
-                query.where(Notification.id > after).order_by(Notification.id.asc()).limit(per_page + 1)
-            ).unique()
-        )
-        more_newer = len(rows) > per_page
-        rows = list(reversed(rows[:per_page]))
-        return KeysetPage(rows, rows[0].id if rows and more_newer else None, rows[-1].id if rows else None)
-    if before is not None:
-        query = query.where(Notification.id < before)
-    rows = list(db.session.scalars(query.order_by(Notification.id.desc()).limit(per_page + 1)).unique())
-    more_older = len(rows) > per_page
-    rows = rows[:per_page]
-    newer = rows[0].id if rows and before is not None else None
-    return KeysetPage(rows, newer, rows[-1].id if rows and more_older else None)
+    return keyset_page(query, Notification.id, per_page=per_page, before=before, after=after)
 
 
 def _when(moment: datetime | None) -> str:

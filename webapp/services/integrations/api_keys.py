@@ -9,10 +9,10 @@ from webapp.extensions import db
 from webapp.models import ApiKey, Customer, User, utcnow
 from webapp.security import hash_api_key
 from webapp.services import audit
+from webapp.tenancy import SCOPES
 
 MAX_EXPIRES_DAYS = 3650
 KEY_PREFIX = "opsr_"
-SCOPES = ("read", "write", "admin")  # each includes the ones before it
 
 
 def new_key() -> tuple[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, case, exists, func, or_
 from sqlalchemy.orm import aliased, joinedload
@@ -12,6 +13,9 @@ from webapp.extensions import db
 from webapp.models import Customer, Event, EventStatus, Notification, NotificationStatus, Ticket
 from webapp.services.delivery import delivery_log
 from webapp.services.tickets import ticket_queries
+
+if TYPE_CHECKING:
+    from webapp.tenancy import Principal
 
 FIRING_WINDOW = timedelta(days=7)  # older alerts without a resolution are not "now"
 S = NotificationStatus
@@ -28,20 +32,10 @@ STATUS_COLORS = {
 CHANNEL_COLORS = {"sms": "#1565c0", "email": "#ef6c00", "web": "#6a1b9a", "webhook": "#00897b"}
 
 
-def event_scope(query, customer_ids: frozenset[int] | None):
-    """Alerts of the user's customers and the global ones (no customer)."""
-    if customer_ids is None:
-        return query
-    return query.where(or_(Event.customer_id.in_(customer_ids), Event.customer_id.is_(None)))
-
-
-def ticket_scope(query, customer_ids: frozenset[int] | None):
-    return query if customer_ids is None else query.where(Ticket.customer_id.in_(customer_ids))
-
-
-def firing_alerts(customer_ids: frozenset[int] | None, *, now: datetime, limit: int = 10) -> tuple[list[Event], int]:
+def firing_alerts(principal: Principal, *, now: datetime, limit: int = 10) -> tuple[list[Event], int]:
+    """The reader's customers' alerts still firing, and the operations team's (a shared headline: tenancy)."""
     resolved = aliased(Event)
-    still_firing = event_scope(
+    still_firing = principal.scoped(
         db.select(Event).where(
             Event.status == EventStatus.FIRING,
             Event.created_at >= now - FIRING_WINDOW,
@@ -51,34 +45,33 @@ def firing_alerts(customer_ids: frozenset[int] | None, *, now: datetime, limit: 
                 resolved.status == EventStatus.RESOLVED,
             ),
         ),
-        customer_ids,
+        Event.customer_id,
+        shared=True,
     ).order_by(Event.id.desc())
     rows = list(db.session.scalars(still_firing.limit(limit)))
     total = db.session.scalar(db.select(func.count()).select_from(still_firing.subquery()))
     return rows, total or 0
 
 
-def tickets_needing_attention(
-    customer_ids: frozenset[int] | None, *, now: datetime, limit: int = 10
-) -> tuple[list[Ticket], int, int]:
+def tickets_needing_attention(principal: Principal, *, now: datetime, limit: int = 10) -> tuple[list[Ticket], int, int]:
     """Breached first, then at risk, by deadline; and the two counts."""
     at_risk, breached = ticket_queries.at_risk(now), ticket_queries.breached(now)
     counts = db.session.execute(
-        ticket_scope(
+        principal.scoped(
             db.select(
                 func.count().filter(at_risk),
                 func.count().filter(breached),
             ).where(or_(at_risk, breached)),
-            customer_ids,
+            Ticket.customer_id,
         )
     ).one()
     rows = list(
         db.session.scalars(
-            ticket_scope(
+            principal.scoped(
                 db.select(Ticket)
                 .options(joinedload(Ticket.customer), joinedload(Ticket.assignee))
                 .where(or_(at_risk, breached), Ticket.status.in_(("open", "pending"))),
-                customer_ids,
+                Ticket.customer_id,
             )
             .order_by(Ticket.due_at.asc())
             .limit(limit)
@@ -87,9 +80,9 @@ def tickets_needing_attention(
     return rows, counts[0] or 0, counts[1] or 0
 
 
-def open_tickets(customer_ids: frozenset[int] | None, *, limit: int = 5) -> tuple[list[Ticket], int]:
+def open_tickets(principal: Principal, *, limit: int = 5) -> tuple[list[Ticket], int]:
     """The newest open tickets and how many are open."""
-    query = ticket_scope(db.select(Ticket).where(Ticket.status == "open"), customer_ids)
+    query = principal.scoped(db.select(Ticket).where(Ticket.status == "open"), Ticket.customer_id)
     rows = list(
         db.session.scalars(
             query.options(joinedload(Ticket.customer), joinedload(Ticket.assignee))
@@ -101,15 +94,12 @@ def open_tickets(customer_ids: frozenset[int] | None, *, limit: int = 5) -> tupl
     return rows, total or 0
 
 
-def failed_deliveries(
-    customer_ids: frozenset[int] | None, user_id: int | None, *, now: datetime, limit: int = 10
-) -> tuple[list[Notification], int]:
-    query = delivery_log.scope(
+def failed_deliveries(principal: Principal, *, now: datetime, limit: int = 10) -> tuple[list[Notification], int]:
+    query = delivery_log.visible_to(
+        principal,
         db.select(Notification).where(
             Notification.status == S.FAILED, Notification.created_at >= now - timedelta(hours=24)
         ),
-        customer_ids,
-        user_id,
     )
     rows = list(
         db.session.scalars(
@@ -122,9 +112,9 @@ def failed_deliveries(
     return rows, total or 0
 
 
-def status_counts(customer_ids, user_id, *, since: datetime) -> dict[str, int]:
-    query = delivery_log.scope(
-        db.select(Notification.status, func.count()).where(Notification.created_at >= since), customer_ids, user_id
+def status_counts(principal: Principal, *, since: datetime) -> dict[str, int]:
+    query = delivery_log.visible_to(
+        principal, db.select(Notification.status, func.count()).where(Notification.created_at >= since)
     ).group_by(Notification.status)
     counts = dict(db.session.execute(query).all())
     return {status.value: counts.get(status, 0) for status in NotificationStatus}
@@ -190,17 +180,16 @@ def _stacked(
     return chart
 
 
-def delivery_charts(customer_ids, user_id, *, now: datetime, days: int) -> tuple[Chart, Chart]:
+def delivery_charts(principal: Principal, *, now: datetime, days: int) -> tuple[Chart, Chart]:
     """Deliveries per hour over the last `days`, stacked by status and by channel (one GROUP BY)."""
     start = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     hour = _hour_key(Notification.created_at)
     rows = db.session.execute(
-        delivery_log.scope(
+        delivery_log.visible_to(
+            principal,
             db.select(hour, Notification.channel, Notification.status, func.count()).where(
                 Notification.created_at >= start
             ),
-            customer_ids,
-            user_id,
         ).group_by(hour, Notification.channel, Notification.status)
     ).all()
     labels = [(start + timedelta(hours=i)).strftime("%Y-%m-%d %H:00") for i in range(days * 24)]
@@ -233,10 +222,10 @@ class Compliance:
         return round(100 * self.met / total) if total else None
 
 
-def sla_compliance(customer_ids: frozenset[int] | None, *, now: datetime, days: int = 30) -> list[Compliance]:
+def sla_compliance(principal: Principal, *, now: datetime, days: int = 30) -> list[Compliance]:
     """Per customer, among tickets due in the window: met (resolved by the deadline, never breached) vs breached."""
     met = and_(Ticket.resolved_at.is_not(None), Ticket.resolved_at <= Ticket.due_at, Ticket.breached_at.is_(None))
-    query = ticket_scope(
+    query = principal.scoped(
         db.select(
             Customer.name,
             func.sum(case((met, 1), else_=0)),
@@ -246,6 +235,6 @@ def sla_compliance(customer_ids: frozenset[int] | None, *, now: datetime, days: 
         .where(Ticket.due_at >= now - timedelta(days=days), Ticket.due_at <= now)
         .group_by(Customer.name)
         .order_by(Customer.name),
-        customer_ids,
+        Ticket.customer_id,
     )
     return [Compliance(name, int(m or 0), int(b or 0)) for name, m, b in db.session.execute(query)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.orm import joinedload
@@ -22,7 +23,10 @@ from webapp.models import (
     user_customer,
     utcnow,
 )
-from webapp.services.delivery.delivery_log import KeysetPage
+from webapp.paging import KeysetPage, keyset_page
+
+if TYPE_CHECKING:
+    from webapp.tenancy import Principal
 
 KEY_PATTERN = re.compile(r"^\s*(?:ops-)?(\d{1,12})\s*$", re.IGNORECASE)
 
@@ -73,7 +77,7 @@ class TicketFilter:
 def page(
     f: TicketFilter,
     *,
-    customer_ids: frozenset[int] | None,
+    principal: Principal,
     before: int | None = None,
     after: int | None = None,
     per_page: int = 50,
@@ -81,9 +85,9 @@ def page(
 ) -> KeysetPage:
     """Newest first, by key: one statement per page (customer and assignee joined in)."""
     now = now or utcnow()
-    query = db.select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.assignee))
-    if customer_ids is not None:
-        query = query.where(Ticket.customer_id.in_(customer_ids))
+    query = principal.scoped(
+        db.select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.assignee)), Ticket.customer_id
+    )
     if f.status is not None:
         query = query.where(Ticket.status == f.status)
     if f.priority is not None:
@@ -101,19 +105,7 @@ def page(
         pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         text_match = or_(Ticket.title.ilike(pattern, escape="\\"), Ticket.description.ilike(pattern, escape="\\"))
         query = query.where(or_(Ticket.id == int(key.group(1)), text_match) if key else text_match)
-    if after is not None:
-        rows = list(
-            db.session.scalars(query.where(Ticket.id > after).order_by(Ticket.id.asc()).limit(per_page + 1)).unique()
-        )
-        more = len(rows) > per_page
-        rows = list(reversed(rows[:per_page]))
-        return KeysetPage(rows, rows[0].id if rows and more else None, rows[-1].id if rows else None)
-    if before is not None:
-        query = query.where(Ticket.id < before)
-    rows = list(db.session.scalars(query.order_by(Ticket.id.desc()).limit(per_page + 1)).unique())
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    return KeysetPage(rows, rows[0].id if rows and before is not None else None, rows[-1].id if rows and more else None)
+    return keyset_page(query, Ticket.id, per_page=per_page, before=before, after=after)
 
 
 @dataclass(frozen=True)
