@@ -205,10 +205,6 @@ class Principal:
         if not self.can_change_person(user):
             abort(403, description=f"Only an admin can change another person's {what}.")
 
-    # The old name webapp/api/smtp.py and webapp/api/preferences.py still call (their write paths move to the
-    # methods above in another change); delete it with its last caller.
-    sees_customer = can_see
-
     @property
     def label(self) -> str:
         if self.api_key is not None:

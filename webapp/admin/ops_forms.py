@@ -9,14 +9,12 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
-    IntegerField,
-    PasswordField,
     SelectField,
     StringField,
     TextAreaField,
     URLField,
 )
-from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, ValidationError
 
 from webapp.admin.forms import MultiCheckboxField
 from webapp.extensions import db
@@ -27,10 +25,10 @@ from webapp.models import (
     NotificationStatus,
     Priority,
     Role,
-    SmtpSecurity,
     TicketStatus,
     User,
 )
+from webapp.services.integrations.smtp_configs import SMTP_CONFIG
 from webapp.validation import normalise_email, to_e164
 
 if TYPE_CHECKING:
@@ -96,28 +94,11 @@ class ConfirmForm(FlaskForm):
     """A button that changes something: only the CSRF token."""
 
 
-class SmtpConfigForm(FlaskForm):
+class SmtpConfigForm(SMTP_CONFIG.form("SmtpConfigFields")):
+    """The SMTP settings page: the fields of SMTP_CONFIG (checked by the service), and whose settings."""
+
     customer = SelectField("Customer", choices=[], validators=[InputRequired(message="Pick a customer.")])
-    name = StringField("Name", default="Default", validators=[DataRequired(), Length(max=120)])
-    host = StringField("Host", validators=[DataRequired(message="Enter the SMTP server's host name."), Length(max=255)])
-    port = IntegerField("Port", default=587, validators=[InputRequired(), NumberRange(1, 65535)])
-    security = SelectField("Security", choices=_choices(SmtpSecurity), default=SmtpSecurity.STARTTLS.value)
-    username = StringField("Username", validators=[Optional(), Length(max=255)])
-    password = PasswordField(
-        "Password", validators=[Optional(), Length(max=500)], description="Leave empty to keep the stored password."
-    )
-    from_email = EmailField("From address", validators=[DataRequired(), Length(max=254)])
-    from_name = StringField("From name", validators=[Optional(), Length(max=120)])
-    reply_to = EmailField("Reply-to", validators=[Optional(), Length(max=254)])
-    timeout_seconds = IntegerField("Timeout (seconds)", default=30, validators=[InputRequired(), NumberRange(1, 300)])
-    enabled = BooleanField("Enabled", default=True)
-
-    def validate_from_email(self, field) -> None:
-        field.data = _email(field.data)
-
-    def validate_reply_to(self, field) -> None:
-        if field.data:
-            field.data = _email(field.data)
+    inputs = {"customer_id": "customer"}
 
 
 def _email(value: str) -> str:

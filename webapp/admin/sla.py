@@ -1,43 +1,23 @@
 """SLA policies per customer and priority, the customer's business hours and holidays; the SLA report.
 
-Everyone signed in reads (their own customers; admins all); only admins change. A change recomputes the
-deadlines of the customer's unresolved tickets, each with a timeline line giving the reason.
+Everyone signed in reads (their own customers; admins all); only admins change. The views parse the forms and
+call webapp.services.tickets.sla_policies, which decides who may change what, validates, recomputes the
+deadlines of the customer's unresolved tickets (each with a timeline line giving the reason) and audits.
 """
 
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 
+from webapp import tenancy
 from webapp.admin import bp
-from webapp.admin.sla_forms import DAY_NAMES, CalendarForm, ConfirmForm, HolidayForm, PolicyForm
+from webapp.admin.forms import ConfirmForm
+from webapp.admin.sla_forms import CalendarForm, HolidayForm, PolicyForm
+from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.models import BusinessCalendar, Customer, Holiday, Priority, Role, SlaPolicy
-from webapp.security import role_required
-from webapp.services import audit
-from webapp.services.tickets import sla, sla_report
-
-POLICY_FIELDS = (
-    "resolution_minutes",
-    "first_response_minutes",
-    "warning_minutes",
-    "business_hours_only",
-    "escalation_minutes",
-    "escalation_interval_minutes",
-    "escalation_limit",
-)
-
-
-def _customer_ids() -> frozenset[int] | None:
-    return None if current_user.has_role(Role.ADMIN) else frozenset(c.id for c in current_user.customers)
-
-
-def _customer_or_404(customer_id: int) -> Customer:
-    customer = db.session.get(Customer, customer_id)
-    visible = _customer_ids()
-    if customer is None or (visible is not None and customer.id not in visible):
-        abort(404, description="No such customer.")
-    return customer
+from webapp.models import Customer, Priority, SlaPolicy
+from webapp.services.tickets import sla_policies, sla_report
+from webapp.services.tickets.sla_policies import CALENDAR, DAY_NAMES, POLICY
 
 
 def _priority_or_404(value: str) -> Priority:
@@ -49,10 +29,8 @@ def _priority_or_404(value: str) -> Priority:
 
 @bp.get("/sla")
 def sla_list():
-    query = db.select(Customer).order_by(Customer.name)
-    if (visible := _customer_ids()) is not None:
-        query = query.where(Customer.id.in_(visible))
-    customers = db.session.scalars(query).all()
+    principal = tenancy.current()
+    customers = principal.visible_customers()
     policies = {
         (p.customer_id, str(p.priority)): p
         for p in db.session.scalars(db.select(SlaPolicy).where(SlaPolicy.customer_id.in_([c.id for c in customers])))
@@ -62,162 +40,106 @@ def sla_list():
 
 @bp.get("/sla/customers/<int:customer_id>")
 def sla_customer(customer_id: int):
-    customer = _customer_or_404(customer_id)
-    return _render_customer(customer)
+    return _render_customer(sla_policies.customer_for(tenancy.current(), customer_id))
 
 
 def _render_customer(customer: Customer, *, calendar_form=None, holiday_form=None, status: int = 200):
-    calendar = customer.business_calendar
     if calendar_form is None:
-        calendar_form = CalendarForm(
-            formdata=None,
-            timezone=calendar.timezone if calendar else customer.timezone,
-            working_days=list(calendar.working_days) if calendar else [0, 1, 2, 3, 4],
-            start=_hhmm(calendar.start_minute if calendar else 540),
-            end=_hhmm(calendar.end_minute if calendar else 1020),
-        )
+        calendar_form = CalendarForm(formdata=None, data=CALENDAR.form_data(sla_policies.calendar_values(customer)))
     policies = {str(p.priority): p for p in customer.sla_policies}
     page = render_template(
         "admin/sla/customer.html",
         customer=customer,
         policies=policies,
         priorities=list(Priority),
-        calendar=calendar,
+        calendar=customer.business_calendar,
         day_names=DAY_NAMES,
         calendar_form=calendar_form,
         holiday_form=holiday_form or HolidayForm(formdata=None),
         confirm=ConfirmForm(),
-        can_edit=current_user.has_role(Role.ADMIN),
+        can_edit=sla_policies.may_change(tenancy.current()),
     )
     return page, status
 
 
-def _hhmm(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
-
-
 @bp.route("/sla/customers/<int:customer_id>/policies/<priority>", methods=["GET", "POST"])
-@role_required(Role.ADMIN)
 def sla_policy_edit(customer_id: int, priority: str):
-    customer = _customer_or_404(customer_id)
+    principal = tenancy.current()
+    customer = sla_policies.customer_for(principal, customer_id)
     level = _priority_or_404(priority)
-    policy = sla.policy_for(customer.id, level)
-    form = PolicyForm(obj=policy)
+    sla_policies.check_change(principal, customer)
+    form = PolicyForm(data=POLICY.form_data(sla_policies.policy_values(customer, level)))
     if form.validate_on_submit():
-        created = policy is None
-        if created:
-            policy = SlaPolicy(customer_id=customer.id, priority=level)
-            db.session.add(policy)
-        before = {name: getattr(policy, name, None) for name in POLICY_FIELDS}
-        form.populate_obj(policy)
-        db.session.flush()
-        after = {name: getattr(policy, name) for name in POLICY_FIELDS}
-        changes = {k: [before[k], after[k]] for k in POLICY_FIELDS if before[k] != after[k]}
-        moved = sla.recompute_customer(
-            customer.id, level, reason=f"SLA policy for {level} priority changed by {current_user.name}"
-        )
-        audit.record(
-            actor=current_user,
-            action="sla_policy.create" if created else "sla_policy.update",
-            target=policy,
-            summary=f"{customer.name} {level}: {moved} ticket deadline(s) recomputed",
-            changes=changes,
-        )
-        db.session.commit()
-        flash(f"Policy for {level} priority saved; {moved} open ticket deadline(s) recomputed.", "success")
-        return redirect(url_for("admin.sla_customer", customer_id=customer.id))
-    status = 422 if request.method == "POST" else 200
-    return render_template("admin/sla/policy.html", form=form, customer=customer, priority=level, policy=policy), status
+        try:
+            _, moved = sla_policies.save_policy(principal, customer, level, form.payload())
+        except InvalidPayload as exc:
+            form.show(exc)
+        else:
+            db.session.commit()
+            flash(f"Policy for {level} priority saved; {moved} open ticket deadline(s) recomputed.", "success")
+            return redirect(url_for("admin.sla_customer", customer_id=customer.id))
+    policy = next((p for p in customer.sla_policies if p.priority == level), None)
+    page = render_template("admin/sla/policy.html", form=form, customer=customer, priority=level, policy=policy)
+    return page, 422 if request.method == "POST" else 200
 
 
 @bp.post("/sla/customers/<int:customer_id>/policies/<priority>/delete")
-@role_required(Role.ADMIN)
 def sla_policy_delete(customer_id: int, priority: str):
-    customer = _customer_or_404(customer_id)
+    principal = tenancy.current()
+    customer = sla_policies.customer_for(principal, customer_id)
     level = _priority_or_404(priority)
-    policy = sla.policy_for(customer.id, level)
-    if policy is None or not ConfirmForm().validate_on_submit():
-        abort(400, description="Nothing to delete, or the form expired: reload the page.")
-    audit.record(actor=current_user, action="sla_policy.delete", target=policy, summary=f"{customer.name} {level}")
-    db.session.delete(policy)
-    db.session.flush()
-    sla.recompute_customer(customer.id, level, reason=f"SLA policy for {level} priority removed by {current_user.name}")
+    if not ConfirmForm().validate_on_submit():
+        abort(400, description="The form expired: reload the page.")
+    sla_policies.delete_policy(principal, customer, level)
     db.session.commit()
     flash(f"Policy for {level} priority removed: its tickets have no deadline now.", "success")
     return redirect(url_for("admin.sla_customer", customer_id=customer.id))
 
 
 @bp.post("/sla/customers/<int:customer_id>/calendar")
-@role_required(Role.ADMIN)
 def sla_calendar_save(customer_id: int):
-    customer = _customer_or_404(customer_id)
+    principal = tenancy.current()
+    customer = sla_policies.customer_for(principal, customer_id)
     form = CalendarForm()
-    if not form.validate_on_submit():
-        return _render_customer(customer, calendar_form=form, status=422)
-    calendar = customer.business_calendar or BusinessCalendar(customer_id=customer.id)
-    calendar.timezone = form.timezone.data
-    calendar.working_days = sorted(set(form.working_days.data))
-    calendar.start_minute, calendar.end_minute = form.start_minute, form.end_minute
-    db.session.add(calendar)
-    db.session.flush()
-    moved = _recompute_business(customer, reason=f"business hours changed by {current_user.name}")
-    audit.record(
-        actor=current_user,
-        action="business_calendar.update",
-        target=calendar,
-        summary=f"{customer.name}: {moved} deadline(s) recomputed",
-    )
-    db.session.commit()
-    flash(f"Business hours saved; {moved} open ticket deadline(s) recomputed.", "success")
-    return redirect(url_for("admin.sla_customer", customer_id=customer.id))
+    if form.validate_on_submit():
+        try:
+            moved = sla_policies.save_calendar(principal, customer, form.payload())
+        except InvalidPayload as exc:
+            form.show(exc)
+        else:
+            db.session.commit()
+            flash(f"Business hours saved; {moved} open ticket deadline(s) recomputed.", "success")
+            return redirect(url_for("admin.sla_customer", customer_id=customer.id))
+    return _render_customer(customer, calendar_form=form, status=422)
 
 
 @bp.post("/sla/customers/<int:customer_id>/holidays")
-@role_required(Role.ADMIN)
 def sla_holiday_add(customer_id: int):
-    customer = _customer_or_404(customer_id)
+    principal = tenancy.current()
+    customer = sla_policies.customer_for(principal, customer_id)
     form = HolidayForm()
-    if not form.validate_on_submit():
-        return _render_customer(customer, holiday_form=form, status=422)
-    exists = db.session.scalar(
-        db.select(Holiday.id).where(Holiday.customer_id == customer.id, Holiday.day == form.day.data)
-    )
-    if exists:
-        form.day.errors = ["This day is already a holiday."]
-        return _render_customer(customer, holiday_form=form, status=422)
-    holiday = Holiday(customer_id=customer.id, day=form.day.data, name=form.name.data.strip())
-    db.session.add(holiday)
-    db.session.flush()
-    moved = _recompute_business(customer, reason=f"holiday {holiday.day} ({holiday.name}) added")
-    audit.record(actor=current_user, action="holiday.create", target=holiday, summary=f"{customer.name} {holiday.day}")
-    db.session.commit()
-    flash(f"Holiday {holiday.day} added; {moved} open ticket deadline(s) recomputed.", "success")
-    return redirect(url_for("admin.sla_customer", customer_id=customer.id))
+    if form.validate_on_submit():
+        try:
+            holiday, moved = sla_policies.add_holiday(principal, customer, form.payload())
+        except InvalidPayload as exc:
+            form.show(exc)
+        else:
+            db.session.commit()
+            flash(f"Holiday {holiday.day} added; {moved} open ticket deadline(s) recomputed.", "success")
+            return redirect(url_for("admin.sla_customer", customer_id=customer.id))
+    return _render_customer(customer, holiday_form=form, status=422)
 
 
 @bp.post("/sla/customers/<int:customer_id>/holidays/<int:holiday_id>/delete")
-@role_required(Role.ADMIN)
 def sla_holiday_delete(customer_id: int, holiday_id: int):
-    customer = _customer_or_404(customer_id)
-    holiday = db.session.get(Holiday, holiday_id)
-    if holiday is None or holiday.customer_id != customer.id:
-        abort(404, description="No such holiday.")
+    principal = tenancy.current()
+    customer = sla_policies.customer_for(principal, customer_id)
     if not ConfirmForm().validate_on_submit():
         abort(400, description="The form expired: reload the page.")
-    audit.record(actor=current_user, action="holiday.delete", target=holiday, summary=f"{customer.name} {holiday.day}")
-    db.session.delete(holiday)
-    db.session.flush()
-    _recompute_business(customer, reason=f"holiday {holiday.day} removed")
+    sla_policies.remove_holiday(principal, customer, holiday_id)
     db.session.commit()
     flash("Holiday removed.", "success")
     return redirect(url_for("admin.sla_customer", customer_id=customer.id))
-
-
-def _recompute_business(customer: Customer, *, reason: str) -> int:
-    levels = db.session.scalars(
-        db.select(SlaPolicy.priority).where(SlaPolicy.customer_id == customer.id, SlaPolicy.business_hours_only)
-    ).all()
-    return sum(sla.recompute_customer(customer.id, level, reason=reason) for level in levels)
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -230,7 +152,7 @@ def _report_rows():
     except ValueError as exc:
         start, end = sla_report.period(None, None)
         error = f"'{exc.args[0]}': {exc.args[1]}; showing the last {sla_report.DEFAULT_DAYS} days."
-    return start, end, sla_report.compliance(start=start, end=end, customer_ids=_customer_ids()), error
+    return start, end, sla_report.compliance(start=start, end=end, customer_ids=tenancy.current().customer_ids), error
 
 
 @bp.get("/reports/sla")

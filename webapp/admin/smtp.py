@@ -1,31 +1,24 @@
-"""SMTP settings per customer: list, create, edit (password write-only) and Send test email."""
+"""SMTP settings per customer: list, create, edit (password write-only) and Send test email.
+
+The views parse the form and call webapp.services.integrations.smtp_configs, which applies the tenant
+boundary, validates (the same checks and messages as the API's) and audits."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import joinedload
 
-from webapp.admin import bp, scope
+from webapp import tenancy
+from webapp.admin import bp
 from webapp.admin.ops_forms import SmtpConfigForm, TestEmailForm
+from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import Customer, SmtpConfig
 from webapp.services.delivery import test_sends
 from webapp.services.integrations import smtp_configs
+from webapp.services.integrations.smtp_configs import SMTP_CONFIG
 
-
-def _visible_config(config_id: int) -> SmtpConfig:
-    config = db.session.get(
-        SmtpConfig, config_id, options=[joinedload(SmtpConfig.customer), joinedload(SmtpConfig.test_notification)]
-    )
-    if config is None:
-        abort(404)
-    scope.check_visible(config.customer_id)
-    return config
-
-
-def _values(form: SmtpConfigForm) -> dict:
-    return {name: getattr(form, name).data for name in smtp_configs.FIELDS}
+LOADED = (joinedload(SmtpConfig.customer), joinedload(SmtpConfig.test_notification))
 
 
 def _fixed_customer(form: SmtpConfigForm, config: SmtpConfig) -> None:
@@ -41,78 +34,83 @@ def _watch_id() -> int | None:
     return int(value) if value.isdigit() and len(value) < 19 else None
 
 
+def _edit_page(config: SmtpConfig, form: SmtpConfigForm, *, test_form=None, watch=None):
+    principal = tenancy.current()
+    can_change = smtp_configs.may_change(principal, config)
+    if test_form is None and can_change:
+        test_form = TestEmailForm(formdata=None, to=principal.user.email)
+    return render_template(
+        "admin/smtp/edit.html", form=form, config=config, test_form=test_form, watch=watch, can_change=can_change
+    )
+
+
 @bp.get("/smtp")
 def smtp_list():
+    principal = tenancy.current()
     query = (
         db.select(SmtpConfig)
-        .options(joinedload(SmtpConfig.customer), joinedload(SmtpConfig.test_notification))
+        .options(*LOADED)
         .join(Customer, Customer.id == SmtpConfig.customer_id)
         .order_by(Customer.name, SmtpConfig.name, SmtpConfig.id)
         .limit(500)
     )
-    configs = list(db.session.scalars(scope.scoped(query, SmtpConfig.customer_id)))
-    return render_template("admin/smtp/list.html", configs=configs, can_change=scope.can_change())
+    configs = list(db.session.scalars(smtp_configs.scoped(principal, query)))
+    return render_template("admin/smtp/list.html", configs=configs, can_change=smtp_configs.may_change(principal))
 
 
 @bp.route("/smtp/new", methods=["GET", "POST"])
 def smtp_new():
-    if not scope.can_change():
-        abort(403, description="Viewers can look but not change anything.")
+    principal = tenancy.current()
+    smtp_configs.require_writer(principal)
     form = SmtpConfigForm()
-    form.customer.choices = [(str(c.id), c.name) for c in scope.visible_customers()]
+    form.customer.choices = [(str(c.id), c.name) for c in principal.visible_customers()]
     if form.validate_on_submit():
-        customer = db.session.get(Customer, int(form.customer.data))
-        scope.check_can_change(customer.id)
-        config = smtp_configs.save(
-            None, customer=customer, values=_values(form), password=form.password.data, actor=current_user
-        )
-        db.session.commit()
-        flash(f"SMTP settings “{config.name}” saved for {customer.name}.", "success")
-        return redirect(url_for("admin.smtp_edit", config_id=config.id))
+        try:
+            config = smtp_configs.create(principal, {**form.payload(), "customer_id": int(form.customer.data)})
+        except InvalidPayload as exc:
+            form.show(exc)
+        else:
+            db.session.commit()
+            flash(f"SMTP settings “{config.name}” saved for {config.customer.name}.", "success")
+            return redirect(url_for("admin.smtp_edit", config_id=config.id))
     return render_template("admin/smtp/edit.html", form=form, config=None, test_form=None, watch=None)
 
 
 @bp.route("/smtp/<int:config_id>", methods=["GET", "POST"])
 def smtp_edit(config_id: int):
-    config = _visible_config(config_id)
-    if request.method == "POST":
-        scope.check_can_change(config.customer_id)
-    form = SmtpConfigForm(obj=config if request.method == "GET" else None)
+    principal = tenancy.current()
+    config = smtp_configs.visible(principal, config_id, options=LOADED)
+    if request.method == "GET":
+        form = SmtpConfigForm(data=SMTP_CONFIG.form_data(SMTP_CONFIG.values_of(config)))
+    else:
+        form = SmtpConfigForm()
     _fixed_customer(form, config)
     if form.validate_on_submit():
-        smtp_configs.save(
-            config, customer=config.customer, values=_values(form), password=form.password.data, actor=current_user
-        )
-        db.session.commit()
-        flash("SMTP settings saved." + ("" if form.password.data else " The stored password was kept."), "success")
-        return redirect(url_for("admin.smtp_edit", config_id=config.id))
-    test_form = TestEmailForm(formdata=None, to=current_user.email) if scope.can_change() else None
-    return render_template(
-        "admin/smtp/edit.html",
-        form=form,
-        config=config,
-        test_form=test_form,
-        watch=_watch_id(),
-        can_change=scope.can_change(),
-    )
+        payload = form.payload()
+        try:
+            smtp_configs.update(principal, config, payload)
+        except InvalidPayload as exc:
+            form.show(exc)
+        else:
+            db.session.commit()
+            kept = "" if payload.get("password") else " The stored password was kept."
+            flash("SMTP settings saved." + kept, "success")
+            return redirect(url_for("admin.smtp_edit", config_id=config.id))
+    return _edit_page(config, form, watch=_watch_id())
 
 
 @bp.post("/smtp/<int:config_id>/test")
 def smtp_test(config_id: int):
-    config = _visible_config(config_id)
-    scope.check_can_change(config.customer_id)
+    principal = tenancy.current()
+    config = smtp_configs.visible(principal, config_id, options=LOADED)
+    principal.check_change(config.customer_id)
     test_form = TestEmailForm()
     if not test_form.validate_on_submit():
-        form = SmtpConfigForm(formdata=None, obj=config)
+        form = SmtpConfigForm(formdata=None, data=SMTP_CONFIG.form_data(SMTP_CONFIG.values_of(config)))
         _fixed_customer(form, config)
-        return (
-            render_template(
-                "admin/smtp/edit.html", form=form, config=config, test_form=test_form, watch=None, can_change=True
-            ),
-            422,
-        )
+        return _edit_page(config, form, test_form=test_form), 422
     notification = test_sends.email(
-        customer=config.customer, to=test_form.to.data, actor=current_user, smtp_config=config
+        customer=config.customer, to=test_form.to.data, actor=principal.user, smtp_config=config
     )
     db.session.commit()
     flash(f"Test email to {test_form.to.data} queued.", "info")

@@ -1,1 +1,2 @@
-"""Tickets: creation and changes with their timeline, SLA deadlines and the sweep, reports and list queries."""
+"""Tickets: creation and changes with their timeline, a customer's SLA rules (policies, business hours, holidays:
+sla_policies), SLA deadlines and the sweep (sla), reports and list queries."""
