@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from webapp.api.access import new_key
 from webapp.extensions import db
-from webapp.models import ApiKey, Priority, Role, TicketStatus
+from webapp.models import ApiKey, Priority, Role, TicketStatus, utcnow
 from webapp.security import hash_api_key
 from webapp.services.tickets import sla_report
+from webapp.tenancy import Principal
 
 
 def at(text: str) -> datetime:
@@ -82,8 +83,9 @@ def test_figures_on_a_known_data_set(app, known):
         3600,
     )
     assert by[("Globex", "normal")].mean_time_to_resolve_seconds == 1800
+    acme_viewer = Principal(user=None, api_key=None, role=Role.VIEWER, customer_ids=frozenset({acme.id}))
     only_acme = sla_report.compliance(
-        start=at("2026-04-01T00:00:00"), end=at("2026-05-01T00:00:00"), customer_ids=frozenset({acme.id}), now=NOW
+        start=at("2026-04-01T00:00:00"), end=at("2026-05-01T00:00:00"), principal=acme_viewer, now=NOW
     )
     assert {r.customer for r in only_acme} == {"Acme Corp"}
 
@@ -165,3 +167,20 @@ def test_a_breach_counts_even_after_the_deadline_moved(app, customer):
     assert ticket.breached_at is None  # the new deadline was met...
     [row] = sla_report.compliance(start=at("2026-04-01T00:00:00"), end=at("2026-04-02T00:00:00"), now=NOW)
     assert (row.met, row.breached) == (0, 1)  # ...but the first one was missed
+
+
+def test_resolved_after_its_deadline_counts_as_breached_on_the_report_and_the_dashboard(
+    client, login_as, customer, make_ticket
+):
+    """One rule for both: a ticket resolved late missed its SLA even if no sweep ran to mark it."""
+    now = utcnow()
+    due = now - timedelta(days=2)
+    make_ticket(customer=customer, status=TicketStatus.RESOLVED, created_at=due - timedelta(hours=4), due_at=due,
+                resolved_at=due + timedelta(minutes=5))  # fmt: skip
+    make_ticket(customer=customer, status=TicketStatus.RESOLVED, created_at=due - timedelta(hours=4), due_at=due,
+                resolved_at=due - timedelta(minutes=5))  # fmt: skip
+    [row] = sla_report.compliance(start=now - timedelta(days=7), end=now)
+    assert (row.met, row.breached, row.compliance_percent) == (1, 1, 50.0)
+    login_as(Role.ADMIN)
+    dashboard = client.get("/").text
+    assert "50% (1/2)" in dashboard.split("SLA compliance per customer (30 days)")[1]

@@ -152,7 +152,7 @@ def _report_rows():
     except ValueError as exc:
         start, end = sla_report.period(None, None)
         error = f"'{exc.args[0]}': {exc.args[1]}; showing the last {sla_report.DEFAULT_DAYS} days."
-    return start, end, sla_report.compliance(start=start, end=end, customer_ids=tenancy.current().customer_ids), error
+    return start, end, sla_report.compliance(start=start, end=end, principal=tenancy.current()), error
 
 
 @bp.get("/reports/sla")

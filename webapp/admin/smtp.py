@@ -13,6 +13,7 @@ from webapp.admin import bp
 from webapp.admin.ops_forms import SmtpConfigForm, TestEmailForm
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
+from webapp.inputs import arg_id
 from webapp.models import Customer, SmtpConfig
 from webapp.services.delivery import test_sends
 from webapp.services.integrations import smtp_configs
@@ -27,11 +28,6 @@ def _fixed_customer(form: SmtpConfigForm, config: SmtpConfig) -> None:
     form.customer.data = str(config.customer_id)
     form.customer.validators = ()
     form.customer.render_kw = {"disabled": True}
-
-
-def _watch_id() -> int | None:
-    value = request.args.get("watch", "")
-    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 def _edit_page(config: SmtpConfig, form: SmtpConfigForm, *, test_form=None, watch=None):
@@ -96,7 +92,7 @@ def smtp_edit(config_id: int):
             kept = "" if payload.get("password") else " The stored password was kept."
             flash("SMTP settings saved." + kept, "success")
             return redirect(url_for("admin.smtp_edit", config_id=config.id))
-    return _edit_page(config, form, watch=_watch_id())
+    return _edit_page(config, form, watch=arg_id("watch"))
 
 
 @bp.post("/smtp/<int:config_id>/test")

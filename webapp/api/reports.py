@@ -19,7 +19,7 @@ def report_sla():
     except ValueError as exc:
         raise InvalidQuery(*exc.args) from None
     fmt = query_choice("format", ("json", "csv")) or "json"
-    rows = sla_report.compliance(start=start, end=end, customer_ids=tenancy.current().customer_ids)
+    rows = sla_report.compliance(start=start, end=end, principal=tenancy.current())
     if fmt == "csv":
         name = f"sla-{start.date().isoformat()}-{end.date().isoformat()}.csv"
         return Response(

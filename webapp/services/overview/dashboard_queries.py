@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, case, exists, func, or_
+from sqlalchemy import case, exists, func, or_
 from sqlalchemy.orm import aliased, joinedload
 
 from webapp.extensions import db
 from webapp.models import Customer, Event, EventStatus, Notification, NotificationStatus, Ticket
 from webapp.services.delivery import delivery_log
-from webapp.services.tickets import ticket_queries
+from webapp.services.tickets import sla_report, ticket_queries
 
 if TYPE_CHECKING:
     from webapp.tenancy import Principal
@@ -224,12 +224,12 @@ class Compliance:
 
 def sla_compliance(principal: Principal, *, now: datetime, days: int = 30) -> list[Compliance]:
     """Per customer, among tickets due in the window: met (resolved by the deadline, never breached) vs breached."""
-    met = and_(Ticket.resolved_at.is_not(None), Ticket.resolved_at <= Ticket.due_at, Ticket.breached_at.is_(None))
+    sla = sla_report.outcome(now)
     query = principal.scoped(
         db.select(
             Customer.name,
-            func.sum(case((met, 1), else_=0)),
-            func.sum(case((met, 0), else_=1)),
+            func.sum(case((sla.met, 1), else_=0)),
+            func.sum(case((sla.breached, 1), else_=0)),
         )
         .join(Customer, Customer.id == Ticket.customer_id)
         .where(Ticket.due_at >= now - timedelta(days=days), Ticket.due_at <= now)

@@ -1,7 +1,7 @@
 """SLA compliance per customer and priority over a period: one GROUP BY, no row-by-row counting.
 
 For the tickets created in [start, end): met (resolved, never breached), breached (missed a deadline,
-even one later moved), at risk (still running, past the warning time, not breached), open (running,
+even a moved one, or resolved late), at risk (still running, past the warning time, not breached), open (running,
 not yet at risk), mean time to resolve and the time their clocks stood paused.
 """
 
@@ -11,11 +11,15 @@ import csv
 import io
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import Customer, Event, Ticket, TicketStatus, utcnow
+
+if TYPE_CHECKING:
+    from webapp.tenancy import Principal
 
 COLUMNS = (
     "customer_id",
@@ -53,18 +57,41 @@ def _seconds_between(later: sa.ColumnElement, earlier: sa.ColumnElement) -> sa.C
     return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
 
 
-def compliance(
-    *, start: datetime, end: datetime, customer_ids: frozenset[int] | None = None, now: datetime | None = None
-) -> list[ReportRow]:
-    now = now or utcnow()
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a ticket's SLA, as SQL conditions: the one rule the report and the dashboard count by."""
+
+    running: sa.ColumnElement[bool]  # open or pending
+    met: sa.ColumnElement[bool]  # resolved (resolved_at set: resolved or closed), and no deadline missed
+    breached: sa.ColumnElement[bool]  # a deadline missed: marked, an earlier one missed, or resolved too late
+    at_risk: sa.ColumnElement[bool]  # running, past the warning time, not breached
+
+
+def outcome(now: datetime) -> Outcome:
     running = Ticket.status.in_((TicketStatus.OPEN, TicketStatus.PENDING))
-    resolved = Ticket.resolved_at.is_not(None) & ~running
-    # Breached: past its deadline now, or ever (a later deadline clears breached_at; the breach event stays).
+    # A later deadline clears breached_at, but the breach event of the earlier one stays.
     missed_before = sa.exists().where(
         Event.ticket_id == Ticket.id, Event.event_type == "sla_breach", Event.source == "sla"
     )
-    breached = Ticket.breached_at.is_not(None) | missed_before
-    at_risk = running & ~breached & (Ticket.warn_at <= now)
+    # Resolved after its deadline (a running ticket past it is breached once the sweep marks it, within a minute).
+    too_late = Ticket.due_at.is_not(None) & Ticket.resolved_at.is_not(None) & (Ticket.resolved_at > Ticket.due_at)
+    breached = Ticket.breached_at.is_not(None) | missed_before | too_late
+    return Outcome(
+        running=running,
+        met=Ticket.resolved_at.is_not(None) & ~breached,
+        breached=breached,
+        at_risk=running & ~breached & (Ticket.warn_at <= now),
+    )
+
+
+def compliance(
+    *, start: datetime, end: datetime, principal: Principal | None = None, now: datetime | None = None
+) -> list[ReportRow]:
+    """The report's rows for the tickets created in [start, end) that `principal` sees (None: all)."""
+    now = now or utcnow()
+    sla = outcome(now)
+    running, breached, at_risk = sla.running, sla.breached, sla.at_risk
+    resolved = Ticket.resolved_at.is_not(None) & ~running
 
     def count(condition) -> sa.ColumnElement:
         return sa.func.sum(sa.case((condition, 1), else_=0))
@@ -75,7 +102,7 @@ def compliance(
             Customer.name,
             Ticket.priority,
             sa.func.count(Ticket.id),
-            count(resolved & ~breached),
+            count(sla.met),
             count(breached),
             count(at_risk),
             count(running & ~breached & ~at_risk),
@@ -87,8 +114,8 @@ def compliance(
         .group_by(Ticket.customer_id, Customer.name, Ticket.priority)
         .order_by(Customer.name, Ticket.priority)
     )
-    if customer_ids is not None:
-        query = query.where(Ticket.customer_id.in_(customer_ids))
+    if principal is not None:
+        query = principal.scoped(query, Ticket.customer_id)
     rows = []
     for cid, name, priority, total, met, missed, risky, running_count, mttr, paused in db.session.execute(query):
         decided = (met or 0) + (missed or 0)
