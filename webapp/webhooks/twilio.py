@@ -9,26 +9,15 @@ from __future__ import annotations
 import logging
 
 from flask import Response, current_app, request
-from sqlalchemy import update
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import Forbidden
 
 from webapp.extensions import db
-from webapp.models import Channel, Notification, NotificationStatus, utcnow
-from webapp.services.inbound import sms_replies
+from webapp.services.inbound import sms_replies, sms_status
 from webapp.webhooks import bp
 
 log = logging.getLogger(__name__)
-
-S = NotificationStatus
-# Twilio's MessageStatus -> ours, and the statuses a row may still move from (never backwards).
-_MOVES = {
-    "sent": (S.SENT, (S.QUEUED, S.SENDING)),
-    "delivered": (S.DELIVERED, (S.QUEUED, S.SENDING, S.SENT)),
-    "undelivered": (S.FAILED, (S.QUEUED, S.SENDING, S.SENT)),
-    "failed": (S.FAILED, (S.QUEUED, S.SENDING, S.SENT)),
-}
 
 
 def _verify_signature() -> None:
@@ -48,35 +37,10 @@ def _verify_signature() -> None:
 def twilio_status():
     _verify_signature()
     sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
-    reported = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").lower()
-    move = _MOVES.get(reported)
-    if not sid or move is None:
-        return "", 204  # queued/accepted/sending/...: nothing to record
-    target, movable = move
-    now = utcnow()
-    values: dict = {"status": target, "updated_at": now}
-    error_code = request.form.get("ErrorCode") or None
-    if target == S.DELIVERED:
-        values["delivered_at"] = now
-    elif target == S.FAILED:
-        values.update(
-            failed_at=now,
-            error_code=error_code,
-            error_message=f"Twilio reported the SMS {reported}" + (f" (error {error_code})" if error_code else ""),
-        )
-    elif target == S.SENT:
-        values["sent_at"] = now
-    recipient = db.session.execute(
-        update(Notification)
-        .where(Notification.provider_id == sid, Notification.channel == Channel.SMS, Notification.status.in_(movable))
-        .values(**values)
-        .returning(Notification.recipient)
-        .execution_options(synchronize_session=False)
-    ).scalar()
-    if recipient and error_code == "21610":
-        sms_replies.opt_out(recipient, via="Twilio error 21610 (recipient unsubscribed)", now=now)
+    reported = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
+    moved = sms_status.record(sid, reported, error_code=request.form.get("ErrorCode") or None)
     db.session.commit()
-    log.info("twilio status %s for %s: %s", reported, sid, "recorded" if recipient else "no change")
+    log.info("twilio status %s for %s: %s", reported, sid, "recorded" if moved else "no change")
     return "", 204
 
 
