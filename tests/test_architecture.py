@@ -222,3 +222,15 @@ def test_no_module_cycle_anywhere_else():
         if module not in blueprint_packages
     }
     assert _cycles(graph) == []
+
+
+def test_services_flush_and_never_commit():
+    """Request handlers and jobs own the transaction (and the outbox hands its jobs over at their commit)."""
+    committing = [
+        f"{module} calls .commit()"
+        for module, path in MODULES.items()
+        if unit(module).startswith("services") or unit(module) in {"models", "channels", "sources", "tenancy"}
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit"
+    ]
+    assert committing == []
