@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from webapp import tenancy
 from webapp.admin import bp
-from webapp.admin.ops_forms import SmtpConfigForm, TestEmailForm
+from webapp.admin.ops_forms import SmtpConfigForm, TestEmailForm, customer_choices
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.inputs import arg_id
@@ -59,7 +59,7 @@ def smtp_new():
     principal = tenancy.current()
     smtp_configs.require_writer(principal)
     form = SmtpConfigForm()
-    form.customer.choices = [(str(c.id), c.name) for c in principal.visible_customers()]
+    form.customer.choices = customer_choices(principal)
     if form.validate_on_submit():
         try:
             config = smtp_configs.create(principal, {**form.payload(), "customer_id": int(form.customer.data)})
