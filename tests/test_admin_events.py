@@ -66,3 +66,26 @@ def test_an_event_of_a_customer_is_for_its_people_only(client, login_as, custome
     client.post("/logout")
     login_as("operator", customers=[make_customer("Other Co")])
     assert client.get(f"/events/{event.id}").status_code == 404
+
+
+def test_the_page_and_the_api_show_a_person_the_internal_event_that_paged_them_and_only_their_rows(
+    client, login_as, make_user, customer
+):
+    """One rule for both: a customer-less event is visible to whoever it notified, with their own notifications."""
+    make_user("admin", customers=[])
+    event = alert(client)
+    paged = make_user("operator", customers=[customer])
+    bystander = make_user("operator", customers=[customer])
+    db.session.add(Notification(event_id=event.id, user_id=paged.id, channel=Channel.WEB, status="sent", body="x"))
+    db.session.commit()
+    everyone = db.session.scalar(db.select(db.func.count()).where(Notification.event_id == event.id))
+    assert everyone > 1  # the admins' rows too, which the paged operator must not see
+    for user, expected in ((paged, 200), (bystander, 404)):
+        token = client.post("/api/v1/auth/token", json={"email": user.email, "password": "pw-for-tests"}).json
+        answer = client.get(f"/api/v1/events/{event.id}", headers={"Authorization": f"Bearer {token['access_token']}"})
+        assert answer.status_code == expected, user.email
+        client.post("/login", data={"email": user.email, "password": "pw-for-tests"})
+        assert client.get(f"/events/{event.id}").status_code == expected
+        client.post("/logout")
+        if expected == 200:
+            assert [n["user_id"] for n in answer.json["notifications"]] == [paged.id]

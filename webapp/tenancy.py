@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort, g, request
+from flask import abort, request
 from flask_login import current_user
 
 from webapp.extensions import db
@@ -136,10 +136,11 @@ class Principal:
 
     # --- queries -----------------------------------------------------------------------------
 
-    def scoped(self, query, customer_column, *, shared: bool = False, owner_column=None):
+    def scoped(self, query, customer_column, *, shared: bool = False, owner_column=None, also=None):
         """`query` limited to rows whose `customer_column` this principal sees (rows of no customer included
         only for a principal that sees every customer, or when `shared` defaults); with `owner_column`, also
-        the rows of (or addressed to) the principal's own person."""
+        the rows of (or addressed to) the principal's own person; with `also`, the rows that condition names
+        as the person's own in some other way (an event that paged them)."""
         if self.customer_ids is None:
             return query
         visible = customer_column.in_(self.customer_ids)
@@ -147,6 +148,8 @@ class Principal:
             visible = visible | customer_column.is_(None)
         if owner_column is not None and self.own_user_id is not None:
             visible = visible | (owner_column == self.own_user_id)
+        if also is not None:
+            visible = visible | also
         return query.where(visible)
 
     def scoped_users(self, query, user_column):
@@ -219,8 +222,8 @@ _REQUEST_KEY = "opsrelay.principal"
 
 def remember(principal: Principal) -> Principal:
     """Make `principal` the one of this request (webapp.api.access, once it has authenticated the caller).
-    Kept with the request, not only in `g`: an application context (and its `g`) can outlive one request."""
-    request.environ[_REQUEST_KEY] = g.principal = principal
+    Kept with the request, not in `g`: an application context (and its `g`) can outlive one request."""
+    request.environ[_REQUEST_KEY] = principal
     return principal
 
 

@@ -30,10 +30,10 @@ def _links(data: dict) -> list[tuple[str, str]]:
 
 @bp.get("/events/<int:event_id>")
 def event_detail(event_id: int):
-    event = db.session.get(Event, event_id)
+    principal = tenancy.current()
+    event = db.session.scalar(delivery_log.events_visible_to(principal, db.select(Event).where(Event.id == event_id)))
     if event is None:
         abort(404)
-    principal = tenancy.current()
     sees_customer = principal.can_see(event.customer_id)
     query = (
         db.select(Notification, User.name)
@@ -42,11 +42,7 @@ def event_detail(event_id: int):
         .order_by(Notification.id)
         .limit(MAX_NOTIFICATIONS)
     )
-    if not sees_customer:  # only the reader's own notifications about it
-        query = delivery_log.visible_to(principal, query)
-    notifications = list(db.session.execute(query))
-    if not sees_customer and not notifications:
-        abort(404)
+    notifications = list(db.session.execute(delivery_log.visible_to(principal, query)))
     customer = db.session.get(Customer, event.customer_id) if event.customer_id else None
     annotations = (event.data or {}).get("annotations")
     return render_template(

@@ -6,7 +6,6 @@ from dataclasses import replace
 from functools import partial
 
 from flask import abort
-from sqlalchemy.orm import selectinload
 
 from webapp import tenancy
 from webapp.api import bp
@@ -29,7 +28,8 @@ from webapp.api.common import (
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.inputs import is_id, query_choice, query_int, query_time
-from webapp.models import EVENT_SOURCES, EVENT_TYPES, SENDER_EVENT_KINDS, Event, EventStatus, Severity
+from webapp.models import EVENT_SOURCES, EVENT_TYPES, SENDER_EVENT_KINDS, Event, EventStatus, Notification, Severity
+from webapp.services.delivery import delivery_log
 from webapp.services.events import ingest
 from webapp.services.inbound import incident_tickets
 from webapp.sources import generic
@@ -60,7 +60,7 @@ def event_json(event: Event) -> dict:
 
 
 def visible_events():
-    return tenancy.current().scoped(db.select(Event), Event.customer_id)
+    return delivery_log.events_visible_to(tenancy.current(), db.select(Event))
 
 
 @bp.post("/events")
@@ -125,13 +125,12 @@ def event_list():
 def event_detail(event_id: int):
     from webapp.api.notifications import notification_json
 
-    event = db.session.scalar(visible_events().where(Event.id == event_id).options(selectinload(Event.notifications)))
+    event = db.session.scalar(visible_events().where(Event.id == event_id))
     if event is None:
         abort(404, description="No such event for this key.")
-    return {
-        **event_json(event),
-        "notifications": [notification_json(n) for n in sorted(event.notifications, key=lambda n: n.id)],
-    }
+    query = db.select(Notification).where(Notification.event_id == event.id).order_by(Notification.id)
+    notifications = db.session.scalars(delivery_log.visible_to(tenancy.current(), query))
+    return {**event_json(event), "notifications": [notification_json(n) for n in notifications]}
 
 
 EVENT = {

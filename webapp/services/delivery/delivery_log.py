@@ -36,6 +36,14 @@ def visible_to(principal: Principal, query):
     return principal.scoped(query, Notification.customer_id, owner_column=Notification.user_id)
 
 
+def events_visible_to(principal: Principal, query):
+    """The events of `query` the reader sees: its customers' events, and those it was notified about (a person
+    may read what paged them; of its notifications, `visible_to` shows them their own)."""
+    own = principal.own_user_id
+    paged = Event.id.in_(db.select(Notification.event_id).where(Notification.user_id == own)) if own else None
+    return principal.scoped(query, Event.customer_id, also=paged)
+
+
 def _filtered(query, f: LogFilter, principal: Principal):
     query = visible_to(principal, query)
     if f.channel is not None:
