@@ -3,6 +3,7 @@
 from webapp.models.audit import AuditLog
 from webapp.models.base import (
     EventStatus,
+    IncidentState,
     NotificationStatus,
     Priority,
     Role,
@@ -13,10 +14,12 @@ from webapp.models.base import (
 )
 from webapp.models.customer import Customer, SlaPolicy, SmtpConfig, user_customer
 from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification
+from webapp.models.incident import OPEN_STATES, Incident, IncidentEntry, open_key
 from webapp.models.kinds import (
     EVENT_KINDS,
     EVENT_SOURCES,
     EVENT_TYPES,
+    INCIDENT_KINDS,
     INTERNAL_ORIGINS,
     PERSONAL_CHANNELS,
     SENDER_EVENT_KINDS,
@@ -42,7 +45,9 @@ __all__ = [
     "EVENT_KINDS",
     "EVENT_SOURCES",
     "EVENT_TYPES",
+    "INCIDENT_KINDS",
     "INTERNAL_ORIGINS",
+    "OPEN_STATES",
     "PERSONAL_CHANNELS",
     "SENDER_EVENT_KINDS",
     "SOURCE_KINDS",
@@ -57,6 +62,9 @@ __all__ = [
     "EventStatus",
     "EventType",
     "Holiday",
+    "Incident",
+    "IncidentEntry",
+    "IncidentState",
     "MessageTemplate",
     "Notification",
     "NotificationPreference",
@@ -81,5 +89,6 @@ __all__ = [
     "WebhookSource",
     "user_customer",
     "utcnow",
+    "open_key",
     "webhook_name",
 ]

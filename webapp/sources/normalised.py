@@ -26,3 +26,4 @@ class NormalisedEvent:
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     ticket_id: int | None = None
+    incident_key: str | None = None  # the alert's identity at its sender; its events share one open Incident
