@@ -37,7 +37,7 @@ def test_event_page_shows_fields_labels_links_and_why_each_notification(client, 
 
 def test_the_inbox_links_to_the_event_and_the_dashboard_to_its_incident(client, login_as, customer):
     me = login_as("operator", customers=[customer])
-    event = fire(customer=customer, severity="critical", now=utcnow(), incident_key="fp-dashboard")
+    event = fire(customer=customer, severity="critical", now=utcnow(), source="alertmanager", incident_key="fp-1")
     web = db.session.scalars(
         db.select(Notification).where(Notification.user_id == me.id, Notification.channel == Channel.WEB)
     ).one()

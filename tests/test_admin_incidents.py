@@ -25,6 +25,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.services.events import escalation, ingest
+from webapp.services.inbound import acks
 from webapp.sources.normalised import NormalisedEvent
 
 _keys = count(1)
@@ -372,12 +373,28 @@ def test_inbox_has_one_item_per_incident_and_acknowledging_there_stops_escalatio
     inbox = client.get("/inbox").text
     assert inbox.count(f'href="/incidents/{acked.id}"') == 1  # one item for the incident
     assert inbox.count("inbox-incident") == 2  # and one for the other
-    mine = db.session.scalar(
-        db.select(db.func.count())
-        .select_from(Notification)
-        .where(Notification.user_id == me.id, Notification.channel == "web")
-    )
-    assert mine >= 2
+    # a colleague takes a third one: its page and the notice of who took it are one item, one unread in the menu
+    colleague = make_user("operator", name="Colin Colleague", customers=[customer])
+    taken = fire(customer, title="TakenByColin", now=start)
+    acks.acknowledge(taken, by=colleague, via="web")
+    db.session.commit()
+    drain()
+    about_taken = db.session.scalars(
+        db.select(Notification)
+        .join(Event, Event.id == Notification.event_id)
+        .where(Notification.user_id == me.id, Notification.channel == "web", Event.incident_id == taken.id)
+        .order_by(Notification.id)
+    ).all()
+    assert len(about_taken) == 2  # the page, then "Colin Colleague acknowledged"
+    inbox = client.get("/inbox").text
+    item = inbox.split(f'href="/incidents/{taken.id}"')[1].split("</tr>")[0]
+    assert "acknowledged" in item and "Colin Colleague" in item  # its newest news
+    assert inbox.count(f'href="/incidents/{taken.id}"') == 1
+    assert 'title="unread">3<' in inbox  # three incidents, four notifications
+    client.post(f"/inbox/{about_taken[-1].id}/read")
+    db.session.expire_all()
+    assert all(n.read_at is not None for n in about_taken)  # the item is read, all of it
+    assert 'title="unread">2<' in client.get("/inbox").text
     answer = client.post(f"/incidents/{acked.id}/ack", data={"via": "inbox", "next": "/inbox"})
     assert answer.headers["Location"] == "/inbox"
     db.session.expire_all()
