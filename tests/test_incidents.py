@@ -295,3 +295,28 @@ def api_key_of(user) -> dict:
     db.session.add(ApiKey(name="t", prefix=prefix, key_hash=hash_api_key(key), scopes=["write"], created_by_id=user.id))
     db.session.commit()
     return {"X-API-Key": key}
+
+
+def test_a_failed_jobs_email_links_to_the_job_the_sender_named(app):
+    from webapp.models import MessageTemplate
+    from webapp.services.messages import templates
+
+    event = Event(
+        id=7,
+        source="generic",
+        event_type="job_failed",
+        status="firing",
+        severity="high",
+        title="Nightly config backup failed",
+        body="3 devices timed out",
+        data={"job_url": "https://automation.example.com/jobs/8812"},
+    )
+    template = db.session.scalars(
+        db.select(MessageTemplate).where(
+            MessageTemplate.name == "email_job_failed", MessageTemplate.customer_id.is_(None)
+        )
+    ).one()
+    context = templates.event_context(event)
+    assert "Job logs: https://automation.example.com/jobs/8812" in templates.render_text(template.body_text, context)
+    html = templates.render_html(template.body_html, context)
+    assert '<a href="https://automation.example.com/jobs/8812">Job logs</a>' in html

@@ -27,7 +27,6 @@ from webapp import outbox
 from webapp.extensions import db
 from webapp.models import (
     EVENT_KINDS,
-    INCIDENT_SOURCES,
     Channel,
     Event,
     EventStatus,
@@ -57,14 +56,6 @@ def opens_incident(event_type: str) -> bool:
     return bool(kind and kind.opens_incident)
 
 
-def identity_key(item: NormalisedEvent) -> str | None:
-    """The key of the incident `item` belongs to: its sender's (a fingerprint, an incident id), else its
-    dedup key; None for what opens no incident (reports, and OpsRelay's own news about an incident)."""
-    if item.source not in INCIDENT_SOURCES or not opens_incident(item.event_type):
-        return None
-    return (item.incident_key or item.dedup_key)[:255]
-
-
 @dataclass
 class Attached:
     """What joining new events to their incidents decided."""
@@ -89,8 +80,8 @@ def attach(events: list[Event], items: list[NormalisedEvent], duplicates: list[N
 
     `items` are the parsed events in the order they came; `events` the ones newly stored. Flushes only."""
     result = Attached()
-    keys = {(i.source, i.dedup_key, str(i.status)): identity_key(i) for i in items}
-    _count_resends([d for d in duplicates if identity_key(d) and d.status == EventStatus.FIRING], now=now)
+    keys = {(i.source, i.dedup_key, str(i.status)): i.identity() for i in items}
+    _count_resends([d for d in duplicates if d.identity() and d.status == EventStatus.FIRING], now=now)
     grouped = [e for e in events if keys.get((e.source, e.dedup_key, str(e.status)))]
     by_ticket = [e for e in events if e.ticket_id is not None and e not in grouped and e.incident_id is None]
     _attach_ticket_events(by_ticket)
@@ -248,7 +239,7 @@ def _updated(incident: Incident, event: Event, *, now: datetime) -> None:
 
 def _count_resends(duplicates: list[NormalisedEvent], *, now: datetime) -> None:
     """A redelivered firing event (Alertmanager's repeat_interval, a group change) counts on its open incident."""
-    keys = {open_key(item.source, item.customer_id, identity_key(item)) for item in duplicates}
+    keys = {open_key(item.source, item.customer_id, item.identity()) for item in duplicates}
     if not keys:
         return
     ids = db.session.scalars(
