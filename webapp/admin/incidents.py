@@ -45,7 +45,7 @@ def incident_list():
     principal = tenancy.current()
     form = IncidentFilterForm(request.args)
     form.customer.choices = [("", "any customer")] + customer_choices(principal)
-    form.source.choices = [("", "any source")] + [(s, s) for s in incident_queries.sources(principal)]
+    form.source.choices = [("", "any source")] + [(s, s) for s in incident_queries.sources()]
     filters = _filters(form, principal)
     found = incident_queries.page(
         filters,
