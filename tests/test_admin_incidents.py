@@ -87,8 +87,8 @@ def escalation_steps() -> list[Event]:
 
 
 def test_console_is_first_in_the_menu_and_shows_each_incidents_row(client, login_as, customer, make_user):
-    paged = make_user("operator", name="Paula Paged", phone="+14155550101", customers=[customer])
-    operator = login_as("operator", name="Oscar Operator", customers=[customer])
+    make_user("operator", name="Paula Paged", phone="+14155550101", customers=[customer])
+    login_as("operator", name="Oscar Operator", customers=[customer])
     one = fire(customer, title="DiskFull", labels={"alertname": "DiskFull", "instance": "db-1", "service": "storage"})
     two = fire(customer, title="DiskFull", labels={"alertname": "DiskFull", "instance": "db-2", "service": "storage"})
     client.post(f"/incidents/{two.id}/ack", data={"via": "web"})
@@ -105,12 +105,11 @@ def test_console_is_first_in_the_menu_and_shows_each_incidents_row(client, login
     assert "acknowledged" in row_two and 'class="acked">Oscar Operator<' in row_two
     assert 'class="acked">—<' in row_one
     assert ids_on(page.text) == [two.id, one.id]  # newest first
-    assert operator.id and paged.id
 
 
 def test_console_filters(client, login_as, customer, make_customer, make_user):
     other = make_customer("Second Customer")
-    me = login_as("operator", name="Me", customers=[customer, other])
+    login_as("operator", name="Me", customers=[customer, other])
     make_user("operator", name="Someone Else", customers=[other])
     critical = fire(customer, title="DiskFull", labels={"instance": "db-1", "service": "storage"})
     high = fire(other, title="Latency", severity=Severity.HIGH, labels={"instance": "web-1", "service": "checkout"})
@@ -137,7 +136,6 @@ def test_console_filters(client, login_as, customer, make_customer, make_user):
     assert shown(label="web-1") == {high.id}
     # paged me: an operator is paged by alerts of high severity and above (web, email; SMS when critical)
     assert shown(mine="y") == {critical.id, high.id, acked.id}
-    assert me.id
     # bad values are a field error, not a 500, and the list falls back to its default
     answer = client.get("/incidents", query_string={"severity": "apocalyptic", "customer": "x'; drop"})
     assert answer.status_code == 200 and "Not a valid choice" in answer.text
