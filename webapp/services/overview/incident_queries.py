@@ -98,13 +98,17 @@ def age(incident: Incident, now: datetime | None = None) -> str:
     return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
-def paged_by(user_id: int):
-    """The ids of the incidents whose events notified `user_id` (a subquery)."""
-    return (
+def paged_by(user_id: int, *, pages_only: bool = False):
+    """The ids of the incidents whose events notified `user_id` (a subquery); `pages_only`: only pages about
+    its firing that went out or are on their way (the console's "paged me"), not notices or suppressed rows."""
+    query = (
         db.select(Event.incident_id)
         .join(Notification, Notification.event_id == Event.id)
         .where(Notification.user_id == user_id, Event.incident_id.is_not(None))
     )
+    if pages_only:
+        query = query.where(Event.status == EventStatus.FIRING, Notification.status.in_(PAGED))
+    return query
 
 
 def visible(principal: Principal, query):
@@ -145,7 +149,7 @@ def _filtered(f: IncidentFilter, principal: Principal):
             db.or_(*(Incident.labels[key].as_string() == f.label for key in DISTINGUISHING)),
         )
     if f.paged_user_id is not None:
-        query = query.where(Incident.id.in_(paged_by(f.paged_user_id)))
+        query = query.where(Incident.id.in_(paged_by(f.paged_user_id, pages_only=True)))
     return query
 
 
