@@ -17,6 +17,7 @@ from webapp.models import (
     Event,
     EventStatus,
     Holiday,
+    Incident,
     MessageTemplate,
     Notification,
     NotificationPreference,
@@ -31,6 +32,7 @@ from webapp.models import (
     WebhookDelivery,
     WebhookEndpoint,
     WebhookSource,
+    open_key,
     utcnow,
 )
 
@@ -127,6 +129,20 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
     ids["webhook_source"] = source.id
     ids["holiday"] = holiday.id
     ids["timeline_entry"] = ids["entry"] = entry.id
+    incident = Incident(
+        customer_id=home.id,
+        source="test",
+        key="walk-1",
+        open_key=open_key("test", home.id, "walk-1"),
+        title="Walk alert",
+        severity=Severity.HIGH,
+        severity_rank=Severity.HIGH.rank,
+    )
+    db.session.add(incident)
+    db.session.flush()
+    event.incident_id = incident.id
+    db.session.commit()
+    ids["incident"] = incident.id
     return World(home=home, other=other, member=member, ids=ids)
 
 

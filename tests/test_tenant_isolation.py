@@ -43,6 +43,7 @@ from webapp.models import (
     ApiKey,
     Channel,
     Holiday,
+    Incident,
     MessageTemplate,
     NotificationPreference,
     NotificationStatus,
@@ -58,6 +59,7 @@ from webapp.models import (
     WebhookDelivery,
     WebhookEndpoint,
     WebhookSource,
+    open_key,
     utcnow,
 )
 from webapp.security import encrypt_secret, hash_api_key
@@ -206,6 +208,7 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
         ),
         "sla_policy": SlaPolicy(customer_id=customer.id, priority=Priority.HIGH, resolution_minutes=240),
         "holiday": Holiday(customer_id=customer.id, day=date(2026, 12, 25), name=f"{mark} day"),
+        "incident": _incident(customer, mark, event),
         "api_key": ApiKey(
             name=f"{mark}-key",
             prefix=f"{mark[:8]}",
@@ -221,6 +224,25 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
     phone.label = f"{mark} phone"
     world.ids.update({(mark, kind): row.id for kind, row in rows.items()})
     world.ids.update({(mark, "customer"): customer.id, (mark, "user"): op.id, (mark, "phone"): phone.id})
+
+
+def _incident(customer, mark: str, event) -> Incident:
+    """The incident `event` belongs to (its events name it; its title and labels carry the owner's mark)."""
+    incident = Incident(
+        customer_id=customer.id if customer else None,
+        source="alertmanager",
+        key=f"{mark}-fingerprint",
+        open_key=open_key("alertmanager", customer.id if customer else None, f"{mark}-fingerprint"),
+        title=f"{mark} incident",
+        summary=f"{mark} summary",
+        labels={"service": f"{mark}-service"},
+        severity=Severity.HIGH,
+        severity_rank=Severity.HIGH.rank,
+    )
+    db.session.add(incident)
+    db.session.flush()
+    event.incident_id = incident.id
+    return incident
 
 
 def _global_rows(world: World) -> None:
@@ -244,6 +266,7 @@ def _global_rows(world: World) -> None:
             secret_encrypted=encrypt_secret("endpoint-secret"),
         ),
         "webhook_source": WebhookSource(name=f"{GLOBAL}-source", kind="generic", customer_id=None),
+        "incident": _incident(None, GLOBAL, event),
         "api_key": ApiKey(
             name=f"{GLOBAL}-key",
             prefix=GLOBAL[:8],
@@ -460,6 +483,7 @@ PARAM_KIND = {
     "pref_id": "preference",
     "template_id": "template",
     "holiday_id": "holiday",
+    "incident_id": "incident",
 }
 STRING_ARGS = {"priority": "high", "token": "not-an-invitation-token"}  # arguments that name no row
 SKIP_ENDPOINTS = {"static"}
@@ -862,6 +886,11 @@ PLAIN_QUERY = {
     "from",
     "to",
     "format",
+    "state",
+    "label",
+    "paged_me",
+    "unacknowledged",
+    "order",
 }
 FOREIGN_PROPS: dict[str, Callable[[World], list]] = {
     "customer_id": lambda w: [w.b.id],

@@ -9,12 +9,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from flask import current_app, request
 
 from webapp.errors import InvalidPayload
 from webapp.extensions import limiter
-from webapp.inputs import MAX_ROW_ID, InvalidQuery, query_int, read_json_object
+from webapp.inputs import InvalidQuery, query_int, read_json_object
 from webapp.paging import keyset_page
 
 MAX_LIMIT = 200
@@ -51,49 +50,30 @@ def page_limit() -> int:
     return query_int("limit", maximum=MAX_LIMIT) or 50
 
 
-def _cursor(keys: tuple) -> tuple | None:
-    """The bound a `next_cursor` carries: one value per key of the ordering (a time, a number), the row id last."""
+def _cursor() -> tuple[datetime, int] | None:
+    """The bound a `next_cursor` carries: (the sort column's time, the row id)."""
     raw = request.args.get("cursor")
     if not raw:
         return None
     try:
         value = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
-        if not isinstance(value, list) or len(value) != len(keys):
+        if not isinstance(value, list) or len(value) != 2 or not isinstance(value[1], int):
             raise ValueError
-        return tuple(_key_value(key, item) for key, item in zip(keys, value, strict=True))
+        return datetime.fromisoformat(value[0]), value[1]
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidQuery("cursor", CURSOR) from None
 
 
-def _key_value(key, item):
-    if isinstance(key.type, sa.Integer):  # a row id or a rank: a whole number within the columns' range
-        if not isinstance(item, int) or isinstance(item, bool) or not -MAX_ROW_ID <= item <= MAX_ROW_ID:
-            raise ValueError
-        return item
-    if not isinstance(item, str):
-        raise ValueError
-    moment = datetime.fromisoformat(item)
-    if moment.tzinfo is None:  # every stored time is UTC-aware; a cursor this API gave out says so
-        raise ValueError
-    return moment
-
-
-def _encode_cursor(bound) -> str:
-    values = bound if isinstance(bound, tuple) else (bound,)
-    plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
-    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
+def _encode_cursor(bound: tuple[datetime, int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps([bound[0].isoformat(), bound[1]]).encode()).decode().rstrip("=")
 
 
 def keyset_answer(query, column, id_column, serialise: Callable[[Any], dict], *, descending: bool = True) -> dict:
-    """One page of a list operation, ordered by (the sort `column`, id) — or by `column` alone when it is the
-    row id (`id_column` None) — continued from ?cursor= (the previous page's next_cursor), ?limit= rows long;
-    the one algorithm of webapp.paging."""
-    keys = (column,) if id_column is None else (column, id_column)
-    cursor = _cursor(keys)
-    if cursor is not None and id_column is None:
-        cursor = cursor[0]
+    """One page of a list operation, ordered by (the time `column`, id), continued from ?cursor= (the previous
+    page's next_cursor), ?limit= rows long; the one algorithm of webapp.paging."""
+    cursor = _cursor()
     bound = {} if cursor is None else ({"before": cursor} if descending else {"after": cursor})
-    page = keyset_page(query, *keys, per_page=page_limit(), descending=descending, **bound)
+    page = keyset_page(query, column, id_column, per_page=page_limit(), descending=descending, **bound)
     following = page.before if descending else page.after
     return {
         "items": [serialise(row) for row in page.items],

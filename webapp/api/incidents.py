@@ -3,8 +3,6 @@ and acknowledge / resolve — the one effect of services.inbound.acks, as from e
 
 from __future__ import annotations
 
-import re
-
 from flask import abort, request, url_for
 
 from webapp import tenancy
@@ -12,11 +10,11 @@ from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.api.common import (
     DATETIME,
+    MAX_LIMIT,
     NULLABLE_DATETIME,
-    PAGE_PARAMS,
     iso,
-    keyset_answer,
     limited,
+    page_limit,
     page_of,
     path_id,
     query_param,
@@ -25,75 +23,71 @@ from webapp.api.common import (
 )
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.inputs import InvalidQuery, query_bool, query_choice, query_choices, query_int
-from webapp.models import EVENT_SOURCES, Incident, IncidentState, Severity
+from webapp.inputs import InvalidQuery, query_bool, query_choice, query_int
+from webapp.models import EVENT_SOURCES, Incident, IncidentState, Notification, Severity, User
 from webapp.services.delivery import delivery_log
 from webapp.services.inbound import acks
 from webapp.services.overview import incident_queries
 from webapp.services.overview.incident_queries import IncidentFilter
 from webapp.services.routing.outgoing import incident_json
 
-LABEL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]{0,99})=(.{1,200})$")
-LABEL_TEXT = "name=value, e.g. service=checkout (a label name: letters, digits, _)"
+CURSOR_TEXT = "the next_cursor of a page this API gave out"
 
 
-def incident_item(incident: Incident, *, paged: list[str]) -> dict:
-    """An incident as the list shows it: its state and who acted (as outgoing webhooks say it), who was paged."""
+def incident_item(row: incident_queries.IncidentRow) -> dict:
+    """An incident as the list shows it: its state and who acted (as outgoing webhooks say it), its customer,
+    its distinguishing labels and who was paged."""
+    incident = row.incident
     return {
         **incident_json(incident),
+        "customer": row.customer,
         "event_type": incident.event_type,
         "summary": incident.summary,
         "labels": incident.labels or {},
         "escalation_level": incident.escalation_level,
         "last_event_at": iso(incident.last_event_at),
-        "paged": paged,
+        "paged": row.paged,
         "url": url_for("api.incident_detail", incident_id=incident.id),
     }
 
 
 def incident_full(incident: Incident) -> dict:
-    """One incident with its timeline and the notifications about it the reader sees."""
+    """One incident with its timeline (its entries, oldest first) and the notifications about it the reader
+    sees (delivery_log.visible_to)."""
     from webapp.api.notifications import notification_json
 
-    timeline = [
-        {
-            "id": entry.id,
-            "kind": entry.kind,
-            "body": entry.body,
-            "actor_id": entry.actor_id,
-            "via": entry.via,
-            "event_id": entry.event_id,
-            "created_at": iso(entry.created_at),
-        }
-        for entry in incident_queries.timeline(incident)
-    ]
-    query = delivery_log.visible_to(tenancy.current(), incident_queries.notifications_query(incident))
+    reader_view = delivery_log.visible_to(tenancy.current(), db.select(Notification))
+    items = incident_queries.timeline(incident, notifications_query=reader_view)
+    [row] = incident_queries.rows([incident])
     return {
-        **incident_item(incident, paged=incident_queries.paged_names([incident.id]).get(incident.id, [])),
+        **incident_item(row),
         "data": incident.data or {},
-        "timeline": timeline,
-        "notifications": [notification_json(n) for n in db.session.scalars(query)],
+        "links": [{"name": name, "url": url} for name, url in incident_queries.links(incident)],
+        "timeline": [
+            {"kind": item.kind, "body": item.text, "actor": item.actor, "created_at": iso(item.at)}
+            for item in items
+            if item.notification is None
+        ],
+        "notifications": [notification_json(item.notification) for item in items if item.notification is not None],
     }
 
 
 def _filter() -> IncidentFilter:
-    label = None
-    if raw := request.args.get("label"):
-        match = LABEL.match(raw)
-        if match is None:
-            raise InvalidQuery("label", LABEL_TEXT)
-        label = (match[1], match[2])
     paged_user_id = None
     if query_bool("paged_me"):
         paged_user_id = tenancy.current().own_user_id
         if paged_user_id is None:
             raise InvalidQuery("paged_me", "left out: this key acts for a customer, not for a person")
+    label = request.args.get("label", "")
+    if len(label) > 200:
+        raise InvalidQuery("label", "a label value of at most 200 characters")
+    severity = query_choice("severity", Severity)
     return IncidentFilter(
-        states=tuple(query_choices("state", IncidentState) or ()),
-        severities=tuple(query_choices("severity", Severity) or ()),
+        state=query_choice("state", incident_queries.STATES) or "all",
+        severity=Severity(severity) if severity else None,
         customer_id=query_int("customer_id"),
         source=query_choice("source", EVENT_SOURCES),
-        label=label,
+        label=label or None,
         paged_user_id=paged_user_id,
         unacknowledged=bool(query_bool("unacknowledged")),
         order=query_choice("order", incident_queries.ORDERS) or "newest",
@@ -105,13 +99,13 @@ def _filter() -> IncidentFilter:
 @api_required("read")
 def incident_list():
     f = _filter()
-    query = incident_queries.filtered(f, tenancy.current())
-    keys = incident_queries.keys(f.order)
-    answer = keyset_answer(query, keys[0], keys[1] if len(keys) > 1 else None, lambda i: incident_item(i, paged=[]))
-    paged = incident_queries.paged_names([item["id"] for item in answer["items"]])
-    for item in answer["items"]:
-        item["paged"] = paged.get(item["id"], [])
-    return answer
+    raw = request.args.get("cursor") or None
+    bound = incident_queries.parse_bound(raw, f.order)
+    if raw is not None and bound is None:
+        raise InvalidQuery("cursor", CURSOR_TEXT)
+    found = incident_queries.page(f, principal=tenancy.current(), before=bound, per_page=page_limit())
+    items = [incident_item(row) for row in found.items]
+    return {"items": items, "next_cursor": incident_queries.format_bound(found.before)}
 
 
 @bp.get("/incidents/<int:incident_id>")
@@ -158,14 +152,13 @@ def incident_resolve(incident_id: int):
 
 
 def _visible(incident_id: int) -> Incident:
-    query = incident_queries.visible_to(tenancy.current(), db.select(Incident).where(Incident.id == incident_id))
-    incident = db.session.scalar(query)
+    incident = incident_queries.get(tenancy.current(), incident_id)
     if incident is None:
         abort(404, description="No such incident for this key.")
     return incident
 
 
-def _actionable(incident_id: int):
+def _actionable(incident_id: int) -> tuple[Incident, User]:
     """The incident and the person acting: 404 unseen, 422 a key without a user, 403 a role that may not."""
     incident = _visible(incident_id)
     principal = tenancy.current()
@@ -200,6 +193,7 @@ INCIDENT = {
         "source": {"type": "string"},
         "key": {"type": "string", "description": "its identity at the source: fingerprint, incident id, dedup key"},
         "customer_id": {"type": ["integer", "null"]},
+        "customer": {"type": ["string", "null"], "description": "its customer's name"},
         "ticket_id": {"type": ["integer", "null"]},
         "resend_count": {"type": "integer", "description": "times the sender fired it again while open"},
         "triggered_at": DATETIME,
@@ -222,17 +216,23 @@ TIMELINE_ENTRY = {
     "type": "object",
     "required": ["kind", "body", "created_at"],
     "properties": {
-        "id": {"type": "integer"},
         "kind": {"type": "string", "examples": ["triggered", "acknowledged", "resolved", "severity", "reopened"]},
         "body": {"type": "string"},
-        "actor_id": {"type": ["integer", "null"]},
-        "via": NULLABLE_TEXT,
-        "event_id": {"type": ["integer", "null"]},
+        "actor": {"type": ["string", "null"], "description": "the person who acted, by name"},
         "created_at": DATETIME,
     },
 }
 DETAIL_PARTS = {
     "data": {"type": "object", "description": "annotations and links of its latest firing event"},
+    "links": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["name", "url"],
+            "properties": {"name": {"type": "string"}, "url": {"type": "string"}},
+        },
+        "description": "its web links: generator URL, runbook, job logs",
+    },
     "timeline": {"type": "array", "items": TIMELINE_ENTRY},
     "notifications": {"type": "array", "items": ref("Notification")},
 }
@@ -271,17 +271,22 @@ OPENAPI_PATHS = {
     "/api/v1/incidents": {
         "get": {
             "tags": ["incidents"],
-            "summary": "List incidents, newest (or most severe) first, with the console's filters",
+            "summary": "List incidents (every state unless ?state=), newest or most severe first",
             "parameters": [
-                query_param("state", {"type": "string"}, f"comma-separated: {','.join(STATES)}"),
-                query_param("severity", {"type": "string"}, f"comma-separated: {','.join(SEVERITIES)}"),
+                query_param("state", {"enum": list(incident_queries.STATES)}, "open = triggered or acknowledged; all"),
+                query_param("severity", {"enum": SEVERITIES}),
                 query_param("customer_id", {"type": "integer", "minimum": 1}),
                 query_param("source", {"enum": list(EVENT_SOURCES)}),
-                query_param("label", {"type": "string"}, f"a label's value: {LABEL_TEXT}"),
+                query_param(
+                    "label",
+                    {"type": "string", "maxLength": 200},
+                    "the value of a distinguishing label (" + ", ".join(incident_queries.DISTINGUISHING) + ")",
+                ),
                 query_param("paged_me", {"type": "boolean"}, "only incidents that paged the key's person"),
                 query_param("unacknowledged", {"type": "boolean"}, "only incidents nobody took (triggered)"),
                 query_param("order", {"enum": list(incident_queries.ORDERS)}, "newest (default) or severity"),
-                *PAGE_PARAMS,
+                query_param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "page size (default 50)"),
+                query_param("cursor", {"type": "string"}, "next_cursor of the previous page (same order)"),
             ],
             "responses": responses(200, page_of(ref("Incident"))),
         }
