@@ -288,10 +288,11 @@ class Origin:
 
     name: str
     label: str
+    opens_incidents: bool = False  # its alerts are problems of their own (the events API), not news about one
 
 
 INTERNAL_ORIGINS: Registry[Origin] = Registry(
-    Origin("api", "the events API"),
+    Origin("api", "the events API", opens_incidents=True),
     Origin("sla", "SLA deadlines"),
     Origin("ticket", "tickets"),
     Origin("escalation", "escalation steps"),
@@ -300,3 +301,6 @@ INTERNAL_ORIGINS: Registry[Origin] = Registry(
     Origin("test", "test events"),
 )
 EVENT_SOURCES: tuple[str, ...] = SOURCE_KINDS.names + INTERNAL_ORIGINS.names  # Event.source values
+INCIDENT_SOURCES: frozenset[str] = frozenset(
+    SOURCE_KINDS.names + INTERNAL_ORIGINS.where(lambda origin: origin.opens_incidents).names
+)  # whose alerts open incidents; escalation steps, SLA and ack notices join the incident they are about

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from webapp import outbox
 from webapp.extensions import db
 from webapp.models import (
     EVENT_KINDS,
+    INCIDENT_SOURCES,
     Channel,
     Event,
     EventStatus,
@@ -57,6 +57,14 @@ def opens_incident(event_type: str) -> bool:
     return bool(kind and kind.opens_incident)
 
 
+def identity_key(item: NormalisedEvent) -> str | None:
+    """The key of the incident `item` belongs to: its sender's (a fingerprint, an incident id), else its
+    dedup key; None for what opens no incident (reports, and OpsRelay's own news about an incident)."""
+    if item.source not in INCIDENT_SOURCES or not opens_incident(item.event_type):
+        return None
+    return (item.incident_key or item.dedup_key)[:255]
+
+
 @dataclass
 class Attached:
     """What joining new events to their incidents decided."""
@@ -81,32 +89,29 @@ def attach(events: list[Event], items: list[NormalisedEvent], duplicates: list[N
 
     `items` are the parsed events in the order they came; `events` the ones newly stored. Flushes only."""
     result = Attached()
-    keys = {(i.source, i.dedup_key, str(i.status)): i.incident_key for i in items if i.incident_key}
-    _count_resends([d for d in duplicates if d.incident_key and d.status == EventStatus.FIRING], now=now)
-    grouped = [e for e in events if keys.get((e.source, e.dedup_key, str(e.status))) and opens_incident(e.event_type)]
+    keys = {(i.source, i.dedup_key, str(i.status)): identity_key(i) for i in items}
+    _count_resends([d for d in duplicates if identity_key(d) and d.status == EventStatus.FIRING], now=now)
+    grouped = [e for e in events if keys.get((e.source, e.dedup_key, str(e.status)))]
     by_ticket = [e for e in events if e.ticket_id is not None and e not in grouped and e.incident_id is None]
     _attach_ticket_events(by_ticket)
     result.route = [e for e in events if e not in grouped]
     if not grouped:
         return result
-    open_now = _open_incidents(
-        {_identity(e.source, e.customer_id, keys[(e.source, e.dedup_key, str(e.status))]) for e in grouped}
-    )
+    identity_of = {
+        e.id: _identity(e.source, e.customer_id, keys[(e.source, e.dedup_key, str(e.status))]) for e in grouped
+    }
+    open_now = _open_incidents(set(identity_of.values()))
+    created = _open_many(grouped, identity_of, open_now, now=now)  # first firings: one INSERT for all
     for event in grouped:
-        identity = _identity(event.source, event.customer_id, keys[(event.source, event.dedup_key, str(event.status))])
+        identity = identity_of[event.id]
         incident = open_now.get(identity)
         if event.status == EventStatus.FIRING:
-            if incident is None:
-                incident, created = _open(event, identity[2], now=now)
-                if created:
-                    result.opened.append(incident)
-                    result.route.append(event)
-                else:
-                    _resent(incident, event, now=now)  # another request opened it a moment ago
-                open_now[identity] = incident
-            else:
-                _resent(incident, event, now=now)
-            event.incident_id = incident.id
+            if incident is not None and incident.id in created and created.pop(incident.id) is event:
+                result.opened.append(incident)
+                result.route.append(event)
+            elif incident is not None:
+                _resent(incident, event, now=now)  # open already, or opened by another request a moment ago
+            event.incident_id = incident.id if incident is not None else None
         elif event.status == EventStatus.RESOLVED:
             if incident is not None:
                 open_now.pop(identity)
@@ -157,38 +162,69 @@ def _latest_id(identity: tuple[str, int, str]) -> int | None:
     )
 
 
-def _open(event: Event, key: str, *, now: datetime) -> tuple[Incident, bool]:
-    """A new triggered incident for this first firing; the open one if a concurrent request just made it."""
-    incident = Incident(
-        customer_id=event.customer_id,
-        source=event.source,
-        key=key[:255],
-        open_key=open_key(event.source, event.customer_id, key[:255]),
-        state=IncidentState.TRIGGERED,
-        severity=event.severity,
-        severity_rank=event.severity.rank,
-        event_type=event.event_type,
-        title=event.title,
-        summary=event.body or "",
-        labels=event.labels or {},
-        data=event.data or {},
-        ticket_id=event.ticket_id,
-        triggered_at=event.created_at or now,
-        last_event_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(incident)
-            db.session.flush()
-    except IntegrityError:
-        existing = _open_incidents({_identity(event.source, event.customer_id, key[:255])})
-        if existing:
-            return next(iter(existing.values())), False
-        raise
-    entry(incident, "triggered", f"Triggered by {event.source}: {event.title}", event=event, now=now)
-    return incident, True
+def _open_many(
+    grouped: list[Event], identity_of: dict[int, tuple], open_now: dict[tuple, Incident], *, now: datetime
+) -> dict[int, Event]:
+    """New triggered incidents for the first firings with none open, in one INSERT; a concurrent request that
+    opened the same one wins (ON CONFLICT on open_key) and its incident is read back. Adds them to `open_now`;
+    returns {new incident id: the event that opened it}."""
+    first: dict[tuple, Event] = {}
+    for event in grouped:
+        identity = identity_of[event.id]
+        if event.status == EventStatus.FIRING and identity not in open_now and identity not in first:
+            first[identity] = event
+    if not first:
+        return {}
+    rows = [
+        {
+            "customer_id": event.customer_id,
+            "source": event.source,
+            "key": identity[2],
+            "open_key": open_key(*identity),
+            "state": IncidentState.TRIGGERED,
+            "severity": event.severity,
+            "severity_rank": event.severity.rank,
+            "event_type": event.event_type,
+            "title": event.title,
+            "summary": event.body or "",
+            "labels": event.labels or {},
+            "data": event.data or {},
+            "ticket_id": event.ticket_id,
+            "resend_count": 0,
+            "triggered_at": event.created_at or now,
+            "last_event_at": now,
+            "escalation_level": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for identity, event in first.items()
+    ]
+    made = bulk.insert_returning_objects(Incident, rows, ignore_conflicts_on=("open_key",))
+    by_key = {incident.open_key: incident for incident in made}
+    opened: dict[int, Event] = {}
+    for identity, event in first.items():
+        incident = by_key.get(open_key(*identity))
+        if incident is not None:
+            open_now[identity] = incident
+            opened[incident.id] = event
+    missing = {identity for identity in first if identity not in open_now}
+    open_now.update(_open_incidents(missing))  # lost a race: the other request's incident
+    if opened:
+        db.session.execute(
+            sa.insert(IncidentEntry),
+            [
+                {
+                    "incident_id": incident_id,
+                    "kind": "triggered",
+                    "body": f"Triggered by {event.source}: {event.title}",
+                    "event_id": event.id,
+                    "data": {},
+                    "created_at": now,
+                }
+                for incident_id, event in opened.items()
+            ],
+        )
+    return opened
 
 
 def _resent(incident: Incident, event: Event, *, now: datetime) -> None:
@@ -212,7 +248,7 @@ def _updated(incident: Incident, event: Event, *, now: datetime) -> None:
 
 def _count_resends(duplicates: list[NormalisedEvent], *, now: datetime) -> None:
     """A redelivered firing event (Alertmanager's repeat_interval, a group change) counts on its open incident."""
-    keys = {open_key(item.source, item.customer_id, item.incident_key[:255]) for item in duplicates}
+    keys = {open_key(item.source, item.customer_id, identity_key(item)) for item in duplicates}
     if not keys:
         return
     ids = db.session.scalars(
