@@ -139,8 +139,6 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
         severity_rank=Severity.HIGH.rank,
     )
     db.session.add(incident)
-    db.session.flush()
-    event.incident_id = incident.id
     db.session.commit()
     ids["incident"] = incident.id
     return World(home=home, other=other, member=member, ids=ids)

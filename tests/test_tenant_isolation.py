@@ -208,7 +208,7 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
         ),
         "sla_policy": SlaPolicy(customer_id=customer.id, priority=Priority.HIGH, resolution_minutes=240),
         "holiday": Holiday(customer_id=customer.id, day=date(2026, 12, 25), name=f"{mark} day"),
-        "incident": _incident(customer, mark, event),
+        "incident": _incident(customer, mark),
         "api_key": ApiKey(
             name=f"{mark}-key",
             prefix=f"{mark[:8]}",
@@ -226,8 +226,8 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
     world.ids.update({(mark, "customer"): customer.id, (mark, "user"): op.id, (mark, "phone"): phone.id})
 
 
-def _incident(customer, mark: str, event) -> Incident:
-    """The incident `event` belongs to (its events name it; its title and labels carry the owner's mark)."""
+def _incident(customer, mark: str) -> Incident:
+    """An open incident (its title, summary and labels carry the owner's mark)."""
     incident = Incident(
         customer_id=customer.id if customer else None,
         source="alertmanager",
@@ -239,9 +239,6 @@ def _incident(customer, mark: str, event) -> Incident:
         severity=Severity.HIGH,
         severity_rank=Severity.HIGH.rank,
     )
-    db.session.add(incident)
-    db.session.flush()
-    event.incident_id = incident.id
     return incident
 
 
@@ -266,7 +263,7 @@ def _global_rows(world: World) -> None:
             secret_encrypted=encrypt_secret("endpoint-secret"),
         ),
         "webhook_source": WebhookSource(name=f"{GLOBAL}-source", kind="generic", customer_id=None),
-        "incident": _incident(None, GLOBAL, event),
+        "incident": _incident(None, GLOBAL),
         "api_key": ApiKey(
             name=f"{GLOBAL}-key",
             prefix=GLOBAL[:8],
