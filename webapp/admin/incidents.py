@@ -76,14 +76,12 @@ def incident_list():
 @bp.post("/incidents/bulk")
 def incident_bulk():
     principal = tenancy.current()
+    principal.require(Role.OPERATOR)
     if not ConfirmForm().validate_on_submit():
         abort(400, description="The form expired: reload the page and try again.")
     action = request.form.get("action")
     raw = request.form.getlist("incident")
     back = _back(url_for("admin.incident_list"))
-    if action not in ("acknowledge", "resolve"):
-        flash("Choose Acknowledge or Resolve.", "danger")
-        return redirect(back)
     if not raw:
         flash("Tick the incidents to change first.", "warning")
         return redirect(back)
@@ -99,6 +97,9 @@ def incident_bulk():
         abort(404, description="No such incident here.")
     for incident in chosen:
         principal.check_change(incident.customer_id)
+    if action not in ("acknowledge", "resolve"):
+        flash("Choose Acknowledge or Resolve.", "danger")
+        return redirect(back)
     by = principal.user
     if action == "acknowledge":
         changed = sum(acks.acknowledge(i, by=by, via="console").acknowledged for i in chosen)
