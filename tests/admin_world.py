@@ -32,7 +32,6 @@ from webapp.models import (
     WebhookDelivery,
     WebhookEndpoint,
     WebhookSource,
-    open_key,
     utcnow,
 )
 
@@ -135,18 +134,6 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
     ids["webhook_source"] = source.id
     ids["holiday"] = holiday.id
     ids["timeline_entry"] = ids["entry"] = entry.id
-    incident = Incident(
-        customer_id=home.id,
-        source="test",
-        key="walk-1",
-        open_key=open_key("test", home.id, "walk-1"),
-        title="Walk alert",
-        severity=Severity.HIGH,
-        severity_rank=Severity.HIGH.rank,
-    )
-    db.session.add(incident)
-    db.session.commit()
-    ids["incident"] = incident.id
     return World(home=home, other=other, member=member, ids=ids)
 
 

@@ -59,7 +59,6 @@ from webapp.models import (
     WebhookDelivery,
     WebhookEndpoint,
     WebhookSource,
-    open_key,
     utcnow,
 )
 from webapp.security import encrypt_secret, hash_api_key
@@ -224,7 +223,6 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
         ),
         "sla_policy": SlaPolicy(customer_id=customer.id, priority=Priority.HIGH, resolution_minutes=240),
         "holiday": Holiday(customer_id=customer.id, day=date(2026, 12, 25), name=f"{mark} day"),
-        "incident": _incident(customer, mark),
         "api_key": ApiKey(
             name=f"{mark}-key",
             prefix=f"{mark[:8]}",
@@ -240,22 +238,6 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
     phone.label = f"{mark} phone"
     world.ids.update({(mark, kind): row.id for kind, row in rows.items()})
     world.ids.update({(mark, "customer"): customer.id, (mark, "user"): op.id, (mark, "phone"): phone.id})
-
-
-def _incident(customer, mark: str) -> Incident:
-    """An open incident (its title, summary and labels carry the owner's mark)."""
-    incident = Incident(
-        customer_id=customer.id if customer else None,
-        source="alertmanager",
-        key=f"{mark}-fingerprint",
-        open_key=open_key("alertmanager", customer.id if customer else None, f"{mark}-fingerprint"),
-        title=f"{mark} incident",
-        summary=f"{mark} summary",
-        labels={"service": f"{mark}-service"},
-        severity=Severity.HIGH,
-        severity_rank=Severity.HIGH.rank,
-    )
-    return incident
 
 
 def _global_rows(world: World) -> None:
@@ -295,7 +277,6 @@ def _global_rows(world: World) -> None:
             secret_encrypted=encrypt_secret("endpoint-secret"),
         ),
         "webhook_source": WebhookSource(name=f"{GLOBAL}-source", kind="generic", customer_id=None),
-        "incident": _incident(None, GLOBAL),
         "api_key": ApiKey(
             name=f"{GLOBAL}-key",
             prefix=GLOBAL[:8],
@@ -513,7 +494,6 @@ PARAM_KIND = {
     "pref_id": "preference",
     "template_id": "template",
     "holiday_id": "holiday",
-    "incident_id": "incident",
 }
 STRING_ARGS = {"priority": "high", "token": "not-an-invitation-token"}  # arguments that name no row
 SKIP_ENDPOINTS = {"static"}
