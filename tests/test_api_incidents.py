@@ -310,6 +310,7 @@ def test_detail_shows_the_timeline_and_the_notifications(client, paged, make_key
         ("source=nagios", "source"),
         ("customer_id=abc", "customer_id"),
         ("label=" + "x" * 201, "label"),
+        ("label=a%00b", "label"),
         ("unacknowledged=maybe", "unacknowledged"),
         ("order=oldest", "order"),
         ("limit=0", "limit"),

@@ -79,8 +79,8 @@ def _filter() -> IncidentFilter:
         if paged_user_id is None:
             raise InvalidQuery("paged_me", "left out: this key acts for a customer, not for a person")
     label = request.args.get("label", "")
-    if len(label) > 200:
-        raise InvalidQuery("label", "a label value of at most 200 characters")
+    if len(label) > 200 or "\x00" in label:
+        raise InvalidQuery("label", "a label value: at most 200 characters, no NUL")
     severity = query_choice("severity", Severity)
     return IncidentFilter(
         state=query_choice("state", incident_queries.STATES) or "all",
