@@ -5,12 +5,13 @@ On PostgreSQL (DATABASE_URL, default the local opsrelay_bench_incidents, created
 empty schema (flask db upgrade), fills the tables with set-based SQL (INSERT … SELECT FROM generate_series:
 two customers; severities, states, sources and labels varied; a timeline entry or two per incident;
 notifications for every tenth incident), then times each page through the real app (views, queries,
-serialisation) as an admin: best and median of 20 requests after 3 warm-ups, and the SQL statements of one
-request (an engine event listener), which must be the same at both sizes. It drops the database at the end.
+templates or JSON) as an admin: best and median of 20 requests after 3 warm-ups, and the SQL statements of
+one request (an engine event listener), which must be the same at both sizes. The large size is filled and
+timed first, then the small one (a truncate and a second fill): on a shared machine both sizes are timed
+minutes apart, not half an hour. It drops the database at the end.
 
-The incidents console pages (/incidents, /incidents/<id>) come from the incident-pages branch; until they
-are in this tree the same queries are timed through the JSON API (/api/v1/incidents and its detail), which
-shares services.overview.incident_queries with them. Each present surface is measured.
+The console (/incidents, /incidents/<id>) and the JSON API (/api/v1/incidents and its detail) read through
+the same services.overview.incident_queries; both are timed (the console where this tree has it).
 
 The last line is `ratio: <worst large-size median / its small-size median>`; keyset pages on the incident
 indexes should keep it near 1 (aim: ≤ 1.3).
@@ -215,7 +216,7 @@ def main() -> None:
             "API_RATE_LIMIT": "100000 per minute",
         }
     )
-    results: dict[str, list[tuple[float, float, int]]] = {}
+    results: dict[str, dict[int, tuple[float, float, int]]] = {}
     try:
         with app.app_context():
             upgrade()
@@ -224,7 +225,7 @@ def main() -> None:
         client = app.test_client()
         login = client.post("/login", data={"email": "bench-admin@example.com", "password": PASSWORD})
         assert login.status_code == 302
-        for incidents, per_incident in SIZES:
+        for incidents, per_incident in reversed(SIZES):  # large first: both sizes are timed minutes apart
             started = time.perf_counter()
             with app.app_context():
                 fill(incidents, per_incident)
@@ -232,7 +233,7 @@ def main() -> None:
             print(f"filled {incidents:,} incidents with {per_incident} event(s) each in {took:.1f} s")
             for name, path in pages(client, incidents, headers).items():
                 best, median, statements = measure(client, engine, path, headers)
-                results.setdefault(name, []).append((best, median, statements))
+                results.setdefault(name, {})[incidents] = (best, median, statements)
                 print(
                     f"  {name:30} best {best * 1000:7.2f} ms  median {median * 1000:7.2f} ms  "
                     f"{statements} SQL statements  ({path})"
@@ -244,10 +245,11 @@ def main() -> None:
         drop_database(uri)
     print(f"{'page':30} {'small median':>13} {'large median':>13} {'ratio':>6}  statements (small/large)")
     ratios = {}
+    small_size, large_size = SIZES[0][0], SIZES[-1][0]
     for name, runs in results.items():
         if len(runs) < 2:
             continue
-        (_, small, small_sql), (_, large, large_sql) = runs
+        (_, small, small_sql), (_, large, large_sql) = runs[small_size], runs[large_size]
         ratios[name] = large / small
         same = "equal" if small_sql == large_sql else "DIFFER"
         print(
