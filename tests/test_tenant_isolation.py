@@ -906,6 +906,11 @@ PLAIN_QUERY = {
     "from",
     "to",
     "format",
+    "state",
+    "label",
+    "paged_me",
+    "unacknowledged",
+    "order",
 }
 FOREIGN_PROPS: dict[str, Callable[[World], list]] = {
     "customer_id": lambda w: [w.b.id],
