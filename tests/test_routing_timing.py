@@ -12,7 +12,7 @@ from tests.conftest import load_fixture
 from tests.routing_helpers import T0, fire, item, prefer, rows
 from webapp import jobs, outbox
 from webapp.extensions import db
-from webapp.models import Notification, NotificationStatus, Severity
+from webapp.models import Incident, IncidentState, Notification, NotificationStatus, Severity
 from webapp.services.events import ingest
 from webapp.services.routing import digest
 
@@ -192,14 +192,16 @@ def test_alertmanager_storm_through_the_webhook_is_aggregated(client, make_user,
 
 def test_rows_of_an_event_acknowledged_while_held_are_left_out_of_the_digest(make_user, customer):
     user = sms_user(make_user, customer, enable_aggregation=True, enabled_channels=["sms"])
-    events = [fire(customer=customer, title=f"Alert{i}", now=T0) for i in range(3)]
-    events[0].acknowledged_at = T0 + timedelta(seconds=30)
+    events = [fire(customer=customer, title=f"Alert{i}", now=T0, source="generic") for i in range(3)]
+    # acknowledged while its row was being released (acks suppress held rows themselves): the digest checks too
+    db.session.get(Incident, events[0].incident_id).state = IncidentState.ACKNOWLEDGED
     db.session.commit()
     (digest_id,) = release(T0 + timedelta(minutes=2))
     made = db.session.get(Notification, digest_id)
     assert made.body == "2 alerts: Alert1, Alert2"
     acked = rows(events[0])[(user.id, "sms")]
-    assert (acked.status, acked.reason, acked.digest_id) == ("suppressed", "acknowledged before it went out", None)
+    reason = "its incident was acknowledged or resolved before it went out"
+    assert (acked.status, acked.reason, acked.digest_id) == ("suppressed", reason, None)
 
 
 def test_the_recovery_sweep_releases_due_rows_through_the_same_digest_rule(make_user, customer, drain, twilio):

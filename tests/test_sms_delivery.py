@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import load_fixture
 from webapp import outbox
 from webapp.extensions import db
-from webapp.models import Channel, Event, EventStatus, Notification, Severity
+from webapp.models import Channel, Event, EventStatus, Incident, Notification, Severity, open_key
 from webapp.models import NotificationStatus as S
 
 
@@ -68,14 +68,24 @@ def test_the_system_alert_template_is_ucs2_because_of_its_emoji(client, make_use
 
 def test_long_sms_is_shortened_at_a_word_boundary_keeping_the_ack_code(app, make_user, drain, twilio):
     app.config["SMS_MAX_SEGMENTS"] = 2
-    event = Event(source="test", dedup_key="long", status=EventStatus.FIRING, severity=Severity.CRITICAL, title="x")
+    incident = Incident(source="test", key="long", open_key=open_key("test", None, "long"), title="x")
+    db.session.add(incident)
+    db.session.flush()
+    event = Event(
+        source="test",
+        dedup_key="long",
+        status=EventStatus.FIRING,
+        severity=Severity.CRITICAL,
+        title="x",
+        incident_id=incident.id,
+    )
     db.session.add(event)
     db.session.commit()
     words = " ".join(f"word{i}" for i in range(200))
     notification = send_sms(make_user("admin"), words, drain, event=event)
     sent = twilio.received[0]["Body"]
     head, _, code = sent.rpartition("\nReply ACK ")
-    assert int(code, 36) == event.id  # the event id in base 36
+    assert code == str(incident.id)  # the incident's number
     assert head.endswith("…") and words.startswith(head[:-1])
     assert words[len(head) - 1] == " "  # cut between words
     assert (notification.sms_encoding, notification.sms_segments) == ("UCS-2", 2)  # "…" is not GSM-7

@@ -8,7 +8,18 @@ from twilio.request_validator import RequestValidator
 from tests.conftest import TWILIO_TOKEN, load_fixture
 from webapp import outbox
 from webapp.extensions import db
-from webapp.models import Channel, Event, EventStatus, Notification, PhoneNumber, Severity, Ticket, utcnow
+from webapp.models import (
+    Channel,
+    Event,
+    EventStatus,
+    Incident,
+    Notification,
+    PhoneNumber,
+    Severity,
+    Ticket,
+    open_key,
+    utcnow,
+)
 from webapp.models import NotificationStatus as S
 
 PUBLIC = "https://opsrelay.example.com"  # what Twilio calls; the test client is http://localhost
@@ -156,10 +167,17 @@ def test_twilio_21610_marks_the_number_opted_out_once_for_every_user_with_it(mak
     ] * 2
 
 
-def alert_event(**fields) -> Event:
+def alert_event(*, incident: bool = True, **fields) -> Event:
+    """A firing alert; with `incident`, the open incident it belongs to (whose code its SMS carries)."""
+    key = f"ack-{utcnow().timestamp()}"
+    if incident:
+        row = Incident(source="test", key=key, open_key=open_key("test", None, key), title="DiskFull on db-1")
+        db.session.add(row)
+        db.session.flush()
+        fields["incident_id"] = row.id
     event = Event(
         source="test",
-        dedup_key=f"ack-{utcnow().timestamp()}",
+        dedup_key=key,
         status=EventStatus.FIRING,
         severity=Severity.CRITICAL,
         title="DiskFull on db-1",
@@ -205,17 +223,18 @@ def test_ack_by_sms_stops_further_notifications_and_tells_the_others(client, mak
 
     refused = twiml(signed(client, INBOUND, {"From": "+14155550109", "Body": f"ACK {code}"}))
     assert "that you were paged about" in refused
-    assert db.session.get(Event, event.id).acknowledged_at is None
+    assert db.session.get(Incident, event.incident_id).acknowledged_at is None
 
     reply = twiml(signed(client, INBOUND, {"From": "+14155550101", "Body": f"ack {code.lower()}"}))
-    assert f"Acknowledged {code}: DiskFull on db-1" in reply
+    assert f"Acknowledged #{code}: DiskFull on db-1" in reply
     drain()
     db.session.expire_all()
-    assert event.acknowledged_by_id == alice.id and event.acknowledged_at is not None
+    incident = db.session.get(Incident, event.incident_id)
+    assert incident.acknowledged_by_id == alice.id and incident.acknowledged_via == "SMS"
     assert later.status == S.SUPPRESSED and later.reason == "acknowledged by Alice"
     told = [m for m in twilio.received if m["Body"].startswith("ACK:")]
     assert [(m["To"], m["Body"]) for m in told] == [
-        ("+14155550102", "ACK: Alice acknowledged DiskFull on db-1 (SMS).")
+        ("+14155550102", f"ACK: Alice acknowledged #{code} DiskFull on db-1 (SMS).")
     ]  # Bob was paged and is told; Alice acted; Carol was never reached
     again = twiml(signed(client, INBOUND, {"From": "+14155550102", "Body": f"ACK {code}"}))
     assert "already acknowledged by Alice" in again
@@ -224,7 +243,7 @@ def test_ack_by_sms_stops_further_notifications_and_tells_the_others(client, mak
 def test_ack_of_a_ticket_by_its_key(client, make_user, make_ticket, customer, drain, twilio):
     alice = make_user("operator", name="Alice", phone="+14155550101")
     ticket = make_ticket(customer=customer, title="Disk full on db-1")
-    event = alert_event(ticket_id=ticket.id, customer_id=customer.id, event_type="sla_warning")
+    event = alert_event(incident=False, ticket_id=ticket.id, customer_id=customer.id, event_type="sla_warning")
     first = sms_row(event, alice)
     db.session.commit()
     outbox.deliver([first.id])
@@ -240,4 +259,4 @@ def test_ack_of_a_ticket_by_its_key(client, make_user, make_ticket, customer, dr
     ticket = db.session.get(Ticket, ticket.id)
     assert ticket.acknowledged_by_id == alice.id
     assert ticket.timeline[-1].body == "Acknowledged by Alice (SMS)"
-    assert second.status == S.SUPPRESSED and second.reason == "acknowledged by Alice"
+    assert second.status == S.SUPPRESSED and second.reason == f"OPS-{ticket.id} acknowledged by Alice"
