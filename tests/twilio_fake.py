@@ -11,6 +11,7 @@ import base64
 import json
 import re
 import threading
+import time
 import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class FakeTwilio:
         self.auth_token = auth_token
         self.received: list[dict] = []  # every accepted request's form fields, in order
         self.requests = 0
+        self.answer_delay = 0.0  # seconds between accepting a message and answering (a slow provider)
         self._script: dict[str, deque[Scripted]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -70,6 +72,7 @@ class FakeTwilio:
             self.received.clear()
             self._script.clear()
             self.requests = 0
+            self.answer_delay = 0.0
 
     def _next_script(self, to: str) -> Scripted | None:
         with self._lock:
@@ -132,6 +135,8 @@ class FakeTwilio:
                 sid = "SM" + uuid.uuid4().hex
                 with fake._lock:
                     fake.received.append({**form, "sid": sid})
+                if fake.answer_delay:
+                    time.sleep(fake.answer_delay)  # accepted: a client killed now has sent the SMS
                 self._reply(
                     201,
                     {
