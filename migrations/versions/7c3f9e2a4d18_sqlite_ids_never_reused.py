@@ -55,10 +55,12 @@ def _set_autoincrement(enabled: bool) -> None:
             connection.execute(sa.text(f'DROP INDEX IF EXISTS "{name}"'))
             connection.execute(sa.text(statement))
         if enabled:
-            highest = connection.execute(sa.text(f'SELECT max(id) FROM "{table}"')).scalar()
+            highest = connection.execute(sa.select(sa.func.max(sa.table(table, sa.column("id")).c.id))).scalar()
             if highest is not None:
                 connection.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = :t"), {"t": table})
-                connection.execute(sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :s)"), {"t": table, "s": highest})
+                connection.execute(
+                    sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :s)"), {"t": table, "s": highest}
+                )
 
 
 def upgrade():

@@ -1,7 +1,6 @@
 """All models, importable from one place."""
 
 from webapp.extensions import db
-
 from webapp.models.audit import AuditLog
 from webapp.models.base import (
     EventStatus,
