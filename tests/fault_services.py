@@ -104,7 +104,7 @@ class PostgresCluster:
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.write(
                 f"port = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.directory}'\n"
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 100\n"
+                "fsync = off\nfull_page_writes = off\nmax_connections = 100\n"  # commits stay synchronous: a 200 is durable
             )
         self.up()
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "opsrelay_faults")
@@ -147,6 +147,17 @@ class Workers:
         )
         self.processes.append(process)
         return process
+
+    def ready(self, redis_url: str, timeout: float = 120.0) -> bool:
+        """Every process has registered its RQ worker (startup takes seconds on a loaded machine)."""
+        from redis import Redis
+        from rq import Worker
+
+        connection = Redis.from_url(redis_url)
+        try:
+            return wait_for(lambda: Worker.count(connection=connection) >= len(self.alive()) > 0, timeout, 0.25)
+        finally:
+            connection.close()
 
     def alive(self) -> list[subprocess.Popen]:
         return [p for p in self.processes if p.poll() is None]

@@ -161,7 +161,7 @@ class Scheduler:
     LOCK = "opsrelay:scheduler:lock"
     LAST_RUN = "opsrelay:scheduler:last-run"  # hash: periodic name -> unix time it was last enqueued
     ALIVE = "opsrelay:scheduler:alive"  # set by the first scheduler; missing = Redis lost its data
-    LOCK_SECONDS = 15
+    LOCK_SECONDS = 5  # a holder that died hands over within this long (the live one renews every round)
 
     def __init__(self, tasks: TaskQueue):
         self.tasks = tasks
@@ -192,10 +192,10 @@ class Scheduler:
         return acted
 
     def run(self, stop: threading.Event) -> None:
-        """Loop until `stop` is set; errors back off (up to 10 s), never end the loop."""
+        """Loop until `stop` is set; errors back off (up to 2 s), never end the loop."""
         while not stop.is_set():
             self.tick()
-            stop.wait(min(self.interval * 2**self.errors, 10.0) if self.errors else self.interval)
+            stop.wait(min(self.interval * 2**self.errors, 2.0) if self.errors else self.interval)
 
     def release(self) -> None:
         try:

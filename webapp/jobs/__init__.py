@@ -8,11 +8,12 @@ claim before the provider call, the outcome after it): those commits live in web
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from webapp import outbox
 from webapp.extensions import db
 from webapp.jobs import claims
+from webapp.models import utcnow
 from webapp.queue import DELIVER_JOB, DELIVERIES, Periodic
 from webapp.services.delivery import attempts
 from webapp.services.routing import digest
@@ -22,7 +23,12 @@ log = logging.getLogger(__name__)
 
 
 def deliver(notification_id: int) -> str:
-    notification = claims.claim(notification_id)
+    try:
+        notification = claims.claim_when_reachable(notification_id)
+    except claims.DatabaseUnreachable:
+        at = attempts.retry_job_time(utcnow() + timedelta(seconds=claims.UNREACHABLE_RETRY_SECONDS))
+        outbox.push(DELIVER_JOB, [(notification_id,)], queue=DELIVERIES, at=at)
+        return f"database unreachable: retry at {at.isoformat()}"
     if notification is None:
         return "skipped: already taken or done"
     with claims.leased(notification):

@@ -15,6 +15,7 @@ the provider id is kept and the row is not re-sent.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -31,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
 from webapp import outbox
+from webapp.errors import database_unreachable
 from webapp.extensions import db
 from webapp.models import Channel, Event, Notification, PhoneNumber, utcnow
 from webapp.queue import DELIVER_JOB, DELIVERIES
@@ -41,6 +43,33 @@ log = logging.getLogger(__name__)
 
 _UNTOUCHED_SINCE_CLAIM = "opsrelay_untouched_since_claim"  # session.info: no statement ran since this id's claim
 COLUMNS = {attr.key: attr.columns[0] for attr in inspect(Notification).column_attrs}  # attribute -> table column
+
+
+UNREACHABLE_RETRY_SECONDS = 5  # a claim that met no database: the job runs again this much later
+
+
+class DatabaseUnreachable(Exception):
+    """The claim could not reach the database (a restart): nothing was written."""
+
+
+def claim_when_reachable(notification_id: int, *, attempts: int = 3) -> Notification | None:
+    """claim(), retried on a fresh connection while the database restarts; DatabaseUnreachable after
+    `attempts` tries (the job then schedules itself again: the row is not left to the slow sweep)."""
+    pause = 0.5
+    for attempt in range(attempts):
+        try:
+            return claim(notification_id)
+        except DBAPIError as exc:
+            if not database_unreachable(exc):
+                raise
+            with contextlib.suppress(DBAPIError):
+                db.session.rollback()
+            db.session.remove()
+            if attempt + 1 == attempts:
+                raise DatabaseUnreachable(str(exc.orig)) from exc
+            time.sleep(pause)
+            pause *= 2
+    return None
 
 
 def claim(notification_id: int, *, now: datetime | None = None) -> Notification | None:
@@ -202,17 +231,12 @@ def finish(notification: Notification) -> None:
     try:
         _commit_outcome(notification)
     except DBAPIError as exc:
-        if not exc.connection_invalidated and not _is_connection_error(exc):
+        if not database_unreachable(exc):
             raise
         log.warning("notification %s: outcome not written (%s); retrying", notification.id, type(exc.orig).__name__)
         db.session.rollback()
         db.session.remove()
         _write_outcome_again(notification.id, changes, retry_at)
-
-
-def _is_connection_error(exc: DBAPIError) -> bool:
-    name = type(exc.orig).__name__
-    return name in {"OperationalError", "InterfaceError", "AdminShutdown"} or "connection" in str(exc.orig).lower()
 
 
 def _row_changes(notification: Notification) -> dict:
