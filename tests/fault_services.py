@@ -104,7 +104,7 @@ class PostgresCluster:
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.write(
                 f"port = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.directory}'\n"
-                "fsync = off\nfull_page_writes = off\nmax_connections = 100\n"  # commits stay synchronous: a 200 is durable
+                "fsync = off\nfull_page_writes = off\nmax_connections = 100\n"  # commits stay synchronous
             )
         self.up()
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "opsrelay_faults")
