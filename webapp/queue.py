@@ -243,16 +243,18 @@ class Scheduler:
         if not kwargs and previous is not None and self._still_busy(previous, now, self.every(periodic)):
             return
         queue = self.tasks.queues[PERIODIC]
-        queue.enqueue(periodic.func, job_id=job_id if not kwargs else None, kwargs=kwargs, result_ttl=600)
+        queue.enqueue(periodic.func, job_id=job_id, kwargs=kwargs, result_ttl=600)
         self.connection.hset(self.LAST_RUN, periodic.name, now)
 
-    @staticmethod
-    def _still_busy(job: Job, now: float, every: float) -> bool:
-        """Waiting or running, and not so long that its worker must have died with it."""
-        if job.get_status(refresh=False) not in (JobStatus.QUEUED, JobStatus.STARTED):
-            return False
-        since = job.started_at or job.enqueued_at
-        return since is not None and now - since.timestamp() < max(300.0, 10 * every)
+    def _still_busy(self, job: Job, now: float, every: float) -> bool:
+        """Waiting on the periodic queue (a short list), or running and not so long that its worker must
+        have died with it."""
+        status = job.get_status(refresh=False)
+        if status == JobStatus.QUEUED:
+            return job.id in self.tasks.queues[PERIODIC].job_ids
+        if status == JobStatus.STARTED:
+            return job.started_at is not None and now - job.started_at.timestamp() < max(300.0, 10 * every)
+        return False
 
     def _enqueue_due_retries(self) -> None:
         """What enqueue_at scheduled (retries) and is due now moves onto its queue."""
