@@ -44,6 +44,8 @@ class FakeTwilio:
         self.received: list[dict] = []  # every accepted request's form fields, in order
         self.requests = 0
         self.answer_delay = 0.0  # seconds between accepting a message and answering (a slow provider)
+        self.received_times: list[float] = []  # time.time() of each accepted message, as `received`
+        self.failing: tuple[int, dict] | None = None  # (error code, headers): every message refused while set
         self._script: dict[str, deque[Scripted]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -73,6 +75,8 @@ class FakeTwilio:
             self._script.clear()
             self.requests = 0
             self.answer_delay = 0.0
+            self.received_times.clear()
+            self.failing = None
 
     def _next_script(self, to: str) -> Scripted | None:
         with self._lock:
@@ -129,12 +133,15 @@ class FakeTwilio:
                     self._reply(400, {"code": 21602, "message": "Message body is required.", "status": 400})
                     return
                 scripted = fake._next_script(to)
+                if scripted is None and fake.failing is not None:
+                    scripted = Scripted(*fake.failing)
                 if scripted is not None:
                     self._error(scripted.error_code, scripted.headers, to=to)
                     return
                 sid = "SM" + uuid.uuid4().hex
                 with fake._lock:
                     fake.received.append({**form, "sid": sid})
+                    fake.received_times.append(time.time())
                 if fake.answer_delay:
                     time.sleep(fake.answer_delay)  # accepted: a client killed now has sent the SMS
                 self._reply(
