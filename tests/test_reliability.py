@@ -130,3 +130,18 @@ def test_each_resend_keeps_the_provider_id_of_the_one_before(app, make_user, dra
     row = db.session.get(Notification, notification.id)
     sids = [entry.get("provider_id") for entry in row.attempt_log]
     assert sids == [first_sid, row.provider_id] and first_sid != row.provider_id
+
+
+def test_a_resent_email_repeats_its_message_id_so_mail_systems_drop_the_copy():
+    from webapp.channels.email_smtp import Email, SmtpSettings, build_message
+
+    settings = SmtpSettings(
+        host="127.0.0.1", port=25, security="none", username=None, password=None, from_email="alerts@acme.example"
+    )
+    first, second = (
+        build_message(
+            settings, Email(to="ops@acme.example", subject="x", text="x", idempotency_key="opsrelay-notification-7")
+        )
+        for _ in range(2)
+    )
+    assert first["Message-ID"] == second["Message-ID"] == "<opsrelay-notification-7@acme.example>"
