@@ -96,6 +96,7 @@ def _reset(seeds: list[dict]) -> None:
     else:
         for table in tables:
             db.session.execute(table.delete())
+        db.session.execute(sa.text("DELETE FROM sqlite_sequence"))  # ids restart, as RESTART IDENTITY does
     db.session.execute(sa.insert(MessageTemplate.__table__), seeds)
     db.session.commit()
 

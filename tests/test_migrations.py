@@ -193,6 +193,25 @@ def test_the_webhook_source_kinds_the_database_accepts_are_the_registry(migrated
     db.session.rollback()
 
 
+def test_a_deleted_newest_ticket_never_gives_its_id_or_key_to_the_next(migrated):
+    """On SQLite too (AUTOINCREMENT): OPS-2 deleted, the next ticket is OPS-3, and its event is not deduplicated."""
+    from webapp.models import Customer, Ticket
+
+    customer = Customer(name="Acme")
+    db.session.add(customer)
+    db.session.flush()
+    first, second = (Ticket(customer=customer, title=title) for title in ("Disk full", "CPU hot"))
+    db.session.add_all([first, second])
+    db.session.commit()
+    assert second.key == "OPS-2"
+    db.session.delete(second)
+    db.session.commit()
+    third = Ticket(customer=customer, title="Memory leak")
+    db.session.add(third)
+    db.session.commit()
+    assert third.key == "OPS-3"
+
+
 INCIDENTS_REVISION = "a1c3e5f7b9d2"  # events grouped into incidents
 
 

@@ -11,6 +11,7 @@ import base64
 import json
 import re
 import threading
+import time
 import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ class FakeTwilio:
         self.auth_token = auth_token
         self.received: list[dict] = []  # every accepted request's form fields, in order
         self.requests = 0
+        self.answer_delay = 0.0  # seconds between accepting a message and answering (a slow provider)
+        self.received_times: list[float] = []  # time.time() of each accepted message, as `received`
+        self.failing: tuple[int, dict] | None = None  # (error code, headers): every message refused while set
         self._script: dict[str, deque[Scripted]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -70,6 +74,9 @@ class FakeTwilio:
             self.received.clear()
             self._script.clear()
             self.requests = 0
+            self.answer_delay = 0.0
+            self.received_times.clear()
+            self.failing = None
 
     def _next_script(self, to: str) -> Scripted | None:
         with self._lock:
@@ -126,12 +133,17 @@ class FakeTwilio:
                     self._reply(400, {"code": 21602, "message": "Message body is required.", "status": 400})
                     return
                 scripted = fake._next_script(to)
+                if scripted is None and fake.failing is not None:
+                    scripted = Scripted(*fake.failing)
                 if scripted is not None:
                     self._error(scripted.error_code, scripted.headers, to=to)
                     return
                 sid = "SM" + uuid.uuid4().hex
                 with fake._lock:
                     fake.received.append({**form, "sid": sid})
+                    fake.received_times.append(time.time())
+                if fake.answer_delay:
+                    time.sleep(fake.answer_delay)  # accepted: a client killed now has sent the SMS
                 self._reply(
                     201,
                     {

@@ -110,6 +110,11 @@ def from_environment(instance_path: str) -> dict:
         "WEBHOOK_PAUSE_AFTER_FAILURES": _int("WEBHOOK_PAUSE_AFTER_FAILURES", 10),
         "DELIVERY_MAX_ATTEMPTS": _int("DELIVERY_MAX_ATTEMPTS", 5),
         "DELIVERY_BACKOFF_SECONDS": _float("DELIVERY_BACKOFF_SECONDS", 5.0),
+        # Reliability: a claim's lease (renewed by the live worker), the recovery sweep's interval, and
+        # how long a worker keeps retrying to write an outcome the provider already gave it.
+        "DELIVERY_LEASE_SECONDS": _float("DELIVERY_LEASE_SECONDS", 20.0),
+        "RECOVERY_SWEEP_SECONDS": _float("RECOVERY_SWEEP_SECONDS", 30.0),
+        "OUTCOME_WRITE_RETRY_SECONDS": _float("OUTCOME_WRITE_RETRY_SECONDS", 60.0),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute"),
         "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "300 per minute"),
         "API_TOKEN_RATE_LIMIT": os.environ.get("API_TOKEN_RATE_LIMIT", "10 per minute"),

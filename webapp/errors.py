@@ -7,6 +7,7 @@ import logging
 import uuid
 
 from flask import Flask, g, render_template, request
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from webapp.extensions import db
@@ -68,6 +69,34 @@ def handle_invalid_query(exc: InvalidQuery):
     return render_template("errors/http.html", error=BadRequest(exc.message)), 400
 
 
+RETRY_AFTER_SECONDS = 5  # what a 503 asks a sender to wait while the database is unreachable
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """A lost or refused database connection (a restart, a failover), not a bad statement."""
+    if isinstance(exc, sa_exc.DisconnectionError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+    return False
+
+
+def handle_database_error(exc: sa_exc.SQLAlchemyError):
+    """The database went away mid-request: rolled back (nothing half-written), 503 with Retry-After."""
+    if not database_unreachable(exc):
+        return handle_unexpected(exc)
+    try:
+        db.session.rollback()
+    except sa_exc.SQLAlchemyError:
+        db.session.remove()
+    log.warning("database unreachable: %s", type(getattr(exc, "orig", exc)).__name__, extra={"path": request.path})
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if wants_json():
+        body, status = json_error(503, "database_unavailable", "The database is briefly unreachable; retry shortly.")
+        return body, status, headers
+    return render_template("errors/500.html"), 503, headers
+
+
 def handle_unexpected(exc: Exception):
     db.session.rollback()
     log.exception("unhandled error", extra={"request_id": request_id(), "path": request.path})
@@ -80,4 +109,5 @@ def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(InvalidPayload, handle_invalid_payload)
     app.register_error_handler(InvalidQuery, handle_invalid_query)
+    app.register_error_handler(sa_exc.SQLAlchemyError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

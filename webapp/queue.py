@@ -1,9 +1,19 @@
-"""The job queue: RQ on Redis, or on an embedded fakeredis with a worker thread in the web process."""
+"""The job queue: RQ on Redis, or on an embedded fakeredis with a worker thread in the web process.
+
+Queues by purpose: PERIODIC (the recovery sweep, the SLA check...) is served before DELIVERIES, so a
+delivery backlog never delays them. One `Scheduler` loop per worker process enqueues the periodic jobs
+and moves due retries onto their queues; a Redis lock lets only one of them act at a time, and a copy
+of a periodic job is never enqueued while the previous one is still waiting or running.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,8 +23,8 @@ from flask import Flask
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
-from rq.cron import CronScheduler
-from rq.job import Job
+from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 from rq.timeouts import TimerDeathPenalty
 
 from webapp.extensions import db
@@ -23,7 +33,7 @@ log = logging.getLogger(__name__)
 
 DELIVERIES = "deliveries"
 PERIODIC = "periodic"
-QUEUE_NAMES = (DELIVERIES, PERIODIC)
+QUEUE_NAMES = (PERIODIC, DELIVERIES)  # in the order a worker serves them
 DELIVER_JOB = "webapp.jobs.deliver"  # by path: the jobs import the services, which hand work to this queue
 
 
@@ -34,6 +44,8 @@ class Periodic:
     name: str
     func: Callable
     every_seconds: int
+    setting: str | None = None  # a config key that overrides every_seconds
+    after_outage: bool = False  # also run at once, as func(after_outage=True), when the queue comes back
 
 
 class AppWorker(SimpleWorker):
@@ -97,11 +109,8 @@ class TaskQueue:
         worker.flask_app = self.app
         return worker
 
-    def cron(self) -> CronScheduler:
-        scheduler = CronScheduler(connection=self.connection, logging_level=logging.WARNING)
-        for periodic in self.periodic:
-            scheduler.register(periodic.func, PERIODIC, interval=periodic.every_seconds, name=periodic.name)
-        return scheduler
+    def scheduler(self) -> Scheduler:
+        return Scheduler(self)
 
     # --- the embedded worker -------------------------------------------------------------
 
@@ -129,15 +138,138 @@ class TaskQueue:
 
     def _run_embedded(self) -> None:
         worker = self.worker(EmbeddedWorker)
-        cron = self.cron()
+        scheduler = self.scheduler()
         while not self._stop.is_set():
             try:
-                cron.enqueue_jobs()
-                # burst + scheduler: move due retries onto the queue, run what is there, return.
-                worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+                scheduler.tick()  # periodic jobs and due retries onto their queues
+                worker.work(burst=True, logging_level="WARNING")
             except Exception:
                 log.exception("embedded worker loop failed; continuing")
             self._stop.wait(0.25)
+
+
+class Scheduler:
+    """Enqueues periodic jobs and due retries; safe to run in every worker process at once.
+
+    `tick()` does one round and never raises (a Redis error is logged and remembered); `run()` loops
+    until stopped. Only the holder of LOCK acts, so however many workers run, each periodic job is
+    enqueued once per interval (the last run time lives in Redis, so a new holder keeps the rhythm).
+    When the queue comes back after an outage -- this loop saw Redis errors, or Redis restarted empty
+    (ALIVE is gone) -- the `after_outage` jobs (the recovery sweep) are enqueued at once.
+    """
+
+    LOCK = "opsrelay:scheduler:lock"
+    LAST_RUN = "opsrelay:scheduler:last-run"  # hash: periodic name -> unix time it was last enqueued
+    ALIVE = "opsrelay:scheduler:alive"  # set by the first scheduler; missing = Redis lost its data
+    LOCK_SECONDS = 5  # a holder that died hands over within this long (the live one renews every round)
+
+    def __init__(self, tasks: TaskQueue):
+        self.tasks = tasks
+        self.connection = tasks.connection
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.outage = False  # Redis failed since the last successful round
+        self.errors = 0
+
+    @property
+    def interval(self) -> float:
+        """Seconds between rounds."""
+        return 1.0
+
+    def every(self, periodic: Periodic) -> float:
+        configured = self.tasks.app.config.get(periodic.setting) if periodic.setting else None
+        return float(configured or periodic.every_seconds)
+
+    def tick(self, now: float | None = None) -> bool:
+        """One round; True if this process held the lock and acted. Never raises."""
+        try:
+            acted = self._round(time.time() if now is None else now)
+        except Exception as exc:
+            self.outage = self.outage or isinstance(exc, RedisError)
+            self.errors += 1
+            log.warning("scheduler round failed (%s: %s); retrying", type(exc).__name__, exc)
+            return False
+        self.errors = 0
+        return acted
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until `stop` is set; errors back off (up to 2 s), never end the loop."""
+        while not stop.is_set():
+            self.tick()
+            stop.wait(min(self.interval * 2**self.errors, 2.0) if self.errors else self.interval)
+
+    def release(self) -> None:
+        try:
+            if self.connection.get(self.LOCK) == self.token.encode():
+                self.connection.delete(self.LOCK)
+        except RedisError:
+            pass
+
+    def _hold_lock(self) -> bool:
+        held = self.connection.set(self.LOCK, self.token, nx=True, ex=self.LOCK_SECONDS)
+        if held:
+            return True
+        if self.connection.get(self.LOCK) == self.token.encode():
+            self.connection.expire(self.LOCK, self.LOCK_SECONDS)
+            return True
+        return False
+
+    def _round(self, now: float) -> bool:
+        if not self._hold_lock():
+            if self.outage:
+                self.connection.ping()  # back: the holder (which saw the same outage) recovers
+                self.outage = False
+            return False
+        came_back = self.outage or not self.connection.exists(self.ALIVE)
+        self._enqueue_due_retries()
+        last_run = {k.decode(): float(v) for k, v in self.connection.hgetall(self.LAST_RUN).items()}
+        for periodic in self.tasks.periodic:
+            if came_back and periodic.after_outage:
+                log.warning("queue is back after an outage: running %s now", periodic.name)
+                self._enqueue_periodic(periodic, now, after_outage=True)
+            elif now - last_run.get(periodic.name, 0.0) >= self.every(periodic):
+                self._enqueue_periodic(periodic, now)
+        if came_back:
+            self.connection.set(self.ALIVE, self.token)
+        self.outage = False
+        return True
+
+    def _enqueue_periodic(self, periodic: Periodic, now: float, **kwargs) -> None:
+        """Enqueue unless the previous copy is still waiting or running (no stacked runs after a stall)."""
+        job_id = f"periodic-{periodic.name}"
+        try:
+            previous = Job.fetch(job_id, connection=self.connection)
+        except Exception:  # NoSuchJobError, or a copy RQ cannot read: enqueue a fresh one
+            previous = None
+        if not kwargs and previous is not None and self._still_busy(previous, now, self.every(periodic)):
+            return
+        queue = self.tasks.queues[PERIODIC]
+        queue.enqueue(periodic.func, job_id=job_id, kwargs=kwargs, result_ttl=600)
+        self.connection.hset(self.LAST_RUN, periodic.name, now)
+
+    def _still_busy(self, job: Job, now: float, every: float) -> bool:
+        """Waiting on the periodic queue (a short list), or running and not so long that its worker must
+        have died with it."""
+        status = job.get_status(refresh=False)
+        if status == JobStatus.QUEUED:
+            return job.id in self.tasks.queues[PERIODIC].job_ids
+        if status == JobStatus.STARTED:
+            return job.started_at is not None and now - job.started_at.timestamp() < max(300.0, 10 * every)
+        return False
+
+    def _enqueue_due_retries(self) -> None:
+        """What enqueue_at scheduled (retries) and is due now moves onto its queue."""
+        for queue in self.tasks.queues.values():
+            registry = ScheduledJobRegistry(queue=queue)
+            job_ids = registry.get_jobs_to_schedule(int(time.time()))
+            if not job_ids:
+                continue
+            jobs = Job.fetch_many(job_ids, connection=self.connection)
+            with self.connection.pipeline() as pipeline:
+                for job_id, job in zip(job_ids, jobs, strict=True):
+                    if job is not None:
+                        queue._enqueue_job(job, pipeline=pipeline)
+                    registry.remove(job_id, pipeline=pipeline)
+                pipeline.execute()
 
 
 def init_app(app: Flask, *, periodic: Sequence[Periodic] = ()) -> None:

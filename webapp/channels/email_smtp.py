@@ -32,6 +32,8 @@ class Email:
     subject: str
     text: str
     html: str | None = None
+    # The same key on every attempt gives every attempt the same Message-ID: mail systems drop the copy.
+    idempotency_key: str | None = None
 
 
 def build_message(settings: SmtpSettings, email: Email) -> EmailMessage:
@@ -44,7 +46,8 @@ def build_message(settings: SmtpSettings, email: Email) -> EmailMessage:
     if settings.reply_to:
         message["Reply-To"] = settings.reply_to
     domain = settings.from_email.rpartition("@")[2] or "opsrelay.local"
-    message["Message-ID"] = make_msgid(domain=domain)
+    key = email.idempotency_key
+    message["Message-ID"] = f"<{key}@{domain}>" if key else make_msgid(domain=domain)
     message.set_content(email.text)
     if email.html:
         message.add_alternative(email.html, subtype="html")

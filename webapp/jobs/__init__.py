@@ -8,11 +8,12 @@ claim before the provider call, the outcome after it): those commits live in web
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from webapp import outbox
 from webapp.extensions import db
 from webapp.jobs import claims
+from webapp.models import utcnow
 from webapp.queue import DELIVER_JOB, DELIVERIES, Periodic
 from webapp.services.delivery import attempts
 from webapp.services.routing import digest
@@ -22,10 +23,16 @@ log = logging.getLogger(__name__)
 
 
 def deliver(notification_id: int) -> str:
-    notification = claims.claim(notification_id)
+    try:
+        notification = claims.claim_when_reachable(notification_id)
+    except claims.DatabaseUnreachable:
+        at = attempts.retry_job_time(utcnow() + timedelta(seconds=claims.UNREACHABLE_RETRY_SECONDS))
+        outbox.push(DELIVER_JOB, [(notification_id,)], queue=DELIVERIES, at=at)
+        return f"database unreachable: retry at {at.isoformat()}"
     if notification is None:
         return "skipped: already taken or done"
-    retry_at = attempts.send(notification)
+    with claims.leased(notification):
+        retry_at = attempts.send(notification)
     outcome = str(notification.status)
     claims.finish(notification)  # the commit hands a retry to the queue (outbox)
     if retry_at is not None:
@@ -33,12 +40,18 @@ def deliver(notification_id: int) -> str:
     return outcome
 
 
-def recover_notifications(*, now: datetime | None = None) -> dict[str, int]:
+def recover_notifications(*, now: datetime | None = None, after_outage: bool = False) -> dict[str, int]:
     """Hand over again what the queue lost. The rows are committed first and marked queued only once their
-    jobs are on the queue: with the queue down they stay as they are and the next sweep tries again."""
-    found = attempts.recover(now=now)
+    jobs are on the queue: with the queue down they stay as they are and the next sweep tries again.
+
+    `after_outage` (the scheduler runs it so the moment Redis is back): every row waiting for a job is
+    handed over at once, without the usual grace -- the jobs it had may be gone with Redis' memory. A
+    row whose job survived gets two; the claim lets only one of them send it."""
+    found = attempts.recover(now=now, after_outage=after_outage)
     db.session.commit()
     handed = outbox.push(DELIVER_JOB, [(notification_id,) for notification_id in found.ids], queue=DELIVERIES)
+    for notification_id, at in found.later:
+        outbox.push(DELIVER_JOB, [(notification_id,)], queue=DELIVERIES, at=attempts.retry_job_time(at))
     if handed:
         attempts.mark_queued(found.ids, now=now)
         db.session.commit()
@@ -67,7 +80,7 @@ def check_sla() -> dict:
 
 
 PERIODIC_JOBS = [
-    Periodic("recover-notifications", recover_notifications, 30),
+    Periodic("recover-notifications", recover_notifications, 30, setting="RECOVERY_SWEEP_SECONDS", after_outage=True),
     Periodic("release-held-notifications", release_held_notifications, 15),
     Periodic("check-sla", check_sla, 60),
 ]

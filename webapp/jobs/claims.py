@@ -5,23 +5,71 @@ These commit, so they live with the job, not in a service. The claim is one cond
 provider may have received is on disk as `sending` before the call. On PostgreSQL the same statement
 returns what the send needs (the event, whether the SMS recipient opted out), so the send reads nothing
 more. The outcome is, in the common case, one more autocommit UPDATE of the changed columns.
+
+The claim is a lease (DELIVERY_LEASE_SECONDS): while the provider call runs, the process's lease keeper
+renews it on its own connection; a worker that is gone stops renewing, and the recovery sweep re-sends
+the row seconds later, marked. A worker that lost its database connection after the provider answered
+writes the outcome again on a fresh connection (for OUTCOME_WRITE_RETRY_SECONDS) before giving up, so
+the provider id is kept and the row is not re-sent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from datetime import datetime
+import logging
+import os
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import bindparam, event, func, inspect, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
+from webapp import outbox
+from webapp.errors import database_unreachable
 from webapp.extensions import db
 from webapp.models import Channel, Event, Notification, PhoneNumber, utcnow
+from webapp.queue import DELIVER_JOB, DELIVERIES
 from webapp.services.delivery import sending
-from webapp.services.delivery.attempts import CLAIMABLE, S
+from webapp.services.delivery.attempts import CLAIMABLE, S, retry_job_time
+
+log = logging.getLogger(__name__)
 
 _UNTOUCHED_SINCE_CLAIM = "opsrelay_untouched_since_claim"  # session.info: no statement ran since this id's claim
 COLUMNS = {attr.key: attr.columns[0] for attr in inspect(Notification).column_attrs}  # attribute -> table column
+
+
+UNREACHABLE_RETRY_SECONDS = 5  # a claim that met no database: the job runs again this much later
+
+
+class DatabaseUnreachable(Exception):
+    """The claim could not reach the database (a restart): nothing was written."""
+
+
+def claim_when_reachable(notification_id: int, *, attempts: int = 3) -> Notification | None:
+    """claim(), retried on a fresh connection while the database restarts; DatabaseUnreachable after
+    `attempts` tries (the job then schedules itself again: the row is not left to the slow sweep)."""
+    pause = 0.5
+    for attempt in range(attempts):
+        try:
+            return claim(notification_id)
+        except DBAPIError as exc:
+            if not database_unreachable(exc):
+                raise
+            with contextlib.suppress(DBAPIError):
+                db.session.rollback()
+            db.session.remove()
+            if attempt + 1 == attempts:
+                raise DatabaseUnreachable(str(exc.orig)) from exc
+            time.sleep(pause)
+            pause *= 2
+    return None
 
 
 def claim(notification_id: int, *, now: datetime | None = None) -> Notification | None:
@@ -31,7 +79,8 @@ def claim(notification_id: int, *, now: datetime | None = None) -> Notification 
     if alone:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     plain, with_context = _claim_statements()
-    params = {"claim_id": notification_id, "claim_now": now}
+    lease = timedelta(seconds=current_app.config["DELIVERY_LEASE_SECONDS"])
+    params = {"claim_id": notification_id, "claim_now": now, "claim_by": worker_name(), "claim_until": now + lease}
     loaded: list = []
     if db.session.get_bind().dialect.name == "postgresql":
         row = db.session.execute(with_context, params).one_or_none()
@@ -64,6 +113,8 @@ def _claim_statements():
     PostgreSQL WITH claimed AS (that UPDATE) SELECT the row, its event, whether the recipient opted out."""
     notification_id = bindparam("claim_id", type_=Notification.__table__.c.id.type)
     now = bindparam("claim_now", type_=Notification.__table__.c.claimed_at.type)
+    by = bindparam("claim_by", type_=Notification.__table__.c.claimed_by.type)
+    until = bindparam("claim_until", type_=Notification.__table__.c.lease_expires_at.type)
     statement = (
         update(Notification)
         .where(
@@ -71,7 +122,14 @@ def _claim_statements():
             Notification.status.in_(CLAIMABLE),
             (Notification.next_attempt_at.is_(None)) | (Notification.next_attempt_at <= now),
         )
-        .values(status=S.SENDING, claimed_at=now, attempts=Notification.attempts + 1, updated_at=now)
+        .values(
+            status=S.SENDING,
+            claimed_at=now,
+            claimed_by=by,
+            lease_expires_at=until,
+            attempts=Notification.attempts + 1,
+            updated_at=now,
+        )
     )
     plain = statement.returning(Notification).execution_options(populate_existing=True)
     claimed_rows = statement.returning(*Notification.__table__.c).cte("claimed")
@@ -89,7 +147,140 @@ def _claim_statements():
     return plain, with_context
 
 
+def worker_name() -> str:
+    """Who holds a claim, as the delivery log names it: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:120]
+
+
+class LeaseKeeper:
+    """One thread per process renews the leases of the rows this process is sending, on its own
+    connection, every third of the lease. Holding a lease costs a dict entry, not a thread."""
+
+    def __init__(self, engine: Engine, lease_seconds: float):
+        self.engine = engine
+        self.lease_seconds = lease_seconds
+        self.held: dict[int, str] = {}  # notification id -> claimed_by
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.table = Notification.__table__
+
+    def hold(self, notification_id: int, by: str) -> None:
+        with self.lock:
+            self.held[notification_id] = by
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="opsrelay-leases", daemon=True)
+                self.thread.start()
+
+    def drop(self, notification_id: int) -> None:
+        with self.lock:
+            self.held.pop(notification_id, None)
+
+    def renew(self) -> int:
+        """Extend every held lease now; how many rows were renewed. Errors are logged, not raised."""
+        with self.lock:
+            held = dict(self.held)
+        if not held:
+            return 0
+        table = self.table
+        until = utcnow() + timedelta(seconds=self.lease_seconds)
+        try:
+            with self.engine.begin() as connection:
+                return connection.execute(
+                    update(table)
+                    .where(
+                        table.c.id.in_(list(held)),
+                        table.c.status == S.SENDING,
+                        table.c.claimed_by.in_(set(held.values())),
+                    )
+                    .values(lease_expires_at=until)
+                ).rowcount
+        except Exception as exc:  # the database is away: the next round tries again
+            log.warning("could not renew %d delivery leases: %s", len(held), type(exc).__name__)
+            return 0
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.lease_seconds / 3)
+            self.renew()
+
+
+def lease_keeper() -> LeaseKeeper:
+    app = current_app._get_current_object()
+    keeper = app.extensions.get("opsrelay_leases")
+    if keeper is None:
+        keeper = app.extensions["opsrelay_leases"] = LeaseKeeper(db.engine, app.config["DELIVERY_LEASE_SECONDS"])
+    return keeper
+
+
+@contextmanager
+def leased(notification: Notification):
+    """Keep this row's lease alive while the block (the provider call) runs."""
+    keeper = lease_keeper()
+    keeper.hold(notification.id, notification.claimed_by or worker_name())
+    try:
+        yield
+    finally:
+        keeper.drop(notification.id)
+
+
 def finish(notification: Notification) -> None:
+    """Commit what the send recorded; if the database connection is lost, write the row's outcome again
+    on a fresh connection until it lands or OUTCOME_WRITE_RETRY_SECONDS pass."""
+    changes = _row_changes(notification)
+    retry_at = notification.next_attempt_at if notification.status == S.QUEUED else None
+    try:
+        _commit_outcome(notification)
+    except DBAPIError as exc:
+        if not database_unreachable(exc):
+            raise
+        log.warning("notification %s: outcome not written (%s); retrying", notification.id, type(exc.orig).__name__)
+        db.session.rollback()
+        db.session.remove()
+        _write_outcome_again(notification.id, changes, retry_at)
+
+
+def _row_changes(notification: Notification) -> dict:
+    """The row's changed columns (what the outcome writes), read before the commit expires them."""
+    changes = {}
+    for attr in inspect(notification).attrs:
+        if attr.key in COLUMNS and attr.history.has_changes():
+            changes[COLUMNS[attr.key].name] = attr.value
+    changes["updated_at"] = utcnow()
+    return changes
+
+
+def _write_outcome_again(notification_id: int, changes: dict, retry_at: datetime | None) -> bool:
+    """The provider answered but the outcome did not reach the database: write the row alone, on a
+    fresh connection, with a growing pause. Other rows of that transaction (a webhook attempt record)
+    are not written again; the row's own outcome and provider id are."""
+    table = Notification.__table__
+    deadline = time.monotonic() + current_app.config["OUTCOME_WRITE_RETRY_SECONDS"]
+    pause = 0.25
+    while True:
+        try:
+            with db.engine.begin() as connection:
+                connection.execute(update(table).where(table.c.id == notification_id).values(changes))
+        except DBAPIError as exc:
+            if time.monotonic() + pause > deadline:
+                log.error(
+                    "notification %s: outcome (%s, provider id %s) lost after retries (%s); its lease will "
+                    "lapse and the recovery sweep re-sends it marked as possibly duplicated",
+                    notification_id,
+                    changes.get("status"),
+                    changes.get("provider_id"),
+                    type(exc.orig).__name__,
+                )
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+            continue
+        log.info("notification %s: outcome written on a fresh connection", notification_id)
+        if retry_at is not None:
+            outbox.push(DELIVER_JOB, [(notification_id,)], queue=DELIVERIES, at=retry_job_time(retry_at))
+        return True
+
+
+def _commit_outcome(notification: Notification) -> None:
     """Commit what the send recorded.
 
     On PostgreSQL the commit need not wait for the disk: if the database crashed before writing it, the

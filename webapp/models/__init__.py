@@ -1,5 +1,6 @@
 """All models, importable from one place."""
 
+from webapp.extensions import db
 from webapp.models.audit import AuditLog
 from webapp.models.base import (
     EventStatus,
@@ -40,6 +41,12 @@ from webapp.models.template import MessageTemplate
 from webapp.models.ticket import Ticket, TimelineEntry
 from webapp.models.user import NotificationPreference, PhoneNumber, User
 from webapp.models.webhook import ApiKey, WebhookDelivery, WebhookEndpoint, WebhookSource
+
+# Ids are shown (OPS-4), and dedup keys and links are built from them: never hand one out twice. PostgreSQL
+# sequences never do; SQLite needs AUTOINCREMENT, or it gives max(id) + 1 again after the newest row is deleted.
+for _table in db.metadata.tables.values():
+    if list(_table.primary_key.columns.keys()) == ["id"]:
+        _table.dialect_options["sqlite"]["autoincrement"] = True
 
 __all__ = [
     "EVENT_DEDUP_KEY",

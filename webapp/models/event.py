@@ -83,6 +83,11 @@ class Notification(db.Model):
     )  # the digest that delivered this held row
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The claim is a lease: the worker sending the row renews it; once it lapses the recovery sweep re-sends.
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(120))  # host:pid of the worker holding it
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Every attempt, oldest first: {"attempt", "at", "outcome", "provider_id", "by", "note"} (the delivery log).
+    attempt_log: Mapped[list] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint
+from sqlalchemy.exc import SQLAlchemyError
 
-from webapp.errors import json_error
+from webapp.errors import database_unreachable, json_error
 from webapp.extensions import db
 from webapp.models import SOURCE_KINDS, utcnow
 from webapp.services.events import ingest
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
+log = logging.getLogger(__name__)
 
 
 def store(items: list, *, follow_up: Callable | None = None, extra: dict | None = None) -> dict[str, Any]:
@@ -92,3 +98,33 @@ OPENAPI_PATHS = {
 # register their routes on bp.
 for _module in (*SOURCE_KINDS.names, "twilio"):
     importlib.import_module(f"{__name__}.{_module}")
+
+
+def retry_once_on_lost_database(view: Callable) -> Callable:
+    """A sender's request that met a dropped database connection (a restart) is rolled back -- nothing
+    half-written -- and run once more on a fresh connection; if that fails too, the error handler answers
+    503 with Retry-After (webapp.errors.handle_database_error), never a 500."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            if not database_unreachable(exc):
+                raise
+            log.warning("webhook met a lost database connection (%s); retrying once", type(exc).__name__)
+            with contextlib.suppress(SQLAlchemyError):
+                db.session.rollback()
+            db.session.remove()
+            time.sleep(0.5)  # a restart's first moments refuse connections
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.record_once
+def _wrap_views(state) -> None:
+    """Runs after the routes above were added to the app: every webhook view retries once."""
+    for endpoint, view in list(state.app.view_functions.items()):
+        if endpoint.startswith(f"{bp.name}."):
+            state.app.view_functions[endpoint] = retry_once_on_lost_database(view)

@@ -133,6 +133,21 @@ def explain(n: Notification) -> list[str]:
     if status == S.FAILED:
         code = f" ({n.error_code})" if n.error_code else ""
         lines.append(f"Failed {_when(n.failed_at)}{code}: {n.error_message or 'no message from the provider'}.")
+    if len(n.attempt_log or []) > 1 or any(entry.get("outcome") == "lease expired" for entry in n.attempt_log or []):
+        lines.extend(attempt_history(n))
+    return lines
+
+
+def attempt_history(n: Notification) -> list[str]:
+    """One sentence per attempt, oldest first, with every provider id the attempts got."""
+    lines = []
+    for entry in n.attempt_log or []:
+        provider = f", provider id {entry['provider_id']}" if entry.get("provider_id") else ""
+        by = f" by worker {entry['by']}" if entry.get("by") else ""
+        note = f": {entry['note']}" if entry.get("note") and entry.get("outcome") != "lease expired" else ""
+        if entry.get("outcome") == "lease expired":
+            note = " — no outcome was recorded (the worker stopped renewing its claim); the provider may have it"
+        lines.append(f"Attempt {entry.get('attempt')} ({entry.get('at')}){by}: {entry.get('outcome')}{provider}{note}.")
     return lines
 
 

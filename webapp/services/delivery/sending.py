@@ -237,6 +237,7 @@ def _send_email(notification: Notification, event: Event | None) -> SendResult:
         subject=notification.subject or (event.title if event else "OpsRelay notification"),
         text=notification.body,
         html=notification.body_html,
+        idempotency_key=f"opsrelay-notification-{notification.id}",  # a re-send repeats the Message-ID
     )
     return _email_backend().send(settings, email)
 
