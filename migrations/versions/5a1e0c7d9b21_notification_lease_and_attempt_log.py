@@ -1,7 +1,7 @@
 """notification lease and attempt log
 
 Revision ID: 5a1e0c7d9b21
-Revises: a1c3e5f7b9d2
+Revises: 6fd7ada91d28
 Create Date: 2026-12-01 17:45:00.000000
 
 The delivery claim becomes a lease a live worker renews (claimed_by, lease_expires_at), and every
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "5a1e0c7d9b21"
-down_revision = "a1c3e5f7b9d2"
+down_revision = "6fd7ada91d28"
 branch_labels = None
 depends_on = None
 
