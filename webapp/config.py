@@ -83,8 +83,20 @@ def from_environment(instance_path: str) -> dict:
         secret_key = secret_key or _instance_secret(instance_path, "secret_key")
         alert_token = alert_token or _instance_secret(instance_path, "alert_webhook_token")
 
+    log_format = os.environ.get("LOG_FORMAT", "json" if production else "text").strip().lower()
+    if log_format not in {"json", "text"}:
+        raise ConfigError(f"LOG_FORMAT must be json or text, got {log_format!r}")
+    metrics_token = os.environ.get("METRICS_TOKEN") or None
+    metrics_open = _bool("METRICS_OPEN")
+    if production and not metrics_token and not metrics_open:
+        raise ConfigError(
+            "METRICS_TOKEN must be set in production (OPSRELAY_ENV=production) so /metrics is not open to "
+            "anyone; set METRICS_OPEN=true to serve it without a token on purpose (a private network)"
+        )
+
     return {
         "OPSRELAY_ENV": env,
+        "LOG_FORMAT": log_format,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_uri(os.environ.get("DATABASE_URL"), instance_path),
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
@@ -102,7 +114,8 @@ def from_environment(instance_path: str) -> dict:
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "opsrelay@localhost"),
-        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
+        "METRICS_TOKEN": metrics_token,
+        "METRICS_OPEN": metrics_open,
         "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "US"),
         "SMTP_CA_FILE": os.environ.get("SMTP_CA_FILE") or None,
         "SMS_MAX_SEGMENTS": _int("SMS_MAX_SEGMENTS", 3),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from rq.cron import CronScheduler
 from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
 
+from webapp import logs, metrics
 from webapp.extensions import db
 
 log = logging.getLogger(__name__)
@@ -42,11 +44,32 @@ class AppWorker(SimpleWorker):
     flask_app: Flask | None = None
 
     def perform_job(self, job: Job, queue: Queue, *args, **kwargs) -> bool:
-        with self.flask_app.app_context():
-            try:
-                return super().perform_job(job, queue, *args, **kwargs)
-            finally:
-                db.session.remove()
+        """Run the job with the request id it was queued with; one log line and the job metrics after it."""
+        token = logs.bind_job_request_id((job.meta or {}).get("request_id"))
+        started = time.perf_counter()
+        finished = False
+        try:
+            with self.flask_app.app_context():
+                try:
+                    finished = super().perform_job(job, queue, *args, **kwargs)
+                finally:
+                    db.session.remove()
+            return finished
+        finally:
+            name = (job.func_name or "unknown").rpartition(".")[2]
+            outcome = "finished" if finished else "failed"
+            metrics.jobs.labels(job=name, outcome=outcome).inc()
+            if finished and queue.name == PERIODIC:
+                metrics.mark_periodic_run(name)
+            log.info(
+                "job %s %s %s in %.1fms",
+                job.id,
+                name,
+                outcome,
+                (time.perf_counter() - started) * 1000,
+                extra={"job": name, "outcome": outcome, "job_id": job.id},
+            )
+            logs.unbind(token)
 
 
 class EmbeddedWorker(AppWorker):
@@ -79,12 +102,13 @@ class TaskQueue:
         """Put many jobs on the queue in one round trip; raises RedisError when it cannot be reached."""
         self.ensure_embedded_worker()
         rq_queue = self.queues[queue]
-        return rq_queue.enqueue_many([Queue.prepare_data(func, args) for args in arg_lists])
+        meta = _meta()
+        return rq_queue.enqueue_many([Queue.prepare_data(func, args, meta=meta) for args in arg_lists])
 
     def enqueue_at(self, when: datetime, func: Callable | str, *args, queue: str = DELIVERIES, **options) -> Job:
         """Run the job at `when` (the RQ scheduler moves it onto the queue); raises RedisError when down."""
         self.ensure_embedded_worker()
-        return self.queues[queue].enqueue_at(when, func, *args, **options)
+        return self.queues[queue].enqueue_at(when, func, *args, meta=_meta(), **options)
 
     def ping(self) -> bool:
         try:
@@ -138,6 +162,12 @@ class TaskQueue:
             except Exception:
                 log.exception("embedded worker loop failed; continuing")
             self._stop.wait(0.25)
+
+
+def _meta() -> dict | None:
+    """What a job carries from whoever queued it: the request id (logs.current_request_id)."""
+    request_id = logs.current_request_id()
+    return {"request_id": request_id} if request_id else None
 
 
 def init_app(app: Flask, *, periodic: Sequence[Periodic] = ()) -> None:

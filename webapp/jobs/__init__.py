@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from webapp import outbox
+from webapp import metrics, outbox
 from webapp.extensions import db
 from webapp.jobs import claims
 from webapp.queue import DELIVER_JOB, DELIVERIES, Periodic
@@ -57,6 +57,8 @@ def check_sla() -> dict:
     """The SLA sweep: one transaction marks and routes; its notifications reach the queue at the commit."""
     result = sla.check_sla()
     db.session.commit()
+    metrics.sla.labels(kind="warning").inc(len(result.warned))
+    metrics.sla.labels(kind="breach").inc(len(result.breached))
     log.info("sla sweep: %s", result.summary())
     return {
         "summary": result.summary(),

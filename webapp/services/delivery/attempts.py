@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import update
 
-from webapp import outbox
+from webapp import metrics, outbox
 from webapp.channels.base import PermanentError, TransientError
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus, utcnow
@@ -51,6 +51,7 @@ def send(notification: Notification, *, now: datetime | None = None) -> datetime
         notification.status = S.SUPPRESSED
         notification.reason = str(exc)[:300]
         notification.next_attempt_at = None
+        metrics.notifications.labels(channel=str(notification.channel), status=S.SUPPRESSED.value).inc()
         log.info("notification %s suppressed at send time: %s", notification.id, exc)
         return None
     except TransientError as exc:
@@ -66,6 +67,10 @@ def send(notification: Notification, *, now: datetime | None = None) -> datetime
     notification.error_code = None
     notification.error_message = None
     notification.next_attempt_at = None
+    metrics.notifications.labels(channel=str(notification.channel), status=S.SENT.value).inc()
+    metrics.handoff_latency.labels(channel=str(notification.channel)).observe(
+        metrics.since(notification.created_at, now)
+    )
     log.info("notification %s sent via %s as %s", notification.id, notification.channel, result.provider_id)
     return None
 
@@ -81,6 +86,7 @@ def _transient_failure(notification: Notification, exc: TransientError, *, now: 
     notification.error_message = exc.message[:1000]
     notification.next_attempt_at = now + timedelta(seconds=delay)
     outbox.deliver([notification.id], at=retry_job_time(notification.next_attempt_at))  # if lost: the sweep
+    metrics.retries.labels(channel=str(notification.channel)).inc()
     log.info("notification %s: transient error %s, retry in %.1fs", notification.id, exc.code, delay)
     return notification.next_attempt_at
 
@@ -91,6 +97,7 @@ def _fail(notification: Notification, message: str, *, code: str | None, now: da
     notification.error_message = message[:1000]
     notification.failed_at = now
     notification.next_attempt_at = None
+    metrics.notifications.labels(channel=str(notification.channel), status=S.FAILED.value).inc()
     log.info("notification %s failed: %s", notification.id, code)
 
 
