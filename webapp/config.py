@@ -60,6 +60,40 @@ def _instance_secret(instance_path: str, name: str) -> str:
     return value
 
 
+TWILIO_SETTINGS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER")
+MAIL_DETAILS = ("MAIL_PORT", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER")
+EMAIL_BACKENDS = ("smtp", "console", "file")
+
+
+def _set(name: str) -> bool:
+    return bool(os.environ.get(name, "").strip())
+
+
+def _check_twilio() -> None:
+    """All three Twilio settings or none (the console SMS backend): two of three is a mistake, not a choice."""
+    present = [name for name in TWILIO_SETTINGS if _set(name)]
+    if present and len(present) < len(TWILIO_SETTINGS):
+        missing = [name for name in TWILIO_SETTINGS if name not in present]
+        raise ConfigError(
+            f"Twilio is only partly configured: {', '.join(present)} set but {', '.join(missing)} missing. "
+            "Set all three to send SMS, or none to simulate them (console backend)."
+        )
+
+
+def _check_mail() -> str | None:
+    """The app's MAIL_* settings must describe one SMTP server; returns MAIL_SERVER (None if unset)."""
+    server = os.environ.get("MAIL_SERVER", "").strip() or None
+    details = [name for name in MAIL_DETAILS if _set(name)]
+    if details and server is None:
+        raise ConfigError(f"{', '.join(details)} set but MAIL_SERVER missing: set the server they belong to")
+    if _set("MAIL_USERNAME") != _set("MAIL_PASSWORD"):
+        missing = "MAIL_PASSWORD" if _set("MAIL_USERNAME") else "MAIL_USERNAME"
+        raise ConfigError(f"MAIL_USERNAME and MAIL_PASSWORD go together: {missing} missing")
+    if _bool("MAIL_USE_TLS") and _bool("MAIL_USE_SSL"):
+        raise ConfigError("MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL (TLS from the start) exclude each other: set one")
+    return server
+
+
 def from_environment(instance_path: str) -> dict:
     """Build the app config from the environment; raise ConfigError if it cannot run."""
     env = os.environ.get("OPSRELAY_ENV", "development").strip().lower()
@@ -83,6 +117,13 @@ def from_environment(instance_path: str) -> dict:
         secret_key = secret_key or _instance_secret(instance_path, "secret_key")
         alert_token = alert_token or _instance_secret(instance_path, "alert_webhook_token")
 
+    _check_twilio()
+    mail_server = _check_mail()
+    email_backend = os.environ.get("EMAIL_BACKEND", "").strip().lower()
+    if not email_backend:
+        email_backend = "smtp" if production or mail_server else "console"  # a laptop needs no SMTP server
+    if email_backend not in EMAIL_BACKENDS:
+        raise ConfigError(f"EMAIL_BACKEND must be one of {', '.join(EMAIL_BACKENDS)}, got {email_backend!r}")
     log_format = os.environ.get("LOG_FORMAT", "json" if production else "text").strip().lower()
     if log_format not in {"json", "text"}:
         raise ConfigError(f"LOG_FORMAT must be json or text, got {log_format!r}")
@@ -107,7 +148,9 @@ def from_environment(instance_path: str) -> dict:
         "TWILIO_PHONE_NUMBER": os.environ.get("TWILIO_PHONE_NUMBER") or None,
         "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/"),
         "TWILIO_TIMEOUT": _int("TWILIO_TIMEOUT", 10),
-        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "localhost"),
+        "EMAIL_BACKEND": email_backend,
+        "EMAIL_FILE_DIR": os.environ.get("EMAIL_FILE_DIR") or str(Path(instance_path) / "emails"),
+        "MAIL_SERVER": mail_server or "localhost",
         "MAIL_PORT": _int("MAIL_PORT", 25),
         "MAIL_USE_TLS": _bool("MAIL_USE_TLS"),
         "MAIL_USE_SSL": _bool("MAIL_USE_SSL"),
