@@ -94,6 +94,11 @@ def _check_mail() -> str | None:
     return server
 
 
+def prometheus_multiproc_dir() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR: where prometheus-client (which reads it itself) keeps each process's values."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
 def from_environment(instance_path: str) -> dict:
     """Build the app config from the environment; raise ConfigError if it cannot run."""
     env = os.environ.get("OPSRELAY_ENV", "development").strip().lower()

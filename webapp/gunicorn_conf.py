@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from gunicorn.glogging import Logger
 
-from webapp import logs, metrics
+from webapp import logs, metrics  # metrics first creates PROMETHEUS_MULTIPROC_DIR if it is set
 
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
 

@@ -16,9 +16,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
 from prometheus_client.core import GaugeMetricFamily
+
+from webapp import config
+
+if config.prometheus_multiproc_dir():  # prometheus-client writes there as soon as the first metric exists
+    Path(config.prometheus_multiproc_dir()).mkdir(parents=True, exist_ok=True)
 
 REGISTRY = CollectorRegistry()
 # Seconds: an SMS handed over in 50 ms, an email in a second, a deferred page hours later.
