@@ -32,7 +32,7 @@ SERVICE_LAYERS = [
     {"people", "integrations", "messages"},
     {"routing"},
     {"events"},
-    {"tickets"},
+    {"tickets", "monitoring"},
     {"inbound"},
     {"delivery"},
     {"overview"},

@@ -35,7 +35,7 @@ def readyz():
     return {"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503
 
 
-@bp.get("/metrics")
+@bp.get("/metrics", endpoint="metrics")
 def metrics_page():
     token = current_app.config.get("METRICS_TOKEN")
     if token and not constant_time_equals(bearer_token(), token):

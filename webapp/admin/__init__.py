@@ -18,6 +18,7 @@ from webapp.admin import (  # noqa: E402,F401
     dashboard,
     deliveries,
     events,
+    heartbeats,
     inbox,
     integrations,
     menu,

@@ -15,6 +15,7 @@ from webapp.extensions import db
 from webapp.jobs import claims
 from webapp.queue import DELIVER_JOB, DELIVERIES, Periodic
 from webapp.services.delivery import attempts
+from webapp.services.monitoring import heartbeats
 from webapp.services.routing import digest
 from webapp.services.tickets import sla
 
@@ -68,8 +69,18 @@ def check_sla() -> dict:
     }
 
 
+def check_heartbeats() -> dict:
+    """Heartbeats past their interval and grace: one alert each, routed and handed to the queue at the commit."""
+    late = heartbeats.sweep()
+    db.session.commit()
+    if late:
+        log.info("heartbeats late: %s", ", ".join(map(str, late)))
+    return {"late": late}
+
+
 PERIODIC_JOBS = [
     Periodic("recover-notifications", recover_notifications, 30),
     Periodic("release-held-notifications", release_held_notifications, 15),
     Periodic("check-sla", check_sla, 60),
+    Periodic("check-heartbeats", check_heartbeats, 30),
 ]

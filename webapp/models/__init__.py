@@ -13,6 +13,7 @@ from webapp.models.base import (
 )
 from webapp.models.customer import Customer, SlaPolicy, SmtpConfig, user_customer
 from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification
+from webapp.models.heartbeat import Heartbeat
 from webapp.models.kinds import (
     EVENT_KINDS,
     EVENT_SOURCES,
@@ -56,6 +57,7 @@ __all__ = [
     "Event",
     "EventStatus",
     "EventType",
+    "Heartbeat",
     "Holiday",
     "MessageTemplate",
     "Notification",

@@ -277,5 +277,6 @@ INTERNAL_ORIGINS: Registry[Origin] = Registry(
     Origin("escalation", "escalation steps"),
     Origin("ack", "acknowledgement notices"),
     Origin("test", "test events"),
+    Origin("heartbeat", "missed heartbeats (a check-in that did not come)"),
 )
 EVENT_SOURCES: tuple[str, ...] = SOURCE_KINDS.names + INTERNAL_ORIGINS.names  # Event.source values
