@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
 from rq.job import Job
+from rq.results import Result
 from rq.timeouts import TimerDeathPenalty
 
 from webapp import logs, metrics
@@ -27,6 +28,18 @@ DELIVERIES = "deliveries"
 PERIODIC = "periodic"
 QUEUE_NAMES = (DELIVERIES, PERIODIC)
 DELIVER_JOB = "webapp.jobs.deliver"  # by path: the jobs import the services, which hand work to this queue
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A job in a queue's failed registry, as the queue page shows it."""
+
+    id: str
+    queue: str
+    name: str  # the job function's name
+    args: tuple
+    ended_at: datetime | None
+    error: str  # the last line of the exception (redacted)
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,41 @@ class TaskQueue:
         """Run the job at `when` (the RQ scheduler moves it onto the queue); raises RedisError when down."""
         self.ensure_embedded_worker()
         return self.queues[queue].enqueue_at(when, func, *args, meta=_meta(), **options)
+
+    def failed(self, *, limit: int = 50) -> list[FailedJob]:
+        """The newest failed jobs of every queue; raises RedisError when it cannot be reached."""
+        found = []
+        for name, rq_queue in self.queues.items():
+            registry = rq_queue.failed_job_registry
+            for job in Job.fetch_many(registry.get_job_ids(0, limit - 1, desc=True), connection=self.connection):
+                if job is None:
+                    continue
+                result = job.latest_result()
+                failure = result.exc_string if result is not None and result.type == Result.Type.FAILED else None
+                lines = (failure or "").strip().splitlines()
+                found.append(
+                    FailedJob(
+                        id=job.id,
+                        queue=name,
+                        name=(job.func_name or "?").rpartition(".")[2],
+                        args=tuple(job.args or ()),
+                        ended_at=job.ended_at,
+                        error=logs.redact(lines[-1])[:300] if lines else "",
+                    )
+                )
+        return sorted(found, key=lambda job: job.ended_at.timestamp() if job.ended_at else 0, reverse=True)[:limit]
+
+    def retry_failed(self, job_id: str | None = None) -> int:
+        """Put a failed job (or, without `job_id`, every failed job) back on its queue; returns how many."""
+        retried = 0
+        for rq_queue in self.queues.values():
+            registry = rq_queue.failed_job_registry
+            for found in [job_id] if job_id is not None else registry.get_job_ids():
+                if found in registry:
+                    registry.requeue(found)
+                    retried += 1
+        self.ensure_embedded_worker()
+        return retried
 
     def ping(self) -> bool:
         try:

@@ -24,6 +24,7 @@ from webapp.admin import (  # noqa: E402,F401
     menu,
     phones,
     preferences,
+    queue_page,
     routing_preview,
     sla,
     smtp,
