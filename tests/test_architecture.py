@@ -35,7 +35,7 @@ SERVICE_LAYERS = [
     {"tickets", "monitoring"},
     {"inbound"},
     {"delivery"},
-    {"overview"},
+    {"overview", "demo"},
 ]
 BLUEPRINTS = LAYERS[5]
 
