@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from tests.conftest import PASSWORD
 from webapp.extensions import db
-from webapp.models import Event, EventStatus, Heartbeat, Notification, utcnow
+from webapp.models import Event, EventStatus, Heartbeat, Incident, Notification, utcnow
 from webapp.queue import get_queue
 from webapp.services.integrations import api_keys
 
@@ -87,6 +87,9 @@ def test_missed_heartbeat_opens_an_alert_and_the_next_check_in_resolves_it(
     assert back.status_code == 200 and back.json["resolved"] is True
     missed_again, resolved = heartbeat_events()
     assert resolved.status == EventStatus.RESOLVED and resolved.dedup_key == missed.dedup_key
+    [incident] = db.session.scalars(sa.select(Incident)).all()
+    assert incident.key == f"heartbeat-{heartbeat.id}" and incident.state == "resolved"
+    assert {missed.incident_id, resolved.incident_id} == {incident.id}
     db.session.refresh(heartbeat)
     assert heartbeat.state == "up" and heartbeat.missed_at is None
 
@@ -95,6 +98,8 @@ def test_missed_heartbeat_opens_an_alert_and_the_next_check_in_resolves_it(
     run_periodic_jobs(app, drain)
     events = heartbeat_events()
     assert len(events) == 3 and events[2].status == EventStatus.FIRING and events[2].dedup_key != missed.dedup_key
+    incidents = db.session.scalars(sa.select(Incident).order_by(Incident.id)).all()
+    assert [i.state for i in incidents] == ["resolved", "triggered"]  # a new incident, the old one stays closed
 
 
 def test_a_paused_heartbeat_opens_no_alert(app, client, login_as, customer, drain):

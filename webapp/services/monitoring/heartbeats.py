@@ -3,8 +3,9 @@ in within its interval plus grace opens an alert through the normal ingest (sour
 check-in resolves it. The sweep (`sweep`, run by the periodic job `check_heartbeats`) flips each late
 heartbeat with one conditional UPDATE, so several schedulers never open the same alert twice.
 
-An alert's dedup key is `heartbeat-<id>@<when it was found late>`: the firing and the resolved event share
-it (the incident identity), and the next miss is a new alert. Flushes, never commits.
+An alert's incident key is `heartbeat-<id>` (one open incident per heartbeat, which the check-in resolves) and
+its dedup key `heartbeat-<id>@<when it was found late>`: the firing and the resolved event share it, and the
+next miss is a new alert (a new incident). Flushes, never commits.
 """
 
 from __future__ import annotations
@@ -181,6 +182,7 @@ def _event(heartbeat: Heartbeat, missed_at: datetime, status: EventStatus, *, no
         customer_id=heartbeat.customer_id,
         starts_at=missed_at,
         ends_at=now if status == EventStatus.RESOLVED else None,
+        incident_key=f"heartbeat-{heartbeat.id}",  # one open incident per heartbeat; its check-in resolves it
     )
 
 
