@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from tests.conftest import load_fixture
+from webapp.extensions import db
+from webapp.models import Notification
 
 
 def test_healthz(client):
@@ -81,3 +83,19 @@ def test_metrics_show_the_oldest_job_of_each_queue(app, client):
     assert _sample(text, 'opsrelay_queue_jobs{queue="deliveries"}') == 1
     assert _sample(text, 'opsrelay_queue_oldest_job_age_seconds{queue="deliveries"}') >= 0
     assert 'opsrelay_queue_failed_jobs{queue="periodic"} 0.0' in text
+
+
+def test_metrics_count_sms_segments_by_country(client, make_user, drain):
+    segments = 'opsrelay_sms_segments_total{country="US"}'
+    before = _sample(client.get("/metrics").text, segments)
+    make_user("admin", phone="+14155550101")
+    client.post(
+        "/api/v1/webhooks/alertmanager",
+        data=load_fixture("webhooks/alertmanager_firing.json"),
+        headers={"Authorization": "Bearer test-alert-token"},
+        content_type="application/json",
+    )
+    drain()
+    [sms] = db.session.scalars(db.select(Notification).where(Notification.status == "sent")).all()
+    assert sms.sms_segments == 2  # the emoji makes it UCS-2: 70 characters a segment
+    assert _sample(client.get("/metrics").text, segments) - before == 2
