@@ -146,7 +146,7 @@ def named(principal: tenancy.Principal, name: str, customer_id: int | None = Non
         query = query.where(Heartbeat.customer_id == customer_id)
     found = list(db.session.scalars(query.limit(2)))
     if not found:
-        abort(404, description=f"No heartbeat named {name!r} here.")
+        abort(404, description="No heartbeat of that name here.")
     if len(found) > 1:
         raise InvalidPayload(
             "Several customers have a heartbeat of this name: add ?customer_id=.", {CUSTOMER: "required here"}
