@@ -18,6 +18,7 @@ from webapp.models import (
     EventStatus,
     Heartbeat,
     Holiday,
+    Incident,
     MessageTemplate,
     Notification,
     NotificationPreference,
@@ -58,7 +59,12 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
         labels={},
         data={},
     )
-    db.session.add(event)
+    incident = Incident(
+        customer_id=home.id, source="test", key="walk-1", title="Walk alert", severity=Severity.HIGH, severity_rank=3
+    )
+    db.session.add_all([event, incident])
+    db.session.flush()
+    event.incident_id = incident.id
     ticket = make_ticket(customer=home, title="Walk ticket", priority=Priority.HIGH)
     entry = TimelineEntry(ticket_id=ticket.id, kind="comment", body="hello")
     db.session.add(entry)
@@ -105,6 +111,7 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
         "phone_number": phone.id,
         "phone": phone.id,
         "event": event.id,
+        "incident": incident.id,
         "ticket": ticket.id,
         "notification": notification.id,
         "message_template": override.id,

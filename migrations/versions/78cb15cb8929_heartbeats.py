@@ -1,7 +1,7 @@
 """heartbeats: named check-in URLs per customer; a missed check-in opens an alert (a new table only)
 
 Revision ID: 78cb15cb8929
-Revises: a1c3e5f7b9d2
+Revises: 6fd7ada91d28
 Create Date: 2026-12-01 17:39:15.735297
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "78cb15cb8929"
-down_revision = "a1c3e5f7b9d2"
+down_revision = "6fd7ada91d28"
 branch_labels = None
 depends_on = None
 

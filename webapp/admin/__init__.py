@@ -20,6 +20,7 @@ from webapp.admin import (  # noqa: E402,F401
     events,
     heartbeats,
     inbox,
+    incidents,
     integrations,
     menu,
     phones,

@@ -11,6 +11,7 @@ from webapp.api import (  # noqa: E402,F401
     auth,
     events,
     heartbeats,
+    incidents,
     notifications,
     openapi,
     preferences,
