@@ -16,6 +16,7 @@ from webapp.models import (
     Customer,
     Event,
     EventStatus,
+    Heartbeat,
     Holiday,
     Incident,
     MessageTemplate,
@@ -133,6 +134,18 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
     db.session.commit()
     ids["webhook_source"] = source.id
     ids["holiday"] = holiday.id
+    heartbeat = Heartbeat(
+        customer_id=home.id,
+        name="walk-heartbeat",
+        interval_seconds=60,
+        grace_seconds=0,
+        token_hash="0" * 64,
+        token_prefix="hb_walk",
+        due_at=utcnow(),
+    )
+    db.session.add(heartbeat)
+    db.session.commit()
+    ids["heartbeat"] = heartbeat.id
     ids["timeline_entry"] = ids["entry"] = entry.id
     return World(home=home, other=other, member=member, ids=ids)
 

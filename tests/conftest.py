@@ -55,6 +55,7 @@ def base_config(uri: str) -> dict:
         "TWILIO_ACCOUNT_SID": None,
         "TWILIO_AUTH_TOKEN": None,
         "TWILIO_PHONE_NUMBER": None,
+        "EMAIL_BACKEND": "smtp",  # the email tests talk to aiosmtpd on loopback
         "DELIVERY_BACKOFF_SECONDS": 0.2,
         "DELIVERY_MAX_ATTEMPTS": 3,
         "LOGIN_RATE_LIMIT": "5 per minute",

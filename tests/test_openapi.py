@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -166,7 +168,7 @@ def test_document_collects_every_api_module(client):
 def test_every_api_route_is_documented(app, client):
     documented = set(client.get("/api/v1/openapi.json").json["paths"])
     routes = {
-        rule.rule.replace("<int:", "{").replace(">", "}")
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith("/api/v1/") and not rule.rule.startswith("/api/v1/webhooks/twilio")
     }

@@ -80,6 +80,7 @@ def test_production_starts_with_its_secrets(monkeypatch, database):
     monkeypatch.setenv("OPSRELAY_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "s" * 40)
     monkeypatch.setenv("ALERT_WEBHOOK_TOKEN", "t" * 40)
+    monkeypatch.setenv("METRICS_TOKEN", "m" * 40)
     app = create_app({"SQLALCHEMY_DATABASE_URI": database["uri"], "REDIS_URL": None, "EMBEDDED_WORKER": False})
     assert app.config["ALERT_WEBHOOK_TOKEN"] == "t" * 40
     assert app.config["SESSION_COOKIE_SECURE"] is True
@@ -140,3 +141,21 @@ def test_worker_process_without_redis_says_why_it_will_not_start(tmp_path):
     )
     assert result.returncode == 2
     assert "worker.py needs REDIS_URL" in result.stderr
+
+
+def test_production_refuses_an_open_metrics_endpoint_unless_told(monkeypatch, database):
+    monkeypatch.setenv("OPSRELAY_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("ALERT_WEBHOOK_TOKEN", "t" * 40)
+    monkeypatch.delenv("METRICS_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="METRICS_TOKEN must be set in production"):
+        create_app()
+    monkeypatch.setenv("METRICS_OPEN", "true")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database["uri"], "REDIS_URL": None, "EMBEDDED_WORKER": False})
+    assert app.test_client().get("/metrics").status_code == 200
+
+
+def test_log_format_must_be_json_or_text(monkeypatch):
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(ConfigError, match="LOG_FORMAT must be json or text"):
+        create_app()

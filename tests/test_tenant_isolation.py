@@ -42,6 +42,7 @@ from webapp.models import (
     EVENT_TYPES,
     ApiKey,
     Channel,
+    Heartbeat,
     Holiday,
     Incident,
     MessageTemplate,
@@ -223,6 +224,15 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
         ),
         "sla_policy": SlaPolicy(customer_id=customer.id, priority=Priority.HIGH, resolution_minutes=240),
         "holiday": Holiday(customer_id=customer.id, day=date(2026, 12, 25), name=f"{mark} day"),
+        "heartbeat": Heartbeat(
+            customer_id=customer.id,
+            name=f"{mark}-heartbeat",
+            interval_seconds=3600,
+            grace_seconds=0,
+            token_hash=hash_api_key(f"{mark}-heartbeat-token"),
+            token_prefix="hb_test",
+            due_at=now + timedelta(hours=1),
+        ),
         "api_key": ApiKey(
             name=f"{mark}-key",
             prefix=f"{mark[:8]}",
@@ -238,6 +248,7 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
     phone.label = f"{mark} phone"
     world.ids.update({(mark, kind): row.id for kind, row in rows.items()})
     world.ids.update({(mark, "customer"): customer.id, (mark, "user"): op.id, (mark, "phone"): phone.id})
+    world.ids[(mark, "heartbeat_name")] = rows["heartbeat"].name
 
 
 def _global_rows(world: World) -> None:
@@ -494,8 +505,11 @@ PARAM_KIND = {
     "pref_id": "preference",
     "template_id": "template",
     "holiday_id": "holiday",
+    "heartbeat_id": "heartbeat",
+    "name": "heartbeat_name",  # POST /api/v1/heartbeats/{name}: a heartbeat's name
 }
-STRING_ARGS = {"priority": "high", "token": "not-an-invitation-token"}  # arguments that name no row
+# arguments that name no row (a failed job's id names no customer's row: the queue page is the admins')
+STRING_ARGS = {"priority": "high", "token": "not-an-invitation-token", "job_id": "no-such-job"}
 SKIP_ENDPOINTS = {"static"}
 # Pages that name no row of anyone's: the sign-in flow and the operations probes (GET only: a POST here
 # would sign the caller in or out).
@@ -511,7 +525,7 @@ OPEN_ENDPOINTS = {
 # POSTs without a row argument that change only the caller's own rows (their inbox, their preferences).
 OWN_ROWS_POSTS = {"admin.inbox_read_all", "admin.my_preferences"}
 # Pages without a row argument that show no row of B even to the admin (the control that lists show B's).
-NOTHING_OF_B = {"admin.inbox", "admin.my_preferences", "admin.customer_create", "admin.audit_list"}
+NOTHING_OF_B = {"admin.inbox", "admin.my_preferences", "admin.customer_create", "admin.audit_list", "admin.queue_page"}
 
 # Query arguments a page's view reads: the ones that name rows get B's (or no customer's) ids; the others
 # cannot reach a row. A view reading an argument in neither set fails the test.
@@ -588,6 +602,7 @@ BASE_FORMS: dict[str, Callable[[World], dict]] = {
     "admin.webhook_endpoint_new": lambda w: {"name": f"{A} endpoint 2", "url": "http://127.0.0.1:9/new"},
     "admin.webhook_endpoint_edit": lambda w: {},
     "admin.smtp_edit": lambda w: {},
+    "admin.heartbeat_create": lambda w: {"name": f"{A}-heartbeat-2", "interval_seconds": "3600", "grace_seconds": "0"},
     "admin.template_create": _unused_template_pair,
     "admin.template_override": lambda w: {},
     "admin.routing_preview": lambda w: {"event": w.of(A, "event")},

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, g, has_request_context
 from sqlalchemy import event
 
-from webapp import config, errors, pool
+from webapp import config, errors, logs, pool
 from webapp.extensions import csrf, db, limiter, login_manager, mail, migrate
 from webapp.inputs import RowIdConverter
 
@@ -27,9 +27,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         "RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] if app.config.get("REDIS_URL") else "memory://"
     )
     if not app.config.get("TESTING"):
-        from webapp import logs
-
-        logs.configure(as_json=app.config["OPSRELAY_ENV"] == "production")
+        logs.configure(as_json=app.config["LOG_FORMAT"] == "json")
+    logs.init_app(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)

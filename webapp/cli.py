@@ -15,6 +15,7 @@ from webapp import jobs, logs
 from webapp.extensions import db
 from webapp.models import ApiKey, Role, User
 from webapp.security import hash_api_key
+from webapp.services.demo import seed
 from webapp.services.integrations import api_keys
 from webapp.services.people import phones, users
 from webapp.services.people.phones import PhoneError
@@ -23,6 +24,7 @@ from webapp.services.people.users import UserError
 users_cli = AppGroup("users", help="Manage users.")
 jobs_cli = AppGroup("jobs", help="Background jobs.")
 sla_cli = AppGroup("sla", help="Ticket SLAs.")
+demo_cli = AppGroup("demo", help="Demo data.")
 
 DEMO_PHONE = "+14155550100"  # 555-0100..0199 are reserved for fiction
 
@@ -103,6 +105,18 @@ def sla_check_command():
         click.echo(f"  escalated: {', '.join(outcome['escalated'])}")
 
 
+@demo_cli.command("seed")
+@click.option("--force", is_flag=True, help="Add the demo team even though the database has data.")
+def demo_seed_command(force: bool):
+    """Fill an empty database with a realistic team: customers, people, a week of alerts, tickets, heartbeats."""
+    if seed.has_data() and not force:
+        raise click.ClickException("The database already has customers, events or tickets; add --force to seed anyway.")
+    done = seed.seed()
+    db.session.commit()
+    click.echo(f"Seeded {done.summary()}.")
+    click.echo(f"Sign in as {done.users[0].email} (admin) or any other demo user with password {seed.PASSWORD}")
+
+
 @click.command("dev")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
@@ -157,4 +171,5 @@ def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(sla_cli)
+    app.cli.add_command(demo_cli)
     app.cli.add_command(dev_command)

@@ -60,6 +60,45 @@ def _instance_secret(instance_path: str, name: str) -> str:
     return value
 
 
+TWILIO_SETTINGS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER")
+MAIL_DETAILS = ("MAIL_PORT", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER")
+EMAIL_BACKENDS = ("smtp", "console", "file")
+
+
+def _set(name: str) -> bool:
+    return bool(os.environ.get(name, "").strip())
+
+
+def _check_twilio() -> None:
+    """All three Twilio settings or none (the console SMS backend): two of three is a mistake, not a choice."""
+    present = [name for name in TWILIO_SETTINGS if _set(name)]
+    if present and len(present) < len(TWILIO_SETTINGS):
+        missing = [name for name in TWILIO_SETTINGS if name not in present]
+        raise ConfigError(
+            f"Twilio is only partly configured: {', '.join(present)} set but {', '.join(missing)} missing. "
+            "Set all three to send SMS, or none to simulate them (console backend)."
+        )
+
+
+def _check_mail() -> str | None:
+    """The app's MAIL_* settings must describe one SMTP server; returns MAIL_SERVER (None if unset)."""
+    server = os.environ.get("MAIL_SERVER", "").strip() or None
+    details = [name for name in MAIL_DETAILS if _set(name)]
+    if details and server is None:
+        raise ConfigError(f"{', '.join(details)} set but MAIL_SERVER missing: set the server they belong to")
+    if _set("MAIL_USERNAME") != _set("MAIL_PASSWORD"):
+        missing = "MAIL_PASSWORD" if _set("MAIL_USERNAME") else "MAIL_USERNAME"
+        raise ConfigError(f"MAIL_USERNAME and MAIL_PASSWORD go together: {missing} missing")
+    if _bool("MAIL_USE_TLS") and _bool("MAIL_USE_SSL"):
+        raise ConfigError("MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL (TLS from the start) exclude each other: set one")
+    return server
+
+
+def prometheus_multiproc_dir() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR: where prometheus-client (which reads it itself) keeps each process's values."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
 def from_environment(instance_path: str) -> dict:
     """Build the app config from the environment; raise ConfigError if it cannot run."""
     env = os.environ.get("OPSRELAY_ENV", "development").strip().lower()
@@ -83,8 +122,27 @@ def from_environment(instance_path: str) -> dict:
         secret_key = secret_key or _instance_secret(instance_path, "secret_key")
         alert_token = alert_token or _instance_secret(instance_path, "alert_webhook_token")
 
+    _check_twilio()
+    mail_server = _check_mail()
+    email_backend = os.environ.get("EMAIL_BACKEND", "").strip().lower()
+    if not email_backend:
+        email_backend = "smtp" if production or mail_server else "console"  # a laptop needs no SMTP server
+    if email_backend not in EMAIL_BACKENDS:
+        raise ConfigError(f"EMAIL_BACKEND must be one of {', '.join(EMAIL_BACKENDS)}, got {email_backend!r}")
+    log_format = os.environ.get("LOG_FORMAT", "json" if production else "text").strip().lower()
+    if log_format not in {"json", "text"}:
+        raise ConfigError(f"LOG_FORMAT must be json or text, got {log_format!r}")
+    metrics_token = os.environ.get("METRICS_TOKEN") or None
+    metrics_open = _bool("METRICS_OPEN")
+    if production and not metrics_token and not metrics_open:
+        raise ConfigError(
+            "METRICS_TOKEN must be set in production (OPSRELAY_ENV=production) so /metrics is not open to "
+            "anyone; set METRICS_OPEN=true to serve it without a token on purpose (a private network)"
+        )
+
     return {
         "OPSRELAY_ENV": env,
+        "LOG_FORMAT": log_format,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_uri(os.environ.get("DATABASE_URL"), instance_path),
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
@@ -95,14 +153,17 @@ def from_environment(instance_path: str) -> dict:
         "TWILIO_PHONE_NUMBER": os.environ.get("TWILIO_PHONE_NUMBER") or None,
         "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/"),
         "TWILIO_TIMEOUT": _int("TWILIO_TIMEOUT", 10),
-        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "localhost"),
+        "EMAIL_BACKEND": email_backend,
+        "EMAIL_FILE_DIR": os.environ.get("EMAIL_FILE_DIR") or str(Path(instance_path) / "emails"),
+        "MAIL_SERVER": mail_server or "localhost",
         "MAIL_PORT": _int("MAIL_PORT", 25),
         "MAIL_USE_TLS": _bool("MAIL_USE_TLS"),
         "MAIL_USE_SSL": _bool("MAIL_USE_SSL"),
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "opsrelay@localhost"),
-        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
+        "METRICS_TOKEN": metrics_token,
+        "METRICS_OPEN": metrics_open,
         "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "US"),
         "SMTP_CA_FILE": os.environ.get("SMTP_CA_FILE") or None,
         "SMS_MAX_SEGMENTS": _int("SMS_MAX_SEGMENTS", 3),

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app
+from prometheus_client import CONTENT_TYPE_LATEST
+from redis.exceptions import RedisError
 from sqlalchemy import func, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp import metrics
 from webapp.extensions import db
 from webapp.models import Notification
 from webapp.queue import get_queue
 from webapp.security import bearer_token, constant_time_equals
+from webapp.services.overview import ops_status
 
 bp = Blueprint("ops", __name__)
 
@@ -31,26 +35,47 @@ def readyz():
     return {"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503
 
 
-@bp.get("/metrics")
-def metrics():
+@bp.get("/metrics", endpoint="metrics")
+def metrics_page():
     token = current_app.config.get("METRICS_TOKEN")
     if token and not constant_time_equals(bearer_token(), token):
         abort(401, description="Send 'Authorization: Bearer <METRICS_TOKEN>'.")
-    lines = [
-        "# HELP opsrelay_notifications Notifications by channel and status.",
-        "# TYPE opsrelay_notifications gauge",
-    ]
+    return Response(metrics.render(_read_now), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _read_now():
+    """What the database and the queue say at this scrape."""
+    notifications = metrics.gauge(
+        "opsrelay_notifications", "Notifications in the delivery log by channel and status.", ["channel", "status"]
+    )
     rows = db.session.execute(
         db.select(Notification.channel, Notification.status, func.count()).group_by(
             Notification.channel, Notification.status
         )
     ).all()
     for channel, status, count in sorted(rows):
-        lines.append(f'opsrelay_notifications{{channel="{channel}",status="{status}"}} {count}')
+        notifications.add_metric([str(channel), str(status)], count)
+    yield notifications
     queue = get_queue(current_app)
-    lines += ["# HELP opsrelay_queue_jobs Jobs waiting in each queue.", "# TYPE opsrelay_queue_jobs gauge"]
-    if queue.ping():
-        for name, rq_queue in sorted(queue.queues.items()):
-            lines.append(f'opsrelay_queue_jobs{{queue="{name}"}} {rq_queue.count}')
-    lines.append(f"opsrelay_queue_up {1 if queue.ping() else 0}")
-    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+    up = metrics.gauge("opsrelay_queue_up", "1 if the job queue (Redis) answers.")
+    depth = metrics.gauge("opsrelay_queue_jobs", "Jobs waiting in each queue.", ["queue"])
+    oldest = metrics.gauge(
+        "opsrelay_queue_oldest_job_age_seconds", "Age of the oldest job waiting in each queue (0 if none).", ["queue"]
+    )
+    failed = metrics.gauge("opsrelay_queue_failed_jobs", "Jobs in each queue's failed registry.", ["queue"])
+    workers = metrics.gauge("opsrelay_workers", "Workers with a fresh heartbeat.")
+    try:
+        found = ops_status.loads(queue)
+        live = ops_status.live_workers(queue)
+    except (RedisError, OSError):
+        up.add_metric([], 0)
+        yield up
+        return
+    up.add_metric([], 1)
+    workers.add_metric([], live)
+    for load in sorted(found, key=lambda load: load.name):
+        depth.add_metric([load.name], load.waiting)
+        age = load.oldest_job_age.total_seconds() if load.oldest_job_age else 0.0
+        oldest.add_metric([load.name], age)
+        failed.add_metric([load.name], load.failed)
+    yield from (up, workers, depth, oldest, failed)

@@ -25,8 +25,10 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
+from rq.results import Result
 from rq.timeouts import TimerDeathPenalty
 
+from webapp import logs, metrics
 from webapp.extensions import db
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,18 @@ DELIVERIES = "deliveries"
 PERIODIC = "periodic"
 QUEUE_NAMES = (PERIODIC, DELIVERIES)  # in the order a worker serves them
 DELIVER_JOB = "webapp.jobs.deliver"  # by path: the jobs import the services, which hand work to this queue
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A job in a queue's failed registry, as the queue page shows it."""
+
+    id: str
+    queue: str
+    name: str  # the job function's name
+    args: tuple
+    ended_at: datetime | None
+    error: str  # the last line of the exception (redacted)
 
 
 @dataclass(frozen=True)
@@ -54,11 +68,32 @@ class AppWorker(SimpleWorker):
     flask_app: Flask | None = None
 
     def perform_job(self, job: Job, queue: Queue, *args, **kwargs) -> bool:
-        with self.flask_app.app_context():
-            try:
-                return super().perform_job(job, queue, *args, **kwargs)
-            finally:
-                db.session.remove()
+        """Run the job with the request id it was queued with; one log line and the job metrics after it."""
+        token = logs.bind_job_request_id((job.meta or {}).get("request_id"))
+        started = time.perf_counter()
+        finished = False
+        try:
+            with self.flask_app.app_context():
+                try:
+                    finished = super().perform_job(job, queue, *args, **kwargs)
+                finally:
+                    db.session.remove()
+            return finished
+        finally:
+            name = (job.func_name or "unknown").rpartition(".")[2]
+            outcome = "finished" if finished else "failed"
+            metrics.jobs.labels(job=name, outcome=outcome).inc()
+            if finished and queue.name == PERIODIC:
+                metrics.mark_periodic_run(name)
+            log.info(
+                "job %s %s %s in %.1fms",
+                job.id,
+                name,
+                outcome,
+                (time.perf_counter() - started) * 1000,
+                extra={"job": name, "outcome": outcome, "job_id": job.id},
+            )
+            logs.unbind(token)
 
 
 class EmbeddedWorker(AppWorker):
@@ -91,12 +126,48 @@ class TaskQueue:
         """Put many jobs on the queue in one round trip; raises RedisError when it cannot be reached."""
         self.ensure_embedded_worker()
         rq_queue = self.queues[queue]
-        return rq_queue.enqueue_many([Queue.prepare_data(func, args) for args in arg_lists])
+        meta = _meta()
+        return rq_queue.enqueue_many([Queue.prepare_data(func, args, meta=meta) for args in arg_lists])
 
     def enqueue_at(self, when: datetime, func: Callable | str, *args, queue: str = DELIVERIES, **options) -> Job:
         """Run the job at `when` (the RQ scheduler moves it onto the queue); raises RedisError when down."""
         self.ensure_embedded_worker()
-        return self.queues[queue].enqueue_at(when, func, *args, **options)
+        return self.queues[queue].enqueue_at(when, func, *args, meta=_meta(), **options)
+
+    def failed(self, *, limit: int = 50) -> list[FailedJob]:
+        """The newest failed jobs of every queue; raises RedisError when it cannot be reached."""
+        found = []
+        for name, rq_queue in self.queues.items():
+            registry = rq_queue.failed_job_registry
+            for job in Job.fetch_many(registry.get_job_ids(0, limit - 1, desc=True), connection=self.connection):
+                if job is None:
+                    continue
+                result = job.latest_result()
+                failure = result.exc_string if result is not None and result.type == Result.Type.FAILED else None
+                lines = (failure or "").strip().splitlines()
+                found.append(
+                    FailedJob(
+                        id=job.id,
+                        queue=name,
+                        name=(job.func_name or "?").rpartition(".")[2],
+                        args=tuple(job.args or ()),
+                        ended_at=job.ended_at,
+                        error=logs.redact(lines[-1])[:300] if lines else "",
+                    )
+                )
+        return sorted(found, key=lambda job: job.ended_at.timestamp() if job.ended_at else 0, reverse=True)[:limit]
+
+    def retry_failed(self, job_id: str | None = None) -> int:
+        """Put a failed job (or, without `job_id`, every failed job) back on its queue; returns how many."""
+        retried = 0
+        for rq_queue in self.queues.values():
+            registry = rq_queue.failed_job_registry
+            for found in [job_id] if job_id is not None else registry.get_job_ids():
+                if found in registry:
+                    registry.requeue(found)
+                    retried += 1
+        self.ensure_embedded_worker()
+        return retried
 
     def ping(self) -> bool:
         try:
@@ -270,6 +341,12 @@ class Scheduler:
                         queue._enqueue_job(job, pipeline=pipeline)
                     registry.remove(job_id, pipeline=pipeline)
                 pipeline.execute()
+
+
+def _meta() -> dict | None:
+    """What a job carries from whoever queued it: the request id (logs.current_request_id)."""
+    request_id = logs.current_request_id()
+    return {"request_id": request_id} if request_id else None
 
 
 def init_app(app: Flask, *, periodic: Sequence[Periodic] = ()) -> None:

@@ -21,6 +21,14 @@ def to_e164(raw: str, *, region: str | None = "US") -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def country_of(number: str | None) -> str:
+    """The ISO country (region) code of an E.164 number, "unknown" if it has none."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number or "", None)) or "unknown"
+    except phonenumbers.NumberParseException:
+        return "unknown"
+
+
 def normalise_email(raw: str) -> str:
     """A syntactically valid address, lower-cased; ValueError with a readable message otherwise."""
     try:

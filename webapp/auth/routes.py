@@ -8,6 +8,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp import metrics
 from webapp.auth import bp
 from webapp.auth.forms import LoginForm, LogoutForm, SetPasswordForm
 from webapp.extensions import db, limiter
@@ -48,6 +49,7 @@ def login():
             check_password_hash(_DUMMY_HASH, form.password.data)  # same time as a wrong password
         if user is None or not user.check_password(form.password.data) or not user.is_active:
             log.info("failed login for user %s", user.id if user else "unknown")
+            metrics.login_failures.inc()
             flash("Invalid email or password.", "danger")
             return render_template("auth/login.html", form=form), 401
         login_user(user, remember=form.remember.data)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import requests
 
+from webapp import logs
+
 USER_AGENT = "OpsRelay-Webhooks/1"
 
 
@@ -54,6 +56,9 @@ class HttpWebhook:
             "X-OpsRelay-Timestamp": timestamp,
             "X-OpsRelay-Signature": signature(secret, timestamp, body),
         }
+        request_id = logs.current_request_id()  # of the webhook that led to this delivery
+        if request_id:
+            headers["X-Request-ID"] = request_id
         started = time.perf_counter()
         try:
             response = self.session.post(url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)

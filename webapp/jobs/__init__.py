@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from webapp import outbox
+from webapp import metrics, outbox
 from webapp.extensions import db
 from webapp.jobs import claims
 from webapp.models import utcnow
 from webapp.queue import DELIVER_JOB, DELIVERIES, Periodic
 from webapp.services.delivery import attempts
+from webapp.services.monitoring import heartbeats
 from webapp.services.routing import digest
 from webapp.services.tickets import sla
 
@@ -70,6 +71,8 @@ def check_sla() -> dict:
     """The SLA sweep: one transaction marks and routes; its notifications reach the queue at the commit."""
     result = sla.check_sla()
     db.session.commit()
+    metrics.sla.labels(kind="warning").inc(len(result.warned))
+    metrics.sla.labels(kind="breach").inc(len(result.breached))
     log.info("sla sweep: %s", result.summary())
     return {
         "summary": result.summary(),
@@ -79,8 +82,18 @@ def check_sla() -> dict:
     }
 
 
+def check_heartbeats() -> dict:
+    """Heartbeats past their interval and grace: one alert each, routed and handed to the queue at the commit."""
+    late = heartbeats.sweep()
+    db.session.commit()
+    if late:
+        log.info("heartbeats late: %s", ", ".join(map(str, late)))
+    return {"late": late}
+
+
 PERIODIC_JOBS = [
     Periodic("recover-notifications", recover_notifications, 30, setting="RECOVERY_SWEEP_SECONDS", after_outage=True),
     Periodic("release-held-notifications", release_held_notifications, 15),
     Periodic("check-sla", check_sla, 60),
+    Periodic("check-heartbeats", check_heartbeats, 30),
 ]

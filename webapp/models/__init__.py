@@ -15,6 +15,7 @@ from webapp.models.base import (
 )
 from webapp.models.customer import Customer, SlaPolicy, SmtpConfig, user_customer
 from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification
+from webapp.models.heartbeat import Heartbeat
 from webapp.models.incident import OPEN_STATES, Incident, IncidentEntry, open_key
 from webapp.models.kinds import (
     EVENT_KINDS,
@@ -70,6 +71,7 @@ __all__ = [
     "Event",
     "EventStatus",
     "EventType",
+    "Heartbeat",
     "Holiday",
     "Incident",
     "IncidentEntry",

@@ -305,6 +305,7 @@ INTERNAL_ORIGINS: Registry[Origin] = Registry(
     Origin("ack", "acknowledgement notices"),
     Origin("resolve", "incidents resolved by a person"),
     Origin("test", "test events"),
+    Origin("heartbeat", "missed heartbeats (a check-in that did not come)", opens_incidents=True),
 )
 EVENT_SOURCES: tuple[str, ...] = SOURCE_KINDS.names + INTERNAL_ORIGINS.names  # Event.source values
 INCIDENT_SOURCES: frozenset[str] = frozenset(

@@ -10,9 +10,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp import metrics
 from webapp.errors import database_unreachable, json_error
 from webapp.extensions import db
 from webapp.models import SOURCE_KINDS, utcnow
@@ -27,7 +28,18 @@ def store(items: list, *, follow_up: Callable | None = None, extra: dict | None 
     the new notifications to the queue. Returns the answer."""
     answer = {**ingest.receive(items, follow_up=follow_up), **(extra or {})}
     db.session.commit()
+    if answer["duplicates"] and not answer["new_events"]:
+        g.webhook_outcome = "duplicate"  # every item was a redelivery
     return answer
+
+
+@bp.after_request
+def count_webhook(response):
+    """opsrelay_webhooks_received: one per request, by source, outcome and status code."""
+    source = (request.endpoint or "unknown").rpartition(".")[2]
+    outcome = "refused" if response.status_code >= 400 else g.get("webhook_outcome", "accepted")
+    metrics.webhooks.labels(source=source, outcome=outcome, status=str(response.status_code)).inc()
+    return response
 
 
 def unauthorized(message: str, scheme: str = "Signature"):

@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import update
 
-from webapp import outbox
+from webapp import metrics, outbox
 from webapp.channels.base import PermanentError, TransientError
 from webapp.extensions import db
-from webapp.models import Notification, NotificationStatus, utcnow
+from webapp.models import Channel, Notification, NotificationStatus, utcnow
 from webapp.services.delivery import sending
 from webapp.services.routing import digest
+from webapp.validation import country_of
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def send(notification: Notification, *, now: datetime | None = None) -> datetime
         notification.reason = str(exc)[:300]
         notification.next_attempt_at = None
         log_attempt(notification, "suppressed", now=now, note=str(exc))
+        metrics.notifications.labels(channel=str(notification.channel), status=S.SUPPRESSED.value).inc()
         log.info("notification %s suppressed at send time: %s", notification.id, exc)
         return None
     except TransientError as exc:
@@ -85,6 +87,13 @@ def send(notification: Notification, *, now: datetime | None = None) -> datetime
     notification.error_message = None
     notification.next_attempt_at = None
     log_attempt(notification, "sent", now=now, provider_id=result.provider_id)
+    metrics.notifications.labels(channel=str(notification.channel), status=S.SENT.value).inc()
+    metrics.handoff_latency.labels(channel=str(notification.channel)).observe(
+        metrics.since(notification.created_at, now)
+    )
+    if notification.channel == Channel.SMS and notification.sms_segments:
+        country = country_of(notification.recipient)
+        metrics.sms_segments.labels(country=country).inc(notification.sms_segments)
     log.info("notification %s sent via %s as %s", notification.id, notification.channel, result.provider_id)
     return None
 
@@ -101,6 +110,7 @@ def _transient_failure(notification: Notification, exc: TransientError, *, now: 
     notification.next_attempt_at = now + timedelta(seconds=delay)
     log_attempt(notification, "temporary error", now=now, note=f"{exc.code}: {exc.message}; retry in {delay:.0f} s")
     outbox.deliver([notification.id], at=retry_job_time(notification.next_attempt_at))  # if lost: the sweep
+    metrics.retries.labels(channel=str(notification.channel)).inc()
     log.info("notification %s: transient error %s, retry in %.1fs", notification.id, exc.code, delay)
     return notification.next_attempt_at
 
@@ -112,6 +122,7 @@ def _fail(notification: Notification, message: str, *, code: str | None, now: da
     notification.failed_at = now
     notification.next_attempt_at = None
     log_attempt(notification, "failed", now=now, note=f"{code}: {message}" if code else message)
+    metrics.notifications.labels(channel=str(notification.channel), status=S.FAILED.value).inc()
     log.info("notification %s failed: %s", notification.id, code)
 
 

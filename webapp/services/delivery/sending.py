@@ -243,7 +243,13 @@ def _send_email(notification: Notification, event: Event | None) -> SendResult:
 
 
 def _email_backend() -> SmtpEmail:
-    return current_app.extensions.setdefault("opsrelay_email", SmtpEmail())
+    """The EMAIL_BACKEND (smtp, console or file), read when the first email goes out."""
+    backend = current_app.extensions.get("opsrelay_email")
+    config = current_app.config
+    if backend is None or backend.backend != config["EMAIL_BACKEND"]:
+        backend = SmtpEmail(config["EMAIL_BACKEND"], file_dir=config["EMAIL_FILE_DIR"])
+        current_app.extensions["opsrelay_email"] = backend
+    return backend
 
 
 # --- outgoing webhooks -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 
+from webapp import metrics
 from webapp.extensions import db
 from webapp.models import Channel, Notification, NotificationStatus, utcnow
 from webapp.services.inbound import sms_replies
@@ -43,13 +44,18 @@ def record(sid: str, reported: str, *, error_code: str | None = None, now: datet
         )
     elif target == S.SENT:
         values["sent_at"] = now
-    recipient = db.session.execute(
+    moved = db.session.execute(
         update(Notification)
         .where(Notification.provider_id == sid, Notification.channel == Channel.SMS, Notification.status.in_(movable))
         .values(**values)
-        .returning(Notification.recipient)
+        .returning(Notification.recipient, Notification.sent_at)
         .execution_options(synchronize_session=False)
-    ).scalar()
+    ).first()
+    recipient, sent_at = moved if moved is not None else (None, None)
+    if moved is not None and target != S.SENT:
+        metrics.notifications.labels(channel=Channel.SMS.value, status=target.value).inc()
+        if target == S.DELIVERED and sent_at is not None:
+            metrics.confirm_latency.labels(channel=Channel.SMS.value).observe(metrics.since(sent_at, now))
     if recipient and error_code == UNSUBSCRIBED:
         sms_replies.opt_out(recipient, via="Twilio error 21610 (recipient unsubscribed)", now=now)
     return recipient is not None

@@ -42,29 +42,49 @@ def _enqueued_at(queue: TaskQueue, job_id: str) -> datetime | None:
         return None
 
 
+@dataclass(frozen=True)
+class QueueLoad:
+    name: str
+    waiting: int
+    oldest_job_age: timedelta | None
+    failed: int
+
+
+def loads(queue: TaskQueue, *, now: datetime | None = None) -> list[QueueLoad]:
+    """Each queue's waiting jobs, the age of its oldest and its failed jobs; raises RedisError when down."""
+    now = now or utcnow()
+    found = []
+    for name, rq_queue in queue.queues.items():
+        head = rq_queue.get_job_ids(0, 1)
+        enqueued = _enqueued_at(queue, head[0]) if head else None
+        found.append(
+            QueueLoad(name, rq_queue.count, (now - enqueued) if enqueued else None, rq_queue.failed_job_registry.count)
+        )
+    return found
+
+
+def live_workers(queue: TaskQueue, *, now: datetime | None = None) -> int:
+    """Workers with a fresh heartbeat (or the embedded thread); raises RedisError when down."""
+    now = now or utcnow()
+    if queue.embedded:
+        return 1 if queue.embedded_worker_alive else 0
+    return sum(
+        1
+        for w in Worker.all(connection=queue.connection)
+        if (beat := _aware(w.last_heartbeat)) is not None and now - beat < HEARTBEAT_STALE
+    )
+
+
 def health(queue: TaskQueue, *, now: datetime | None = None) -> QueueHealth:
     now = now or utcnow()
     try:
         queue.connection.ping()
-        if queue.embedded:
-            workers = 1 if queue.embedded_worker_alive else 0
-        else:
-            workers = sum(
-                1
-                for w in Worker.all(connection=queue.connection)
-                if (beat := _aware(w.last_heartbeat)) is not None and now - beat < HEARTBEAT_STALE
-            )
-        queued = 0
-        oldest: datetime | None = None
-        for rq_queue in queue.queues.values():
-            queued += rq_queue.count
-            head = rq_queue.get_job_ids(0, 1)
-            enqueued = _enqueued_at(queue, head[0]) if head else None
-            if enqueued is not None and (oldest is None or enqueued < oldest):
-                oldest = enqueued
+        workers = live_workers(queue, now=now)
+        found = loads(queue, now=now)
     except (RedisError, OSError):
         return QueueHealth(False, queue.embedded, 0, 0, None)
-    return QueueHealth(True, queue.embedded, workers, queued, (now - oldest) if oldest else None)
+    ages = [load.oldest_job_age for load in found if load.oldest_job_age is not None]
+    return QueueHealth(True, queue.embedded, workers, sum(load.waiting for load in found), max(ages, default=None))
 
 
 def describe_age(age: timedelta | None) -> str:

@@ -1,0 +1,1 @@
+"""Demo data for a new team: `flask demo seed`."""

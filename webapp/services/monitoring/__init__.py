@@ -1,0 +1,1 @@
+"""Watching what customers run: heartbeats (check-ins that must keep coming)."""
