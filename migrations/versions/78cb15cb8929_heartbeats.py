@@ -52,9 +52,9 @@ def upgrade():
             ["customer_id"], ["customer.id"], name=op.f("fk_heartbeat_customer_id_customer"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_heartbeat")),
-        sqlite_autoincrement=True,  # ids never reused (see 7c3f9e2a4d18)
         sa.UniqueConstraint("customer_id", "name", name=op.f("uq_heartbeat_customer_id_name")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_heartbeat_token_hash")),
+        sqlite_autoincrement=True,  # ids never reused (see 7c3f9e2a4d18)
     )
     with op.batch_alter_table("heartbeat", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_heartbeat_customer_id"), ["customer_id"], unique=False)
