@@ -320,3 +320,21 @@ def test_a_failed_jobs_email_links_to_the_job_the_sender_named(app):
     assert "Job logs: https://automation.example.com/jobs/8812" in templates.render_text(template.body_text, context)
     html = templates.render_html(template.body_html, context)
     assert '<a href="https://automation.example.com/jobs/8812">Job logs</a>' in html
+
+
+def test_incident_transitions_are_counted_in_the_metrics(client, make_user, drain):
+    from prometheus_client import REGISTRY as _unused  # noqa: F401  (the app's own registry is read below)
+
+    from webapp import metrics
+
+    def count(transition: str) -> float:
+        return metrics.incidents.labels(transition=transition)._value.get()
+
+    before = {t: count(t) for t in ("opened", "acknowledged", "resolved")}
+    alice = make_user(Role.ADMIN, name="Alice")
+    alertmanager(client, am_body("firing", "2026-11-26T03:12:00.123Z"))
+    incident = db.session.scalars(db.select(Incident)).one()
+    acks.acknowledge(incident, by=alice, via="web")
+    db.session.commit()
+    alertmanager(client, am_body("resolved", "2026-11-26T03:12:00Z", ends_at="2026-11-26T03:40:00Z"))
+    assert {t: count(t) - before[t] for t in before} == {"opened": 1, "acknowledged": 1, "resolved": 1}

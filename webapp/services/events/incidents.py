@@ -23,7 +23,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from webapp import outbox
+from webapp import metrics, outbox
 from webapp.extensions import db
 from webapp.models import (
     EVENT_KINDS,
@@ -201,6 +201,7 @@ def _open_many(
     missing = {identity for identity in first if identity not in open_now}
     open_now.update(_open_incidents(missing))  # lost a race: the other request's incident
     if opened:
+        metrics.incidents.labels(transition="opened").inc(len(opened))
         db.session.execute(
             sa.insert(IncidentEntry),
             [
@@ -304,6 +305,7 @@ def mark_acknowledged(
     now = now or utcnow()
     who = by.name if by else via
     incident.state = IncidentState.ACKNOWLEDGED
+    metrics.incidents.labels(transition="acknowledged").inc()
     incident.acknowledged_at, incident.acknowledged_by_id, incident.acknowledged_via = now, by.id if by else None, via
     incident.next_escalation_at = None
     incident.updated_at = now
@@ -354,6 +356,7 @@ def mark_resolved(
     now = now or utcnow()
     who = by.name if by else via
     incident.state = IncidentState.RESOLVED
+    metrics.incidents.labels(transition="resolved").inc()
     incident.open_key = None  # the next firing of this alert opens a new incident
     incident.resolved_at, incident.resolved_by_id, incident.resolved_via = now, by.id if by else None, via
     incident.next_escalation_at = None
