@@ -24,6 +24,7 @@ os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gett
 PASSWORD = "pw-for-tests"
 TWILIO_SID = "AC" + "0" * 31 + "1"
 TWILIO_TOKEN = "twilio-test-auth-token"
+LOOPBACK = "127.0.0.0/8, ::1, localhost"
 
 
 def _postgres_url() -> str | None:
@@ -58,6 +59,7 @@ def base_config(uri: str) -> dict:
         "DELIVERY_BACKOFF_SECONDS": 0.2,
         "DELIVERY_MAX_ATTEMPTS": 3,
         "LOGIN_RATE_LIMIT": "5 per minute",
+        "EGRESS_ALLOW": LOOPBACK,  # the loopback Twilio, SMTP server and webhook receivers
     }
 
 

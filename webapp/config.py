@@ -60,6 +60,18 @@ def _instance_secret(instance_path: str, name: str) -> str:
     return value
 
 
+def _egress_allow() -> str:
+    """EGRESS_ALLOW: networks and host names outgoing webhooks and SMTP may reach although not public."""
+    from webapp.egress import AllowList
+
+    value = os.environ.get("EGRESS_ALLOW", "").strip()
+    try:
+        AllowList.parse(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return value
+
+
 def from_environment(instance_path: str) -> dict:
     """Build the app config from the environment; raise ConfigError if it cannot run."""
     env = os.environ.get("OPSRELAY_ENV", "development").strip().lower()
@@ -116,6 +128,7 @@ def from_environment(instance_path: str) -> dict:
         # The third seed's limits, per API key: GET /api/v1/tickets and POST /api/v1/tickets.
         "API_TICKETS_LIST_RATE_LIMIT": os.environ.get("API_TICKETS_LIST_RATE_LIMIT", "10 per minute"),
         "API_TICKETS_CREATE_RATE_LIMIT": os.environ.get("API_TICKETS_CREATE_RATE_LIMIT", "5 per minute"),
+        "EGRESS_ALLOW": _egress_allow(),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
     }

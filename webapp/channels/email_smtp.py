@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
+from webapp import egress
 from webapp.channels.base import PermanentError, SendResult, TransientError
 
 
@@ -54,10 +55,24 @@ def build_message(settings: SmtpSettings, email: Email) -> EmailMessage:
 def _classify(exc: smtplib.SMTPResponseException, settings: SmtpSettings) -> Exception:
     """4xx: the server asks to try later; 5xx: it refuses for good."""
     detail = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+    detail = egress.excerpt(detail) or ""
     message = f"SMTP {exc.smtp_code} from {settings.host} ({settings.source}): {detail}"
     if 400 <= exc.smtp_code < 500:
         return TransientError(message, code=str(exc.smtp_code))
     return PermanentError(message, code=str(exc.smtp_code))
+
+
+class _Smtp(smtplib.SMTP):
+    """smtplib's client, its socket opened under the egress policy (TLS still checks the host's name)."""
+
+    def _get_socket(self, host, port, timeout):
+        return egress.create_connection(host, port, timeout, source_address=self.source_address)
+
+
+class _SmtpSsl(smtplib.SMTP_SSL):
+    def _get_socket(self, host, port, timeout):
+        sock = egress.create_connection(host, port, timeout, source_address=self.source_address)
+        return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
 class SmtpEmail:
@@ -68,9 +83,9 @@ class SmtpEmail:
         context = ssl.create_default_context(cafile=settings.ca_file)
         try:
             if settings.security == "ssl":
-                connection = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
+                connection = _SmtpSsl(settings.host, settings.port, timeout=settings.timeout, context=context)
             else:
-                connection = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+                connection = _Smtp(settings.host, settings.port, timeout=settings.timeout)
             with connection:
                 if settings.security == "starttls":
                     connection.starttls(context=context)
@@ -89,10 +104,13 @@ class SmtpEmail:
             ) from None
         except smtplib.SMTPNotSupportedError as exc:
             raise PermanentError(f"{settings.host} ({settings.source}): {exc}", code="smtp") from None
-        except (smtplib.SMTPException, OSError) as exc:  # timeouts and TLS failures are OSErrors
+        except egress.EgressBlocked:
+            raise PermanentError(
+                f"SMTP server {settings.host}:{settings.port} ({settings.source}): {egress.BLOCKED}", code="egress"
+            ) from None
+        except (smtplib.SMTPException, OSError):  # refused, timed out, TLS failure: never said which (no port scan)
             raise TransientError(
-                f"could not talk to SMTP server {settings.host}:{settings.port} ({settings.source}): "
-                f"{type(exc).__name__}: {exc}",
+                f"SMTP server {settings.host}:{settings.port} ({settings.source}): {egress.COULD_NOT_CONNECT}",
                 code="network",
             ) from None
         if refused:

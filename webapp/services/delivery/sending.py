@@ -290,7 +290,7 @@ def _send_webhook(notification: Notification, event: Event | None) -> SendResult
         raise PermanentError(f"{message} (endpoint paused after {failures} consecutive failures)", code="paused")
     if attempt.transient:
         raise TransientError(message, code=str(attempt.status_code or "network"), retry_after=attempt.retry_after)
-    raise PermanentError(message, code=str(attempt.status_code))
+    raise PermanentError(message, code="egress" if attempt.blocked else str(attempt.status_code))
 
 
 def pause_endpoint(endpoint: WebhookEndpoint, reason: str) -> None:
