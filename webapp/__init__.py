@@ -77,10 +77,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 def load_user(user_id: str):
     from webapp.models import User
 
-    if not user_id.isdigit():
+    uid, _, version = user_id.partition(".")
+    if not uid.isdigit() or not version.isdigit():  # a cookie from before session versions: sign in again
         return None
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.is_active else None
+    user = db.session.get(User, int(uid))
+    if user is None or not user.is_active or user.session_version != int(version):
+        return None  # signed out everywhere, password changed, rights changed or deactivated since
+    return user
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -140,6 +140,8 @@ class Defaults:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}  # disconnects: webapp/pool.py pings connections that sat idle
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
     MAX_CONTENT_LENGTH = 1024 * 1024  # webhook and form bodies; 413 beyond
     WTF_CSRF_TIME_LIMIT = None
     RQ_INLINE = False  # tests: run jobs at enqueue time, in the request

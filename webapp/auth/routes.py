@@ -63,6 +63,8 @@ def login():
 @login_required
 def logout():
     if LogoutForm().validate_on_submit():
+        users.end_sessions(current_user, why="signed out (every session ends)")
+        db.session.commit()
         logout_user()
         flash("You have been signed out.", "info")
     return redirect(url_for("auth.login"))

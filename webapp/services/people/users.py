@@ -74,6 +74,16 @@ def create(
     return user
 
 
+def end_sessions(user: User, *, why: str, by: User | None = None) -> None:
+    """Every session, remember-me cookie and API token of `user` stops working (they must sign in again).
+
+    Called at logout, password change or reset, role or customer change and deactivation; `why` is audited.
+    """
+    user.session_version = User.session_version + 1  # one UPDATE: concurrent bumps are not lost
+    db.session.flush()
+    audit.record(actor=by or user, action="user.sessions_ended", target=user, summary=f"{user.email}: {why}")
+
+
 def update(user: User, *, email: str, name: str, role: Role, customers: list[Customer], by: User) -> dict:
     email, name = _checked_identity(email, name)
     if _email_taken(email, except_id=user.id):
@@ -94,6 +104,8 @@ def update(user: User, *, email: str, name: str, role: Role, customers: list[Cus
     if changes:
         db.session.flush()
         audit.record(actor=by, action="user.update", target=user, summary=f"edited {user.email}", changes=changes)
+        if {"role", "customers"} & changes.keys():
+            end_sessions(user, why="role or customers changed", by=by)
     return changes
 
 
@@ -106,6 +118,8 @@ def set_active(user: User, active: bool, *, by: User) -> bool:
     db.session.flush()
     action = "user.activate" if active else "user.deactivate"
     audit.record(actor=by, action=action, target=user, summary=f"{action.split('.')[1]}d {user.email}")
+    if not active:
+        end_sessions(user, why="deactivated", by=by)
     return True
 
 
@@ -115,6 +129,7 @@ def reset_password(user: User, *, password: str, by: User | None) -> None:
     db.session.flush()
     actor = by or user
     audit.record(actor=actor, action="user.password", target=user, summary=f"password set for {user.email}")
+    end_sessions(user, why="password changed", by=actor)
 
 
 def _serializer() -> URLSafeTimedSerializer:
