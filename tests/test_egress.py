@@ -327,3 +327,56 @@ def test_smtp_errors_do_not_tell_open_from_closed_ports(app):
     assert messages[0] == messages[1]
     assert egress.COULD_NOT_CONNECT in messages[0]
     listener.sock.close()
+
+
+SMTP_FORM = {
+    "name": "Primary",
+    "host": "smtp.acme.example",
+    "port": "587",
+    "security": "starttls",
+    "username": "mailer",
+    "password": "acme-real-password",
+    "from_email": "noc@acme.example.com",
+    "timeout_seconds": "30",
+    "enabled": "y",
+}
+
+
+@pytest.mark.parametrize(
+    "change", [{"host": "evil.example"}, {"port": "2525"}, {"username": "other"}, {"security": "none"}]
+)
+def test_moving_an_smtp_config_without_its_password_clears_it_page(client, login_as, customer, change):
+    login_as("operator", customers=[customer])
+    assert client.post("/smtp/new", data={**SMTP_FORM, "customer": customer.id}).status_code == 302
+    config = db.session.scalars(db.select(SmtpConfig)).one()
+    assert "Changing the host, port, username or security clears" in client.get(f"/smtp/{config.id}").text
+    answer = client.post(f"/smtp/{config.id}", data={**SMTP_FORM, "password": "", **change}, follow_redirects=True)
+    assert "the stored password was cleared: enter it again" in answer.text
+    db.session.expire_all()
+    assert db.session.get(SmtpConfig, config.id).password_encrypted is None
+    # given again with the move, it is kept for the new server
+    client.post(f"/smtp/{config.id}", data={**SMTP_FORM, **change, "host": "smtp2.acme.example"})
+    db.session.expire_all()
+    from webapp.security import decrypt_secret
+
+    assert decrypt_secret(db.session.get(SmtpConfig, config.id).password_encrypted) == "acme-real-password"
+
+
+@pytest.mark.parametrize("change", [{"host": "evil.example"}, {"port": 2525}, {"username": "x"}, {"security": "ssl"}])
+def test_moving_an_smtp_config_without_its_password_clears_it_api(client, make_user, customer, change):
+    from webapp.models import Role
+    from webapp.services.integrations import api_keys
+
+    _, plain = api_keys.create_key(
+        name="k", scopes=["write"], customer=customer, expires_days=None, created_by=make_user(Role.ADMIN)
+    )
+    db.session.commit()
+    headers = {"X-API-Key": plain}
+    body = {**SMTP_FORM, "port": 587, "timeout_seconds": 30, "enabled": True, "customer_id": customer.id}
+    created = client.post("/api/v1/smtp", json=body, headers=headers)
+    assert created.status_code == 201, created.json
+    moved = client.patch(f"/api/v1/smtp/{created.json['id']}", json={**change, "password": "********"}, headers=headers)
+    assert moved.status_code == 200 and moved.json["password"] is None
+    config = db.session.get(SmtpConfig, created.json["id"])
+    db.session.refresh(config)
+    assert config.password_encrypted is None
