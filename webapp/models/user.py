@@ -78,6 +78,8 @@ class PhoneNumber(db.Model):
     verify_code_hash: Mapped[str | None] = mapped_column(sa.String(128))
     verify_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     verify_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The live code, encrypted, for the SMS alone: the notification row never holds it (see services.people.phones).
+    verify_code_encrypted: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="phone_numbers")

@@ -34,6 +34,7 @@ from webapp.models import (
 from webapp.security import decrypt_secret
 from webapp.services.inbound import acks, sms_replies
 from webapp.services.messages import templates
+from webapp.services.people import phones
 from webapp.validation import mask_phone
 
 log = logging.getLogger(__name__)
@@ -114,9 +115,14 @@ def _send_sms(notification: Notification, event: Event | None, *, opted_out: boo
         ).first()
         via = phone.opted_out_via if phone is not None else None
         raise Suppress(f"opted out of SMS (number {mask_phone(notification.recipient)}) via {via or 'unknown'}")
-    text = sms_text_for(notification, event)
+    if phones.is_verification(notification):  # the code goes to the number only, never into the row
+        text = phones.verification_text(notification)
+        if text is None:
+            raise Suppress("the number was verified before this code could be sent")
+    else:
+        text = sms_text_for(notification, event)
+        notification.body = text
     length = sms_text.measure(text)
-    notification.body = text
     notification.sms_encoding = length.encoding
     notification.sms_segments = length.segments
     backend = current_app.extensions["opsrelay_sms"]
