@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, has_request_context
+from flask import Flask, current_app, g, has_request_context
 from sqlalchemy import event
 
 from webapp import config, errors, pool
@@ -111,6 +111,8 @@ def _sms_backend(app: Flask):
 
 
 def _security_headers(response):
+    if current_app.config["OPSRELAY_ENV"] == "production":  # served over HTTPS only: browsers remember it
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import sqlalchemy as sa
 from flask import current_app
@@ -40,6 +41,7 @@ from webapp.validation import mask_phone
 log = logging.getLogger(__name__)
 
 STATUS_CALLBACK_PATH = "/api/v1/webhooks/twilio/status"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
 
 
 class Suppress(Exception):
@@ -161,13 +163,13 @@ def smtp_settings(customer_id: int | None, *, test_notification_id: int | None =
         except ValueError as exc:
             raise PermanentError(f"SMTP config #{smtp.id}: {exc}", code="smtp_config") from None
         return SmtpSettings(
-            host=smtp.host,
+            host=one_line(smtp.host),
             port=smtp.port,
             security=str(smtp.security),
             username=smtp.username,
             password=password,
             from_email=smtp.from_email,
-            from_name=smtp.from_name,
+            from_name=one_line(smtp.from_name) if smtp.from_name else None,
             reply_to=smtp.reply_to,
             timeout=smtp.timeout_seconds,
             ca_file=config.get("SMTP_CA_FILE"),
@@ -185,6 +187,12 @@ def smtp_settings(customer_id: int | None, *, test_notification_id: int | None =
         ca_file=config.get("SMTP_CA_FILE"),
         source="app MAIL_* settings",
     )
+
+
+def one_line(value: str) -> str:
+    """A header value from data (an alert's label, a title): CR, LF and other control characters become spaces,
+    so no value can end a header, add one or make the message unbuildable."""
+    return " ".join(_CONTROL.sub(" ", value).split())
 
 
 def email_context(event: Event) -> dict:
@@ -223,8 +231,8 @@ def _send_email(notification: Notification, event: Event | None) -> SendResult:
         render_email(notification, event)
     settings = smtp_settings(notification.customer_id, test_notification_id=None if event else notification.id)
     email = Email(
-        to=notification.recipient,
-        subject=notification.subject or (event.title if event else "OpsRelay notification"),
+        to=one_line(notification.recipient),
+        subject=one_line(notification.subject or (event.title if event else "OpsRelay notification")),
         text=notification.body,
         html=notification.body_html,
     )
