@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import g, request_started
 from flask_migrate import upgrade
 
 from tests.twilio_fake import FakeTwilio
@@ -237,6 +238,19 @@ def make_user(app, customer):
         return user
 
     return _make
+
+
+@pytest.fixture
+def each_request_loads_its_user(app):
+    """The tests share one app context (and so `g`): make every request load its user from its own cookies,
+    as separate browsers do."""
+
+    def forget(sender, **extra):
+        g.pop("_login_user", None)
+
+    request_started.connect(forget, app)
+    yield
+    request_started.disconnect(forget, app)
 
 
 @pytest.fixture

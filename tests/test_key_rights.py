@@ -4,21 +4,12 @@ narrows the key at once (through the same admin page that makes the change), and
 from __future__ import annotations
 
 import pytest
-from flask import g, request_started
 
 from webapp.extensions import db
 from webapp.models import Role, Ticket
 from webapp.services.integrations import api_keys
 
-
-@pytest.fixture(autouse=True)
-def each_request_reads_its_own_cookies(app):
-    def forget(sender, **extra):
-        g.pop("_login_user", None)
-
-    request_started.connect(forget, app)
-    yield
-    request_started.disconnect(forget, app)
+pytestmark = pytest.mark.usefixtures("each_request_loads_its_user")
 
 
 def _key(owner, *, scopes, customer=None) -> dict:

@@ -4,23 +4,12 @@ role or customer change or a deactivation no longer opens a page; "Sign out of a
 from __future__ import annotations
 
 import pytest
-from flask import g, request_started
 
 from tests.conftest import PASSWORD
 from webapp.extensions import db
 from webapp.models import AuditLog, Role
 
-
-@pytest.fixture(autouse=True)
-def each_request_reads_its_own_cookies(app):
-    """The tests share one app context (and so `g`): make every request load its user from its cookies."""
-
-    def forget(sender, **extra):
-        g.pop("_login_user", None)
-
-    request_started.connect(forget, app)
-    yield
-    request_started.disconnect(forget, app)
+pytestmark = pytest.mark.usefixtures("each_request_loads_its_user")
 
 
 def _sign_in(app, user, *, remember: bool = False):
