@@ -166,3 +166,18 @@ def test_filters_offer_only_people_of_the_readers_customers(client, login_as, ma
     tickets_page, log_page = client.get("/tickets").text, client.get("/deliveries").text
     assert "Andy Acme" in tickets_page and "Andy Acme" in log_page
     assert "Gina Globex" not in tickets_page and "Gina Globex" not in log_page
+
+
+def test_an_event_told_to_many_is_one_timeline_line(client, login_as, customer, make_ticket, make_user):
+    user = login_as("operator")
+    ticket = make_ticket(customer=customer)
+    event = make_event(customer, title="SLA breach", event_type="sla_breach", ticket_id=ticket.id)
+    people = [user] + [make_user("operator", name=f"Op {n}") for n in range(6)]
+    for person in people:
+        for channel in (Channel.EMAIL, Channel.SMS):
+            make_notification(customer=customer, user=person, event=event, channel=channel)
+    db.session.commit()
+    page = client.get(f"/tickets/{ticket.id}").text
+    assert page.count('class="timeline-notification"') == 1
+    assert "14 notifications: email sent ×7, sms sent ×7" in page and "and 2 more" in page
+    assert f'href="/events/{event.id}"' in page

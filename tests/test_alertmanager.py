@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from tests.conftest import load_fixture
 from webapp.extensions import db
-from webapp.models import Event, Notification, NotificationStatus, PhoneNumber, utcnow
+from webapp.models import Event, Incident, Notification, NotificationStatus, PhoneNumber, utcnow
 from webapp.queue import get_queue
 
 URL = "/api/v1/webhooks/alertmanager"
@@ -119,11 +119,34 @@ def test_same_alert_firing_again_after_it_resolved_is_a_new_incident(client, mak
     make_user("admin", phone="+14155550101")
     payload = json.loads(load_fixture("webhooks/alertmanager_firing.json"))
     post(client, payload)
+    drain()
+    resolved = json.loads(json.dumps(payload))
+    resolved["status"] = resolved["alerts"][0]["status"] = "resolved"
+    resolved["alerts"][0]["endsAt"] = "2026-11-27T08:30:00Z"
+    post(client, resolved)
     payload["alerts"][0]["startsAt"] = "2026-11-27T09:00:00Z"  # a new firing of the same fingerprint
     response = post(client, payload)
     drain()
     assert response.json["new_events"] == 1
-    assert len(twilio.received) == 2
+    pages = [m["Body"] for m in twilio.received if "RESOLVED" not in m["Body"]]
+    assert len(pages) == 2
+    assert [i.state for i in db.session.scalars(db.select(Incident).order_by(Incident.id))] == [
+        "resolved",
+        "triggered",
+    ]
+
+
+def test_a_second_firing_while_the_incident_is_open_is_a_resend_not_a_page(client, make_user, drain, twilio):
+    make_user("admin", phone="+14155550101")
+    payload = json.loads(load_fixture("webhooks/alertmanager_firing.json"))
+    post(client, payload)
+    payload["alerts"][0]["startsAt"] = "2026-11-27T09:00:00Z"  # no resolution came in between
+    response = post(client, payload)
+    drain()
+    assert response.json["new_events"] == 1
+    assert len(twilio.received) == 1
+    incident = db.session.scalars(db.select(Incident)).one()
+    assert incident.resend_count == 1 and incident.state == "triggered"
 
 
 def test_admin_without_phone_or_opted_out_gets_a_suppressed_notification_with_reason(client, make_user, drain, twilio):
@@ -345,8 +368,9 @@ def test_paging_more_admins_runs_no_more_queries(client, make_user):
 
 def test_an_alert_is_one_transaction_then_one_queue_push_per_notification(app, client, make_user):
     """Answering an alert is one transaction and a few queue pushes, not a page of queries (issue 7's
-    benchmark): the event comes back whole from its INSERT, the decisions read users with their phones,
-    preferences and templates, the notifications are one INSERT, and handing them over writes nothing."""
+    benchmark): the event comes back whole from its INSERT, so does its incident, the decisions read users
+    with their phones, preferences and templates, the notifications are one INSERT, and handing them over
+    writes nothing."""
     for i in range(3):
         make_user("admin", phone=f"+1415555010{i}")
     statements, commits = [], []
@@ -366,8 +390,10 @@ def test_an_alert_is_one_transaction_then_one_queue_push_per_notification(app, c
         sa.event.remove(db.engine, "commit", commit)
     assert response.status_code == 200 and response.json["notifications"] == {"queued": 3}
     assert len(commits) == 1  # event and notifications together; no second "queued" transaction
-    assert statements.count("INSERT") == 2 and statements.count("UPDATE") == 0
-    assert len(statements) <= 6, statements  # event, people+phones, preferences, templates, notifications, endpoints
+    # event, its incident, the incident's "triggered" entry, notifications; the event's link to its incident
+    assert statements.count("INSERT") == 4 and statements.count("UPDATE") == 1, statements
+    # + open incidents, people+phones, preferences, templates, endpoints: a fixed number, whatever the users
+    assert len(statements) <= 10, statements
     rows = db.session.scalars(db.select(Notification)).all()
     assert [n.status for n in rows] == [NotificationStatus.PENDING] * 3  # a worker claims them from pending
     assert get_queue(app).queues["deliveries"].count == 3

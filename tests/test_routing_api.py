@@ -251,3 +251,29 @@ def test_explain_puts_membership_before_the_role_default(client, make_user, make
     event = fire(severity="medium", customer=make_customer("Initech"))
     answer = client.get(f"/api/v1/users/{viewer.id}/explain?event={event.id}", headers=key_for(scopes=["read"]))
     assert {c["reason"] for c in answer.json["channels"]} == {"not a member of customer Initech"}
+
+
+def test_dry_run_of_the_resolution_and_of_a_resend_follow_the_open_incident(client, make_user, customer, key_for):
+    """Alertmanager writes startsAt with sub-seconds while firing, whole seconds once resolved: the preview
+    still finds the incident, so the paged admin would get the all-clear; a firing with a new startsAt while
+    the incident is open is a resend that pages nobody."""
+    headers = key_for()
+    paged = make_user("admin", phone="+14155550101", customers=[])
+    payload = json.loads(load_fixture("webhooks/alertmanager_firing.json"))
+    payload["alerts"][0]["startsAt"] = "2026-11-26T03:12:00.48213Z"
+    real = client.post("/api/v1/webhooks/alertmanager", json=payload, headers=ALERT_AUTH)
+    assert real.status_code == 200
+    resolved = json.loads(json.dumps(payload))
+    resolved["status"] = resolved["alerts"][0]["status"] = "resolved"
+    resolved["alerts"][0]["startsAt"] = "2026-11-26T03:12:00Z"
+    resolved["alerts"][0]["endsAt"] = "2026-11-26T03:30:00Z"
+    preview = client.post(PREVIEW, json={"source": "alertmanager", "payload": resolved}, headers=headers)
+    assert preview.status_code == 200, preview.json
+    mine = [d for d in preview.json["decisions"] if d["user"]["id"] == paged.id]
+    assert [(d["channel"], d["decision"]) for d in mine] == [("sms", "pending")]
+    assert "not notified when this alert fired" not in json.dumps(preview.json)
+
+    payload["alerts"][0]["startsAt"] = "2026-11-26T04:00:00Z"
+    resend = client.post(PREVIEW, json={"source": "alertmanager", "payload": payload}, headers=headers)
+    assert resend.json["events"][0]["duplicate_of"] == real.json["event_ids"][0]
+    assert resend.json["decisions"] == []

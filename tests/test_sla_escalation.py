@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from webapp.extensions import db
-from webapp.models import Event, EventStatus, Notification, Priority, Role, Severity, SlaPolicy, Ticket
+from webapp.models import Event, EventStatus, Incident, Notification, Priority, Role, Severity, SlaPolicy, Ticket
 from webapp.services.events import ingest
+from webapp.services.inbound import acks
 from webapp.services.tickets import sla, tickets
 from webapp.sources.normalised import NormalisedEvent
 
@@ -88,15 +89,19 @@ def test_unacknowledged_alert_escalates_until_acknowledged(app, customer, escala
         title="DiskFull on db-1",
         customer_id=customer.id,
     )
-    alert = ingest.ingest([item], now=at("2026-04-01T08:00:00")).events[0]
+    result = ingest.ingest([item], now=at("2026-04-01T08:00:00"))
     db.session.commit()
-    assert alert.next_escalation_at == at("2026-04-01T08:30:00")  # the urgent policy's delay
-    assert sla.check_sla(now=at("2026-04-01T08:30:00")).escalated == [f"event {alert.id} level 1"]
-    db.session.execute(db.update(Event).where(Event.id == alert.id).values(acknowledged_at=at("2026-04-01T08:35:00")))
+    [incident] = result.opened
+    assert incident.next_escalation_at == at("2026-04-01T08:30:00")  # the urgent policy's delay
+    assert sla.check_sla(now=at("2026-04-01T08:30:00")).escalated == [f"incident {incident.id} level 1"]
+    db.session.commit()
+    acks.acknowledge(db.session.get(Incident, incident.id), by=mine, via="web", now=at("2026-04-01T08:35:00"))
     db.session.commit()
     assert sla.check_sla(now=at("2026-04-01T09:00:00")).escalated == []
     assert notified() == [("1", [mine.id])]
     assert other.id not in notified()[0][1]
+    step = db.session.scalar(db.select(Event).where(Event.source == "escalation"))
+    assert step.incident_id == incident.id  # the step is part of the incident's story
 
 
 def test_resolved_alert_does_not_escalate(app, customer, escalating, admins):
@@ -201,8 +206,6 @@ def sms_reply(app, client, sender: str, body: str) -> str:
 
 
 def test_ack_by_sms_of_the_escalation_code_stops_the_alert(app, client, customer, escalating, admins):
-    from webapp.services.inbound import acks
-
     mine, other = admins
     item = NormalisedEvent(
         source="alertmanager",
@@ -212,18 +215,18 @@ def test_ack_by_sms_of_the_escalation_code_stops_the_alert(app, client, customer
         title="DiskFull on db-1",
         customer_id=customer.id,
     )
-    alert = ingest.ingest([item], now=at("2026-04-01T08:00:00")).events[0]
+    [incident] = ingest.ingest([item], now=at("2026-04-01T08:00:00")).opened
     db.session.commit()
-    assert sla.check_sla(now=at("2026-04-01T08:30:00")).escalated == [f"event {alert.id} level 1"]
+    assert sla.check_sla(now=at("2026-04-01T08:30:00")).escalated == [f"incident {incident.id} level 1"]
     db.session.commit()
     step = db.session.scalar(db.select(Event).where(Event.source == "escalation"))
-    assert step.escalates_id == alert.id
+    assert step.incident_id == incident.id and acks.code_for(step) == str(incident.id)
     reply = sms_reply(app, client, "+14155550101", f"ACK {acks.code_for(step)}")  # the customer admin's phone
     assert "Acknowledged" in reply
     db.session.expire_all()
     assert sla.check_sla(now=at("2026-04-01T08:45:00")).escalated == []  # level 2 never comes
     db.session.commit()
-    assert db.session.get(Event, alert.id).acknowledged_by_id == mine.id
+    assert db.session.get(Incident, incident.id).acknowledged_by_id == mine.id
     assert notified() == [("1", [mine.id])]
 
 

@@ -56,7 +56,12 @@ def test_signed_job_report_becomes_an_event_of_the_source_customer(client, sourc
     response = post(client, JOB)
     assert response.status_code == 200, response.json
     event = db.session.scalars(db.select(Event)).one()
-    assert (event.source, event.event_type, event.status, event.severity) == ("generic", "job_failed", "info", "high")
+    assert (event.source, event.event_type, event.status, event.severity) == (
+        "generic",
+        "job_failed",
+        "firing",
+        "high",
+    )  # a failure fires until resolved
     assert (event.job_type, event.customer_id) == ("config_backup", customer.id)
     assert event.data["job_url"] == "https://automation.example.com/jobs/8812"
     assert response.json["event_ids"] == [event.id]

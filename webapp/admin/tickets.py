@@ -20,6 +20,7 @@ from webapp.admin.ops_forms import (
 )
 from webapp.extensions import db
 from webapp.models import Customer, Priority, Role, Ticket, TicketStatus, User, utcnow
+from webapp.services.inbound import acks
 from webapp.services.tickets import ticket_queries, tickets
 
 
@@ -142,7 +143,7 @@ def ticket_edit(ticket_id: int):
     assignee = db.session.get(User, int(form.assignee.data)) if form.assignee.data else None
     changed = tickets.set_priority(ticket, Priority(form.priority.data), actor=current_user)
     changed |= tickets.assign(ticket, assignee, actor=current_user)
-    changed |= tickets.change_status(ticket, TicketStatus(form.status.data), actor=current_user)
+    changed |= acks.change_ticket_status(ticket, TicketStatus(form.status.data), actor=current_user, via="web")
     db.session.commit()
     flash("Ticket updated." if changed else "Nothing changed.", "success" if changed else "info")
     return redirect(url_for("admin.ticket_detail", ticket_id=ticket.id))
@@ -161,7 +162,7 @@ def ticket_take(ticket_id: int):
 def ticket_ack(ticket_id: int):
     ticket = _changeable_ticket(ticket_id)
     if ConfirmForm().validate_on_submit():
-        if tickets.acknowledge(ticket, by=current_user):
+        if acks.acknowledge_ticket(ticket, by=current_user, via="web").acknowledged:
             db.session.commit()
             flash("Ticket acknowledged.", "success")
         else:
@@ -173,7 +174,7 @@ def ticket_ack(ticket_id: int):
 def ticket_resolve(ticket_id: int):
     ticket = _changeable_ticket(ticket_id)
     if ConfirmForm().validate_on_submit():
-        if tickets.change_status(ticket, TicketStatus.RESOLVED, actor=current_user):
+        if acks.change_ticket_status(ticket, TicketStatus.RESOLVED, actor=current_user, via="web"):
             db.session.commit()
             flash(f"{ticket.key} resolved.", "success")
         else:

@@ -6,6 +6,7 @@ from dataclasses import replace
 from functools import partial
 
 from flask import abort
+from sqlalchemy.orm import selectinload
 
 from webapp import tenancy
 from webapp.api import bp
@@ -28,7 +29,17 @@ from webapp.api.common import (
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.inputs import is_id, query_choice, query_int, query_time
-from webapp.models import EVENT_SOURCES, EVENT_TYPES, SENDER_EVENT_KINDS, Event, EventStatus, Notification, Severity
+from webapp.models import (
+    EVENT_SOURCES,
+    EVENT_TYPES,
+    OPEN_STATES,
+    SENDER_EVENT_KINDS,
+    Event,
+    EventStatus,
+    Incident,
+    Notification,
+    Severity,
+)
 from webapp.services.delivery import delivery_log
 from webapp.services.events import ingest
 from webapp.services.inbound import incident_tickets
@@ -54,13 +65,15 @@ def event_json(event: Event) -> dict:
         "ticket_id": event.ticket_id,
         "starts_at": iso(event.starts_at),
         "ends_at": iso(event.ends_at),
-        "acknowledged_at": iso(event.acknowledged_at),
+        "incident_id": event.incident_id,
+        "incident_state": str(event.incident.state) if event.incident else None,
+        "acknowledged_at": iso(event.incident.acknowledged_at) if event.incident else None,
         "created_at": iso(event.created_at),
     }
 
 
 def visible_events():
-    return delivery_log.events_visible_to(tenancy.current(), db.select(Event))
+    return delivery_log.events_visible_to(tenancy.current(), db.select(Event).options(selectinload(Event.incident)))
 
 
 @bp.post("/events")
@@ -108,6 +121,9 @@ def event_list():
         value = query_choice(name, choices)
         if value is not None:
             query = query.where(column == value)
+        if name == "status" and value == EventStatus.FIRING:  # still firing: its incident is not resolved
+            still_open = db.select(Incident.id).where(Incident.state.in_(OPEN_STATES))
+            query = query.where(Event.incident_id.is_(None) | Event.incident_id.in_(still_open))
     source = query_choice("source", EVENT_SOURCES)
     if source is not None:
         query = query.where(Event.source == source)
@@ -152,6 +168,8 @@ EVENT = {
         "ticket_id": {"type": ["integer", "null"]},
         "starts_at": NULLABLE_DATETIME,
         "ends_at": NULLABLE_DATETIME,
+        "incident_id": {"type": ["integer", "null"], "description": "the incident this event belongs to"},
+        "incident_state": {"type": ["string", "null"], "enum": ["triggered", "acknowledged", "resolved", None]},
         "acknowledged_at": NULLABLE_DATETIME,
         "created_at": DATETIME,
     },

@@ -22,6 +22,7 @@ from webapp.inputs import query_bool, query_choices, query_int, query_time, read
 from webapp.models import Priority, Ticket, TicketStatus, User, utcnow
 from webapp.paging import keyset_page
 from webapp.services import audit
+from webapp.services.inbound import acks
 from webapp.services.tickets import tickets
 
 EDITABLE = {"title", "description", "priority", "status", "assignee_id"}
@@ -155,7 +156,7 @@ def ticket_update(ticket_id: int):
             changed.append(name)
     if "priority" in fields and tickets.set_priority(ticket, fields["priority"], actor=actor, now=now):
         changed.append("priority")
-    if "status" in fields and tickets.change_status(ticket, fields["status"], actor=actor, now=now):
+    if "status" in fields and acks.change_ticket_status(ticket, fields["status"], actor=actor, via="api", now=now):
         changed.append("status")
     if "assignee_id" in fields and tickets.assign(ticket, assignee, actor=actor, now=now):
         changed.append("assignee_id")
@@ -173,7 +174,7 @@ def ticket_ack(ticket_id: int):
     user = tenancy.current().user
     if user is None:
         raise InvalidPayload("This key has no user to acknowledge as.", {"key": "use a key created by a user"})
-    acknowledged = tickets.acknowledge(ticket, by=user, via="api")
+    acknowledged = acks.acknowledge_ticket(ticket, by=user, via="api").acknowledged
     db.session.commit()
     return {**ticket_json(ticket), "acknowledged_now": acknowledged}
 

@@ -3,6 +3,7 @@
 from webapp.models.audit import AuditLog
 from webapp.models.base import (
     EventStatus,
+    IncidentState,
     NotificationStatus,
     Priority,
     Role,
@@ -13,10 +14,13 @@ from webapp.models.base import (
 )
 from webapp.models.customer import Customer, SlaPolicy, SmtpConfig, user_customer
 from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification
+from webapp.models.incident import OPEN_STATES, Incident, IncidentEntry, open_key
 from webapp.models.kinds import (
     EVENT_KINDS,
     EVENT_SOURCES,
     EVENT_TYPES,
+    INCIDENT_KINDS,
+    INCIDENT_SOURCES,
     INTERNAL_ORIGINS,
     PERSONAL_CHANNELS,
     SENDER_EVENT_KINDS,
@@ -42,7 +46,10 @@ __all__ = [
     "EVENT_KINDS",
     "EVENT_SOURCES",
     "EVENT_TYPES",
+    "INCIDENT_KINDS",
+    "INCIDENT_SOURCES",
     "INTERNAL_ORIGINS",
+    "OPEN_STATES",
     "PERSONAL_CHANNELS",
     "SENDER_EVENT_KINDS",
     "SOURCE_KINDS",
@@ -57,6 +64,9 @@ __all__ = [
     "EventStatus",
     "EventType",
     "Holiday",
+    "Incident",
+    "IncidentEntry",
+    "IncidentState",
     "MessageTemplate",
     "Notification",
     "NotificationPreference",
@@ -81,5 +91,6 @@ __all__ = [
     "WebhookSource",
     "user_customer",
     "utcnow",
+    "open_key",
     "webhook_name",
 ]

@@ -117,6 +117,18 @@ class EventStatus(enum.StrEnum):
     INFO = "info"
 
 
+class IncidentState(enum.StrEnum):
+    """An incident's life: triggered -> acknowledged -> resolved; a resolved incident may be reopened."""
+
+    TRIGGERED = "triggered"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+    @property
+    def is_open(self) -> bool:
+        return self != IncidentState.RESOLVED
+
+
 class NotificationStatus(enum.StrEnum):
     PENDING = "pending"  # in the outbox, not yet handed to the queue
     DEFERRED = "deferred"  # held until deliver_after (quiet hours, digest)

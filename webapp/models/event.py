@@ -14,6 +14,7 @@ from webapp.models.kinds import Channel
 from webapp.validation import shown_recipient
 
 if TYPE_CHECKING:
+    from webapp.models.incident import Incident
     from webapp.models.user import User
 
 
@@ -34,29 +35,21 @@ class Event(db.Model):
     data: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # annotations, links, source extras
     job_type: Mapped[str | None] = mapped_column(sa.String(60))
     ticket_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ticket.id", ondelete="SET NULL"), index=True)
-    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
-    escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
-    # An escalation step's event points at the alert it escalates: acknowledging either stops the climb.
-    escalates_id: Mapped[int | None] = mapped_column(sa.ForeignKey("event.id", ondelete="SET NULL"), index=True)
-    next_escalation_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The incident this event belongs to (alerts, and the events about them); None for reports and ticket news.
+    incident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("incident.id", ondelete="SET NULL"))
     starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     notifications: Mapped[list[Notification]] = relationship(back_populates="event")
+    incident: Mapped[Incident | None] = relationship()
 
     __table_args__ = (
         # A redelivered webhook is the same row: the database decides, not a read before a write.
         sa.UniqueConstraint(*EVENT_DEDUP_KEY),
         sa.Index("ix_event_created_at", "created_at"),
         sa.Index("ix_event_customer_created", "customer_id", "created_at"),
-        sa.Index(
-            "ix_event_escalation",
-            "next_escalation_at",
-            postgresql_where=sa.text("next_escalation_at IS NOT NULL AND acknowledged_at IS NULL"),
-            sqlite_where=sa.text("next_escalation_at IS NOT NULL AND acknowledged_at IS NULL"),
-        ),
+        sa.Index("ix_event_incident_id_id", "incident_id", "id"),
     )
 
 

@@ -105,8 +105,11 @@ class WebhookEvent:
 
 
 WEBHOOK_EVENTS: Registry[WebhookEvent] = Registry(
-    WebhookEvent("event.created", "an event arrives: an alert fires, a job or a check reports"),
-    WebhookEvent("event.resolved", "an alert resolves"),
+    WebhookEvent("incident.triggered", "an incident opens: an alert fires, a job fails (or fires again once resolved)"),
+    WebhookEvent("incident.acknowledged", "someone acknowledged an incident (on any path, or at the sender)"),
+    WebhookEvent("incident.resolved", "an incident resolves: the sender said so, or someone resolved it"),
+    WebhookEvent("event.created", "a report arrives that opens no incident: a job succeeded, a backup finished"),
+    WebhookEvent("event.resolved", "a report that opens no incident says it is over"),
     WebhookEvent("ticket.created", "a ticket is opened"),
     WebhookEvent("ticket.updated", "a ticket changes (status, priority, assignee, comment)"),
     WebhookEvent("ticket.sla_warning", "a ticket's SLA deadline is near"),
@@ -134,12 +137,16 @@ class EventType:
     webhook: str = "event.created"  # the outgoing-webhook name (a WEBHOOK_EVENTS name)
     webhook_resolved: str | None = "event.resolved"  # the name once resolved; None: always `webhook`
     role_defaults: Mapping[Role, RoleDefault] = field(default_factory=dict)
+    opens_incident: bool = False  # a problem someone must handle: its events make an Incident
     sla_severity: Severity | None = None  # an SLA event: the severity it is raised with
     about_ticket: bool = False  # raised for a ticket (its templates may use {{ ticket }})
     from_senders: bool = False  # the generic webhook and the events API accept it
 
     def webhook_name(self, *, resolved: bool) -> str:
         return self.webhook_resolved if resolved and self.webhook_resolved else self.webhook
+
+
+_INCIDENT = {"webhook": "incident.triggered", "webhook_resolved": "incident.resolved", "opens_incident": True}
 
 
 _S = Severity
@@ -153,6 +160,7 @@ EVENT_KINDS: Registry[EventType] = Registry(
         "Alert",
         "alerts",
         from_senders=True,
+        **_INCIDENT,
         role_defaults={
             Role.ADMIN: RoleDefault(_S.CRITICAL, {Channel.SMS: _S.CRITICAL}),  # the first seed's page
             Role.OPERATOR: RoleDefault(
@@ -183,15 +191,23 @@ EVENT_KINDS: Registry[EventType] = Registry(
     EventType(
         "job_success", "Job succeeded", "finished jobs", from_senders=True, role_defaults={Role.VIEWER: _READ_ONLY}
     ),
-    EventType("job_failed", "Job failed", "failed jobs", from_senders=True, role_defaults={Role.ADMIN: _ALL}),
     EventType(
-        "job_partial", "Job partly failed", "partly failed jobs", from_senders=True, role_defaults={Role.ADMIN: _ALL}
+        "job_failed", "Job failed", "failed jobs", from_senders=True, role_defaults={Role.ADMIN: _ALL}, **_INCIDENT
+    ),
+    EventType(
+        "job_partial",
+        "Job partly failed",
+        "partly failed jobs",
+        from_senders=True,
+        role_defaults={Role.ADMIN: _ALL},
+        **_INCIDENT,
     ),
     EventType(
         "compliance_violation",
         "Compliance violation",
         "compliance violations",
         from_senders=True,
+        **_INCIDENT,
         role_defaults={Role.ADMIN: _ALL, Role.VIEWER: _READ_ONLY},
     ),
     EventType(
@@ -231,11 +247,15 @@ EVENT_KINDS: Registry[EventType] = Registry(
 )
 EVENT_TYPES: tuple[str, ...] = EVENT_KINDS.names  # Event.event_type values every part agrees on
 SENDER_EVENT_KINDS: Registry[EventType] = EVENT_KINDS.where(lambda kind: kind.from_senders)
+INCIDENT_KINDS: Registry[EventType] = EVENT_KINDS.where(lambda kind: kind.opens_incident)
 
 
-def webhook_name(event_type: str, *, resolved: bool) -> str:
+def webhook_name(event_type: str, *, resolved: bool, acknowledged: bool = False) -> str:
     """The outgoing-webhook name of an event; a type outside the registry (an older row) is sent as an alert is."""
-    return (EVENT_KINDS.get(event_type) or EVENT_KINDS["alert"]).webhook_name(resolved=resolved)
+    kind = EVENT_KINDS.get(event_type) or EVENT_KINDS["alert"]
+    if acknowledged and kind.opens_incident:
+        return "incident.acknowledged"
+    return kind.webhook_name(resolved=resolved)
 
 
 # --- where events come from --------------------------------------------------------------------
@@ -268,14 +288,19 @@ class Origin:
 
     name: str
     label: str
+    opens_incidents: bool = False  # its alerts are problems of their own (the events API), not news about one
 
 
 INTERNAL_ORIGINS: Registry[Origin] = Registry(
-    Origin("api", "the events API"),
+    Origin("api", "the events API", opens_incidents=True),
     Origin("sla", "SLA deadlines"),
     Origin("ticket", "tickets"),
     Origin("escalation", "escalation steps"),
     Origin("ack", "acknowledgement notices"),
+    Origin("resolve", "incidents resolved by a person"),
     Origin("test", "test events"),
 )
 EVENT_SOURCES: tuple[str, ...] = SOURCE_KINDS.names + INTERNAL_ORIGINS.names  # Event.source values
+INCIDENT_SOURCES: frozenset[str] = frozenset(
+    SOURCE_KINDS.names + INTERNAL_ORIGINS.where(lambda origin: origin.opens_incidents).names
+)  # whose alerts open incidents; escalation steps, SLA and ack notices join the incident they are about

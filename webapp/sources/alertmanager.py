@@ -106,8 +106,9 @@ def parse(payload: dict[str, Any]) -> list[NormalisedEvent]:
         if any(key.startswith(where) for key in errors):
             continue
         fingerprint = fingerprint or _fingerprint(labels)
-        # One incident of one alert: a resend keeps startsAt; a new firing after resolution does not.
-        dedup_key = f"{fingerprint}@{starts_at.isoformat() if starts_at else '-'}"
+        # One firing of one alert: a resend keeps startsAt, a new firing after resolution does not. Whole
+        # seconds: Alertmanager does not write startsAt with the same precision in firing and resolved bodies.
+        dedup_key = f"{fingerprint}@{starts_at.replace(microsecond=0).isoformat() if starts_at else '-'}"
         title = labels.get("alertname") or annotations.get("summary") or "Alertmanager alert"
         items.append(
             NormalisedEvent(
@@ -126,6 +127,7 @@ def parse(payload: dict[str, Any]) -> list[NormalisedEvent]:
                 },
                 starts_at=starts_at,
                 ends_at=ends_at,
+                incident_key=fingerprint,  # the incident: every firing of this label set until it resolves
             )
         )
     if errors:

@@ -73,19 +73,22 @@ def parse(payload: dict[str, Any], *, source: str = SOURCE, extra_fields: set[st
         errors["create_ticket"] = "true or false"
     if errors:
         raise InvalidPayload("Not a valid event.", errors)
-    if status is None:
-        status = "firing" if event_type == "alert" else "info"
+    if status is None:  # a problem (an alert, a failed job) fires until it is resolved; a report informs
+        status = "firing" if SENDER_EVENT_KINDS[event_type].opens_incident else "info"
+    given = dedup_key is not None
+    dedup_key = dedup_key or uuid.uuid4().hex  # without a key, every report is its own event
     return [
         NormalisedEvent(
             source=source,
-            dedup_key=dedup_key or uuid.uuid4().hex,  # without a key, every report is its own event
+            dedup_key=dedup_key,
             status=EventStatus(status),
             severity=Severity(severity),
             title=title.strip(),
             body=description,
             event_type=event_type,
             labels=labels,
-            data={"job_url": job_url, "dedup_key_given": dedup_key is not None},
+            data={"job_url": job_url, "dedup_key_given": given},
             job_type=job_type,
+            incident_key=dedup_key,
         )
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from webapp.models import EventStatus, Severity
+from webapp.models import EVENT_KINDS, INCIDENT_SOURCES, EventStatus, Severity
 
 
 @dataclass(frozen=True)
@@ -26,3 +26,12 @@ class NormalisedEvent:
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     ticket_id: int | None = None
+    incident_key: str | None = None  # the alert's identity at its sender; its events share one open Incident
+
+    def identity(self) -> str | None:
+        """The key of the incident this event belongs to: its sender's (a fingerprint, an incident id), else
+        its dedup key; None for what opens no incident (reports, and OpsRelay's own news about an incident)."""
+        kind = EVENT_KINDS.get(self.event_type)
+        if self.source not in INCIDENT_SOURCES or kind is None or not kind.opens_incident:
+            return None
+        return (self.incident_key or self.dedup_key)[:255]

@@ -100,5 +100,6 @@ def parse(payload: dict[str, Any]) -> list[NormalisedEvent]:
                 "occurred_at": event.get("occurred_at") if isinstance(event.get("occurred_at"), str) else None,
                 "agent": agent,
             },
+            incident_key=incident_id,
         )
     ]

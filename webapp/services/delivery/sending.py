@@ -22,12 +22,14 @@ from webapp.extensions import db
 from webapp.models import (
     Channel,
     Event,
+    EventStatus,
+    Incident,
+    IncidentState,
     Notification,
     NotificationStatus,
     PhoneNumber,
     SmtpConfig,
     Ticket,
-    User,
     WebhookDelivery,
     WebhookEndpoint,
     utcnow,
@@ -74,11 +76,24 @@ def _event_and_opt_out(notification: Notification) -> tuple[Event | None, bool]:
     return (row[0], bool(row[1])) if row else (None, False)
 
 
+def _stopped(event: Event | None) -> str | None:
+    """Why a page must not go out any more: its incident was acknowledged or resolved meanwhile."""
+    if event is None or event.incident_id is None or event.status != EventStatus.FIRING:
+        return None
+    incident = db.session.get(Incident, event.incident_id)
+    if incident is None or incident.state == IncidentState.TRIGGERED:
+        return None
+    if incident.state == IncidentState.ACKNOWLEDGED:
+        by = incident.acknowledged_by.name if incident.acknowledged_by else incident.acknowledged_via
+        return f"acknowledged by {by or 'someone'}"
+    by = incident.resolved_by.name if incident.resolved_by else incident.resolved_via
+    return f"resolved by {by or 'its sender'} before it went out"
+
+
 def send(notification: Notification) -> SendResult:
     event, opted_out = _event_and_opt_out(notification)
-    if event is not None and event.acknowledged_at is not None and notification.channel != Channel.WEBHOOK:
-        by = db.session.get(User, event.acknowledged_by_id) if event.acknowledged_by_id else None
-        raise Suppress(f"acknowledged by {by.name if by else 'someone'}")
+    if notification.channel != Channel.WEBHOOK and (why := _stopped(event)):
+        raise Suppress(why)
     if notification.channel == Channel.SMS:
         return _send_sms(notification, event, opted_out=opted_out)
     if notification.channel == Channel.EMAIL:
@@ -98,11 +113,12 @@ def status_callback_url() -> str:
 
 
 def sms_text_for(notification: Notification, event: Event | None) -> str:
-    """The body as sent: with the ACK code of its event or ticket, within SMS_MAX_SEGMENTS."""
+    """The body as sent: with the ACK code of its incident or ticket, within SMS_MAX_SEGMENTS."""
     body = notification.body
     suffix = ""
-    if event is not None and event.source != acks.ACK_SOURCE:
-        suffix = f"\nReply ACK {acks.code_for(event)}"
+    code = acks.code_for(event) if event is not None else None
+    if code:  # a page about something still open; an all-clear or a notice has nothing to acknowledge
+        suffix = f"\nReply ACK {code}"
         if body.endswith(suffix):  # a retry: the stored body is already the sent text
             body = body.removesuffix(suffix)
     return sms_text.shorten(body, current_app.config["SMS_MAX_SEGMENTS"], suffix=suffix)
@@ -227,7 +243,7 @@ def render_email(notification: Notification, event: Event) -> None:
 def _send_email(notification: Notification, event: Event | None) -> SendResult:
     if not notification.recipient:
         raise PermanentError("no email address to send to", code="no_recipient")
-    if event is not None and event.source != acks.ACK_SOURCE and not notification.body_html:
+    if event is not None and event.source not in (acks.ACK_SOURCE, acks.RESOLVE_SOURCE) and not notification.body_html:
         render_email(notification, event)
     settings = smtp_settings(notification.customer_id, test_notification_id=None if event else notification.id)
     email = Email(

@@ -1,10 +1,11 @@
-"""Escalation: an alert or a breached ticket that nobody acknowledges climbs to the next level.
+"""Escalation: an incident or a breached ticket that nobody acknowledges climbs to the next level.
 
 Level 1 is the customer's admins (all admins if it has none), level 2 and later all admins; after the
 policy's delay, then every interval, up to its limit. Each step is won by one conditional UPDATE on
-next_escalation_at (partial index ix_*_escalation, acknowledged rows excluded), so two sweeps never
-escalate twice, and an acknowledgement stops the next step at once. Each step is an Event of its own
-(source "escalation", dedup key per level) routed to that level's users as its audience.
+next_escalation_at (partial index ix_*_escalation: triggered incidents, unacknowledged tickets), so two
+sweeps never escalate twice, and an acknowledgement or a resolution — on any path — stops the next step at
+once. Each step is an Event of its own (source "escalation", dedup key per level), attached to its incident
+and routed to that level's users as its audience.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from webapp.models import (
     EVENT_DEDUP_KEY,
     Event,
     EventStatus,
+    Incident,
+    IncidentState,
     Role,
     Severity,
     SlaPolicy,
@@ -28,11 +31,12 @@ from webapp.models import (
 )
 from webapp.models.ticket import OPEN_FOR_SLA
 from webapp.services import bulk
+from webapp.services.events import incidents
 from webapp.services.routing import decisions
 from webapp.sources.normalised import NormalisedEvent
 
 T = Ticket.__table__.c
-E = Event.__table__.c
+INC = Incident.__table__.c
 
 
 @dataclass
@@ -56,7 +60,7 @@ def _first_delay(policy: SlaPolicy | None) -> timedelta | None:
 
 
 def _schedule(table: sa.Table, times: list[dict]) -> None:
-    bulk.expire(Ticket if table is Ticket.__table__ else Event, [t["row_id"] for t in times])
+    bulk.expire(Ticket if table is Ticket.__table__ else Incident, [t["row_id"] for t in times])
     if times:
         db.session.execute(
             sa.update(table).where(table.c.id == sa.bindparam("row_id")).values(next_escalation_at=sa.bindparam("at")),
@@ -75,23 +79,19 @@ def arm_tickets(rows: list[sa.Row], *, now: datetime) -> None:
     _schedule(Ticket.__table__, times)
 
 
-def arm_events(events: list[Event], *, now: datetime) -> None:
-    """Firing alerts start their escalation clock from the customer's policy for their severity."""
-    alerts = [e for e in events if e.event_type == "alert" and e.status == EventStatus.FIRING and e.customer_id]
-    policies = _policies({(e.customer_id, str(e.severity.ticket_priority)) for e in alerts})
-    times = []
-    for event in alerts:
-        delay = _first_delay(policies.get((event.customer_id, str(event.severity.ticket_priority))))
+def arm_incidents(incidents: list[Incident], *, now: datetime) -> None:
+    """Newly triggered incidents start their escalation clock from the customer's policy for their severity."""
+    rows = [i for i in incidents if i.customer_id]
+    policies = _policies({(i.customer_id, str(i.severity.ticket_priority)) for i in rows})
+    for incident in rows:
+        delay = _first_delay(policies.get((incident.customer_id, str(incident.severity.ticket_priority))))
         if delay is not None:
-            times.append({"row_id": event.id, "at": (event.created_at or now) + delay})
-    _schedule(Event.__table__, times)
+            incident.next_escalation_at = (incident.triggered_at or now) + delay
 
 
 def escalate(*, now: datetime) -> EscalationResult:
     """Take every due, unacknowledged escalation step (once) and notify its level."""
     result = EscalationResult()
-    _acknowledged_through_steps(now)
-    resolved = sa.alias(Event.__table__, "resolved")
     tickets = db.session.execute(
         sa.update(Ticket.__table__)
         .where(T.next_escalation_at.is_not(None), T.next_escalation_at <= now, T.acknowledged_at.is_(None))
@@ -100,22 +100,28 @@ def escalate(*, now: datetime) -> EscalationResult:
         .returning(T.id, T.customer_id, T.priority, T.escalation_level, T.title, T.breached_at)
     ).all()
     events = db.session.execute(
-        sa.update(Event.__table__)
-        .where(E.next_escalation_at.is_not(None), E.next_escalation_at <= now, E.acknowledged_at.is_(None))
+        sa.update(Incident.__table__)
         .where(
-            ~sa.exists().where(
-                resolved.c.source == E.source,
-                resolved.c.dedup_key == E.dedup_key,
-                resolved.c.status == EventStatus.RESOLVED.value,
-            )
+            INC.next_escalation_at.is_not(None),
+            INC.next_escalation_at <= now,
+            INC.state == IncidentState.TRIGGERED.value,
         )
-        .values(escalation_level=E.escalation_level + 1, next_escalation_at=None)
-        .returning(E.id, E.customer_id, E.severity, E.escalation_level, E.title, E.event_type)
+        .values(escalation_level=INC.escalation_level + 1, next_escalation_at=None, updated_at=now)
+        .returning(
+            INC.id,
+            INC.customer_id,
+            INC.severity,
+            INC.escalation_level,
+            INC.title,
+            INC.event_type,
+            INC.triggered_at,
+            INC.ticket_id,
+        )
     ).all()
     if not tickets and not events:
         return result
     bulk.expire(Ticket, [r.id for r in tickets])
-    bulk.expire(Event, [r.id for r in events])
+    bulk.expire(Incident, [r.id for r in events])
     pairs = {(r.customer_id, str(r.priority)) for r in tickets}
     pairs |= {(r.customer_id, str(Severity(r.severity).ticket_priority)) for r in events}
     policies = _policies(pairs)
@@ -143,43 +149,22 @@ def escalate(*, now: datetime) -> EscalationResult:
         policy = policies.get((row.customer_id, str(Severity(row.severity).ticket_priority)))
         item = NormalisedEvent(
             source="escalation",
-            dedup_key=f"event-{row.id}:level-{row.escalation_level}",
+            dedup_key=f"incident-{row.id}:{row.triggered_at.isoformat()}:level-{row.escalation_level}",
             status=EventStatus.FIRING,
             severity=Severity(row.severity),
             title=f"Escalation level {row.escalation_level}: {row.title}"[:300],
-            body="Nobody has acknowledged this alert.",
+            body="Nobody has acknowledged this incident.",
             event_type=row.event_type,
             customer_id=row.customer_id,
+            ticket_id=row.ticket_id,
             labels={"escalation_level": str(row.escalation_level)},
-            data={"escalates_event_id": row.id, "escalation_level": row.escalation_level},
+            data={"incident_id": row.id, "escalation_level": row.escalation_level},
         )
         steps.append((item, row.customer_id, row.escalation_level, row.id))
-        result.escalated.append(f"event {row.id} level {row.escalation_level}")
-        _reschedule(Event.__table__, row.id, row.escalation_level, policy, now, result)
+        result.escalated.append(f"incident {row.id} level {row.escalation_level}")
+        _reschedule(Incident.__table__, row.id, row.escalation_level, policy, now, result)
     result.notifications = _notify(steps, now=now)
     return result
-
-
-def _acknowledged_through_steps(now: datetime) -> None:
-    """An ACK of an escalation step's own code (by SMS, say) acknowledges the alert it escalates."""
-    step = sa.alias(Event.__table__, "step")
-    acked_step = (
-        sa.select(step.c.acknowledged_at, step.c.acknowledged_by_id)
-        .where(step.c.escalates_id == E.id, step.c.acknowledged_at.is_not(None))
-        .order_by(step.c.acknowledged_at)
-        .limit(1)
-    )
-    rows = db.session.execute(
-        sa.update(Event.__table__)
-        .where(E.next_escalation_at.is_not(None), E.acknowledged_at.is_(None), acked_step.exists())
-        .values(
-            acknowledged_at=acked_step.with_only_columns(step.c.acknowledged_at).scalar_subquery(),
-            acknowledged_by_id=acked_step.with_only_columns(step.c.acknowledged_by_id).scalar_subquery(),
-            next_escalation_at=None,
-        )
-        .returning(E.id)
-    ).all()
-    bulk.expire(Event, [r.id for r in rows])
 
 
 def _reschedule(table, row_id: int, level: int, policy: SlaPolicy | None, now: datetime, result) -> None:
@@ -207,17 +192,22 @@ def audience(customer_id: int | None, level: int) -> list[int]:
 
 
 def _notify(steps: list[tuple], *, now: datetime) -> list[int]:
-    """Store each step's event (a repeat is a no-op) and route it to its level's audience."""
-    rows = [{**asdict(item), "escalates_id": alert_id, "created_at": now} for item, _, _, alert_id in steps]
+    """Store each step's event (a repeat is a no-op), attached to its incident, and route it to its level."""
+    rows = [{**asdict(item), "incident_id": incident_id, "created_at": now} for item, _, _, incident_id in steps]
+    for row in rows:
+        del row["incident_key"]
     ids = [r.id for r in bulk.insert_returning(Event, rows, Event.id, ignore_conflicts_on=EVENT_DEDUP_KEY)]
     if not ids:
         return []
     by_key = {(e.source, e.dedup_key): e for e in db.session.scalars(db.select(Event).where(Event.id.in_(ids)))}
     groups: dict[tuple[int, ...], list[Event]] = {}
-    for item, customer_id, level, _ in steps:
+    for item, customer_id, level, incident_id in steps:
         event = by_key.get((item.source, item.dedup_key))
         if event is not None:
             groups.setdefault(tuple(audience(customer_id, level)), []).append(event)
+            if incident_id is not None:
+                incident = db.session.get(Incident, incident_id)
+                incidents.entry(incident, "escalated", f"Escalated to level {level}", event=event, now=now)
     notified: list[int] = []
     for users, group in groups.items():
         notified.extend(r.id for r in decisions.route(group, now=now, audience=list(users)))

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from webapp.models import EVENT_DEDUP_KEY, Event, NotificationStatus, utcnow
+from webapp.models import EVENT_DEDUP_KEY, Event, Incident, NotificationStatus, utcnow
 from webapp.services import bulk
-from webapp.services.events import escalation
+from webapp.services.events import escalation, incidents
 from webapp.services.routing import decisions, outgoing
 from webapp.sources.normalised import NormalisedEvent
 
@@ -19,22 +19,34 @@ class IngestResult:
     events: list[Event] = field(default_factory=list)  # newly stored
     duplicates: int = 0  # already stored: a redelivery
     notifications: list[decisions.Routed] = field(default_factory=list)
+    opened: list[Incident] = field(default_factory=list)  # incidents triggered by these events
 
 
 def ingest(items: list[NormalisedEvent], *, now: datetime | None = None) -> IngestResult:
-    """Store new events, skip redeliveries, and route what is new. The caller commits, then enqueues."""
+    """Store new events, skip redeliveries, join each to its incident, and route what is news: a first firing
+    pages, a resolution sends the all-clear, a resend or a sender's update pages nobody. The caller commits."""
     now = now or utcnow()
     result = IngestResult()
     if not items:
         return result
-    rows = [{**asdict(item), "created_at": now} for item in items]
+    rows = [{**_columns(item), "created_at": now} for item in items]
     stored = bulk.insert_returning_objects(Event, rows, ignore_conflicts_on=EVENT_DEDUP_KEY)  # whole rows: no re-read
     result.events = sorted(stored, key=lambda event: event.id)
     result.duplicates = len(items) - len(result.events)
-    result.notifications = decisions.route(result.events, now=now)
-    result.notifications += outgoing.fan_out(result.events, now=now)
-    escalation.arm_events(result.events, now=now)  # an alert nobody acknowledges climbs the levels
+    new = {(e.source, e.dedup_key, str(e.status)) for e in result.events}
+    duplicates = [i for i in items if (i.source, i.dedup_key, str(i.status)) not in new]
+    attached = incidents.attach(result.events, items, duplicates, now=now)
+    result.opened = attached.opened
+    result.notifications = decisions.route(attached.route, now=now)
+    result.notifications += outgoing.fan_out(attached.announce, now=now)
+    escalation.arm_incidents(attached.opened, now=now)  # an incident nobody acknowledges climbs the levels
     return result
+
+
+def _columns(item: NormalisedEvent) -> dict:
+    columns = asdict(item)
+    del columns["incident_key"]  # the incident's identity, not a column of the event
+    return columns
 
 
 def receive(

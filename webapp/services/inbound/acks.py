@@ -1,7 +1,11 @@
-"""Acknowledging an event or a ticket: stop paging about it and tell the others who took it.
+"""Acknowledging and resolving, from every path with one effect: the incident page and console, the inbox,
+the dashboard, the API, an SMS `ACK <code>`, the linked ticket (acknowledged or resolved), and the sender's
+own webhook. Each path calls one of these functions; the incident's own change (escalation stopped, waiting
+pages suppressed, those reached told) is services.events.incidents, and this layer keeps the incident and its
+linked ticket in step.
 
-ACK codes need no lookup table: an event's code is its id in base 36 ("ACK 2S"), a ticket's is its
-key ("ACK OPS-12"); an event about a ticket carries the ticket's code.
+ACK codes need no lookup table: an incident's code is its id ("ACK 42"), a ticket's is its key
+("ACK OPS-12").
 """
 
 from __future__ import annotations
@@ -10,201 +14,163 @@ import re
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import update
+import sqlalchemy as sa
 
-from webapp import outbox
 from webapp.extensions import db
 from webapp.models import (
     Channel,
     Event,
     EventStatus,
+    Incident,
+    IncidentState,
     Notification,
     NotificationStatus,
     Role,
-    Severity,
     Ticket,
+    TicketStatus,
     User,
     utcnow,
 )
-from webapp.services import audit, bulk
+from webapp.services import audit
+from webapp.services.events import incidents
+from webapp.services.events.incidents import ACK_SOURCE, RESOLVE_SOURCE
 from webapp.services.tickets import tickets
 
-S = NotificationStatus
-ACK_SOURCE = "ack"  # the events that carry "X acknowledged Y" to the others paged
-STOPPABLE = (S.PENDING, S.DEFERRED, S.QUEUED)
-REACHED = (S.SENDING, S.SENT, S.DELIVERED)
-_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+__all__ = ["ACK_SOURCE", "RESOLVE_SOURCE"]
+
 _TICKET_CODE = re.compile(r"^OPS-(\d{1,12})$")
-_EVENT_CODE = re.compile(r"^[0-9A-Z]{1,12}$")
+_INCIDENT_CODE = re.compile(r"^#?(\d{1,12})$")
+RESOLVED_TICKET = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 
 class AckResult(NamedTuple):
-    acknowledged: bool  # False: it already was
-    suppressed: int  # notifications stopped
-    informed: list[int]  # pending notifications telling the others (the caller commits, then enqueues)
+    acknowledged: bool  # False: it already was (or is over)
+    informed: list[int]  # notices to those already paged (queued by the outbox at commit)
 
 
-def _base36(number: int) -> str:
-    digits = ""
-    while True:
-        number, rest = divmod(number, 36)
-        digits = _DIGITS[rest] + digits
-        if not number:
-            return digits
-
-
-def code_for(event: Event) -> str:
-    """The short code an SMS about `event` carries."""
-    return f"OPS-{event.ticket_id}" if event.ticket_id else _base36(event.id)
+def code_for(event: Event) -> str | None:
+    """The code an SMS about `event` carries, None when there is nothing left to acknowledge."""
+    if event.source in (ACK_SOURCE, RESOLVE_SOURCE) or event.status != EventStatus.FIRING:
+        return None
+    if event.incident_id:
+        return str(event.incident_id)
+    return f"OPS-{event.ticket_id}" if event.ticket_id else None
 
 
 def parse_code(code: str) -> tuple[str, int] | None:
-    """("ticket", id) or ("event", id) for a code, None if it cannot be one."""
+    """("ticket", id) or ("incident", id) for a code, None if it cannot be one."""
     code = code.strip().upper()
     if match := _TICKET_CODE.match(code):
         return "ticket", int(match[1])
-    if _EVENT_CODE.match(code):
-        return "event", int(code, 36)
+    if match := _INCIDENT_CODE.match(code):
+        return "incident", int(match[1])
     return None
 
 
-def was_paged(user: User, event_ids: list[int]) -> bool:
-    """May `user` acknowledge these events: an admin, or someone notified about one of them."""
+def was_paged(user: User, incident: Incident) -> bool:
+    """May `user` act on this incident by SMS: an admin, or someone notified about it."""
     if user.role == Role.ADMIN:
         return True
-    if not event_ids:
-        return False
     return (
         db.session.scalar(
             db.select(Notification.id)
-            .where(Notification.event_id.in_(event_ids), Notification.user_id == user.id)
+            .where(Notification.event_id.in_(incidents.event_ids(incident)), Notification.user_id == user.id)
             .limit(1)
         )
         is not None
     )
 
 
-def acknowledge_event(event: Event, *, by: User, via: str, now: datetime | None = None) -> AckResult:
-    """Record who acknowledged `event`; stop its waiting notifications; tell the others paged. Flushes."""
-    if event.acknowledged_at is not None:
-        return AckResult(False, 0, [])
+def acknowledge(incident: Incident, *, by: User, via: str, now: datetime | None = None) -> AckResult:
+    """A person acknowledges the incident (and so its open ticket). Flushes; the caller commits."""
     now = now or utcnow()
-    event.acknowledged_at = now
-    event.acknowledged_by_id = by.id
-    audit.record(actor=by, action="event.ack", target=event, summary=f"{event.title} acknowledged via {via}")
-    return _stop_and_tell(
-        [event.id],
-        by=by,
-        via=via,
-        title=event.title,
-        origin=event,
-        dedup_key=f"event-{event.id}",
-        ticket_id=event.ticket_id,
-        now=now,
-    )
+    informed = incidents.mark_acknowledged(incident, by=by, via=via, now=now)
+    if informed is None:
+        return AckResult(False, [])
+    ticket = db.session.get(Ticket, incident.ticket_id) if incident.ticket_id else None
+    if ticket is not None and ticket.status not in RESOLVED_TICKET:
+        tickets.acknowledge(ticket, by=by, via=f"incident #{incident.id}, {via}", now=now)
+    return AckResult(True, informed)
+
+
+def resolve(incident: Incident, *, by: User, via: str, now: datetime | None = None) -> bool:
+    """A person resolves the incident: the all-clear goes out and its ticket is resolved. Flushes."""
+    now = now or utcnow()
+    if not incidents.mark_resolved(incident, by=by, via=via, now=now):
+        return False
+    ticket = db.session.get(Ticket, incident.ticket_id) if incident.ticket_id else None
+    if ticket is not None and ticket.status not in RESOLVED_TICKET:
+        tickets.change_status(ticket, TicketStatus.RESOLVED, actor=by, now=now)
+    return True
 
 
 def acknowledge_ticket(ticket: Ticket, *, by: User, via: str, now: datetime | None = None) -> AckResult:
-    """tickets.acknowledge, and the same for every event about the ticket. Flushes."""
+    """tickets.acknowledge, and the same for the incidents the ticket was opened for. Flushes."""
     now = now or utcnow()
     if not tickets.acknowledge(ticket, by=by, via=via, now=now):
-        return AckResult(False, 0, [])
-    event_ids = list(
-        db.session.scalars(
-            update(Event)
-            .where(Event.ticket_id == ticket.id, Event.acknowledged_at.is_(None))
-            .values(acknowledged_at=now, acknowledged_by_id=by.id)
-            .returning(Event.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
+        return AckResult(False, [])
     audit.record(actor=by, action="ticket.ack", target=ticket, summary=f"{ticket.key} acknowledged via {via}")
-    origin = db.session.scalars(db.select(Event).where(Event.id.in_(event_ids)).order_by(Event.id.desc())).first()
-    return _stop_and_tell(
-        event_ids,
-        by=by,
-        via=via,
-        title=f"{ticket.key} {ticket.title}",
-        origin=origin,
-        dedup_key=f"ticket-{ticket.id}",
-        ticket_id=ticket.id,
-        customer_id=ticket.customer_id,
-        now=now,
+    informed = _stop_ticket_events(ticket, by=by, now=now)
+    for incident in _linked(ticket, IncidentState.TRIGGERED):
+        informed += incidents.mark_acknowledged(incident, by=by, via=f"ticket {ticket.key}, {via}", now=now) or []
+    return AckResult(True, informed)
+
+
+def change_ticket_status(
+    ticket: Ticket, status: TicketStatus, *, actor: User | None, via: str, now: datetime | None = None
+) -> bool:
+    """tickets.change_status; a ticket resolved or closed resolves the incidents it was opened for. Flushes."""
+    now = now or utcnow()
+    if not tickets.change_status(ticket, status, actor=actor, now=now):
+        return False
+    if status in RESOLVED_TICKET:
+        _stop_ticket_events(ticket, by=actor, now=now)
+        for incident in _linked(ticket, IncidentState.TRIGGERED, IncidentState.ACKNOWLEDGED):
+            incidents.mark_resolved(incident, by=actor, via=f"ticket {ticket.key}, {via}", now=now)
+    return True
+
+
+def _linked(ticket: Ticket, *states: IncidentState) -> list[Incident]:
+    return list(
+        db.session.scalars(
+            db.select(Incident)
+            .where(Incident.ticket_id == ticket.id, Incident.state.in_([s.value for s in states]))
+            .order_by(Incident.id)
+        )
     )
 
 
-def _stop_and_tell(
-    event_ids: list[int],
-    *,
-    by: User,
-    via: str,
-    title: str,
-    origin: Event | None,
-    dedup_key: str,
-    ticket_id: int | None,
-    now: datetime,
-    customer_id: int | None = None,
-) -> AckResult:
-    if not event_ids:
-        return AckResult(True, 0, [])
-    suppressed = db.session.execute(
-        update(Notification)
+def _stop_ticket_events(ticket: Ticket, *, by: User | None, now: datetime) -> list[int]:
+    """Waiting SLA and escalation pages about the ticket itself end suppressed; those they reached are told."""
+    who = by.name if by else "someone"
+    paged = db.select(Event.id).where(
+        Event.ticket_id == ticket.id, Event.status == EventStatus.FIRING, Event.incident_id.is_(None)
+    )
+    db.session.execute(
+        sa.update(Notification)
         .where(
-            Notification.event_id.in_(event_ids),
-            Notification.status.in_(STOPPABLE),
-            Notification.channel != Channel.WEBHOOK,  # integrations still hear about the event
+            Notification.event_id.in_(paged),
+            Notification.status.in_(incidents.STOPPABLE),
+            Notification.channel != Channel.WEBHOOK,
         )
-        .values(status=S.SUPPRESSED, reason=f"acknowledged by {by.name}"[:300], next_attempt_at=None, updated_at=now)
+        .values(status=NotificationStatus.SUPPRESSED, reason=f"{ticket.key} acknowledged by {who}", updated_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    paged = db.session.execute(
-        db.select(Notification.user_id, Notification.channel, Notification.recipient, Notification.customer_id)
-        .where(
-            Notification.event_id.in_(event_ids),
-            Notification.status.in_(REACHED),
-            Notification.channel.in_((Channel.SMS, Channel.EMAIL, Channel.WEB)),
-            Notification.user_id.is_not(None),
-            Notification.user_id != by.id,
-        )
-        .distinct()
-    ).all()
-    if not paged:
-        return AckResult(True, suppressed, [])
-    text = f"ACK: {by.name} acknowledged {title} ({via})."
+    )
+    if by is None or db.session.scalar(db.select(paged.exists())) is False:
+        return []
+    text = f"ACK: {who} acknowledged {ticket.key} {ticket.title}."
     notice = Event(
         source=ACK_SOURCE,
-        dedup_key=dedup_key,
+        dedup_key=f"ticket-{ticket.id}:acknowledged:{now.isoformat()}",
         status=EventStatus.ACKNOWLEDGED,
-        event_type=origin.event_type if origin else "alert",
-        severity=origin.severity if origin else Severity.INFO,
-        title=f"Acknowledged: {title}"[:300],
+        event_type="ticket_updated",
+        severity=ticket.priority.event_severity,
+        title=f"Acknowledged: {ticket.key} {ticket.title}"[:300],
         body=text,
-        customer_id=origin.customer_id if origin else customer_id,
-        ticket_id=ticket_id,
+        customer_id=ticket.customer_id,
+        ticket_id=ticket.id,
         created_at=now,
     )
     db.session.add(notice)
     db.session.flush()
-    seen: set[tuple] = set()
-    rows = []
-    for user_id, channel, recipient, row_customer_id in paged:
-        if (user_id, channel) in seen:
-            continue
-        seen.add((user_id, channel))
-        rows.append(
-            {
-                "event_id": notice.id,
-                "user_id": user_id,
-                "customer_id": row_customer_id,
-                "channel": channel,
-                "recipient": recipient,
-                "subject": notice.title,
-                "body": text,
-                "status": S.PENDING,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    informed = [row.id for row in bulk.insert_returning(Notification, rows, Notification.id)]
-    outbox.deliver(informed)
-    return AckResult(True, suppressed, informed)
+    return incidents.tell(paged, notice, text=text, skip_user=by, now=now)

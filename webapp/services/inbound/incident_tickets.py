@@ -1,75 +1,99 @@
-"""Tickets that follow incoming events: opened for each new event when a sender asks (generic senders, the
-events API), and kept in step with a PagerDuty incident (opened on trigger where the source says so,
-acknowledged, resolved and re-prioritised as PagerDuty reports).
+"""Tickets that follow incidents: opened for each new incident when a sender asks (generic senders, the
+events API) and resolved with it, and kept in step with a PagerDuty incident (opened on trigger where the
+source says so, acknowledged, resolved and re-prioritised as PagerDuty reports).
 
-A source's follow-ups stay within its customer: an incident id names a ticket only among the tickets of
-the source's own customer, so one customer's source can never touch another customer's ticket.
+A source's follow-ups stay within its customer: incidents are per (source, customer, key), and a ticket is
+touched only among the tickets of the source's own customer.
 """
 
 from __future__ import annotations
 
 from webapp.extensions import db
-from webapp.models import Customer, Event, EventStatus, Ticket, TicketStatus, WebhookSource
+from webapp.models import Customer, Event, EventStatus, Incident, Ticket, TicketStatus, WebhookSource
 from webapp.services.events.ingest import IngestResult
 from webapp.services.tickets import tickets
-from webapp.sources import pagerduty
 
 
 def open_for_each(result: IngestResult, *, customer_id: int, source_label: str) -> dict:
-    """A ticket for each newly stored event (a redelivery opens none). Returns {"tickets": [keys]}."""
-    opened = []
+    """A ticket for each incident these events opened (a resend, a report or a redelivery opens none); a
+    resolution resolves the ticket its incident opened. Returns {"tickets": [keys]}."""
+    touched = []
     customer = db.session.get(Customer, customer_id)
-    for event in result.events:
+    for incident in result.opened:
         ticket = tickets.create(
             customer=customer,
-            title=event.title[:200],
-            description=event.body,
-            priority=event.severity.ticket_priority,
+            title=incident.title[:200],
+            description=incident.summary,
+            priority=incident.severity.ticket_priority,
             source=source_label,
         )
-        event.ticket_id = ticket.id
-        opened.append(ticket.key)
-    return {"tickets": opened}
+        _link(result, incident, ticket)
+        touched.append(ticket.key)
+    touched += _resolve_tickets(result)
+    return {"tickets": touched}
 
 
 def follow_pagerduty(result: IngestResult, *, source: WebhookSource) -> dict:
-    """Tickets for the new PagerDuty events: created on trigger (where the source says so), updated after."""
+    """Tickets for the PagerDuty incidents: opened on trigger (where the source says so), then acknowledged,
+    resolved and re-prioritised as PagerDuty reports. Only the source's own customer's tickets are touched."""
     touched = []
-    for event in result.events:
-        incident_id = event.data["incident_id"]
-        ticket = _incident_ticket(incident_id, customer_id=source.customer_id)
-        if event.status == EventStatus.FIRING and ticket is None:
-            if not (source.create_tickets and source.customer_id):
-                continue
+    if source.create_tickets and source.customer_id:
+        customer = db.session.get(Customer, source.customer_id)
+        for incident in result.opened:
             ticket = tickets.create(
-                customer=db.session.get(Customer, source.customer_id),
-                title=event.title[:200],
-                description=f"{event.body}\n{event.data.get('html_url') or ''}".strip(),
-                priority=event.severity.ticket_priority,
+                customer=customer,
+                title=incident.title[:200],
+                description=f"{incident.summary}\n{(incident.data or {}).get('html_url') or ''}".strip(),
+                priority=incident.severity.ticket_priority,
                 source="PagerDuty",
             )
-        elif ticket is None:
+            _link(result, incident, ticket)
+            touched.append(ticket.key)
+    for event in result.events:
+        ticket = _ticket_of(event, customer_id=source.customer_id)
+        if ticket is None or event.status == EventStatus.FIRING:
             continue
-        elif event.status == EventStatus.ACKNOWLEDGED:
+        event.ticket_id = ticket.id
+        incident_id = event.data["incident_id"]
+        if event.status == EventStatus.ACKNOWLEDGED:
             ticket.acknowledged_at = ticket.acknowledged_at or event.created_at
+            ticket.next_escalation_at = None
             tickets.add_timeline(ticket, "acknowledged", event.body, data={"pagerduty": incident_id})
         elif event.status == EventStatus.RESOLVED:
             tickets.change_status(ticket, TicketStatus.RESOLVED)
         elif event.status == EventStatus.INFO:
             tickets.set_priority(ticket, event.severity.ticket_priority)
-        event.ticket_id = ticket.id
         touched.append(ticket.key)
     return {"tickets": touched}
 
 
-def _incident_ticket(incident_id: str, *, customer_id: int | None) -> Ticket | None:
-    """The ticket an earlier event of this incident opened, among the tickets of the source's customer."""
-    if customer_id is None:
+def _link(result: IngestResult, incident: Incident, ticket: Ticket) -> None:
+    incident.ticket_id = ticket.id
+    for event in result.events:
+        if event.incident_id == incident.id:
+            event.ticket_id = ticket.id
+
+
+def _ticket_of(event: Event, *, customer_id: int | None) -> Ticket | None:
+    """The ticket of the event's incident, among the tickets of the source's own customer."""
+    if event.incident_id is None or customer_id is None:
         return None
-    ticket_id = db.session.scalar(
-        db.select(Event.ticket_id)
-        .join(Ticket, Ticket.id == Event.ticket_id)
-        .where(Event.source == pagerduty.SOURCE, Event.dedup_key == incident_id, Ticket.customer_id == customer_id)
-        .limit(1)
+    return db.session.scalar(
+        db.select(Ticket)
+        .join(Incident, Incident.ticket_id == Ticket.id)
+        .where(Incident.id == event.incident_id, Ticket.customer_id == customer_id)
     )
-    return db.session.get(Ticket, ticket_id) if ticket_id else None
+
+
+def _resolve_tickets(result: IngestResult) -> list[str]:
+    keys = []
+    for event in result.events:
+        if event.status != EventStatus.RESOLVED or event.incident_id is None:
+            continue
+        incident = db.session.get(Incident, event.incident_id)
+        ticket = db.session.get(Ticket, incident.ticket_id) if incident and incident.ticket_id else None
+        if ticket is not None and ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+            tickets.change_status(ticket, TicketStatus.RESOLVED)
+            event.ticket_id = ticket.id
+            keys.append(ticket.key)
+    return keys

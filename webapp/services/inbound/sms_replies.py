@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
-from webapp.models import Event, PhoneNumber, Ticket, User, utcnow
+from webapp.models import Event, Incident, IncidentState, Notification, PhoneNumber, Role, Ticket, User, utcnow
 from webapp.services import audit
 from webapp.services.inbound import acks
 from webapp.validation import mask_phone
@@ -88,15 +88,15 @@ def handle(number: str, text: str, *, now: datetime | None = None) -> Reply:
 def _acknowledge(number: str, code: str, *, now: datetime) -> Reply:
     parsed = acks.parse_code(code) if code else None
     if parsed is None:
-        return Reply("Send ACK followed by the code at the end of the alert, e.g. ACK OPS-12.")
+        return Reply("Send ACK followed by the code at the end of the alert, e.g. ACK 42 or ACK OPS-12.")
     owners = _owners(number)
     if not owners:
         return Reply("This number belongs to no OpsRelay user.")
     kind, target_id = parsed
-    label = code.strip().upper()
+    label = code.strip().upper().removeprefix("#")
     if kind == "ticket":
         ticket = db.session.get(Ticket, target_id)
-        event_ids = list(db.session.scalars(db.select(Event.id).where(Event.ticket_id == target_id)))
+        event_ids = db.select(Event.id).where(Event.ticket_id == target_id)
         user = next((u for u in owners if ticket is not None and _may_ack_ticket(u, ticket, event_ids)), None)
         if ticket is None or user is None:
             return Reply(f"No alert or ticket {label} that you were paged about.")
@@ -105,16 +105,27 @@ def _acknowledge(number: str, code: str, *, now: datetime) -> Reply:
             by = ticket.acknowledged_by.name if ticket.acknowledged_by else "someone"
             return Reply(f"{ticket.key} was already acknowledged by {by}.")
         return Reply(f"Acknowledged {ticket.key}: {ticket.title}"[:300], result.informed)
-    event = db.session.get(Event, target_id)
-    user = next((u for u in owners if event is not None and acks.was_paged(u, [event.id])), None)
-    if event is None or user is None or event.source == acks.ACK_SOURCE:
+    incident = db.session.get(Incident, target_id)
+    user = next((u for u in owners if incident is not None and acks.was_paged(u, incident)), None)
+    if incident is None or user is None:
         return Reply(f"No alert or ticket {label} that you were paged about.")
-    result = acks.acknowledge_event(event, by=user, via="SMS", now=now)
+    result = acks.acknowledge(incident, by=user, via="SMS", now=now)
     if not result.acknowledged:
-        by = db.session.get(User, event.acknowledged_by_id) if event.acknowledged_by_id else None
-        return Reply(f"{label} was already acknowledged by {by.name if by else 'someone'}.")
-    return Reply(f"Acknowledged {label}: {event.title}"[:300], result.informed)
+        if incident.state == IncidentState.RESOLVED:
+            return Reply(f"#{incident.id} {incident.title} is already resolved."[:300])
+        by = incident.acknowledged_by.name if incident.acknowledged_by else incident.acknowledged_via or "someone"
+        return Reply(f"#{incident.id} was already acknowledged by {by}."[:300])
+    return Reply(f"Acknowledged #{incident.id}: {incident.title}"[:300], result.informed)
 
 
-def _may_ack_ticket(user: User, ticket: Ticket, event_ids: list[int]) -> bool:
-    return ticket.assignee_id == user.id or acks.was_paged(user, event_ids)
+def _may_ack_ticket(user: User, ticket: Ticket, event_ids) -> bool:
+    if ticket.assignee_id == user.id or user.role == Role.ADMIN:
+        return True
+    return (
+        db.session.scalar(
+            db.select(Notification.id)
+            .where(Notification.event_id.in_(event_ids), Notification.user_id == user.id)
+            .limit(1)
+        )
+        is not None
+    )

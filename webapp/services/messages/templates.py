@@ -247,4 +247,12 @@ def event_context(event: Event) -> dict:
         "status": str(event.status),
         "summary": annotations.get("summary", event.title),
         "description": annotations.get("description", event.body),
+        "truncated": _truncated(event),  # alerts Alertmanager left out of this group's notification
+        "incident_id": event.incident_id,
+        "job_url": (event.data or {}).get("job_url") or "",
     }
+
+
+def _truncated(event: Event) -> int:
+    value = (event.data or {}).get("truncatedAlerts")
+    return value if isinstance(value, int) and value > 0 else 0

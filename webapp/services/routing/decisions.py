@@ -6,8 +6,8 @@ same decisions in bulk. Both read a fixed number of statements whatever the numb
 Who is a candidate: the active members of the event's customer, every active admin (admins see every
 customer), users with a preference for that customer, and the assignee of the event's ticket; or, when
 `audience` is given, exactly those users (membership not required) plus the assignee. For a resolved
-event: those who were notified of the firing one (same source and dedup key), on the channels that
-notified them. The order of the checks, and so the reason a row carries, is: deactivated, not a member,
+event: those who were notified while its incident fired (its first page, escalation steps), on the
+channels that notified them. The order of the checks, and so the reason a row carries, is: deactivated, not a member,
 not subscribed to the event type, job type filtered, channel disabled, below the channel's minimum
 severity, no address or opted out; then the timing (quiet hours, aggregation, hourly limit: see digest.py).
 Web rows are the in-app notification: `sent` at once, never held.
@@ -36,7 +36,7 @@ from webapp.models import (
 )
 from webapp.services import bulk
 from webapp.services.messages import templates
-from webapp.services.routing.recipients import NOTIFIED, Context, Person
+from webapp.services.routing.recipients import NOTIFIED, Context, Person, notified_key
 from webapp.services.routing.rules import Rules
 from webapp.validation import mask_phone
 
@@ -126,9 +126,7 @@ def plan(
             decisions.extend(made)
             if event.status == EventStatus.FIRING:  # a resolution later in the same batch goes to them too
                 ctx.firing_notified.update(
-                    ((event.source, event.dedup_key), d.channel, person.id)
-                    for d in made
-                    if d.record and d.status in NOTIFIED
+                    (notified_key(event), d.channel, person.id) for d in made if d.record and d.status in NOTIFIED
                 )
     return decisions
 
@@ -142,7 +140,7 @@ def _decide_user(ctx: Context, event: Event, person: Person, *, explain: bool) -
     for channel in PERSONAL_CHANNELS:
         base = Decision(event=event, person=person, channel=channel, status=S.SUPPRESSED, rules_source=rules.source)
         if resolved:
-            if ((event.source, event.dedup_key), channel, person.id) not in ctx.firing_notified:
+            if (notified_key(event), channel, person.id) not in ctx.firing_notified:
                 if explain:
                     decisions.append(
                         replace(base, reason="was not notified when this alert fired on this channel", record=False)

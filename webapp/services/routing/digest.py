@@ -27,13 +27,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import func, update
 
 from webapp import outbox
 from webapp.channels import sms_text
 from webapp.extensions import db
-from webapp.models import EVENT_KINDS, Channel, Event, EventStatus, Notification, NotificationStatus, utcnow
+from webapp.models import (
+    EVENT_KINDS,
+    Channel,
+    Event,
+    EventStatus,
+    Incident,
+    IncidentState,
+    Notification,
+    NotificationStatus,
+    utcnow,
+)
 from webapp.services import bulk
 
 if TYPE_CHECKING:
@@ -157,12 +168,17 @@ def release(*, now: datetime | None = None) -> list[int]:
 def _make_digests(groups: dict[tuple, list[int]], *, now: datetime) -> list[int]:
     """One digest per group; rows of events acknowledged meanwhile end suppressed instead."""
     items = _details([i for group in groups.values() for i in group])
-    acked = [i for i, item in items.items() if item.acknowledged_at is not None]
+    acked = [i for i, item in items.items() if item.stopped]
     if acked:
         db.session.execute(
             update(Notification),
             [
-                {"id": i, "status": S.SUPPRESSED, "updated_at": now, "reason": "acknowledged before it went out"}
+                {
+                    "id": i,
+                    "status": S.SUPPRESSED,
+                    "updated_at": now,
+                    "reason": "its incident was acknowledged or resolved before it went out",
+                }
                 for i in acked
             ],
         )
@@ -214,9 +230,12 @@ def _details(ids: list[int]) -> dict:
                 Event.severity,
                 Event.status,
                 Event.labels,
-                Event.acknowledged_at,
+                sa.and_(Incident.state != IncidentState.TRIGGERED.value, Event.status == EventStatus.FIRING).label(
+                    "stopped"
+                ),
             )
             .outerjoin(Event, Event.id == Notification.event_id)
+            .outerjoin(Incident, Incident.id == Event.incident_id)
             .where(Notification.id.in_(ids[start : start + bulk.BATCH]))
         ):
             items[row.id] = row

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from sqlalchemy.orm import selectinload
+
 from webapp import outbox
 from webapp.extensions import db
 from webapp.models import (
     Channel,
     Event,
     EventStatus,
+    Incident,
     Notification,
     NotificationStatus,
     WebhookEndpoint,
@@ -27,15 +30,48 @@ from webapp.services.routing.decisions import Routed
 
 
 def event_name(event: Event) -> str:
-    return webhook_name(event.event_type, resolved=event.status == EventStatus.RESOLVED)
+    return webhook_name(
+        event.event_type,
+        resolved=event.status == EventStatus.RESOLVED,
+        acknowledged=event.status == EventStatus.ACKNOWLEDGED,
+    )
 
 
-def payload(event: Event, name: str, *, now: datetime) -> str:
+def incident_json(incident: Incident | None) -> dict | None:
+    """The incident an event belongs to, as outgoing webhooks and the API show it: its state and who acted."""
+    if incident is None:
+        return None
+    return {
+        "id": incident.id,
+        "state": str(incident.state),
+        "severity": str(incident.severity),
+        "title": incident.title,
+        "source": incident.source,
+        "key": incident.key,
+        "customer_id": incident.customer_id,
+        "ticket_id": incident.ticket_id,
+        "resend_count": incident.resend_count,
+        "triggered_at": _iso(incident.triggered_at),
+        "acknowledged_at": _iso(incident.acknowledged_at),
+        "acknowledged_by": incident.acknowledged_by.name if incident.acknowledged_by else None,
+        "acknowledged_via": incident.acknowledged_via,
+        "resolved_at": _iso(incident.resolved_at),
+        "resolved_by": incident.resolved_by.name if incident.resolved_by else None,
+        "resolved_via": incident.resolved_via,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def payload(event: Event, name: str, *, now: datetime, incident: Incident | None = None) -> str:
     """The JSON body, fixed when the event happens (a retry sends the same bytes)."""
     return json.dumps(
         {
             "event": name,
             "sent_at": now.isoformat(),
+            "incident": incident_json(incident),
             "data": {
                 "id": event.id,
                 "source": event.source,
@@ -48,6 +84,7 @@ def payload(event: Event, name: str, *, now: datetime) -> str:
                 "customer_id": event.customer_id,
                 "ticket_id": event.ticket_id,
                 "ticket_key": f"OPS-{event.ticket_id}" if event.ticket_id else None,
+                "incident_id": event.incident_id,
                 "created_at": event.created_at.isoformat() if event.created_at else None,
             },
         },
@@ -70,6 +107,7 @@ def fan_out(events: list[Event], *, now: datetime | None = None) -> list[Routed]
     )
     if not endpoints:
         return []
+    incidents = _incidents({e.incident_id for e in events if e.incident_id is not None})
     rows = []
     for event in events:
         name = event_name(event)
@@ -79,7 +117,7 @@ def fan_out(events: list[Event], *, now: datetime | None = None) -> list[Routed]
                 continue
             if endpoint.event_types and name not in endpoint.event_types:
                 continue
-            body = body or payload(event, name, now=now)
+            body = body or payload(event, name, now=now, incident=incidents.get(event.incident_id))
             rows.append(
                 {
                     "event_id": event.id,
@@ -99,3 +137,14 @@ def fan_out(events: list[Event], *, now: datetime | None = None) -> list[Routed]
     inserted = bulk.insert_returning(Notification, rows, Notification.id, Notification.status)
     outbox.deliver(row.id for row in inserted)
     return [Routed(row.id, row.status) for row in inserted]
+
+
+def _incidents(ids: set[int]) -> dict[int, Incident]:
+    if not ids:
+        return {}
+    found = db.session.scalars(
+        db.select(Incident)
+        .where(Incident.id.in_(ids))
+        .options(selectinload(Incident.acknowledged_by), selectinload(Incident.resolved_by))
+    )
+    return {incident.id: incident for incident in found}

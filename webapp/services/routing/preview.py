@@ -5,12 +5,12 @@ Builds unsaved Event objects from a webhook body (or a copy of a stored event) a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.models import Event
+from webapp.models import Event, EventStatus, Incident, open_key
 from webapp.services.routing import decisions
 from webapp.sources import PARSERS
 
@@ -27,6 +27,7 @@ COPIED = (
     "data",
     "job_type",
     "ticket_id",
+    "incident_id",
     "starts_at",
     "ends_at",
 )
@@ -61,11 +62,22 @@ def events_from_webhook(source: object, payload: object, customer_id: int | None
             f"The payload is not a {source} webhook body.", {"payload": f"{type(exc).__name__}: {exc}"[:200]}
         ) from None
     columns = set(Event.__table__.c.keys())
+    if customer_id is not None:
+        items = [replace(item, customer_id=customer_id) for item in items]
+    keys = {id(item): open_key(item.source, item.customer_id, item.identity()) for item in items if item.identity()}
+    open_ids = (
+        dict(
+            db.session.execute(
+                db.select(Incident.open_key, Incident.id).where(Incident.open_key.in_(set(keys.values())))
+            ).all()
+        )
+        if keys
+        else {}
+    )
     events = []
     for item in items:
         fields = {key: getattr(item, key) for key in item.__dataclass_fields__ if key in columns}
-        if customer_id is not None:
-            fields["customer_id"] = customer_id
+        fields["incident_id"] = open_ids.get(keys.get(id(item)))  # the open incident it would join
         events.append(Event(**fields))
     return events
 
@@ -76,10 +88,11 @@ def copy_of(stored: Event) -> Event:
 
 
 def duplicates(events: list[Event]) -> dict[int, int]:
-    """Events already received (same source, dedup key and status): a redelivery notifies nobody."""
+    """Events already received (same source, dedup key and status), and firings of an incident already open:
+    a redelivery or a resend notifies nobody."""
     keys = {(e.source, e.dedup_key, str(e.status)) for e in events if e.dedup_key != PREVIEW_KEY}
     if not keys:
-        return {}
+        return _resends(events)
     stored = {
         (source, key, str(status)): event_id
         for event_id, source, key, status in db.session.execute(
@@ -88,11 +101,27 @@ def duplicates(events: list[Event]) -> dict[int, int]:
             )
         )
     }
-    return {
+    found = {
         id(e): stored[(e.source, e.dedup_key, str(e.status))]
         for e in events
         if (e.source, e.dedup_key, str(e.status)) in stored
     }
+    return found | _resends([e for e in events if id(e) not in found])
+
+
+def _resends(events: list[Event]) -> dict[int, int]:
+    """A firing of an alert whose incident is open pages nobody again: it repeats the event that opened it."""
+    incident_ids = {e.incident_id for e in events if e.incident_id and e.status == EventStatus.FIRING}
+    if not incident_ids:
+        return {}
+    first = dict(
+        db.session.execute(
+            db.select(Event.incident_id, db.func.min(Event.id))
+            .where(Event.incident_id.in_(incident_ids), Event.status == EventStatus.FIRING)
+            .group_by(Event.incident_id)
+        ).all()
+    )
+    return {id(e): first[e.incident_id] for e in events if e.status == EventStatus.FIRING and e.incident_id in first}
 
 
 def run(events: list[Event], *, now: datetime, check_duplicates: bool = True) -> Preview:

@@ -103,7 +103,8 @@ class Context:
         if self.only_users is not None:
             return [self.people[i] for i in sorted(set(self.only_users)) if i in self.people]
         if event.status == EventStatus.RESOLVED:
-            ids = {u for (key, _, u) in self.firing_notified if key == (event.source, event.dedup_key)}
+            ids = {u for (key, _, u) in self.firing_notified if key == notified_key(event)}
+            ids.discard((event.data or {}).get("resolved_by_id"))  # who resolved it knows
         elif self.audience is not None:
             ids = set(self.audience)
         else:
@@ -134,22 +135,35 @@ class Context:
         )
 
 
-def _firing_notified(resolved: list[Event]) -> set[tuple[tuple[str, str], Channel, int]]:
-    """((source, dedup_key), channel, user id) of everyone notified of the firing side of these events."""
+def notified_key(event: Event) -> tuple:
+    """What an all-clear is matched by: the event's incident (every firing event of it, escalation steps
+    included), or for an event outside any incident its own source and dedup key."""
+    return ("incident", event.incident_id) if event.incident_id else (event.source, event.dedup_key)
+
+
+def _firing_notified(resolved: list[Event]) -> set[tuple[tuple, Channel, int]]:
+    """(notified_key, channel, user id) of everyone notified of the firing side of these events."""
     if not resolved:
         return set()
-    keys = {(e.source, e.dedup_key) for e in resolved}
-    rows = db.session.execute(
-        db.select(Event.source, Event.dedup_key, Notification.channel, Notification.user_id)
-        .join(Notification, Notification.event_id == Event.id)
-        .where(
-            Event.status == EventStatus.FIRING,
-            Event.dedup_key.in_({k for (_, k) in keys}),
-            Notification.status.in_(NOTIFIED),
-            Notification.user_id.is_not(None),
-        )
-    ).all()
-    return {((src, key), Channel(ch), uid) for (src, key, ch, uid) in rows if (src, key) in keys}
+    found: set[tuple[tuple, Channel, int]] = set()
+    reached = (Notification.status.in_(NOTIFIED), Notification.user_id.is_not(None), Event.status == EventStatus.FIRING)
+    incident_ids = {e.incident_id for e in resolved if e.incident_id}
+    if incident_ids:
+        rows = db.session.execute(
+            db.select(Event.incident_id, Notification.channel, Notification.user_id)
+            .join(Notification, Notification.event_id == Event.id)
+            .where(Event.incident_id.in_(incident_ids), *reached)
+        ).all()
+        found |= {(("incident", iid), Channel(ch), uid) for (iid, ch, uid) in rows}
+    keys = {(e.source, e.dedup_key) for e in resolved if not e.incident_id}
+    if keys:
+        rows = db.session.execute(
+            db.select(Event.source, Event.dedup_key, Notification.channel, Notification.user_id)
+            .join(Notification, Notification.event_id == Event.id)
+            .where(Event.dedup_key.in_({k for (_, k) in keys}), *reached)
+        ).all()
+        found |= {((src, key), Channel(ch), uid) for (src, key, ch, uid) in rows if (src, key) in keys}
+    return found
 
 
 def _load_people(*, ids: set[int], customer_ids: set[int], only: list[int] | None) -> dict[int, Person]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -138,14 +139,28 @@ def timeline(ticket: Ticket) -> list[TimelineItem]:
         dict(db.session.execute(db.select(User.id, User.name).where(User.id.in_(actor_ids))).all()) if actor_ids else {}
     )
     items = [TimelineItem(e.created_at, e.kind, e.body, names.get(e.actor_id)) for e in entries]
+    by_event: dict[int | None, list[Notification]] = {}
     for n in notifications:
-        who = n.user.name if n.user else n.masked_recipient
-        items.append(
-            TimelineItem(
-                n.created_at, "notification", f"{n.channel} to {who}: {n.status}", None, ("notification", n.id)
-            )
-        )
+        by_event.setdefault(n.event_id, []).append(n)
+    for event_id, rows in by_event.items():  # one line per event told, not one per person and channel
+        items.append(_notified(event_id, rows))
     return sorted(items, key=lambda item: item.at)
+
+
+def _notified(event_id: int | None, rows: list[Notification]) -> TimelineItem:
+    if len(rows) == 1:
+        n = rows[0]
+        who = n.user.name if n.user else n.masked_recipient
+        return TimelineItem(
+            n.created_at, "notification", f"{n.channel} to {who}: {n.status}", None, ("notification", n.id)
+        )
+    outcomes = Counter(f"{n.channel} {n.status}" for n in rows)
+    people = sorted({n.user.name for n in rows if n.user})
+    shown = ", ".join(people[:5]) + (f" and {len(people) - 5} more" if len(people) > 5 else "")
+    text = f"{len(rows)} notifications: " + ", ".join(f"{what} ×{count}" for what, count in sorted(outcomes.items()))
+    return TimelineItem(
+        rows[0].created_at, "notification", text + (f" — to {shown}" if shown else ""), None, ("event", event_id)
+    )
 
 
 def assignable_users(customer_id: int) -> list[User]:
