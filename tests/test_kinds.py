@@ -80,12 +80,12 @@ def test_an_endpoint_filtered_on_the_page_receives_exactly_the_events_it_ticked(
     login_as(Role.ADMIN)
     filtered_receiver, everything_receiver = receivers(), receivers()
     filtered = create_endpoint_on_the_page(
-        client, filtered_receiver, "Ticket desk", ["ticket.created", "event.resolved"]
+        client, filtered_receiver, "Ticket desk", ["ticket.created", "incident.resolved"]
     )
     create_endpoint_on_the_page(client, everything_receiver, "Archive", [])
-    assert filtered.event_types == ["event.resolved", "ticket.created"]
+    assert filtered.event_types == ["incident.resolved", "ticket.created"]
     page = client.get(f"/integrations/webhooks/{filtered.id}").text
-    assert 'Sent: <span class="endpoint-events">event.resolved, ticket.created</span>' in page
+    assert 'Sent: <span class="endpoint-events">incident.resolved, ticket.created</span>' in page
     assert "never sends" not in page
 
     post_alert(client, "firing")
@@ -97,18 +97,21 @@ def test_an_endpoint_filtered_on_the_page_receives_exactly_the_events_it_ticked(
     assert made.status_code == 302, made.text
     drain()
 
-    assert received(filtered_receiver) == [("event.resolved", "event.resolved"), ("ticket.created", "ticket.created")]
+    assert received(filtered_receiver) == [
+        ("incident.resolved", "incident.resolved"),
+        ("ticket.created", "ticket.created"),
+    ]
     assert filtered_receiver.rejected == 0
     assert received(everything_receiver) == [  # the event it did not tick did happen
-        ("event.created", "event.created"),
-        ("event.resolved", "event.resolved"),
+        ("incident.resolved", "incident.resolved"),
+        ("incident.triggered", "incident.triggered"),
         ("ticket.created", "ticket.created"),
     ]
     ticket = db.session.scalars(db.select(Ticket)).one()
     bodies = {json.loads(r["body"])["event"]: json.loads(r["body"]) for r in filtered_receiver.accepted}
     assert bodies["ticket.created"]["data"]["ticket_key"] == ticket.key
-    assert bodies["event.resolved"]["data"]["title"] == "DiskFull"
-    assert bodies["event.resolved"]["data"]["status"] == "resolved"
+    assert bodies["incident.resolved"]["data"]["title"] == "DiskFull"
+    assert bodies["incident.resolved"]["data"]["status"] == "resolved"
 
 
 def test_a_filter_name_that_is_never_sent_is_shown_not_silent(client, login_as):
@@ -228,7 +231,8 @@ def test_each_source_kind_has_its_parser_and_route_and_each_event_type_its_webho
     for kind in SOURCE_KINDS:
         module = __import__(f"webapp.sources.{kind.parser}", fromlist=["SOURCE"])
         assert kind.name == module.SOURCE and PARSERS[kind.name] is module.parse
-    sent = ({kind.webhook for kind in EVENT_KINDS} | {kind.webhook_resolved for kind in EVENT_KINDS}) - {None}
+    sent = {name for kind in EVENT_KINDS for name in (kind.webhook, kind.webhook_resolved, kind.webhook_acknowledged)}
+    sent -= {None}
     assert sent == set(WEBHOOK_EVENTS.names)  # every name is sent by some event type, and none is made up
     assert {k.name for k in EVENT_KINDS if k.sla_severity} == {"sla_warning", "sla_breach"}
 

@@ -78,11 +78,11 @@ def test_subscribed_endpoints_get_a_signed_post_that_the_readme_receiver_accepts
     assert row.webhook_endpoint_id == everything.id and row.status == S.SENT
     [request] = receiver.accepted
     assert receiver.rejected == 0
-    assert request["headers"]["X-OpsRelay-Event"] == "event.created"
+    assert request["headers"]["X-OpsRelay-Event"] == "incident.triggered"
     assert request["headers"]["X-OpsRelay-Delivery"] == str(row.id)
     assert request["headers"]["X-OpsRelay-Signature"].startswith("sha256=")
     body = json.loads(request["body"])
-    assert body["event"] == "event.created"
+    assert body["event"] == "incident.triggered"
     assert body["data"]["title"] == "DiskFull" and body["data"]["severity"] == "critical"
     [attempt] = db.session.scalars(db.select(WebhookDelivery)).all()
     assert (attempt.endpoint_id, attempt.success, attempt.status_code, attempt.attempt) == (everything.id, True, 200, 1)

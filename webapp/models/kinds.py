@@ -136,6 +136,7 @@ class EventType:
     plural: str  # a digest's "5 <plural>"
     webhook: str = "event.created"  # the outgoing-webhook name (a WEBHOOK_EVENTS name)
     webhook_resolved: str | None = "event.resolved"  # the name once resolved; None: always `webhook`
+    webhook_acknowledged: str | None = None  # the name of an acknowledgement (incidents)
     role_defaults: Mapping[Role, RoleDefault] = field(default_factory=dict)
     opens_incident: bool = False  # a problem someone must handle: its events make an Incident
     sla_severity: Severity | None = None  # an SLA event: the severity it is raised with
@@ -146,7 +147,12 @@ class EventType:
         return self.webhook_resolved if resolved and self.webhook_resolved else self.webhook
 
 
-_INCIDENT = {"webhook": "incident.triggered", "webhook_resolved": "incident.resolved", "opens_incident": True}
+_INCIDENT = {
+    "webhook": "incident.triggered",
+    "webhook_acknowledged": "incident.acknowledged",
+    "webhook_resolved": "incident.resolved",
+    "opens_incident": True,
+}
 
 
 _S = Severity
@@ -253,8 +259,8 @@ INCIDENT_KINDS: Registry[EventType] = EVENT_KINDS.where(lambda kind: kind.opens_
 def webhook_name(event_type: str, *, resolved: bool, acknowledged: bool = False) -> str:
     """The outgoing-webhook name of an event; a type outside the registry (an older row) is sent as an alert is."""
     kind = EVENT_KINDS.get(event_type) or EVENT_KINDS["alert"]
-    if acknowledged and kind.opens_incident:
-        return "incident.acknowledged"
+    if acknowledged and kind.webhook_acknowledged:
+        return kind.webhook_acknowledged
     return kind.webhook_name(resolved=resolved)
 
 
