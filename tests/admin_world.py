@@ -17,6 +17,7 @@ from webapp.models import (
     Event,
     EventStatus,
     Holiday,
+    Incident,
     MessageTemplate,
     Notification,
     NotificationPreference,
@@ -57,7 +58,12 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
         labels={},
         data={},
     )
-    db.session.add(event)
+    incident = Incident(
+        customer_id=home.id, source="test", key="walk-1", title="Walk alert", severity=Severity.HIGH, severity_rank=3
+    )
+    db.session.add_all([event, incident])
+    db.session.flush()
+    event.incident_id = incident.id
     ticket = make_ticket(customer=home, title="Walk ticket", priority=Priority.HIGH)
     entry = TimelineEntry(ticket_id=ticket.id, kind="comment", body="hello")
     db.session.add(entry)
@@ -104,6 +110,7 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
         "phone_number": phone.id,
         "phone": phone.id,
         "event": event.id,
+        "incident": incident.id,
         "ticket": ticket.id,
         "notification": notification.id,
         "message_template": override.id,

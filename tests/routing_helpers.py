@@ -25,6 +25,7 @@ def item(
     job_type: str | None = None,
     labels: dict | None = None,
     source: str = "test",
+    incident_key: str | None = None,
 ) -> NormalisedEvent:
     return NormalisedEvent(
         source=source,
@@ -37,6 +38,7 @@ def item(
         labels=labels or {},
         customer_id=customer.id if customer is not None else None,
         job_type=job_type,
+        incident_key=incident_key,
     )
 
 

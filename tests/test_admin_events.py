@@ -35,14 +35,14 @@ def test_event_page_shows_fields_labels_links_and_why_each_notification(client, 
     assert reader.name in page.text
 
 
-def test_the_inbox_and_dashboard_link_to_the_event(client, login_as, customer):
+def test_the_inbox_links_to_the_event_and_the_dashboard_to_its_incident(client, login_as, customer):
     me = login_as("operator", customers=[customer])
-    event = fire(customer=customer, severity="critical", now=utcnow())
+    event = fire(customer=customer, severity="critical", now=utcnow(), source="alertmanager", incident_key="fp-1")
     web = db.session.scalars(
         db.select(Notification).where(Notification.user_id == me.id, Notification.channel == Channel.WEB)
     ).one()
     assert f'href="/events/{event.id}"' in client.get("/inbox").text
-    assert f'href="/events/{event.id}"' in client.get("/").text
+    assert f'href="/incidents/{event.incident_id}"' in client.get("/").text  # the dashboard lists incidents
     assert f'href="/events/{event.id}"' in client.get(f"/deliveries/{web.id}").text
 
 

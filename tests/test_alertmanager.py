@@ -325,18 +325,18 @@ def test_concurrent_redeliveries_store_one_event_and_page_once(app, make_user, d
     assert len(twilio.received) == 1
 
 
-def test_dashboard_lists_what_is_still_firing(client, login_as):
+def test_dashboard_lists_the_open_incidents(client, login_as):
     login_as("viewer")
     post(client, load_fixture("webhooks/alertmanager_mixed.json"))  # ApiDown on api-3 is already resolved
     page = client.get("/").text
-    firing_section = page.split("<h2>Firing alerts</h2>")[1].split("</section>")[0]
+    firing_section = page.split('id="open-incidents"')[1].split("</section>")[0]
     assert "ApiDown" in firing_section and "HighLatency" in firing_section
-    assert firing_section.count("<tr>") == 3  # header + two firing; the resolved incident is not listed
+    assert firing_section.count('class="incident-row') == 2  # two firing; the resolved alert is not listed
 
     resolved = json.loads(load_fixture("webhooks/alertmanager_mixed.json"))
     resolved["alerts"] = [dict(resolved["alerts"][1], status="resolved", endsAt="2026-11-26T04:00:00Z")]
     post(client, resolved)
-    firing_section = client.get("/").text.split("<h2>Firing alerts</h2>")[1].split("</section>")[0]
+    firing_section = client.get("/").text.split('id="open-incidents"')[1].split("</section>")[0]
     assert "HighLatency" not in firing_section and "ApiDown" in firing_section
 
 

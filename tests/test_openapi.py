@@ -18,11 +18,13 @@ from webapp.extensions import db
 from webapp.models import (
     Customer,
     Event,
+    Incident,
     Notification,
     NotificationPreference,
     Role,
     SmtpConfig,
     User,
+    open_key,
     utcnow,
 )
 from webapp.security import encrypt_secret
@@ -46,8 +48,19 @@ def seed_rows(customer: Customer, admin: User) -> None:
         labels={"a": "b"},
         data={"job_url": None},
     )
-    db.session.add(event)
+    incident = Incident(
+        customer_id=customer.id,
+        source="api",
+        key="seed",
+        open_key=open_key("api", customer.id, "seed"),
+        title="Seed",
+        labels={"a": "b"},
+        severity="high",
+        severity_rank=3,
+    )
+    db.session.add_all([event, incident])
     db.session.flush()
+    event.incident_id = incident.id
     db.session.add_all(
         [
             Notification(

@@ -43,6 +43,7 @@ from webapp.models import (
     ApiKey,
     Channel,
     Holiday,
+    Incident,
     MessageTemplate,
     NotificationPreference,
     NotificationStatus,
@@ -163,8 +164,24 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
     )
     db.session.add(endpoint)
     db.session.flush()
+    incident = Incident(
+        customer_id=customer.id,
+        source="alertmanager",
+        key=f"{mark}-fingerprint",
+        open_key=f"alertmanager:{customer.id}:{mark}-fingerprint",
+        title=f"{mark} incident",
+        summary=f"{mark} summary",
+        severity=Severity.HIGH,
+        severity_rank=Severity.HIGH.rank,
+        labels={"service": f"{mark}-service", "instance": f"{mark}-1"},
+        data={"generatorURL": f"https://prometheus.{mark}.example.com/graph"},
+    )
+    db.session.add(incident)
+    db.session.flush()
+    event.incident_id = incident.id
     rows = {
         "event": event,
+        "incident": incident,
         "ticket": ticket,
         "webhook_endpoint": endpoint,
         "timeline_entry": TimelineEntry(ticket_id=ticket.id, kind="comment", body=f"{mark} comment", actor_id=op.id),
@@ -227,8 +244,24 @@ def _global_rows(world: World) -> None:
     """The operations team's rows (no customer): only whoever sees every customer sees them."""
     # Its title is a shared headline (the dashboard's firing alerts: tenancy); the rest of it is not.
     event = make_event(None, title="operations alert", body=f"{GLOBAL} body")
+    incident = Incident(  # its title is the dashboard's shared headline too; the rest is the operations team's
+        customer_id=None,
+        source="alertmanager",
+        key="operations-fingerprint",
+        open_key="alertmanager:0:operations-fingerprint",
+        title="operations alert",
+        summary=f"{GLOBAL} summary",
+        severity=Severity.CRITICAL,
+        severity_rank=Severity.CRITICAL.rank,
+        labels={},
+        data={},
+    )
+    db.session.add(incident)
+    db.session.flush()
+    event.incident_id = incident.id
     rows = {
         "event": event,
+        "incident": incident,
         "notification": make_notification(
             user=world.admin,
             event=event,
@@ -451,6 +484,7 @@ PARAM_KIND = {
     "user_id": "user",
     "ticket_id": "ticket",
     "event_id": "event",
+    "incident_id": "incident",
     "notification_id": "notification",
     "config_id": "smtp_config",
     "endpoint_id": "webhook_endpoint",
@@ -489,6 +523,7 @@ FOREIGN_ARGS: dict[str, Callable[[World], list]] = {
     "assignee": lambda w: [w.op_b.id],
     "actor": lambda w: [w.op_b.id],
     "event": lambda w: w.foreign("event"),
+    "explain": lambda w: [w.op_b.id, w.viewer_b.id],  # "why not notified?" about a person of B
     "watch": lambda w: w.foreign("notification"),
     "before": lambda w: [MAX_ROW_ID],  # keyset cursors that would take in every row if the scope were lost
     "after": lambda w: [0],
@@ -511,6 +546,13 @@ PLAIN_ARGS = {
     "until",
     "next",
     "api_key",
+    "state",
+    "severity",
+    "source",
+    "label",
+    "mine",
+    "unacked",
+    "order",
 }
 
 # Form fields that name rows (their B values), and the rest of a valid form for each page that has one.
@@ -522,8 +564,9 @@ FOREIGN_FIELDS: dict[str, Callable[[World], list]] = {
     "user": lambda w: [w.op_b.id, w.admin.id],
     "users": lambda w: [w.op_b.id, w.admin.id],
     "event": lambda w: w.foreign("event"),
+    "incident": lambda w: w.foreign("incident"),
 }
-ROW_NAMES = {"customer", "customers", "user", "users", "assignee", "event", "ticket", "endpoint", "key"}
+ROW_NAMES = {"customer", "customers", "user", "users", "assignee", "event", "incident", "ticket", "endpoint", "key"}
 
 
 def _unused_template_pair(world: World) -> dict:
@@ -548,6 +591,7 @@ BASE_FORMS: dict[str, Callable[[World], dict]] = {
     "admin.template_create": _unused_template_pair,
     "admin.template_override": lambda w: {},
     "admin.routing_preview": lambda w: {"event": w.of(A, "event")},
+    "admin.incident_bulk": lambda w: {"action": "acknowledge"},
 }
 
 
@@ -862,6 +906,11 @@ PLAIN_QUERY = {
     "from",
     "to",
     "format",
+    "state",
+    "label",
+    "paged_me",
+    "unacknowledged",
+    "order",
 }
 FOREIGN_PROPS: dict[str, Callable[[World], list]] = {
     "customer_id": lambda w: [w.b.id],

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, literal, tuple_
 
 from webapp.extensions import db
 
@@ -67,12 +67,13 @@ def _key(row, keys) -> Any:
 
 
 def _beyond(keys, bound, *, above: bool):
-    """The rows whose key is above (or below) `bound`: for (column, id), column beyond, or equal and id beyond."""
+    """The rows whose key is above (or below) `bound`: for (column, id), a row-value comparison
+    `(column, id) < (:c, :i)`, which PostgreSQL and SQLite read as one range of the (column, id) index."""
     values = bound if isinstance(bound, tuple) else (bound,)
     if len(values) != len(keys):
         raise ValueError("a keyset bound has one value per key")
-    first, value = keys[0], values[0]
-    beyond = first > value if above else first < value
     if len(keys) == 1:
-        return beyond
-    return or_(beyond, and_(first == value, _beyond(keys[1:], tuple(values[1:]), above=above)))
+        return keys[0] > values[0] if above else keys[0] < values[0]
+    row = tuple_(*keys)
+    other = tuple_(*(literal(value, type_=key.type) for key, value in zip(keys, values, strict=True)))
+    return row > other if above else row < other

@@ -19,6 +19,7 @@ from webapp.admin import (  # noqa: E402,F401
     deliveries,
     events,
     inbox,
+    incidents,
     integrations,
     menu,
     phones,

@@ -13,7 +13,7 @@ from webapp.extensions import db
 from webapp.models import Notification, utcnow
 from webapp.queue import get_queue
 from webapp.services.delivery import delivery_log
-from webapp.services.overview import dashboard_queries, ops_status
+from webapp.services.overview import dashboard_queries, incident_queries, ops_status
 from webapp.services.tickets import ticket_queries
 
 
@@ -22,7 +22,7 @@ def dashboard():
     now = utcnow()
     principal = tenancy.current()
     days = 7 if request.args.get("range") == "7d" else 1
-    firing, firing_count = dashboard_queries.firing_alerts(principal, now=now)
+    incidents, incident_counts = incident_queries.open_incidents(principal)
     attention, at_risk_count, breached_count = dashboard_queries.tickets_needing_attention(principal, now=now)
     failed, failed_count = dashboard_queries.failed_deliveries(principal, now=now)
     newest_open, open_count = dashboard_queries.open_tickets(principal)
@@ -38,8 +38,11 @@ def dashboard():
     return render_template(
         "admin/dashboard.html",
         counts=dashboard_queries.status_counts(principal, since=now - timedelta(hours=24)),
-        firing=firing,
-        firing_count=firing_count,
+        incidents=incidents,
+        incident_counts=incident_counts,
+        incident_age=lambda incident: incident_queries.age(incident, now),
+        can_see=principal.can_see,
+        can_change=principal.can_change,
         attention=attention,
         at_risk_count=at_risk_count,
         breached_count=breached_count,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy.orm import selectinload
 
 from webapp import tenancy
 from webapp.admin import bp
@@ -14,25 +13,27 @@ from webapp.admin.pager import keyset_page
 from webapp.extensions import db
 from webapp.models import Channel, Notification
 from webapp.security import is_safe_next
-from webapp.services.overview.inbox import SHOWN, mark_read
+from webapp.services.overview.inbox import SHOWN, inbox_items, incidents_of, mark_read
 
 
 @bp.get("/inbox")
 def inbox():
-    query = (
-        db.select(Notification)
-        .options(selectinload(Notification.event))
-        .where(
-            Notification.user_id == tenancy.current().own_user_id,
-            Notification.channel == Channel.WEB,
-            Notification.status.in_(SHOWN),
-        )
-    )
+    principal = tenancy.current()
     unread_only = request.args.get("unread") == "1"
-    if unread_only:
-        query = query.where(Notification.read_at.is_(None))
-    page = keyset_page(query, Notification.id, per_page=current_app.config["PER_PAGE"])
-    return render_template("admin/inbox/list.html", page=page, unread_only=unread_only, confirm=ConfirmForm())
+    page = keyset_page(
+        inbox_items(principal.own_user_id, unread_only=unread_only),
+        Notification.id,
+        per_page=current_app.config["PER_PAGE"],
+    )
+    incidents = incidents_of(page.items)
+    return render_template(
+        "admin/inbox/list.html",
+        page=page,
+        unread_only=unread_only,
+        confirm=ConfirmForm(),
+        incident_of=lambda n: incidents.get(n.event.incident_id) if n.event is not None else None,
+        can_change=principal.can_change,
+    )
 
 
 @bp.app_template_global()

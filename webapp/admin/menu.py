@@ -9,13 +9,12 @@ from typing import NamedTuple
 
 from flask import current_app
 from flask_login import current_user
-from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.admin import bp
 from webapp.extensions import db
-from webapp.models import Channel, Notification, Role
-from webapp.services.overview.inbox import SHOWN
+from webapp.models import Role
+from webapp.services.overview.inbox import unread_count
 
 
 class MenuItem(NamedTuple):
@@ -25,6 +24,7 @@ class MenuItem(NamedTuple):
 
 
 MENU: list[MenuItem] = [
+    MenuItem("admin.incident_list", "Incidents", Role.VIEWER),
     MenuItem("admin.dashboard", "Dashboard", Role.VIEWER),
     MenuItem("admin.ticket_list", "Tickets", Role.VIEWER),
     MenuItem("admin.delivery_list", "Delivery log", Role.VIEWER),
@@ -38,20 +38,6 @@ MENU: list[MenuItem] = [
     MenuItem("admin.integrations_page", "Integrations", Role.VIEWER),
     MenuItem("admin.audit_list", "Audit log", Role.ADMIN),
 ]
-
-
-def unread_count(user_id: int) -> int:
-    """Unread web notifications; the partial index ix_notification_web_unread keeps this cheap."""
-    return db.session.scalar(
-        db.select(func.count())
-        .select_from(Notification)
-        .where(
-            Notification.user_id == user_id,
-            Notification.channel == Channel.WEB,
-            Notification.read_at.is_(None),
-            Notification.status.in_(SHOWN),
-        )
-    )
 
 
 @bp.app_context_processor

@@ -10,6 +10,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 from webapp.api import (  # noqa: E402,F401
     auth,
     events,
+    incidents,
     notifications,
     openapi,
     preferences,

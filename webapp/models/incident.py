@@ -69,6 +69,21 @@ class Incident(db.Model):
         sa.Index("ix_incident_state_rank_id", "state", "severity_rank", "id"),
         sa.Index("ix_incident_customer_id_id", "customer_id", "id"),
         sa.Index("ix_incident_customer_state_id", "customer_id", "state", "id"),
+        sa.Index("ix_incident_rank_id", "severity_rank", "id"),  # most severe first, every state
+        # The open ones (few, beside a long history of resolved ones): the console's default list.
+        *(
+            sa.Index(
+                name,
+                *columns,
+                postgresql_where=sa.text("state IN ('triggered', 'acknowledged')"),
+                sqlite_where=sa.text("state IN ('triggered', 'acknowledged')"),
+            )
+            for name, columns in (
+                ("ix_incident_open_id", ("id",)),
+                ("ix_incident_open_rank_id", ("severity_rank", "id")),
+                ("ix_incident_open_customer_id", ("customer_id", "id")),
+            )
+        ),
         sa.Index(
             "ix_incident_escalation",
             "next_escalation_at",

@@ -6,18 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import case, exists, func, or_
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy import case, func, or_
+from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
-from webapp.models import Customer, Event, EventStatus, Notification, NotificationStatus, Ticket
+from webapp.models import Customer, Notification, NotificationStatus, Ticket
 from webapp.services.delivery import delivery_log
 from webapp.services.tickets import sla_report, ticket_queries
 
 if TYPE_CHECKING:
     from webapp.tenancy import Principal
 
-FIRING_WINDOW = timedelta(days=7)  # older alerts without a resolution are not "now"
 S = NotificationStatus
 STATUS_COLORS = {
     "delivered": "#2e7d32",
@@ -30,27 +29,6 @@ STATUS_COLORS = {
     "failed": "#c62828",
 }
 CHANNEL_COLORS = {"sms": "#1565c0", "email": "#ef6c00", "web": "#6a1b9a", "webhook": "#00897b"}
-
-
-def firing_alerts(principal: Principal, *, now: datetime, limit: int = 10) -> tuple[list[Event], int]:
-    """The reader's customers' alerts still firing, and the operations team's (a shared headline: tenancy)."""
-    resolved = aliased(Event)
-    still_firing = principal.scoped(
-        db.select(Event).where(
-            Event.status == EventStatus.FIRING,
-            Event.created_at >= now - FIRING_WINDOW,
-            ~exists().where(
-                resolved.source == Event.source,
-                resolved.dedup_key == Event.dedup_key,
-                resolved.status == EventStatus.RESOLVED,
-            ),
-        ),
-        Event.customer_id,
-        shared=True,
-    ).order_by(Event.id.desc())
-    rows = list(db.session.scalars(still_firing.limit(limit)))
-    total = db.session.scalar(db.select(func.count()).select_from(still_firing.subquery()))
-    return rows, total or 0
 
 
 def tickets_needing_attention(principal: Principal, *, now: datetime, limit: int = 10) -> tuple[list[Ticket], int, int]:
