@@ -6,7 +6,7 @@ Existing users start at 1; sessions made before this revision (which carry no ve
 Verification SMS already stored with their code get the body "verification code (hidden)".
 
 Revision ID: 9089338994e6
-Revises: a1c3e5f7b9d2
+Revises: 6fd7ada91d28
 Create Date: 2026-12-01 17:28:43.997408
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "9089338994e6"
-down_revision = "a1c3e5f7b9d2"
+down_revision = "6fd7ada91d28"
 branch_labels = None
 depends_on = None
 
