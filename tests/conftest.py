@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import g, request_started
 from flask_migrate import upgrade
 
 from tests.twilio_fake import FakeTwilio
@@ -24,6 +25,7 @@ os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gett
 PASSWORD = "pw-for-tests"
 TWILIO_SID = "AC" + "0" * 31 + "1"
 TWILIO_TOKEN = "twilio-test-auth-token"
+LOOPBACK = "127.0.0.0/8, ::1, localhost"
 
 
 def _postgres_url() -> str | None:
@@ -59,6 +61,7 @@ def base_config(uri: str) -> dict:
         "DELIVERY_BACKOFF_SECONDS": 0.2,
         "DELIVERY_MAX_ATTEMPTS": 3,
         "LOGIN_RATE_LIMIT": "5 per minute",
+        "EGRESS_ALLOW": LOOPBACK,  # the loopback Twilio, SMTP server and webhook receivers
     }
 
 
@@ -237,6 +240,19 @@ def make_user(app, customer):
         return user
 
     return _make
+
+
+@pytest.fixture
+def each_request_loads_its_user(app):
+    """The tests share one app context (and so `g`): make every request load its user from its own cookies,
+    as separate browsers do."""
+
+    def forget(sender, **extra):
+        g.pop("_login_user", None)
+
+    request_started.connect(forget, app)
+    yield
+    request_started.disconnect(forget, app)
 
 
 @pytest.fixture

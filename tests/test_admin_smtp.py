@@ -45,10 +45,10 @@ def test_empty_password_keeps_the_old_one(client, login_as, customer):
     login_as("operator")
     config = create(client, customer)
     stored = config.password_encrypted
-    answer = client.post(f"/smtp/{config.id}", data={**FORM, "password": "", "host": "mail.example.com"})
+    answer = client.post(f"/smtp/{config.id}", data={**FORM, "password": "", "from_name": "Acme NOC"})
     assert answer.status_code == 302
     db.session.refresh(config)
-    assert config.host == "mail.example.com" and config.password_encrypted == stored
+    assert config.from_name == "Acme NOC" and config.password_encrypted == stored  # same server: kept
     client.post(f"/smtp/{config.id}", data={**FORM, "password": "new-pass"})
     db.session.refresh(config)
     assert decrypt_secret(config.password_encrypted) == "new-pass"

@@ -25,7 +25,7 @@ def _default(channel: str = "sms", event_type: str | None = None) -> MessageTemp
 
 
 def test_preview_shows_rendered_text_with_sms_encoding_and_segments(client, login_as):
-    login_as("viewer")
+    login_as("operator")
     template = _default("sms")
     response = client.post(
         f"/templates/{template.id}/preview",
@@ -57,7 +57,7 @@ def test_preview_reports_template_errors_clearly(client, login_as):
 
 
 def test_preview_escapes_html_values(client, login_as):
-    login_as("viewer")
+    login_as("operator")
     template = _default("email")
     data = client.post(
         f"/templates/{template.id}/preview", data={"body_text": "x", "body_html": "{{ '<script>' }}"}
@@ -151,7 +151,7 @@ def test_admin_creates_a_default_template_and_operator_one_for_their_customer(cl
 
 
 def test_sla_templates_preview_with_a_sample_ticket(client, login_as):
-    login_as("viewer")
+    login_as("operator")
     template = _default("email", event_type="sla_breach")
     data = client.post(
         f"/templates/{template.id}/preview", data={"subject": "{{ ticket.key }} late", "body_text": "{{ link }}"}

@@ -219,10 +219,13 @@ def test_smtp_crud_keeps_the_password_write_only(client, key, customer):
     config = db.session.get(SmtpConfig, created.json["id"])
     assert decrypt_secret(config.password_encrypted) == "s3cret-app-password"
     url = f"/api/v1/smtp/{config.id}"
-    patched = client.patch(url, json={"port": 465, "security": "ssl", "password": "********"}, headers=admin)
-    assert patched.status_code == 200 and patched.json["port"] == 465
+    patched = client.patch(url, json={"from_name": "NOC", "password": "********"}, headers=admin)
+    assert patched.status_code == 200 and patched.json["from_name"] == "NOC"
     db.session.expire_all()
     assert decrypt_secret(db.session.get(SmtpConfig, config.id).password_encrypted) == "s3cret-app-password"
+    moved = client.patch(url, json={"port": 465, "security": "ssl", "password": "********"}, headers=admin)
+    assert moved.status_code == 200 and moved.json["port"] == 465
+    assert moved.json["password"] is None  # another server: the password was not carried over to it
     replaced = client.put(url, json={**SMTP, "customer_id": customer.id, "password": "new-one"}, headers=admin)
     assert replaced.status_code == 200 and replaced.json["port"] == 587
     db.session.expire_all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, has_request_context
+from flask import Flask, current_app, g, has_request_context
 from sqlalchemy import event
 
 from webapp import config, errors, logs, pool
@@ -76,10 +76,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 def load_user(user_id: str):
     from webapp.models import User
 
-    if not user_id.isdigit():
+    uid, _, version = user_id.partition(".")
+    if not uid.isdigit() or not version.isdigit():  # a cookie from before session versions: sign in again
         return None
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.is_active else None
+    user = db.session.get(User, int(uid))
+    if user is None or not user.is_active or user.session_version != int(version):
+        return None  # signed out everywhere, password changed, rights changed or deactivated since
+    return user
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -107,6 +110,8 @@ def _sms_backend(app: Flask):
 
 
 def _security_headers(response):
+    if current_app.config["OPSRELAY_ENV"] == "production":  # served over HTTPS only: browsers remember it
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")

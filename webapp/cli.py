@@ -117,6 +117,9 @@ def demo_seed_command(force: bool):
     click.echo(f"Sign in as {done.users[0].email} (admin) or any other demo user with password {seed.PASSWORD}")
 
 
+DEV_EGRESS_ALLOW = "127.0.0.0/8, ::1, localhost"
+
+
 @click.command("dev")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
@@ -145,6 +148,9 @@ def dev_command(host: str, port: int):
     else:
         click.echo(f"\n  Log in at {base}/login with your admin account (`flask users create-admin` adds one).\n")
     if app.config["OPSRELAY_ENV"] != "production":
+        if not app.config.get("EGRESS_ALLOW"):  # a laptop's own SMTP catcher and webhook receivers
+            app.config["EGRESS_ALLOW"] = DEV_EGRESS_ALLOW
+            click.echo(f"  Outgoing webhooks and SMTP may reach loopback here (EGRESS_ALLOW={DEV_EGRESS_ALLOW}).")
         key = development_api_key(app)
         click.echo("  Development API key (admin scope; kept in instance/dev_api_key):")
         click.echo(f"    curl -H 'X-API-Key: {key}' {base}/api/v1/auth/verify")

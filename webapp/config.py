@@ -99,6 +99,18 @@ def prometheus_multiproc_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
+def _egress_allow() -> str:
+    """EGRESS_ALLOW: networks and host names outgoing webhooks and SMTP may reach although not public."""
+    from webapp.egress import AllowList
+
+    value = os.environ.get("EGRESS_ALLOW", "").strip()
+    try:
+        AllowList.parse(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return value
+
+
 def from_environment(instance_path: str) -> dict:
     """Build the app config from the environment; raise ConfigError if it cannot run."""
     env = os.environ.get("OPSRELAY_ENV", "development").strip().lower()
@@ -182,6 +194,7 @@ def from_environment(instance_path: str) -> dict:
         # The third seed's limits, per API key: GET /api/v1/tickets and POST /api/v1/tickets.
         "API_TICKETS_LIST_RATE_LIMIT": os.environ.get("API_TICKETS_LIST_RATE_LIMIT", "10 per minute"),
         "API_TICKETS_CREATE_RATE_LIMIT": os.environ.get("API_TICKETS_CREATE_RATE_LIMIT", "5 per minute"),
+        "EGRESS_ALLOW": _egress_allow(),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
     }
@@ -193,6 +206,8 @@ class Defaults:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}  # disconnects: webapp/pool.py pings connections that sat idle
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
     MAX_CONTENT_LENGTH = 1024 * 1024  # webhook and form bodies; 413 beyond
     WTF_CSRF_TIME_LIMIT = None
     RQ_INLINE = False  # tests: run jobs at enqueue time, in the request

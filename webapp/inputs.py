@@ -132,16 +132,27 @@ def query_choices(name: str, choices: Iterable[str]) -> list[str] | None:
     return list(dict.fromkeys(values))
 
 
+def utc_time(text: str) -> datetime:
+    """An ISO 8601 date-time as an aware UTC datetime (without a zone it is UTC); ValueError when it is not one
+    or lies outside the years 1-9999 once in UTC (0001-01-01T00:00:00+23:59)."""
+    if not isinstance(text, str):
+        raise ValueError("not text")
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
+
+
 def query_time(name: str) -> datetime | None:
     """An ISO 8601 date-time; without a zone it is UTC."""
     raw = _raw(name)
     if raw is None:
         return None
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return utc_time(raw)
     except ValueError:
         raise InvalidQuery(name, "an ISO 8601 date-time, e.g. 2026-04-01T12:00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def query_bool(name: str) -> bool | None:

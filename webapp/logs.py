@@ -22,7 +22,10 @@ _job_request_id: ContextVar[str | None] = ContextVar("opsrelay_job_request_id", 
 # What must never reach a log line: api_key (and token, secret, password, signature) query or form values,
 # bearer credentials, OpsRelay API keys (opsr_...), and a URL's user:password.
 _REDACTIONS = [
-    (re.compile(r"(?i)\b(api_key|apikey|token|access_token|secret|password|signature)=[^&\s\"']*"), r"\1=[redacted]"),
+    (
+        re.compile(r"(?i)\b(api_key|apikey|key|token|access_token|secret|password|signature)=[^&\s\"']*"),
+        r"\1=[redacted]",
+    ),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
     (re.compile(r"\bopsr_[A-Za-z0-9_-]+"), "opsr_[redacted]"),
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1[redacted]@"),
@@ -89,6 +92,29 @@ class JsonFormatter(logging.Formatter):
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites a record whose message carries a credential query parameter (access logs of URLs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError, KeyError):
+            return True
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def install_redaction() -> None:
+    """Access logs (the dev server's, gunicorn's) and our own handler never show ?api_key= values."""
+    for name in ACCESS_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
 
 
 class _Marked(logging.StreamHandler):
@@ -102,8 +128,9 @@ def configure(*, as_json: bool, level: int = logging.INFO) -> None:
     # The twilio client logs every request's headers and every response at INFO: ten lines per SMS,
     # a visible share of a delivery's cost. Its warnings and errors still show; ours say what was sent.
     logging.getLogger("twilio.http_client").setLevel(max(level, logging.WARNING))
-    # Werkzeug's own access line would repeat ours, with the query string unredacted.
+    # Werkzeug's own access line would repeat ours; whatever access lines are written are redacted.
     logging.getLogger("werkzeug").setLevel(max(level, logging.WARNING))
+    install_redaction()
     if any(isinstance(h, _Marked) for h in root.handlers):
         return
     for handler in list(root.handlers):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 from urllib.parse import urljoin, urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import abort, current_app, request
 from flask_login import current_user, login_required
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.models import Role
 
@@ -48,6 +50,20 @@ def bearer_token() -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+@lru_cache(maxsize=1)
+def _dummy_password_hash() -> str:
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def password_matches(user, password: str) -> bool:
+    """Whether `password` is `user`'s; for no user (an unknown email) a dummy hash is checked all the same, so
+    the answer takes as long and says nothing of which emails have accounts."""
+    if user is None:
+        check_password_hash(_dummy_password_hash(), password)
+        return False
+    return user.check_password(password)
 
 
 def hash_api_key(key: str) -> str:

@@ -2,7 +2,7 @@
 // admin preview endpoint and shows the rendered text, the SMS encoding/segments and any error.
 (function () {
   const form = document.getElementById("template-form");
-  if (!form) return;
+  if (!form || !form.dataset.previewUrl) return;  // viewers get no preview
   const url = form.dataset.previewUrl;
   const errors = document.getElementById("preview-errors");
   const text = document.getElementById("preview-text");

@@ -84,13 +84,16 @@ def smtp_edit(config_id: int):
     if form.validate_on_submit():
         payload = form.payload()
         try:
-            smtp_configs.update(principal, config, payload)
+            changes = smtp_configs.update(principal, config, payload)
         except InvalidPayload as exc:
             form.show(exc)
         else:
             db.session.commit()
-            kept = "" if payload.get("password") else " The stored password was kept."
-            flash("SMTP settings saved." + kept, "success")
+            if changes.get("password") == "cleared" and not payload.get("password"):
+                kept = " The server changed, so the stored password was cleared: enter it again."
+            else:
+                kept = "" if payload.get("password") else " The stored password was kept."
+            flash("SMTP settings saved." + kept, "success" if "cleared" not in kept else "warning")
             return redirect(url_for("admin.smtp_edit", config_id=config.id))
     return _edit_page(config, form, watch=arg_id("watch"))
 

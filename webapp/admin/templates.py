@@ -122,6 +122,7 @@ def template_edit(template_id: int):
         template=template,
         form=form,
         can_change=can_change,
+        can_preview=tenancy.current().allows(Role.OPERATOR),
         override_form=override_form,
         customer=customer,
         confirm=ConfirmForm(),
@@ -158,6 +159,7 @@ def template_remove(template_id: int):
 
 
 @bp.post("/templates/<int:template_id>/preview")
+@role_required(Role.OPERATOR)  # running template code is for those who may write templates
 def template_preview(template_id: int):
     """JSON: the template as typed, rendered with sample data, with SMS encoding and segments."""
     template = _template_or_404(template_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask_login import current_user, login_user, logout_user
 from sqlalchemy import or_
 from sqlalchemy.orm import selectinload
 
@@ -98,6 +98,7 @@ def user_edit(user_id: int):
             getattr(form, exc.field).errors.append(str(exc))
         else:
             db.session.commit()
+            _keep_own_session(user)
             flash("User saved." if changed else "Nothing changed.", "success" if changed else "info")
             return redirect(url_for("admin.user_list"))
     return render_template(
@@ -132,6 +133,29 @@ def _set_active(user_id: int, active: bool):
     return redirect(url_for("admin.user_edit", user_id=user.id))
 
 
+def _keep_own_session(user: User) -> None:
+    """An admin who changed their own account keeps this session (the others have ended)."""
+    if user.id == current_user.id:
+        login_user(user)
+
+
+@bp.post("/users/<int:user_id>/sessions/end")
+@role_required(Role.ADMIN)
+def user_end_sessions(user_id: int):
+    """Sign out of all sessions: every browser, remember-me cookie and API token of the user."""
+    user = db.get_or_404(User, user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    users.end_sessions(user, why="signed out of all sessions by an admin", by=current_user)
+    db.session.commit()
+    if user.id == current_user.id:
+        logout_user()
+        flash("You are signed out of all sessions.", "info")
+        return redirect(url_for("auth.login"))
+    flash(f"{user.email} is signed out of all sessions.", "success")
+    return redirect(url_for("admin.user_edit", user_id=user.id))
+
+
 @bp.route("/users/<int:user_id>/password", methods=["GET", "POST"])
 @role_required(Role.ADMIN)
 def user_password(user_id: int):
@@ -145,7 +169,8 @@ def user_password(user_id: int):
                 form.password.errors.append(str(exc))
             else:
                 db.session.commit()
-                flash(f"Password of {user.email} changed.", "success")
+                _keep_own_session(user)
+                flash(f"Password of {user.email} changed; their other sessions are signed out.", "success")
                 return redirect(url_for("admin.user_edit", user_id=user.id))
         else:
             users.record_link(user, by=current_user)

@@ -32,7 +32,8 @@ class _Unauthorized(Unauthorized):
 def issue_token(user: User) -> tuple[str, int]:
     """A signed bearer token for `user` and its lifetime in seconds."""
     ttl = int(current_app.config["API_TOKEN_TTL_SECONDS"])
-    return _serializer().dumps({"uid": user.id, "pw": user.password_hash[-12:]}), ttl
+    claims = {"uid": user.id, "pw": user.password_hash[-12:], "sv": user.session_version}
+    return _serializer().dumps(claims), ttl
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -92,8 +93,13 @@ def _from_token(token: str) -> Principal:
     except BadSignature:
         raise _Unauthorized("This is neither a valid API key nor a valid token.") from None
     user = db.session.get(User, claims.get("uid")) if isinstance(claims, dict) else None
-    if user is None or not user.is_active or user.password_hash[-12:] != claims.get("pw"):
-        raise _Unauthorized("This token's user is unknown, deactivated, or changed their password.")
+    if (
+        user is None
+        or not user.is_active
+        or user.password_hash[-12:] != claims.get("pw")
+        or user.session_version != claims.get("sv")
+    ):
+        raise _Unauthorized("This token's user is unknown, deactivated, changed their password or signed out.")
     return Principal.of_user(user)
 
 

@@ -25,6 +25,7 @@ from webapp.errors import InvalidPayload
 from webapp.extensions import db, limiter
 from webapp.inputs import is_id
 from webapp.models import ApiKey, User
+from webapp.security import password_matches
 from webapp.services.integrations import api_keys
 from webapp.tenancy import SCOPES
 from webapp.validation import normalise_email
@@ -157,7 +158,7 @@ def token():
     except ValueError:
         email = email.strip().lower()
     user = db.session.scalar(db.select(User).where(User.email == email))
-    if user is None or not user.check_password(password) or not user.is_active:
+    if not password_matches(user, password) or not user.is_active:  # unknown emails: as slow as wrong passwords
         raise Unauthorized("Wrong email or password, or the account is deactivated.")
     access_token, ttl = issue_token(user)
     return {"access_token": access_token, "token_type": "bearer", "expires_in": ttl}

@@ -13,7 +13,7 @@ from flask import current_app, request
 
 from webapp.errors import InvalidPayload
 from webapp.extensions import limiter
-from webapp.inputs import InvalidQuery, query_int, read_json_object
+from webapp.inputs import InvalidQuery, is_id, query_int, read_json_object, utc_time
 from webapp.paging import keyset_page
 
 MAX_LIMIT = 200
@@ -57,10 +57,10 @@ def _cursor() -> tuple[datetime, int] | None:
         return None
     try:
         value = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
-        if not isinstance(value, list) or len(value) != 2 or not isinstance(value[1], int):
+        if not isinstance(value, list) or len(value) != 2 or not is_id(value[1]):  # ids fit the database
             raise ValueError
-        return datetime.fromisoformat(value[0]), value[1]
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        return utc_time(value[0]), value[1]
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise InvalidQuery("cursor", CURSOR) from None
 
 

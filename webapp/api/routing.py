@@ -3,7 +3,7 @@ not — decided by the same code as real routing, with nothing stored and nothin
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from werkzeug.exceptions import Forbidden
@@ -14,7 +14,7 @@ from webapp.api.access import api_required
 from webapp.api.common import responses
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.inputs import is_id, read_json_object
+from webapp.inputs import is_id, read_json_object, utc_time
 from webapp.models import (
     EVENT_TYPES,
     PERSONAL_CHANNELS,
@@ -63,10 +63,9 @@ def _moment(value: Any) -> datetime:
     if value is None:
         return utcnow()
     try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return utc_time(str(value))
     except ValueError:
         raise InvalidPayload("'at' must be an ISO 8601 time.", {"at": f"{value!r} is not a time"}) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _customer(value: Any, where: str) -> int | None:

@@ -6,20 +6,16 @@ import logging
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp import metrics
 from webapp.auth import bp
 from webapp.auth.forms import LoginForm, LogoutForm, SetPasswordForm
 from webapp.extensions import db, limiter
 from webapp.models import User, utcnow
-from webapp.security import is_safe_next
+from webapp.security import is_safe_next, password_matches
 from webapp.services.people import users
 
 log = logging.getLogger(__name__)
-
-# Checked when the email is unknown, so the answer takes as long as for a known one.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
 def _login_limit() -> str:
@@ -45,9 +41,7 @@ def login():
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
         user = db.session.scalar(db.select(User).where(User.email == email))
-        if user is None:
-            check_password_hash(_DUMMY_HASH, form.password.data)  # same time as a wrong password
-        if user is None or not user.check_password(form.password.data) or not user.is_active:
+        if not password_matches(user, form.password.data) or not user.is_active:
             log.info("failed login for user %s", user.id if user else "unknown")
             metrics.login_failures.inc()
             flash("Invalid email or password.", "danger")
@@ -65,6 +59,8 @@ def login():
 @login_required
 def logout():
     if LogoutForm().validate_on_submit():
+        users.end_sessions(current_user, why="signed out (every session ends)")
+        db.session.commit()
         logout_user()
         flash("You have been signed out.", "info")
     return redirect(url_for("auth.login"))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from flask_mail import Connection, Message
 
+from webapp import egress
 from webapp.channels.base import PermanentError, SendResult, TransientError
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,10 @@ def open_smtp(settings: SmtpSettings) -> smtplib.SMTP:
     """Connect to the mail server (TLS verified against the system's CAs or SMTP_CA_FILE) and log in.
     The only place a connection to a mail server is opened."""
     context = ssl.create_default_context(cafile=settings.ca_file)
-    if settings.security == "ssl":
-        host = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
+    if settings.security == "ssl":  # both open their socket under the egress policy
+        host = _SmtpSsl(settings.host, settings.port, timeout=settings.timeout, context=context)
     else:
-        host = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        host = _Smtp(settings.host, settings.port, timeout=settings.timeout)
     try:
         if settings.security == "starttls":
             host.starttls(context=context)
@@ -138,10 +139,24 @@ class VerifiedConnection(Connection):
 def _classify(exc: smtplib.SMTPResponseException, settings: SmtpSettings) -> Exception:
     """4xx: the server asks to try later; 5xx: it refuses for good."""
     detail = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+    detail = egress.excerpt(detail) or ""
     message = f"SMTP {exc.smtp_code} from {settings.host} ({settings.source}): {detail}"
     if 400 <= exc.smtp_code < 500:
         return TransientError(message, code=str(exc.smtp_code))
     return PermanentError(message, code=str(exc.smtp_code))
+
+
+class _Smtp(smtplib.SMTP):
+    """smtplib's client, its socket opened under the egress policy (TLS still checks the host's name)."""
+
+    def _get_socket(self, host, port, timeout):
+        return egress.create_connection(host, port, timeout, source_address=self.source_address)
+
+
+class _SmtpSsl(smtplib.SMTP_SSL):
+    def _get_socket(self, host, port, timeout):
+        sock = egress.create_connection(host, port, timeout, source_address=self.source_address)
+        return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
 class SmtpEmail:
@@ -174,10 +189,13 @@ class SmtpEmail:
             ) from None
         except smtplib.SMTPNotSupportedError as exc:
             raise PermanentError(f"{settings.host} ({settings.source}): {exc}", code="smtp") from None
-        except (smtplib.SMTPException, OSError) as exc:  # timeouts and TLS failures are OSErrors
+        except egress.EgressBlocked:
+            raise PermanentError(
+                f"SMTP server {settings.host}:{settings.port} ({settings.source}): {egress.BLOCKED}", code="egress"
+            ) from None
+        except (smtplib.SMTPException, OSError):  # refused, timed out, TLS failure: never said which (no port scan)
             raise TransientError(
-                f"could not talk to SMTP server {settings.host}:{settings.port} ({settings.source}): "
-                f"{type(exc).__name__}: {exc}",
+                f"SMTP server {settings.host}:{settings.port} ({settings.source}): {egress.COULD_NOT_CONNECT}",
                 code="network",
             ) from None
         if self.backend == "console":

@@ -10,10 +10,11 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import requests
 
-from webapp import logs
+from webapp import egress, logs
 
 USER_AGENT = "OpsRelay-Webhooks/1"
 
@@ -30,6 +31,7 @@ class Attempt:
     error: str | None
     response_excerpt: str | None
     retry_after: float | None = None
+    blocked: bool = False  # refused by the egress policy: retrying cannot help
 
     @property
     def ok(self) -> bool:
@@ -38,13 +40,23 @@ class Attempt:
     @property
     def transient(self) -> bool:
         """Worth retrying: no answer, a 5xx, 408 or 429. Other 4xx mean the receiver refuses this."""
+        if self.blocked:
+            return False
         return self.status_code is None or self.status_code >= 500 or self.status_code in (408, 429)
+
+
+def _phrase(status: int) -> str:
+    """The standard reason phrase (the peer's own is not shown)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 class HttpWebhook:
     def __init__(self, *, timeout: float):
         self.timeout = timeout
-        self.session = requests.Session()
+        self.session = egress.http_session()  # checked addresses only, no proxies, no redirects
 
     def post(self, *, url: str, secret: str, body: bytes, event_name: str, delivery_id: str) -> Attempt:
         timestamp = str(int(time.time()))
@@ -62,14 +74,23 @@ class HttpWebhook:
         started = time.perf_counter()
         try:
             response = self.session.post(url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
+        except requests.Timeout as exc:  # the peer's own words are never shown; only which of these it was
+            latency = int((time.perf_counter() - started) * 1000)
+            connected = isinstance(exc, requests.ReadTimeout)
+            message = f"no answer within {self.timeout:g} s" if connected else egress.COULD_NOT_CONNECT
+            return Attempt(None, latency, message, None)
         except requests.RequestException as exc:
             latency = int((time.perf_counter() - started) * 1000)
-            return Attempt(None, latency, f"{type(exc).__name__}: {exc}"[:1000], None)
+            message = egress.user_message(exc)
+            return Attempt(None, latency, message, None, blocked=message == egress.BLOCKED)
         latency = int((time.perf_counter() - started) * 1000)
         retry_after = None
         try:
             retry_after = float(response.headers["Retry-After"]) if "Retry-After" in response.headers else None
         except ValueError:
             retry_after = None
-        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code} {response.reason}"
-        return Attempt(response.status_code, latency, error, response.text[:500] or None, retry_after)
+        status = response.status_code
+        if 300 <= status < 400:  # never followed, never quoted
+            return Attempt(status, latency, f"HTTP {status}: redirects are not followed", None, retry_after)
+        error = None if 200 <= status < 300 else f"HTTP {status} {_phrase(status)}".rstrip()
+        return Attempt(status, latency, error, egress.excerpt(response.text), retry_after)

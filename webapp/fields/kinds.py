@@ -211,6 +211,9 @@ class Secret(Field):
 
     max_length: int = 500
     seal: Callable[[str], str] = str
+    # The fields naming where the secret goes (host, port, ...): changing one without giving the secret again
+    # clears it, so a stored password is never handed to a server other than the one it was set for.
+    bound_to: tuple[str, ...] = ()
     input_class: ClassVar[type] = PasswordField
 
     def is_empty(self, value: Any) -> bool:

@@ -95,6 +95,15 @@ class Spec:
             if change is not None:
                 setattr(row, f.key, value)
                 changes[name] = change
+        for f in self.fields:  # a secret whose destination moved, and that was not given again, is cleared
+            if (
+                isinstance(f, Secret)
+                and f.name not in changes
+                and any(name in changes for name in f.bound_to)
+                and getattr(row, f.key, None)
+            ):
+                setattr(row, f.key, None)
+                changes[f.name] = "cleared"
         return changes
 
     def dump(self, row: object) -> dict[str, Any]:

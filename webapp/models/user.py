@@ -30,6 +30,8 @@ class User(UserMixin, db.Model):
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Part of every session and remember-me cookie (get_id); raising it ends them all (services.people.users).
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     customers: Mapped[list[Customer]] = relationship(secondary=user_customer, back_populates="users")
     phone_numbers: Mapped[list[PhoneNumber]] = relationship(
@@ -46,6 +48,10 @@ class User(UserMixin, db.Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:
+        """What the session and the remember-me cookie hold: the id and the session version."""
+        return f"{self.id}.{self.session_version or 1}"
 
     def has_role(self, role: Role) -> bool:
         return self.role.rank >= role.rank
@@ -72,6 +78,8 @@ class PhoneNumber(db.Model):
     verify_code_hash: Mapped[str | None] = mapped_column(sa.String(128))
     verify_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     verify_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The live code, encrypted, for the SMS alone: the notification row never holds it (see services.people.phones).
+    verify_code_encrypted: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="phone_numbers")

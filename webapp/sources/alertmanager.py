@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from webapp.errors import InvalidPayload
+from webapp.inputs import utc_time
 from webapp.models import EventStatus, Severity
 from webapp.sources.normalised import NormalisedEvent
 
@@ -62,14 +63,12 @@ def _timestamp(value: Any, where: str, errors: dict[str, str]) -> datetime | Non
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.year <= 1:  # Go's zero time: not set
+            return None
+        return utc_time(value)
     except ValueError:
         errors[where] = f"{value!r} is not an RFC 3339 timestamp"
         return None
-    if parsed.year <= 1:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _fingerprint(labels: dict[str, str]) -> str:

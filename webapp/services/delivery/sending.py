@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import sqlalchemy as sa
 from flask import current_app
@@ -36,11 +37,13 @@ from webapp.models import (
 from webapp.security import decrypt_secret
 from webapp.services.inbound import acks, sms_replies
 from webapp.services.messages import templates
+from webapp.services.people import phones
 from webapp.validation import mask_phone
 
 log = logging.getLogger(__name__)
 
 STATUS_CALLBACK_PATH = "/api/v1/webhooks/twilio/status"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
 
 
 class Suppress(Exception):
@@ -130,9 +133,14 @@ def _send_sms(notification: Notification, event: Event | None, *, opted_out: boo
         ).first()
         via = phone.opted_out_via if phone is not None else None
         raise Suppress(f"opted out of SMS (number {mask_phone(notification.recipient)}) via {via or 'unknown'}")
-    text = sms_text_for(notification, event)
+    if phones.is_verification(notification):  # the code goes to the number only, never into the row
+        text = phones.verification_text(notification)
+        if text is None:
+            raise Suppress("the number was verified before this code could be sent")
+    else:
+        text = sms_text_for(notification, event)
+        notification.body = text
     length = sms_text.measure(text)
-    notification.body = text
     notification.sms_encoding = length.encoding
     notification.sms_segments = length.segments
     backend = current_app.extensions["opsrelay_sms"]
@@ -171,13 +179,13 @@ def smtp_settings(customer_id: int | None, *, test_notification_id: int | None =
         except ValueError as exc:
             raise PermanentError(f"SMTP config #{smtp.id}: {exc}", code="smtp_config") from None
         return SmtpSettings(
-            host=smtp.host,
+            host=one_line(smtp.host),
             port=smtp.port,
             security=str(smtp.security),
             username=smtp.username,
             password=password,
             from_email=smtp.from_email,
-            from_name=smtp.from_name,
+            from_name=one_line(smtp.from_name) if smtp.from_name else None,
             reply_to=smtp.reply_to,
             timeout=smtp.timeout_seconds,
             ca_file=config.get("SMTP_CA_FILE"),
@@ -195,6 +203,12 @@ def smtp_settings(customer_id: int | None, *, test_notification_id: int | None =
         ca_file=config.get("SMTP_CA_FILE"),
         source="app MAIL_* settings",
     )
+
+
+def one_line(value: str) -> str:
+    """A header value from data (an alert's label, a title): CR, LF and other control characters become spaces,
+    so no value can end a header, add one or make the message unbuildable."""
+    return " ".join(_CONTROL.sub(" ", value).split())
 
 
 def email_context(event: Event) -> dict:
@@ -233,8 +247,8 @@ def _send_email(notification: Notification, event: Event | None) -> SendResult:
         render_email(notification, event)
     settings = smtp_settings(notification.customer_id, test_notification_id=None if event else notification.id)
     email = Email(
-        to=notification.recipient,
-        subject=notification.subject or (event.title if event else "OpsRelay notification"),
+        to=one_line(notification.recipient),
+        subject=one_line(notification.subject or (event.title if event else "OpsRelay notification")),
         text=notification.body,
         html=notification.body_html,
         idempotency_key=f"opsrelay-notification-{notification.id}",  # a re-send repeats the Message-ID
@@ -313,7 +327,7 @@ def _send_webhook(notification: Notification, event: Event | None) -> SendResult
         raise PermanentError(f"{message} (endpoint paused after {failures} consecutive failures)", code="paused")
     if attempt.transient:
         raise TransientError(message, code=str(attempt.status_code or "network"), retry_after=attempt.retry_after)
-    raise PermanentError(message, code=str(attempt.status_code))
+    raise PermanentError(message, code="egress" if attempt.blocked else str(attempt.status_code))
 
 
 def pause_endpoint(endpoint: WebhookEndpoint, reason: str) -> None:

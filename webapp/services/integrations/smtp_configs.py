@@ -8,7 +8,8 @@ the customer reads them; its operators (an API key: the write scope) and admins 
 read-only keys are refused (403), another customer's are a 404. Settings stay with their customer.
 
 The password is write-only: encrypted at rest, never shown back. A page's empty password box keeps the stored
-one; in JSON, null or the mask (********) keeps it and "" clears it.
+one; in JSON, null or the mask (********) keeps it and "" clears it. It is bound to where it goes: changing the
+host, port, security or username without giving the password again clears it (never sent to a new server).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from webapp.inputs import is_id
 from webapp.models import Customer, Role, SmtpConfig, SmtpSecurity
 from webapp.security import encrypt_secret
 from webapp.services import audit
+
+DESTINATION = ("host", "port", "security", "username")  # where the password goes: change one, give it again
 
 SMTP_CONFIG = Spec(
     "SMTP config",
@@ -46,7 +49,11 @@ SMTP_CONFIG = Spec(
             label="Password",
             attr="password_encrypted",
             seal=encrypt_secret,
-            help="Leave empty to keep the stored password.",
+            bound_to=DESTINATION,
+            help=(
+                "Leave empty to keep the stored password. Changing the host, port, username or security clears "
+                "it unless you enter it again here."
+            ),
         ),
         Email(name="from_email", label="From address", required=True),
         Text(name="from_name", label="From name", max_length=120),

@@ -7,17 +7,22 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from flask import current_app
 
 from webapp import outbox
 from webapp.channels.sms_text import measure
 from webapp.extensions import db
 from webapp.models import Channel, Notification, NotificationStatus, PhoneNumber, User, utcnow
-from webapp.security import constant_time_equals
+from webapp.security import constant_time_equals, decrypt_secret, encrypt_secret
 from webapp.services import audit
 from webapp.validation import to_e164
 
 MAX_CODE_ATTEMPTS = 5
+VERIFICATION_SUBJECT = "Phone verification"
+# What the delivery log, the inbox and the API show of a verification SMS: the code reaches the number only,
+# so typing it back proves possession of the phone.
+HIDDEN_BODY = "verification code (hidden)"
 RESEND_AFTER = timedelta(seconds=60)  # one code a minute per number: no SMS flood from the button
 CODE_DIGITS = 6
 
@@ -101,17 +106,17 @@ def start_verification(phone: PhoneNumber, *, by: User, now: datetime | None = N
         raise PhoneError("A code was sent less than a minute ago; wait a moment before asking again.")
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     phone.verify_code_hash = _code_hash(phone, code)
+    phone.verify_code_encrypted = encrypt_secret(code)
     phone.verify_expires_at = now + ttl
     phone.verify_attempts = 0
-    body = f"OpsRelay: your verification code is {code}. It expires in a few minutes."
-    length = measure(body)
+    length = measure(_text(code))
     notification = Notification(
         event_id=None,
         user_id=phone.user_id,
         channel=Channel.SMS,
         recipient=phone.number,
-        subject="Phone verification",
-        body=body,
+        subject=VERIFICATION_SUBJECT,
+        body=HIDDEN_BODY,
         status=NotificationStatus.QUEUED,
         queued_at=now,
         sms_encoding=length.encoding,
@@ -124,20 +129,62 @@ def start_verification(phone: PhoneNumber, *, by: User, now: datetime | None = N
     return notification
 
 
+def _text(code: str) -> str:
+    return f"OpsRelay: your verification code is {code}. It expires in a few minutes."
+
+
+def is_verification(notification: Notification) -> bool:
+    return notification.event_id is None and notification.subject == VERIFICATION_SUBJECT
+
+
+def verification_text(notification: Notification) -> str | None:
+    """The SMS text of a verification notification, with the current code of its number; None once the code
+    was used (nothing worth sending). An expired code is still sent: typing it back says it expired."""
+    phone = db.session.scalars(
+        db.select(PhoneNumber).where(
+            PhoneNumber.user_id == notification.user_id, PhoneNumber.number == notification.recipient
+        )
+    ).first()
+    if phone is None or not phone.verify_code_encrypted:
+        return None
+    try:
+        return _text(decrypt_secret(phone.verify_code_encrypted))
+    except ValueError:
+        return None
+
+
+def _clear_code(phone: PhoneNumber) -> None:
+    phone.verify_code_hash = None
+    phone.verify_code_encrypted = None
+    phone.verify_expires_at = None
+    phone.verify_attempts = 0
+
+
 def confirm(phone: PhoneNumber, code: str, *, by: User, now: datetime | None = None) -> None:
-    """Mark the phone verified if `code` matches the live code; PhoneError (on field "code") otherwise."""
+    """Mark the phone verified if `code` matches the live code; PhoneError (on field "code") otherwise.
+
+    Each try takes one of the MAX_CODE_ATTEMPTS with one conditional UPDATE before the code is compared, so
+    concurrent guesses cannot evaluate more than that many (the caller commits, wrong tries included)."""
     now = now or utcnow()
     if phone.verify_code_hash is None or phone.verify_expires_at is None:
         raise PhoneError("No code was sent to this number; send one first.", field="code")
     if phone.verify_expires_at <= now:
         raise PhoneError("This code has expired; send a new one.", field="code")
-    if phone.verify_attempts >= MAX_CODE_ATTEMPTS:
+    taken = db.session.execute(
+        sa.update(PhoneNumber)
+        .where(
+            PhoneNumber.id == phone.id,
+            PhoneNumber.verify_code_hash == phone.verify_code_hash,
+            PhoneNumber.verify_attempts < MAX_CODE_ATTEMPTS,
+        )
+        .values(verify_attempts=PhoneNumber.verify_attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(phone, ["verify_attempts", "verify_code_hash"])
+    if not taken:
         raise PhoneError("Too many wrong codes; send a new one.", field="code")
     if not constant_time_equals(_code_hash(phone, code.strip()), phone.verify_code_hash):
-        phone.verify_attempts += 1
         raise PhoneError("That code is not right.", field="code")
     phone.verified_at = now
-    phone.verify_code_hash = None
-    phone.verify_expires_at = None
-    phone.verify_attempts = 0
+    _clear_code(phone)
     audit.record(actor=by, action="phone.verify", target=phone, summary=f"{phone.masked} verified")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from webapp.extensions import db
+from webapp.inputs import utc_time
 from webapp.models import Customer, Event, Ticket, TicketStatus, utcnow
 
 if TYPE_CHECKING:
@@ -165,7 +166,7 @@ def period(since: str | None, until: str | None, *, now: datetime | None = None)
 
     Raises ValueError(field, message) for a value that is not a date, or a period that ends first.
     """
-    from datetime import UTC, timedelta
+    from datetime import timedelta
 
     now = now or utcnow()
 
@@ -173,10 +174,9 @@ def period(since: str | None, until: str | None, *, now: datetime | None = None)
         if raw is None or raw.strip() == "":
             return default
         try:
-            value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+            return utc_time(raw.strip())
         except ValueError:
             raise ValueError(name, "a date (2026-04-01) or an ISO 8601 time") from None
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     end = parse("to", until, now)
     start = parse("from", since, end - timedelta(days=DEFAULT_DAYS))
