@@ -12,13 +12,18 @@ import sqlalchemy as sa
 from tests.conftest import PASSWORD
 from webapp.extensions import db
 from webapp.models import Event, EventStatus, Heartbeat, Incident, Notification, utcnow
-from webapp.queue import get_queue
+from webapp.queue import Scheduler, get_queue
 from webapp.services.integrations import api_keys
 
 
 def run_periodic_jobs(app, drain) -> None:
     """What the scheduler does every tick: queue the periodic jobs that are due; a real worker runs them."""
-    get_queue(app).cron().enqueue_jobs()
+    scheduler = get_queue(app).scheduler()
+    scheduler.connection.delete(Scheduler.LAST_RUN)  # every periodic job is due
+    try:
+        assert scheduler.tick(), "this test's scheduler holds the lock"
+    finally:
+        scheduler.release()
     drain()
 
 

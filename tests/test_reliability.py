@@ -132,7 +132,7 @@ def test_each_resend_keeps_the_provider_id_of_the_one_before(app, make_user, dra
     assert sids == [first_sid, row.provider_id] and first_sid != row.provider_id
 
 
-def test_a_resent_email_repeats_its_message_id_so_mail_systems_drop_the_copy():
+def test_a_resent_email_repeats_its_message_id_so_mail_systems_drop_the_copy(app):
     from webapp.channels.email_smtp import Email, SmtpSettings, build_message
 
     settings = SmtpSettings(
@@ -144,4 +144,5 @@ def test_a_resent_email_repeats_its_message_id_so_mail_systems_drop_the_copy():
         )
         for _ in range(2)
     )
-    assert first["Message-ID"] == second["Message-ID"] == "<opsrelay-notification-7@acme.example>"
+    assert first.msgId == second.msgId == "<opsrelay-notification-7@acme.example>"
+    assert b"Message-ID: <opsrelay-notification-7@acme.example>" in first.as_bytes()  # the header sent
