@@ -73,6 +73,7 @@ def worker_env(database_url: str, redis_url: str, twilio, **extra) -> dict:
         "DELIVERY_BACKOFF_SECONDS": "0.2",
         "DELIVERY_MAX_ATTEMPTS": "6",
         "LOG_LEVEL": "WARNING",
+        "EGRESS_ALLOW": "127.0.0.0/8, ::1, localhost",  # the loopback SMTP server and receivers of these tests
         **{k: str(v) for k, v in extra.items()},
     }
 
