@@ -85,8 +85,8 @@ def database(tmp_path_factory) -> dict:
         upgrade()
         seeds = [
             {c.key: getattr(t, c.key) for c in MessageTemplate.__table__.columns if c.key != "id"}
-            for t in db.session.scalars(db.select(MessageTemplate))
-        ]
+            for t in db.session.scalars(db.select(MessageTemplate).order_by(MessageTemplate.id))
+        ]  # in id order: every test sees the ids a fresh install has, on every database
         db.session.remove()
         db.engine.dispose()
     return {"uri": uri, "seeds": seeds}

@@ -84,7 +84,7 @@ def test_admin_creates_customer_and_user_with_phone_then_sets_preferences_and_a_
 
     # A template, previewed as it is typed.
     page.get_by_role("link", name="Templates").click()
-    page.get_by_role("link", name="alert").first.click()
+    page.get_by_role("row").filter(has_text="sms").get_by_role("link", name="alert").first.click()
     body = page.get_by_label("Text (SMS and plain-text email)")
     body.fill("{{ severity|upper }}: {{ alertname }} on {{ instance }}")
     expect(page.locator("#preview-text")).to_have_text("CRITICAL: DiskFull on db-1:9100")
