@@ -7,7 +7,18 @@ from playwright.sync_api import expect
 
 from tests.test_browser import SCREENSHOTS, browser, live_server  # noqa: F401  (fixtures)
 from webapp.extensions import db
-from webapp.models import Customer, Event, Heartbeat, Notification, NotificationStatus, Role, Ticket, User
+from webapp.models import (
+    Customer,
+    Event,
+    Heartbeat,
+    Incident,
+    IncidentState,
+    Notification,
+    NotificationStatus,
+    Role,
+    Ticket,
+    User,
+)
 from webapp.services.demo.seed import PASSWORD
 
 
@@ -25,6 +36,11 @@ def test_demo_seed_fills_an_empty_database_and_refuses_a_second_time(runner):
     assert statuses == set(NotificationStatus) - {NotificationStatus.SENDING}
     assert count(Ticket, Ticket.breached_at.is_not(None)) == 3 and count(Ticket, Ticket.warned_at.is_not(None)) == 6
     assert count(Heartbeat) == 6
+    open_incidents = count(Incident, Incident.open_key.is_not(None))  # the console and the incidents page
+    acked = count(Incident, Incident.state == IncidentState.ACKNOWLEDGED)
+    assert open_incidents > 10 and 0 < acked < open_incidents and count(Incident, Incident.resolved_at.is_not(None)) > 0
+    linked = count(Event, Event.incident_id.is_not(None))
+    assert linked == count(Incident)  # one event each: the demo's alerts are all first firings
 
     again = runner.invoke(args=["demo", "seed"])
     assert again.exit_code != 0 and "already has customers, events or tickets; add --force" in again.output

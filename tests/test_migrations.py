@@ -78,7 +78,7 @@ def test_upgrade_downgrade_upgrade(migrated):
 def test_constraints_live_in_the_database(migrated):
     inspector = sa.inspect(db.engine)
     event_uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("event")}
-    assert ("source", "dedup_key", "status") in event_uniques
+    assert ("source", "customer_scope", "dedup_key", "status") in event_uniques  # a dedup key is per customer
     notification_uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("notification")}
     assert ("event_id", "user_id", "channel") in notification_uniques
     ticket_indexes = {i["name"] for i in inspector.get_indexes("ticket")}
@@ -271,5 +271,108 @@ def test_existing_events_are_grouped_into_incidents(empty_database):
         downgrade(revision=f"{INCIDENTS_REVISION}-1")
         acked = db.session.execute(sa.text("SELECT acknowledged_by_id FROM event WHERE id = 4")).scalar()
         assert acked == 1
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_sms_already_sent_are_priced_by_their_country(empty_database):
+    """On a populated database: every SMS really sent gets its country and cost (default prices); simulated,
+    unsent and email rows stay unpriced."""
+    app = create_app(base_config(empty_database))
+    with app.app_context():
+        upgrade(revision="9089338994e6")
+        now = datetime(2026, 11, 26, 10, tzinfo=UTC)
+        insert = sa.text(
+            "INSERT INTO notification (id, channel, recipient, body, status, simulated, attempts, sms_segments, "
+            "sent_at, attempt_log, created_at, updated_at) "
+            "VALUES (:id, :ch, :to, 'b', :st, :sim, 1, :seg, :sent, '[]', :now, :now)"
+        )
+        rows = [
+            (1, "sms", "+14155550101", "delivered", False, 2, now),
+            (2, "sms", "+447700900123", "sent", False, 1, now),
+            (3, "sms", "+14155550102", "sent", True, 1, now),  # simulated: no cost
+            (4, "sms", "+14155550103", "failed", False, 1, None),  # never accepted
+            (5, "email", "a@x.example", "sent", False, None, now),
+        ]
+        for row_id, channel, to, status, simulated, segments, sent in rows:
+            db.session.execute(
+                insert,
+                {
+                    "id": row_id,
+                    "ch": channel,
+                    "to": to,
+                    "st": status,
+                    "sim": simulated,
+                    "seg": segments,
+                    "sent": sent,
+                    "now": now,
+                },
+            )
+        db.session.commit()
+        upgrade()
+        priced = db.session.execute(
+            sa.text("SELECT id, sms_country, sms_cost_micros FROM notification ORDER BY id")
+        ).all()
+        assert [tuple(row) for row in priced] == [
+            (1, "US", 16_600),
+            (2, "GB", 52_400),
+            (3, None, None),
+            (4, None, None),
+            (5, None, None),
+        ]
+        assert schema_diff() == []
+        db.session.remove()
+        downgrade(revision="9089338994e6")
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_existing_events_keep_their_customers_dedup_namespace(empty_database):
+    """On a populated database: each event's scope is its customer (0 for none); afterwards two customers may
+    store the same dedup key, and one customer still cannot store it twice."""
+    app = create_app(base_config(empty_database))
+    with app.app_context():
+        upgrade(revision="3b8e1d5f2a60")
+        now = datetime(2026, 11, 26, 10, tzinfo=UTC)
+        db.session.execute(
+            sa.text(
+                "INSERT INTO customer (id, name, timezone, is_active, created_at) VALUES (7, 'A', 'UTC', true, :n)"
+            ),
+            {"n": now},
+        )
+        insert = sa.text(
+            "INSERT INTO event (id, customer_id, source, event_type, dedup_key, status, severity, title, body, "
+            "labels, data, created_at) VALUES (:id, :c, 'generic', 'alert', 'k', 'firing', 'high', 'T', '', '{}', "
+            "'{}', :now)"
+        )
+        db.session.execute(insert, {"id": 101, "c": 7, "now": now})
+        db.session.execute(sa.text("UPDATE event SET dedup_key = 'k0' WHERE id = 101"))
+        db.session.execute(insert, {"id": 102, "c": None, "now": now})
+        db.session.commit()
+        upgrade()
+        scopes = db.session.execute(sa.text("SELECT id, customer_scope FROM event ORDER BY id")).all()
+        assert [tuple(row) for row in scopes] == [(101, 7), (102, 0)]
+        db.session.execute(
+            sa.text(
+                "INSERT INTO event (customer_id, customer_scope, source, event_type, dedup_key, status, severity, "
+                "title, body, labels, data, created_at) VALUES (7, 7, 'generic', 'alert', 'k', 'firing', 'high', "
+                "'T', '', '{}', '{}', :now)"
+            ),
+            {"now": now},
+        )
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO event (customer_id, customer_scope, source, event_type, dedup_key, status, "
+                    "severity, title, body, labels, data, created_at) VALUES (7, 7, 'generic', 'alert', 'k0', "
+                    "'firing', 'high', 'T', '', '{}', '{}', :now)"
+                ),
+                {"now": now},
+            )
+        db.session.rollback()
+        assert schema_diff() == []
+        db.session.remove()
+        downgrade(revision="3b8e1d5f2a60")
+        assert db.session.execute(sa.text("SELECT count(*) FROM event")).scalar() == 2
         db.session.remove()
         db.engine.dispose()

@@ -143,3 +143,30 @@ def test_a_ticket_needs_a_customer(client):
     response = client.post(URL + "?source=global", json={"title": "x", "create_ticket": True})
     assert response.status_code == 422
     assert db.session.scalar(db.select(db.func.count(Event.id))) == 0
+
+
+def test_another_customers_sender_cannot_swallow_an_alert_by_reusing_its_dedup_key(
+    client, source, customer, make_customer, make_user
+):
+    """The attack: a customer's sender posts first with the dedup key it expects another customer to use; that
+    customer's alert must still be stored and page its people, and each redelivery stays a duplicate."""
+    other = make_customer("Globex")
+    theirs = webhook_sources.create(name="globex-ci", kind="generic", customer=other, secret="globex-secret-0123456789")
+    db.session.commit()
+    ours = make_user("admin", customers=[])
+    body = {**JOB, "severity": "critical", "dedup_key": "nightly-backup"}
+    first = post(client, body, source=theirs.name, secret="globex-secret-0123456789")
+    assert first.status_code == 200 and first.json["new_events"] == 1
+    mine = post(client, body)
+    assert mine.status_code == 200 and (mine.json["new_events"], mine.json["duplicates"]) == (1, 0)
+    again = post(client, body, stamp=int(time.time()) - 3)
+    assert (again.json["new_events"], again.json["duplicates"]) == (0, 1)
+    events = db.session.scalars(db.select(Event).order_by(Event.id)).all()
+    assert [e.customer_id for e in events] == [other.id, customer.id]
+    assert {e.incident_id for e in events} == {events[0].incident_id, events[1].incident_id} and len(
+        {e.incident_id for e in events}
+    ) == 2
+    paged = db.session.scalars(
+        db.select(Notification).where(Notification.event_id == events[1].id, Notification.user_id == ours.id)
+    ).all()
+    assert paged, "the second customer's alert paged nobody"

@@ -6,6 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+from webapp.pricing import parse_prices
+
 
 class ConfigError(RuntimeError):
     """The environment does not describe a runnable app; the message says why."""
@@ -36,6 +38,14 @@ def _float(name: str, default: float) -> float:
         return float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {value!r}") from None
+
+
+def _sms_prices() -> dict[str, int]:
+    """SMS_PRICES laid over the default price table (webapp.pricing), in micros per segment."""
+    try:
+        return parse_prices(os.environ.get("SMS_PRICES"))
+    except ValueError as exc:
+        raise ConfigError(f"SMS_PRICES: {exc}") from None
 
 
 def database_uri(url: str | None, instance_path: str) -> str:
@@ -179,6 +189,8 @@ def from_environment(instance_path: str) -> dict:
         "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "US"),
         "SMTP_CA_FILE": os.environ.get("SMTP_CA_FILE") or None,
         "SMS_MAX_SEGMENTS": _int("SMS_MAX_SEGMENTS", 3),
+        "SMS_PRICES": _sms_prices(),
+        "SMS_CURRENCY": (os.environ.get("SMS_CURRENCY") or "USD").strip().upper(),
         "WEBHOOK_TIMEOUT": _float("WEBHOOK_TIMEOUT", 10.0),
         "WEBHOOK_PAUSE_AFTER_FAILURES": _int("WEBHOOK_PAUSE_AFTER_FAILURES", 10),
         "DELIVERY_MAX_ATTEMPTS": _int("DELIVERY_MAX_ATTEMPTS", 5),

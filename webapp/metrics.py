@@ -99,6 +99,12 @@ sms_segments = Counter(
     ["country"],
     registry=REGISTRY,
 )
+sms_spend = Counter(
+    "opsrelay_sms_spend",
+    "What the SMS handed to the provider cost, in SMS_CURRENCY, by customer id and destination country.",
+    ["customer", "country"],
+    registry=REGISTRY,
+)
 
 
 def multiprocess_mode() -> bool:

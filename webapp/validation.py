@@ -22,11 +22,16 @@ def to_e164(raw: str, *, region: str | None = "US") -> str:
 
 
 def country_of(number: str | None) -> str:
-    """The ISO country (region) code of an E.164 number, "unknown" if it has none."""
+    """The ISO country (region) code of an E.164 number (for a number of no known range, the main country of
+    its calling code: +44 is GB), "unknown" if it has none."""
     try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(number or "", None)) or "unknown"
+        parsed = phonenumbers.parse(number or "", None)
     except phonenumbers.NumberParseException:
         return "unknown"
+    region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
+        parsed.country_code
+    )
+    return "unknown" if region in (None, "ZZ") else region
 
 
 def normalise_email(raw: str) -> str:

@@ -28,6 +28,7 @@ from webapp.admin import (  # noqa: E402,F401
     queue_page,
     routing_preview,
     sla,
+    sms_spend,
     smtp,
     templates,
     test_sends,

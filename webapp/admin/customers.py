@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func
 
@@ -12,6 +12,7 @@ from webapp.admin.forms import ConfirmForm, CustomerForm, MemberForm
 from webapp.admin.pager import keyset_page
 from webapp.extensions import db
 from webapp.models import Customer, Role, User, user_customer
+from webapp.pricing import amount
 from webapp.security import role_required
 from webapp.services.people import customers
 from webapp.services.people.customers import CustomerError
@@ -48,7 +49,12 @@ def customer_create():
     form = CustomerForm()
     if form.validate_on_submit():
         try:
-            customer = customers.create(name=form.name.data, timezone=form.timezone.data, by=current_user)
+            customer = customers.create(
+                name=form.name.data,
+                timezone=form.timezone.data,
+                sms_budget_micros=form.sms_budget.micros,
+                by=current_user,
+            )
         except CustomerError as exc:
             getattr(form, exc.field).errors.append(str(exc))
         else:
@@ -63,6 +69,8 @@ def customer_create():
 def customer_edit(customer_id: int):
     customer = _customer_or_404(customer_id, change=True)
     form = CustomerForm(obj=customer)
+    if not form.is_submitted():
+        form.sms_budget.data = amount(customer.sms_budget_micros)
     if form.validate_on_submit():
         try:
             changed = customers.update(
@@ -70,6 +78,10 @@ def customer_edit(customer_id: int):
                 name=form.name.data,
                 timezone=form.timezone.data,
                 is_active=form.is_active.data,
+                # a form without the field (an operator's) keeps the budget; the service refuses an operator's change
+                sms_budget_micros=(
+                    form.sms_budget.micros if "sms_budget" in request.form else customer.sms_budget_micros
+                ),
                 by=current_user,
             )
         except CustomerError as exc:

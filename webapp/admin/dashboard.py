@@ -12,6 +12,7 @@ from webapp.admin import bp
 from webapp.extensions import db
 from webapp.models import Notification, utcnow
 from webapp.queue import get_queue
+from webapp.services import sms_spend
 from webapp.services.delivery import delivery_log
 from webapp.services.overview import dashboard_queries, incident_queries, ops_status
 from webapp.services.tickets import ticket_queries
@@ -53,6 +54,7 @@ def dashboard():
         charts=[by_status, by_channel],
         days=days,
         compliance=dashboard_queries.sla_compliance(principal, now=now),
+        spend=sms_spend.report(sms_spend.Month.of(now), principal=principal),
         recent=recent,
         queue_ok=health.reachable,
         queue_embedded=health.embedded,

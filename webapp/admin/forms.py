@@ -20,6 +20,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from webapp.fields import Invalid, MultiCheckboxField, TimeZone, timezone_choices
 from webapp.models import EVENT_KINDS, PERSONAL_CHANNELS, Role
+from webapp.pricing import to_micros
 from webapp.services.people.preferences import PREFERENCE
 from webapp.services.people.users import UserError, check_password_strength
 from webapp.validation import normalise_email
@@ -45,10 +46,24 @@ class ConfirmForm(FlaskForm):
     """A button that changes something: only the CSRF token."""
 
 
+class MoneyField(StringField):
+    """An amount of money typed as text ("49.90"); `micros` is it in millionths, None when left empty."""
+
+    micros: int | None = None
+
+    def pre_validate(self, form) -> None:
+        text = (self.data or "").strip()
+        try:
+            self.micros = to_micros(text) if text else None
+        except ValueError as exc:
+            raise ValidationError(f"{exc}, e.g. 50 or 49.90.") from None
+
+
 class CustomerForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
     timezone = SelectField("Time zone", default="UTC", validators=[_valid_timezone], validate_choice=False)
     is_active = BooleanField("Active", default=True)
+    sms_budget = MoneyField("Monthly SMS budget", validators=[Length(max=20)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,4 +1,5 @@
-"""/api/v1/reports/sla: SLA compliance per customer and priority, as JSON or CSV."""
+"""/api/v1/reports/sla: SLA compliance per customer and priority; /api/v1/reports/sms-spend: a month's SMS
+spend per customer and country. JSON or CSV."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from webapp import tenancy
 from webapp.api import bp
 from webapp.api.access import api_required
 from webapp.inputs import InvalidQuery, query_choice
+from webapp.services import sms_spend
 from webapp.services.tickets import sla_report
 
 
@@ -30,6 +32,24 @@ def report_sla():
     return {"from": start.isoformat(), "to": end.isoformat(), "rows": sla_report.as_dicts(rows)}
 
 
+@bp.get("/reports/sms-spend")
+@api_required("read")
+def report_sms_spend():
+    try:
+        month = sms_spend.month_asked(request.args.get("month"))
+    except ValueError:
+        raise InvalidQuery("month", "a month written YYYY-MM, e.g. 2026-12") from None
+    fmt = query_choice("format", ("json", "csv")) or "json"
+    report = sms_spend.report(month, principal=tenancy.current())
+    if fmt == "csv":
+        return Response(
+            report.to_csv(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="sms-spend-{month.label}.csv"'},
+        )
+    return {"month": month.label, "currency": report.currency, "rows": report.as_dicts()}
+
+
 _ROW = {
     "type": "object",
     "properties": {
@@ -46,7 +66,41 @@ _ROW = {
         "paused_seconds": {"type": "integer"},
     },
 }
+_MONEY = {"type": "string", "description": "an amount in the report's currency, as a decimal string"}
+_SPEND_ROW = {
+    "type": "object",
+    "properties": {
+        "customer_id": {"type": ["integer", "null"]},
+        "customer": {"type": "string"},
+        "messages": {"type": "integer"},
+        "segments": {"type": "integer"},
+        "cost": _MONEY,
+        "budget": {**_MONEY, "type": ["string", "null"]},
+        "budget_used_percent": {"type": ["number", "null"]},
+        "simulated_messages": {"type": "integer"},
+        "countries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "country": {"type": "string"},
+                    "messages": {"type": "integer"},
+                    "segments": {"type": "integer"},
+                    "cost": _MONEY,
+                },
+            },
+        },
+    },
+}
 OPENAPI_SCHEMAS = {
+    "SmsSpendReport": {
+        "type": "object",
+        "properties": {
+            "month": {"type": "string", "example": "2026-12"},
+            "currency": {"type": "string", "example": "USD"},
+            "rows": {"type": "array", "items": _SPEND_ROW},
+        },
+    },
     "SlaReport": {
         "type": "object",
         "properties": {
@@ -54,9 +108,41 @@ OPENAPI_SCHEMAS = {
             "to": {"type": "string", "format": "date-time"},
             "rows": {"type": "array", "items": _ROW},
         },
-    }
+    },
 }
 OPENAPI_PATHS = {
+    "/api/v1/reports/sms-spend": {
+        "get": {
+            "summary": "A month's SMS spend per customer and destination country, with each customer's budget",
+            "tags": ["reports"],
+            "parameters": [
+                {
+                    "name": "month",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+                    "description": "YYYY-MM (UTC calendar month); default this month",
+                },
+                {
+                    "name": "format",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["json", "csv"]},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "The report",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/SmsSpendReport"}},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                "401": {"description": "No or invalid credentials"},
+                "400": {"description": "Invalid month or format (the parameter named in error.fields)"},
+            },
+        }
+    },
     "/api/v1/reports/sla": {
         "get": {
             "summary": "SLA compliance per customer and priority (tickets created in the period)",
@@ -95,5 +181,5 @@ OPENAPI_PATHS = {
                 "400": {"description": "Invalid period or format (the parameter named in error.fields)"},
             },
         }
-    }
+    },
 }

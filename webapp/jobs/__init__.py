@@ -16,7 +16,7 @@ from webapp.jobs import claims
 from webapp.models import utcnow
 from webapp.queue import DELIVER_JOB, DELIVERIES, Periodic
 from webapp.services.delivery import attempts
-from webapp.services.monitoring import heartbeats
+from webapp.services.monitoring import heartbeats, sms_budgets
 from webapp.services.routing import digest
 from webapp.services.tickets import sla
 
@@ -91,9 +91,19 @@ def check_heartbeats() -> dict:
     return {"late": late}
 
 
+def check_sms_budgets() -> dict:
+    """Customers whose SMS spend reached their monthly budget: their people told, once a month."""
+    told = sms_budgets.check()
+    db.session.commit()
+    if told:
+        log.info("sms budgets reached: customers %s", ", ".join(map(str, told)))
+    return {"told": told}
+
+
 PERIODIC_JOBS = [
     Periodic("recover-notifications", recover_notifications, 30, setting="RECOVERY_SWEEP_SECONDS", after_outage=True),
     Periodic("release-held-notifications", release_held_notifications, 15),
     Periodic("check-sla", check_sla, 60),
     Periodic("check-heartbeats", check_heartbeats, 30),
+    Periodic("check-sms-budgets", check_sms_budgets, 60),
 ]

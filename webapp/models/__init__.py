@@ -14,7 +14,7 @@ from webapp.models.base import (
     utcnow,
 )
 from webapp.models.customer import Customer, SlaPolicy, SmtpConfig, user_customer
-from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification
+from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification, dedup_identity
 from webapp.models.heartbeat import Heartbeat
 from webapp.models.incident import OPEN_STATES, Incident, IncidentEntry, open_key
 from webapp.models.kinds import (
@@ -51,6 +51,7 @@ for _table in db.metadata.tables.values():
 
 __all__ = [
     "EVENT_DEDUP_KEY",
+    "dedup_identity",
     "EVENT_KINDS",
     "EVENT_SOURCES",
     "EVENT_TYPES",

@@ -30,6 +30,9 @@ class Customer(db.Model):
     name: Mapped[str] = mapped_column(sa.String(120), unique=True)
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
     is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.text("true"))
+    # Once this month's SMS spend reaches it, non-critical SMS go by email (webapp.services.delivery.sms_spend);
+    # millionths of SMS_CURRENCY, None: no budget.
+    sms_budget_micros: Mapped[int | None] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     users: Mapped[list[User]] = relationship(secondary=user_customer, back_populates="customers")

@@ -18,7 +18,19 @@ if TYPE_CHECKING:
     from webapp.models.user import User
 
 
-EVENT_DEDUP_KEY = ("source", "dedup_key", "status")  # the unique constraint that makes a redelivery a no-op
+# The unique constraint that makes a redelivery a no-op, per customer: one customer's sender cannot pass a
+# dedup key that swallows another customer's alert.
+EVENT_DEDUP_KEY = ("source", "customer_scope", "dedup_key", "status")
+
+
+def _customer_scope(context) -> int:
+    return context.get_current_parameters().get("customer_id") or 0
+
+
+def dedup_identity(item) -> tuple[str, int, str, str]:
+    """Where an Event, or a parsed NormalisedEvent, sits in EVENT_DEDUP_KEY: equal for a redelivery only."""
+    scope = getattr(item, "customer_scope", None)
+    return (item.source, item.customer_id or 0 if scope is None else scope, item.dedup_key, str(item.status))
 
 
 class Event(db.Model):
@@ -27,6 +39,8 @@ class Event(db.Model):
     source: Mapped[str] = mapped_column(sa.String(32))  # one of kinds.EVENT_SOURCES
     event_type: Mapped[str] = mapped_column(sa.String(40), default="alert")  # kinds.EVENT_TYPES
     dedup_key: Mapped[str] = mapped_column(sa.String(255))
+    # The customer it came for (0: none), kept when the customer is deleted: the dedup key's namespace.
+    customer_scope: Mapped[int] = mapped_column(default=_customer_scope, server_default="0")
     status: Mapped[EventStatus] = mapped_column(str_enum(EventStatus))
     severity: Mapped[Severity] = mapped_column(str_enum(Severity), default=Severity.INFO)
     title: Mapped[str] = mapped_column(sa.String(300))
@@ -75,6 +89,8 @@ class Notification(db.Model):
     error_message: Mapped[str | None] = mapped_column(sa.String(1000))
     sms_encoding: Mapped[str | None] = mapped_column(sa.String(8))  # GSM-7 or UCS-2
     sms_segments: Mapped[int | None]
+    sms_country: Mapped[str | None] = mapped_column(sa.String(8))  # ISO code of the number, set once sent
+    sms_cost_micros: Mapped[int | None] = mapped_column(sa.BigInteger)  # segments x price, set once really sent
     deliver_after: Mapped[datetime | None] = mapped_column(UtcDateTime)  # deferred until
     # Why a row was held (quiet_hours, aggregation, hourly_cap), or "digest" for the message that carries them.
     hold: Mapped[str | None] = mapped_column(sa.String(20))
@@ -106,6 +122,7 @@ class Notification(db.Model):
         sa.Index("ix_notification_status_created", "status", "created_at"),
         sa.Index("ix_notification_user_created", "user_id", "created_at"),
         sa.Index("ix_notification_customer_created", "customer_id", "created_at"),
+        sa.Index("ix_notification_customer_sent", "customer_id", "sent_at"),  # a month's SMS spend
         # The delivery log pages by key (newest id first), filtered by status, channel or customer.
         sa.Index("ix_notification_status_id", "status", "id"),
         sa.Index("ix_notification_channel_id", "channel", "id"),

@@ -243,6 +243,13 @@ EVENT_KINDS: Registry[EventType] = Registry(
         about_ticket=True,
     ),
     EventType(
+        "sms_budget",
+        "SMS budget reached",
+        "SMS budget notices",
+        webhook_resolved=None,
+        role_defaults={Role.ADMIN: _READ_ONLY, Role.OPERATOR: _READ_ONLY},  # email and in-app, never SMS
+    ),
+    EventType(
         "timeline_updated",
         "Timeline updated",
         "timeline entries",
@@ -306,6 +313,7 @@ INTERNAL_ORIGINS: Registry[Origin] = Registry(
     Origin("resolve", "incidents resolved by a person"),
     Origin("test", "test events"),
     Origin("heartbeat", "missed heartbeats (a check-in that did not come)", opens_incidents=True),
+    Origin("budget", "SMS budgets (a customer's monthly SMS spend reached its budget)"),
 )
 EVENT_SOURCES: tuple[str, ...] = SOURCE_KINDS.names + INTERNAL_ORIGINS.names  # Event.source values
 INCIDENT_SOURCES: frozenset[str] = frozenset(

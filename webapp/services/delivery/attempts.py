@@ -19,9 +19,9 @@ from webapp import metrics, outbox
 from webapp.channels.base import PermanentError, TransientError
 from webapp.extensions import db
 from webapp.models import Channel, Notification, NotificationStatus, utcnow
+from webapp.services import sms_spend
 from webapp.services.delivery import sending
 from webapp.services.routing import digest
-from webapp.validation import country_of
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,8 @@ def send(notification: Notification, *, now: datetime | None = None) -> datetime
     metrics.handoff_latency.labels(channel=str(notification.channel)).observe(
         metrics.since(notification.created_at, now)
     )
-    if notification.channel == Channel.SMS and notification.sms_segments:
-        country = country_of(notification.recipient)
-        metrics.sms_segments.labels(country=country).inc(notification.sms_segments)
+    if notification.channel == Channel.SMS:
+        sms_spend.price(notification)
     log.info("notification %s sent via %s as %s", notification.id, notification.channel, result.provider_id)
     return None
 

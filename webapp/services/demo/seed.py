@@ -16,12 +16,15 @@ from datetime import datetime, timedelta
 
 from webapp.extensions import db
 from webapp.models import (
+    EVENT_KINDS,
     BusinessCalendar,
     Channel,
     Customer,
     Event,
     EventStatus,
     Heartbeat,
+    Incident,
+    IncidentState,
     Notification,
     NotificationStatus,
     PhoneNumber,
@@ -33,6 +36,7 @@ from webapp.models import (
     Ticket,
     TicketStatus,
     User,
+    open_key,
     utcnow,
 )
 from webapp.security import hash_api_key
@@ -135,7 +139,7 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> Se
         db.session.add(user)
         done.users.append(user)
     db.session.flush()
-    _history(done, now=now, rng=rng)
+    _history(done, now=now, rng=rng, suffix=suffix.strip())
     _tickets(done, now=now)
     _heartbeats(done, now=now)
     db.session.flush()
@@ -146,8 +150,39 @@ def _recipients(customer: Customer, users: list[User]) -> list[User]:
     return [u for u in users if customer in u.customers]
 
 
-def _history(done: Seeded, *, now: datetime, rng: random.Random) -> None:
-    """A week of events, each with its notifications, most finished, some failed or suppressed."""
+def _incident(event: Event, n: int, *, acked_by: User, rng: random.Random, now: datetime) -> Incident:
+    """The incident of a demo alert: open (one in four acknowledged) while it fires, else resolved."""
+    key = f"{event.dedup_key}-incident"
+    incident = Incident(
+        customer_id=event.customer_id,
+        source=event.source,
+        key=key,
+        state=IncidentState.TRIGGERED,
+        severity=event.severity,
+        severity_rank=event.severity.rank,
+        event_type=event.event_type,
+        title=event.title,
+        summary=event.body,
+        labels=event.labels,
+        triggered_at=event.created_at,
+        last_event_at=event.created_at,
+        created_at=event.created_at,
+    )
+    if event.status == EventStatus.RESOLVED:
+        incident.state, incident.resolved_at, incident.resolved_via = IncidentState.RESOLVED, now, "the sender"
+    else:
+        incident.open_key = open_key(event.source, event.customer_id, key)
+        if n % 4 == 0:
+            incident.state, incident.acknowledged_by = IncidentState.ACKNOWLEDGED, acked_by
+            incident.acknowledged_at = event.created_at + timedelta(minutes=rng.randint(2, 30))
+            incident.acknowledged_via = "web"
+    db.session.add(incident)
+    return incident
+
+
+def _history(done: Seeded, *, now: datetime, rng: random.Random, suffix: str) -> None:
+    """A week of events, each with its notifications and (alerts, failures) its incident, most finished, some
+    failed or suppressed."""
     for n in range(70):
         customer = done.customers[n % len(done.customers)]
         source, event_type, severity, title, body = ALERTS[n % len(ALERTS)]
@@ -157,7 +192,7 @@ def _history(done: Seeded, *, now: datetime, rng: random.Random) -> None:
             customer_id=customer.id,
             source=source,
             event_type=event_type,
-            dedup_key=f"demo-{n}-{at.timestamp():.0f}",
+            dedup_key=f"demo-{n}-{at.timestamp():.0f}{suffix}",
             status=EventStatus.FIRING if firing else EventStatus.RESOLVED,
             severity=severity,
             title=title.format(n=n % 9 + 1),
@@ -166,9 +201,8 @@ def _history(done: Seeded, *, now: datetime, rng: random.Random) -> None:
             starts_at=at,
             created_at=at,
         )
-        if n % 4 == 0 and firing:
-            event.acknowledged_at = at + timedelta(minutes=rng.randint(2, 30))
-            event.acknowledged_by_id = _recipients(customer, done.users)[0].id
+        if EVENT_KINDS[event_type].opens_incident:
+            event.incident = _incident(event, n, acked_by=_recipients(customer, done.users)[0], rng=rng, now=now)
         db.session.add(event)
         db.session.flush()
         done.events += 1
@@ -186,7 +220,7 @@ def _history(done: Seeded, *, now: datetime, rng: random.Random) -> None:
             customer_id=recent.id,
             source="generic",
             event_type="job_partial",
-            dedup_key=f"demo-{status}-{at.timestamp():.0f}",
+            dedup_key=f"demo-{status}-{at.timestamp():.0f}{suffix}",
             status=EventStatus.FIRING,
             severity=Severity.MEDIUM,
             title=f"Nightly export partly failed ({status})",

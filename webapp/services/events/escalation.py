@@ -27,6 +27,7 @@ from webapp.models import (
     SlaPolicy,
     Ticket,
     User,
+    dedup_identity,
     user_customer,
 )
 from webapp.models.ticket import OPEN_FOR_SLA
@@ -199,10 +200,11 @@ def _notify(steps: list[tuple], *, now: datetime) -> list[int]:
     ids = [r.id for r in bulk.insert_returning(Event, rows, Event.id, ignore_conflicts_on=EVENT_DEDUP_KEY)]
     if not ids:
         return []
-    by_key = {(e.source, e.dedup_key): e for e in db.session.scalars(db.select(Event).where(Event.id.in_(ids)))}
+    stored = db.session.scalars(db.select(Event).where(Event.id.in_(ids)))
+    by_key = {dedup_identity(e): e for e in stored}
     groups: dict[tuple[int, ...], list[Event]] = {}
     for item, customer_id, level, incident_id in steps:
-        event = by_key.get((item.source, item.dedup_key))
+        event = by_key.get(dedup_identity(item))
         if event is not None:
             groups.setdefault(tuple(audience(customer_id, level)), []).append(event)
             if incident_id is not None:

@@ -36,6 +36,7 @@ from webapp.models import (
     Notification,
     NotificationStatus,
     User,
+    dedup_identity,
     open_key,
     utcnow,
 )
@@ -80,17 +81,15 @@ def attach(events: list[Event], items: list[NormalisedEvent], duplicates: list[N
 
     `items` are the parsed events in the order they came; `events` the ones newly stored. Flushes only."""
     result = Attached()
-    keys = {(i.source, i.dedup_key, str(i.status)): i.identity() for i in items}
+    keys = {dedup_identity(i): i.identity() for i in items}
     _count_resends([d for d in duplicates if d.identity() and d.status == EventStatus.FIRING], now=now)
-    grouped = [e for e in events if keys.get((e.source, e.dedup_key, str(e.status)))]
+    grouped = [e for e in events if keys.get(dedup_identity(e))]
     by_ticket = [e for e in events if e.ticket_id is not None and e not in grouped and e.incident_id is None]
     _attach_ticket_events(by_ticket)
     result.route = [e for e in events if e not in grouped]
     if not grouped:
         return result
-    identity_of = {
-        e.id: _identity(e.source, e.customer_id, keys[(e.source, e.dedup_key, str(e.status))]) for e in grouped
-    }
+    identity_of = {e.id: _identity(e.source, e.customer_id, keys[dedup_identity(e)]) for e in grouped}
     open_now = _open_incidents(set(identity_of.values()))
     created = _open_many(grouped, identity_of, open_now, now=now)  # first firings: one INSERT for all
     for event in grouped:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from webapp.models import EVENT_DEDUP_KEY, Event, Incident, NotificationStatus, utcnow
+from webapp.models import EVENT_DEDUP_KEY, Event, Incident, NotificationStatus, dedup_identity, utcnow
 from webapp.services import bulk
 from webapp.services.events import escalation, incidents
 from webapp.services.routing import decisions, outgoing
@@ -33,8 +33,8 @@ def ingest(items: list[NormalisedEvent], *, now: datetime | None = None) -> Inge
     stored = bulk.insert_returning_objects(Event, rows, ignore_conflicts_on=EVENT_DEDUP_KEY)  # whole rows: no re-read
     result.events = sorted(stored, key=lambda event: event.id)
     result.duplicates = len(items) - len(result.events)
-    new = {(e.source, e.dedup_key, str(e.status)) for e in result.events}
-    duplicates = [i for i in items if (i.source, i.dedup_key, str(i.status)) not in new]
+    new = {dedup_identity(e) for e in result.events}
+    duplicates = [i for i in items if dedup_identity(i) not in new]
     attached = incidents.attach(result.events, items, duplicates, now=now)
     result.opened = attached.opened
     result.notifications = decisions.route(attached.route, now=now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from webapp.extensions import db
-from webapp.models import Customer, User
+from webapp.models import Customer, Role, User
 from webapp.services import audit
 
 
@@ -22,23 +22,29 @@ def _name_taken(name: str, *, except_id: int | None = None) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
-def create(*, name: str, timezone: str, by: User) -> Customer:
+def create(*, name: str, timezone: str, by: User, sms_budget_micros: int | None = None) -> Customer:
     name = name.strip()
     if _name_taken(name):
         raise CustomerError(f"A customer named {name!r} already exists.", field="name")
-    customer = Customer(name=name, timezone=timezone, is_active=True)
+    customer = Customer(name=name, timezone=timezone, is_active=True, sms_budget_micros=sms_budget_micros)
     db.session.add(customer)
     db.session.flush()
     audit.record(actor=by, action="customer.create", target=customer, summary=f"created customer {name}")
     return customer
 
 
-def update(customer: Customer, *, name: str, timezone: str, is_active: bool, by: User) -> dict:
+def update(
+    customer: Customer, *, name: str, timezone: str, is_active: bool, sms_budget_micros: int | None, by: User
+) -> dict:
+    """Change a customer. Its SMS budget is the installation's money: only an admin changes it."""
     name = name.strip()
     if _name_taken(name, except_id=customer.id):
         raise CustomerError(f"A customer named {name!r} already exists.", field="name")
+    if sms_budget_micros != customer.sms_budget_micros and by.role != Role.ADMIN:
+        raise CustomerError("Only an admin can change the SMS budget.", field="sms_budget")
     changes = {}
-    for attr, value in (("name", name), ("timezone", timezone), ("is_active", is_active)):
+    values = {"name": name, "timezone": timezone, "is_active": is_active, "sms_budget_micros": sms_budget_micros}
+    for attr, value in values.items():
         old = getattr(customer, attr)
         if old != value:
             changes[attr] = [old, value]

@@ -156,7 +156,29 @@ def _decide_user(ctx: Context, event: Event, person: Person, *, explain: bool) -
             decisions.append(replace(base, reason=reason))
             continue
         decisions.append(_deliverable(ctx, base, rules))
+    if event.customer_id in ctx.over_budget and event.severity != Severity.CRITICAL:
+        decisions = _sms_by_email(ctx, event, person, rules, decisions)
     return decisions
+
+
+def _sms_by_email(ctx: Context, event: Event, person: Person, rules: Rules, decisions: list[Decision]) -> list:
+    """Past its customer's monthly SMS budget, a non-critical SMS is not sent: the person gets the email
+    instead (unless an email was going anyway). Critical pages never come here."""
+    going = (S.PENDING, S.DEFERRED)
+    sms = next((d for d in decisions if d.channel == Channel.SMS and d.status in going), None)
+    if sms is None:
+        return decisions
+    over = ctx.over_budget[event.customer_id]
+    reason = over.reason(ctx.customer_names.get(event.customer_id, str(event.customer_id)), ctx.currency)
+    kept = [d for d in decisions if d is not sms]
+    if any(d.channel == Channel.EMAIL and d.status in going for d in kept):
+        return [*kept, replace(sms, status=S.SUPPRESSED, reason=f"{reason}; an email is going already", hold=None)]
+    if not (rules.override_email or person.email):
+        return [*kept, replace(sms, status=S.SUPPRESSED, reason=f"{reason}, but the user has no email address")]
+    email = _deliverable(ctx, Decision(event, person, Channel.EMAIL, S.SUPPRESSED, rules_source=rules.source), rules)
+    email.reason = email.reason or "sent by email instead of SMS: the customer's monthly SMS budget is reached"
+    kept = [d for d in kept if d.channel != Channel.EMAIL]  # the email decision it replaces (not going)
+    return [*kept, replace(sms, status=S.SUPPRESSED, reason=reason, hold=None, deliver_after=None), email]
 
 
 def _user_reason(ctx: Context, event: Event, person: Person, rules: Rules) -> str | None:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.models import Event, EventStatus, Incident, open_key
+from webapp.models import Event, EventStatus, Incident, dedup_identity, open_key
 from webapp.services.routing import decisions
 from webapp.sources import PARSERS
 
@@ -90,22 +90,18 @@ def copy_of(stored: Event) -> Event:
 def duplicates(events: list[Event]) -> dict[int, int]:
     """Events already received (same source, dedup key and status), and firings of an incident already open:
     a redelivery or a resend notifies nobody."""
-    keys = {(e.source, e.dedup_key, str(e.status)) for e in events if e.dedup_key != PREVIEW_KEY}
+    keys = {dedup_identity(e) for e in events if e.dedup_key != PREVIEW_KEY}
     if not keys:
         return _resends(events)
     stored = {
-        (source, key, str(status)): event_id
-        for event_id, source, key, status in db.session.execute(
-            db.select(Event.id, Event.source, Event.dedup_key, Event.status).where(
-                Event.dedup_key.in_({k for (_, k, _) in keys})
+        (source, scope, key, str(status)): event_id
+        for event_id, source, scope, key, status in db.session.execute(
+            db.select(Event.id, Event.source, Event.customer_scope, Event.dedup_key, Event.status).where(
+                Event.dedup_key.in_({key for (_, _, key, _) in keys})
             )
         )
     }
-    found = {
-        id(e): stored[(e.source, e.dedup_key, str(e.status))]
-        for e in events
-        if (e.source, e.dedup_key, str(e.status)) in stored
-    }
+    found = {id(e): stored[dedup_identity(e)] for e in events if dedup_identity(e) in stored}
     return found | _resends([e for e in events if id(e) not in found])
 
 

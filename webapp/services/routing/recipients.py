@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import current_app
+
 from webapp.extensions import db
 from webapp.models import (
     Channel,
@@ -20,8 +22,10 @@ from webapp.models import (
     Role,
     Ticket,
     User,
+    dedup_identity,
     user_customer,
 )
+from webapp.services import sms_spend
 from webapp.services.routing import digest
 from webapp.services.routing.rules import Rules, pick
 
@@ -71,6 +75,8 @@ class Context:
         ids = list(self.people)
         self.members: set[tuple[int, int]] = set()
         self.customer_names: dict[int, str] = {}
+        self.over_budget: dict[int, sms_spend.OverBudget] = {}  # customers past their SMS budget this month
+        self.currency = current_app.config["SMS_CURRENCY"]
         if self.customer_ids:
             self.members = set(
                 db.session.execute(
@@ -79,11 +85,14 @@ class Context:
                     )
                 ).all()
             )
-            self.customer_names = dict(
-                db.session.execute(
-                    db.select(Customer.id, Customer.name).where(Customer.id.in_(self.customer_ids))
-                ).all()
-            )
+            budgets = {}
+            for customer_id, name, budget in db.session.execute(
+                db.select(Customer.id, Customer.name, Customer.sms_budget_micros).where(
+                    Customer.id.in_(self.customer_ids)
+                )
+            ).all():
+                self.customer_names[customer_id], budgets[customer_id] = name, budget
+            self.over_budget = sms_spend.over_budget(budgets, now=now)
         self.prefs = {}
         if ids:
             for pref in db.session.scalars(
@@ -138,7 +147,10 @@ class Context:
 def notified_key(event: Event) -> tuple:
     """What an all-clear is matched by: the event's incident (every firing event of it, escalation steps
     included), or for an event outside any incident its own source and dedup key."""
-    return ("incident", event.incident_id) if event.incident_id else (event.source, event.dedup_key)
+    if event.incident_id:
+        return ("incident", event.incident_id)
+    source, scope, key, _ = dedup_identity(event)
+    return (source, scope, key)
 
 
 def _firing_notified(resolved: list[Event]) -> set[tuple[tuple, Channel, int]]:
@@ -155,14 +167,16 @@ def _firing_notified(resolved: list[Event]) -> set[tuple[tuple, Channel, int]]:
             .where(Event.incident_id.in_(incident_ids), *reached)
         ).all()
         found |= {(("incident", iid), Channel(ch), uid) for (iid, ch, uid) in rows}
-    keys = {(e.source, e.dedup_key) for e in resolved if not e.incident_id}
+    keys = {notified_key(e) for e in resolved if not e.incident_id}
     if keys:
         rows = db.session.execute(
-            db.select(Event.source, Event.dedup_key, Notification.channel, Notification.user_id)
+            db.select(Event.source, Event.customer_scope, Event.dedup_key, Notification.channel, Notification.user_id)
             .join(Notification, Notification.event_id == Event.id)
-            .where(Event.dedup_key.in_({k for (_, k) in keys}), *reached)
+            .where(Event.dedup_key.in_({key for (_, _, key) in keys}), *reached)
         ).all()
-        found |= {((src, key), Channel(ch), uid) for (src, key, ch, uid) in rows if (src, key) in keys}
+        for source, scope, key, channel, user_id in rows:
+            if (source, scope, key) in keys:
+                found.add(((source, scope, key), Channel(channel), user_id))
     return found
 
 
