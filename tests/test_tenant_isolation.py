@@ -200,6 +200,18 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
         "web_notification": make_notification(
             customer=customer, user=op, event=event, channel=Channel.WEB, subject=f"{mark} inbox", recipient=None
         ),
+        "sms_notification": make_notification(  # on the SMS spend report and the dashboard's spend card
+            customer=customer,
+            user=op,
+            event=event,
+            channel=Channel.SMS,
+            status=NotificationStatus.DELIVERED,
+            body=f"{mark} sms",
+            sms_segments=1,
+            sms_country="US",
+            sms_cost_micros=8_300,
+            sent_at=now,
+        ),
         "smtp_config": SmtpConfig(
             customer_id=customer.id,
             name=f"{mark} relay",
@@ -556,6 +568,7 @@ PLAIN_ARGS = {
     "action",
     "target",
     "event_type",
+    "month",
     "since",
     "until",
     "next",
@@ -911,6 +924,7 @@ PLAIN_QUERY = {
     "channel",
     "event_type",
     "severity",
+    "month",
     "source",
     "ordering",
     "created_after",

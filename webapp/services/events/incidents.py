@@ -294,6 +294,35 @@ def entry(
 # --- the one effect of acknowledging and resolving -------------------------------------------------
 
 
+def _transition(
+    incident: Incident, state: IncidentState, *, by: User | None, via: str, event: Event | None, now: datetime
+) -> str:
+    """What acknowledging and resolving share: the state with who/when/via, escalation stopped, the timeline
+    entry, the audit record and the waiting pages suppressed. Returns who acted, as the notices name them."""
+    verb = str(state)  # "acknowledged" / "resolved"
+    who = by.name if by else via
+    incident.state = state
+    metrics.incidents.labels(transition=verb).inc()
+    setattr(incident, f"{verb}_at", now)  # acknowledged_at / resolved_at, and their _by_id and _via
+    setattr(incident, f"{verb}_by_id", by.id if by else None)
+    setattr(incident, f"{verb}_via", via)
+    incident.next_escalation_at = None
+    incident.updated_at = now
+    title = verb.capitalize()
+    entry(
+        incident, verb, f"{title} by {who} ({via})" if by else f"{title} at {via}", by=by, via=via, event=event, now=now
+    )
+    if by is not None:
+        action = "incident.ack" if state == IncidentState.ACKNOWLEDGED else "incident.resolve"
+        summary = f"#{incident.id} {incident.title} {verb} via {via}"
+        audit.record(actor=by, action=action, target=incident, summary=summary)
+    waiting = (
+        f"acknowledged by {who}" if state == IncidentState.ACKNOWLEDGED else f"resolved by {who} before it went out"
+    )
+    suppress_waiting(incident, reason=waiting, now=now)
+    return who
+
+
 def mark_acknowledged(
     incident: Incident, *, by: User | None, via: str, event: Event | None = None, now: datetime | None = None
 ) -> list[int] | None:
@@ -302,29 +331,7 @@ def mark_acknowledged(
     if incident.state != IncidentState.TRIGGERED:
         return None
     now = now or utcnow()
-    who = by.name if by else via
-    incident.state = IncidentState.ACKNOWLEDGED
-    metrics.incidents.labels(transition="acknowledged").inc()
-    incident.acknowledged_at, incident.acknowledged_by_id, incident.acknowledged_via = now, by.id if by else None, via
-    incident.next_escalation_at = None
-    incident.updated_at = now
-    entry(
-        incident,
-        "acknowledged",
-        f"Acknowledged by {who} ({via})" if by else f"Acknowledged at {via}",
-        by=by,
-        via=via,
-        event=event,
-        now=now,
-    )
-    if by is not None:
-        audit.record(
-            actor=by,
-            action="incident.ack",
-            target=incident,
-            summary=f"#{incident.id} {incident.title} acknowledged via {via}",
-        )
-    suppress_waiting(incident, reason=f"acknowledged by {who}", now=now)
+    who = _transition(incident, IncidentState.ACKNOWLEDGED, by=by, via=via, event=event, now=now)
     notice = event or _notice(
         incident,
         ACK_SOURCE,
@@ -353,30 +360,8 @@ def mark_resolved(
     if incident.state == IncidentState.RESOLVED:
         return False
     now = now or utcnow()
-    who = by.name if by else via
-    incident.state = IncidentState.RESOLVED
-    metrics.incidents.labels(transition="resolved").inc()
     incident.open_key = None  # the next firing of this alert opens a new incident
-    incident.resolved_at, incident.resolved_by_id, incident.resolved_via = now, by.id if by else None, via
-    incident.next_escalation_at = None
-    incident.updated_at = now
-    entry(
-        incident,
-        "resolved",
-        f"Resolved by {who} ({via})" if by else f"Resolved at {via}",
-        by=by,
-        via=via,
-        event=event,
-        now=now,
-    )
-    if by is not None:
-        audit.record(
-            actor=by,
-            action="incident.resolve",
-            target=incident,
-            summary=f"#{incident.id} {incident.title} resolved via {via}",
-        )
-    suppress_waiting(incident, reason=f"resolved by {who} before it went out", now=now)
+    who = _transition(incident, IncidentState.RESOLVED, by=by, via=via, event=event, now=now)
     if event is None:
         clear = _notice(
             incident,
