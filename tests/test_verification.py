@@ -61,6 +61,7 @@ def test_concurrent_guesses_evaluate_at_most_five(app, make_user, drain, twilio)
     drain()
     code = _code(twilio)
     wrong = [f"{(int(code) + n) % 1_000_000:06d}" for n in range(1, 41)]
+    phone_id = phone.id  # read here: an expired attribute of the test's session, loaded by 8 threads at once, races
     barrier = threading.Barrier(8)
     answers: list[str] = []
     lock = threading.Lock()
@@ -69,7 +70,7 @@ def test_concurrent_guesses_evaluate_at_most_five(app, make_user, drain, twilio)
         with app.app_context():
             barrier.wait()
             for attempt in batch:
-                row = db.session.get(PhoneNumber, phone.id)
+                row = db.session.get(PhoneNumber, phone_id)
                 try:
                     phones.confirm(row, attempt, by=owner)
                     message = "verified"
