@@ -22,6 +22,7 @@ PUBLIC_ENDPOINTS = {
     "ops.metrics",
     "api.openapi_json",
     "api_docs",
+    "ops.favicon",
 }  # metrics: open without METRICS_TOKEN; the API description is public
 
 

@@ -1,13 +1,14 @@
 """The top menu: only links the user's role may open, and only to pages that exist.
 
-Another area adds its page with `MENU.append(MenuItem("admin.delivery_log", "Delivery log", Role.VIEWER))`
-in its module; an item whose endpoint is not registered is left out (no dead links)."""
+Items are grouped (GROUPS, in menu order), each group a dropdown of the collapsing navbar. Another area adds its
+page with `MENU.append(MenuItem("admin.delivery_log", "Delivery log", Role.VIEWER, "Deliveries"))` in its module;
+an item whose endpoint is not registered is left out (no dead links), and so is a group left empty."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from flask import current_app
+from flask import current_app, request
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,23 +22,47 @@ class MenuItem(NamedTuple):
     endpoint: str
     label: str
     role: Role
+    group: str | None = None  # None: a link of its own in the bar
 
+
+class MenuGroup(NamedTuple):
+    label: str
+    items: list[MenuItem]
+    active: bool
+
+
+GROUPS = ("Incidents", "Tickets", "Deliveries", "People", "Configuration", "Integrations")
 
 MENU: list[MenuItem] = [
-    MenuItem("admin.incident_list", "Incidents", Role.VIEWER),
     MenuItem("admin.dashboard", "Dashboard", Role.VIEWER),
-    MenuItem("admin.ticket_list", "Tickets", Role.VIEWER),
-    MenuItem("admin.delivery_list", "Delivery log", Role.VIEWER),
-    MenuItem("admin.customer_list", "Customers", Role.VIEWER),
-    MenuItem("admin.user_list", "Users", Role.ADMIN),
-    MenuItem("admin.template_list", "Templates", Role.VIEWER),
-    MenuItem("admin.sla_list", "SLA", Role.VIEWER),
-    MenuItem("admin.report_sla", "Reports", Role.VIEWER),
-    MenuItem("admin.smtp_list", "SMTP", Role.VIEWER),
-    MenuItem("admin.test_send", "Test sends", Role.OPERATOR),
-    MenuItem("admin.integrations_page", "Integrations", Role.VIEWER),
-    MenuItem("admin.audit_list", "Audit log", Role.ADMIN),
+    MenuItem("admin.incident_list", "Incidents", Role.VIEWER, "Incidents"),
+    MenuItem("admin.ticket_list", "Tickets", Role.VIEWER, "Tickets"),
+    MenuItem("admin.report_sla", "SLA report", Role.VIEWER, "Tickets"),
+    MenuItem("admin.delivery_list", "Delivery log", Role.VIEWER, "Deliveries"),
+    MenuItem("admin.test_send", "Test sends", Role.OPERATOR, "Deliveries"),
+    MenuItem("admin.customer_list", "Customers", Role.VIEWER, "People"),
+    MenuItem("admin.user_list", "Users", Role.ADMIN, "People"),
+    MenuItem("admin.template_list", "Templates", Role.VIEWER, "Configuration"),
+    MenuItem("admin.sla_list", "SLA policies", Role.VIEWER, "Configuration"),
+    MenuItem("admin.smtp_list", "SMTP", Role.VIEWER, "Configuration"),
+    MenuItem("admin.audit_list", "Audit log", Role.ADMIN, "Configuration"),
+    MenuItem("admin.integrations_page", "Integrations", Role.OPERATOR, "Integrations"),
 ]
+
+
+def _active(endpoint: str) -> bool:
+    here = request.endpoint or ""
+    return here.split("_")[0] == endpoint.split("_")[0]
+
+
+def menu_for(items: list[MenuItem]) -> list[MenuItem | MenuGroup]:
+    """The bar: links of their own, then one group per GROUPS name that has an item (in GROUPS order)."""
+    bar: list[MenuItem | MenuGroup] = [item for item in items if item.group is None]
+    for label in GROUPS:
+        members = [item for item in items if item.group == label]
+        if members:
+            bar.append(MenuGroup(label, members, any(_active(item.endpoint) for item in members)))
+    return bar
 
 
 @bp.app_context_processor
@@ -45,6 +70,7 @@ def menu_context() -> dict:
     if not current_user or not current_user.is_authenticated:
         return {"menu_items": [], "inbox_unread": 0}
     items = [item for item in MENU if item.endpoint in current_app.view_functions and current_user.has_role(item.role)]
+    items = menu_for(items)
     try:
         unread = unread_count(current_user.id)
     except SQLAlchemyError:  # the error page for a database outage must still render

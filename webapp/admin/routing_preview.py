@@ -23,7 +23,7 @@ RECENT_EVENTS = 50
 
 MENU.insert(
     next((i + 1 for i, m in enumerate(MENU) if m.endpoint == "admin.delivery_list"), len(MENU)),
-    MenuItem("admin.routing_preview", "Routing preview", Role.OPERATOR),
+    MenuItem("admin.routing_preview", "Routing preview", Role.OPERATOR, "Deliveries"),
 )
 
 
