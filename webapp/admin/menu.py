@@ -1,8 +1,9 @@
 """The top menu: only links the user's role may open, and only to pages that exist.
 
-Items are grouped (GROUPS, in menu order), each group a dropdown of the collapsing navbar. Another area adds its
-page with `MENU.append(MenuItem("admin.delivery_log", "Delivery log", Role.VIEWER, "Deliveries"))` in its module;
-an item whose endpoint is not registered is left out (no dead links), and so is a group left empty."""
+Items are grouped (Incidents, Tickets, Deliveries, People, Configuration, Integrations), each group a dropdown of
+the collapsing navbar. Another area adds its page in its module, e.g.
+`MENU.append(MenuItem("admin.delivery_log", "Delivery log", Role.VIEWER, "Deliveries"))`; an item whose endpoint
+is not registered is left out (no dead links), and so is a group left empty."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.admin import bp
+from webapp.admin.times import remember_viewer_zone
 from webapp.extensions import db
 from webapp.models import Role
-from webapp.services.overview.inbox import unread_count
+from webapp.services.overview.inbox import unread_and_zone
 
 
 class MenuItem(NamedTuple):
@@ -31,11 +33,9 @@ class MenuGroup(NamedTuple):
     active: bool
 
 
-GROUPS = ("Incidents", "Tickets", "Deliveries", "People", "Configuration", "Integrations")
-
 MENU: list[MenuItem] = [
+    MenuItem("admin.incident_list", "Incidents", Role.VIEWER, "Incidents"),  # the console: first in the bar
     MenuItem("admin.dashboard", "Dashboard", Role.VIEWER),
-    MenuItem("admin.incident_list", "Incidents", Role.VIEWER, "Incidents"),
     MenuItem("admin.ticket_list", "Tickets", Role.VIEWER, "Tickets"),
     MenuItem("admin.report_sla", "SLA report", Role.VIEWER, "Tickets"),
     MenuItem("admin.delivery_list", "Delivery log", Role.VIEWER, "Deliveries"),
@@ -56,12 +56,15 @@ def _active(endpoint: str) -> bool:
 
 
 def menu_for(items: list[MenuItem]) -> list[MenuItem | MenuGroup]:
-    """The bar: links of their own, then one group per GROUPS name that has an item (in GROUPS order)."""
-    bar: list[MenuItem | MenuGroup] = [item for item in items if item.group is None]
-    for label in GROUPS:
-        members = [item for item in items if item.group == label]
-        if members:
-            bar.append(MenuGroup(label, members, any(_active(item.endpoint) for item in members)))
+    """The bar, in MENU order: a link of its own where it stands, a group (GROUPS) where its first item stands.
+    A group whose first item has the group's name shows that item as a link, its dropdown beside it."""
+    bar: list[MenuItem | MenuGroup] = []
+    for item in items:
+        if item.group is None:
+            bar.append(item)
+        elif item.group not in {entry.label for entry in bar if isinstance(entry, MenuGroup)}:
+            members = [other for other in items if other.group == item.group]
+            bar.append(MenuGroup(item.group, members, any(_active(other.endpoint) for other in members)))
     return bar
 
 
@@ -72,7 +75,8 @@ def menu_context() -> dict:
     items = [item for item in MENU if item.endpoint in current_app.view_functions and current_user.has_role(item.role)]
     items = menu_for(items)
     try:
-        unread = unread_count(current_user.id)
+        unread, pref_zone = unread_and_zone(current_user.id)
+        remember_viewer_zone(pref_zone)
     except SQLAlchemyError:  # the error page for a database outage must still render
         db.session.rollback()
         unread = 0
