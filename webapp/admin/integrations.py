@@ -106,6 +106,8 @@ def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, 
 
 @bp.get("/integrations")
 def integrations_page():
+    # The team's wiring (Alertmanager receiver, token fingerprint, Twilio, API keys): not a customer's viewer's.
+    tenancy.current().require(Role.OPERATOR)
     return _render()
 
 
