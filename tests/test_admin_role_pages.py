@@ -119,3 +119,15 @@ def test_a_new_ticket_without_any_customer_leads_to_creating_one(client, login_a
     db.session.commit()
     page = client.get("/tickets/new").text
     assert 'href="/customers/new"' in page.split('class="alert alert-info no-customer"')[1].split("</div>")[0]
+
+
+def test_a_simulated_sms_says_so_and_promises_no_receipt(app, customer):
+    from webapp.models import utcnow
+    from webapp.services.delivery import delivery_log
+
+    simulated = make_notification(customer=customer, status=S.SENT, simulated=True, sent_at=utcnow())
+    real = make_notification(customer=customer, status=S.SENT, provider_id="SM1", sent_at=utcnow())
+    told = " ".join(delivery_log.explain(simulated))
+    assert "simulated" in told and "no carrier will send a delivery receipt" in told
+    assert "Waiting for the carrier" not in told
+    assert "Waiting for the carrier's delivery receipt" in " ".join(delivery_log.explain(real))
