@@ -9,12 +9,13 @@ from sqlalchemy.orm import selectinload
 
 from webapp import tenancy
 from webapp.admin import bp
+from webapp.admin.integrations import alertmanager_url
 from webapp.extensions import db
 from webapp.models import Notification, Role, utcnow
 from webapp.queue import get_queue
 from webapp.services import sms_spend
 from webapp.services.delivery import delivery_log
-from webapp.services.overview import dashboard_queries, incident_queries, ops_status
+from webapp.services.overview import dashboard_queries, first_run, incident_queries, ops_status
 from webapp.services.tickets import ticket_queries
 
 
@@ -40,6 +41,7 @@ def dashboard():
         else []
     )
     health = ops_status.health(get_queue(current_app), now=now) if ops else None
+    steps = first_run.checklist(principal.user) if principal.allows(Role.ADMIN) else []
     return render_template(
         "admin/dashboard.html",
         counts=dashboard_queries.status_counts(principal, since=now - timedelta(hours=24)),
@@ -52,6 +54,8 @@ def dashboard():
         at_risk_count=at_risk_count,
         breached_count=breached_count,
         causes=causes,
+        first_steps=steps if not all(step.done for step in steps) else [],
+        alertmanager_url=alertmanager_url(),
         ops=ops,
         newest_open=newest_open,
         open_count=open_count,
