@@ -30,6 +30,7 @@ def open_menu(page, group: str, item: str) -> None:
     """Open a page from the top menu: the item itself when the bar shows it (a group's first page, of the group's
     name), else through its group's dropdown."""
     nav = page.locator("nav.navbar")
+    page.wait_for_load_state("load")  # Bootstrap's script runs the dropdowns
     if item != group:
         nav.get_by_role("button", name=re.compile(f"^{group}")).click()
     nav.get_by_role("link", name=item, exact=True).first.click()

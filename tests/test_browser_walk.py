@@ -14,13 +14,14 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from tests.admin_world import build_world
 from tests.conftest import PASSWORD
 from tests.test_browser import SCREENSHOTS, browser, live_server  # noqa: F401  (fixtures)
 from tests.test_route_walk import _fill, _get_rules
 from webapp.extensions import db
-from webapp.models import Ticket, TimelineEntry, utcnow
+from webapp.models import Channel, MessageTemplate, Ticket, TimelineEntry, utcnow
 
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 NOT_PAGES = {"admin.report_sla_csv", "admin.delivery_status"}  # a download and a JSON poll, not pages
@@ -138,3 +139,33 @@ def test_every_page_works_for_every_role_on_a_phone_and_a_desktop(
     elapsed = time.monotonic() - started
     print(f"walked {len(urls)} pages × {len(users)} roles × {len(VIEWPORTS)} viewports in {elapsed:.1f} s")
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+
+
+def test_an_html_email_preview_shows_its_own_styles_without_breaking_the_page_policy(
+    live_server,  # noqa: F811
+    browser,  # noqa: F811
+    make_user,
+):
+    make_user("admin", email="ada@example.com", customers=[])
+    template = db.session.scalar(
+        sa.select(MessageTemplate)
+        .where(MessageTemplate.customer_id.is_(None), MessageTemplate.channel == Channel.EMAIL)
+        .order_by(MessageTemplate.id)
+        .limit(1)
+    )
+    page = browser.new_page(viewport=VIEWPORTS["desktop"])
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server.url}/templates/{template.id}")
+    html = '<style>h1 { color: rgb(200, 30, 40); }</style><h1 style="font-size: 31px">{{ event.title }}</h1>'
+    page.get_by_label("HTML (email)").fill(html)
+    heading = page.frame_locator("#preview-html").locator("h1")
+    expect(heading).to_have_css("color", "rgb(200, 30, 40)")  # the <style> element applies
+    expect(heading).to_have_css("font-size", "31px")  # and so does an inline style
+    expect(heading).to_have_text("DiskFull on db-1")  # rendered with the sample alert
+    page.screenshot(path=SCREENSHOTS / "template-html-preview.png", full_page=True)
+    assert errors == []

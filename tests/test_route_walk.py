@@ -115,7 +115,7 @@ def test_operator_of_another_customer_cannot_open_this_customers_rows(app, clien
 
 
 # POST routes that change nothing (previews); every other POST is a change.
-READ_ONLY_POSTS = {"admin.template_preview"}
+READ_ONLY_POSTS = {"admin.template_preview", "admin.template_preview_html"}
 
 
 def _post_rules(app):
