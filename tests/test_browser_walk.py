@@ -9,6 +9,7 @@ Generic like tests/test_route_walk.py: a page registered anywhere is walked as s
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 
@@ -133,6 +134,15 @@ def test_every_page_works_for_every_role_on_a_phone_and_a_desktop(
                 page.get_by_role("button", name="Sign in").click()
                 page.wait_for_url(base + "/")
                 state = context.storage_state()
+            if viewport == "phone":  # the menu button shows its icon and opens the whole menu
+                page.goto(base + "/")
+                toggler = page.locator(".navbar-toggler")
+                expect(toggler.locator(".navbar-toggler-icon")).to_have_css("background-image", re.compile("^url"))
+                toggler.click()
+                expect(page.locator("#main-menu")).to_have_class(re.compile(r"\bshow\b"))  # opened, not opening
+                expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+                expect(page.locator("nav.navbar").get_by_role("link", name="Incidents", exact=True)).to_be_visible()
+                page.screenshot(path=WALK / f"{role}-{viewport}" / "menu-open.png")
             for endpoint, url in urls:
                 problems += _check_page(page, base + url, role, viewport, endpoint)
             context.close()
