@@ -25,7 +25,7 @@ from webapp.extensions import db
 from webapp.models import Channel, MessageTemplate, Ticket, TimelineEntry, utcnow
 
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
-NOT_PAGES = {"admin.report_sla_csv", "admin.delivery_status"}  # a download and a JSON poll, not pages
+NOT_PAGES = {"admin.report_sla_csv", "admin.report_sms_spend_csv", "admin.delivery_status"}  # downloads, a JSON poll
 # Detail pages and the button that must be on a phone's first screen (for those whose role may use it).
 PRIMARY_ACTIONS = {
     "admin.ticket_detail": "Acknowledge",

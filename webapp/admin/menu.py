@@ -40,6 +40,7 @@ MENU: list[MenuItem] = [
     MenuItem("admin.report_sla", "SLA report", Role.VIEWER, "Tickets"),
     MenuItem("admin.delivery_list", "Delivery log", Role.VIEWER, "Deliveries"),
     MenuItem("admin.test_send", "Test sends", Role.OPERATOR, "Deliveries"),
+    MenuItem("admin.report_sms_spend", "SMS spend", Role.VIEWER, "Deliveries"),
     MenuItem("admin.customer_list", "Customers", Role.VIEWER, "People"),
     MenuItem("admin.user_list", "Users", Role.ADMIN, "People"),
     MenuItem("admin.template_list", "Templates", Role.VIEWER, "Configuration"),
