@@ -121,3 +121,19 @@ def test_the_preview_form_needs_its_csrf_token(make_app, database, make_user):
         token = re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', client.get(PAGE).text).group(1)
         ok = client.post(PAGE, data={"source": "alertmanager", "payload": FIRING, "csrf_token": token})
         assert ok.status_code == 200 and "DiskFull" in ok.text
+
+
+def test_everyone_of_the_customer_is_listed_with_why_those_not_notified_are_not(client, login_as, make_user, customer):
+    make_user("operator", name="Olga Oncall", phone="+14155550101", customers=[customer])
+    make_user("viewer", name="Vic Viewer", phone="+14155550102", customers=[customer])
+    make_user("operator", name="Dee Deactivated", active=False, customers=[customer])
+    login_as("operator", name="Me Myself", customers=[customer])
+    page = client.post(PAGE, data={"source": "alertmanager", "payload": FIRING, "customer": customer.id})
+    assert page.status_code == 200, page.text
+    table = re.search(r'<table[^>]*id="routing-decisions".*?</table>', page.text, re.S).group(0)
+    passed = re.findall(r'<tr class="decision-not-notified">(.*?)</tr>', table, re.S)
+    passed = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in passed]
+    vic = [row for row in passed if row.startswith("Vic Viewer")]
+    assert any("sms not notified never no SMS for a critical alert" in row for row in vic), passed
+    assert any(row.startswith("Dee Deactivated") and "the user is deactivated" in row for row in passed), passed
+    assert "Olga Oncall" in table and not any(row.startswith("Olga Oncall") for row in passed)  # she is paged

@@ -157,3 +157,25 @@ def test_sla_templates_preview_with_a_sample_ticket(client, login_as):
         f"/templates/{template.id}/preview", data={"subject": "{{ ticket.key }} late", "body_text": "{{ link }}"}
     ).get_json()
     assert data["subject"] == "OPS-42 late" and data["body_text"].endswith("/")
+
+
+def test_html_preview_is_a_page_of_its_own_with_a_policy_of_its_own(client, login_as):
+    """The preview frame shows the email's own styles: its page allows inline styles and nothing else (no
+    script, no request out), runs sandboxed, and may be framed by this site only."""
+    login_as("operator")
+    template = _default("email")
+    answer = client.post(
+        f"/templates/{template.id}/preview.html",
+        data={"body_text": "x", "body_html": "<style>p{color:red}</style><p>{{ '<script>' }}</p>"},
+    )
+    assert answer.status_code == 200 and answer.mimetype == "text/html"
+    assert answer.text == "<style>p{color:red}</style><p>&lt;script&gt;</p>"
+    policy = answer.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "style-src 'unsafe-inline'" in policy and "script-src" not in policy
+    assert "sandbox" in policy and "frame-ancestors 'self'" in policy
+    assert answer.headers["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_viewers_get_no_html_preview(client, login_as):
+    login_as("viewer")
+    assert client.post(f"/templates/{_default('email').id}/preview.html", data={"body_html": "x"}).status_code == 403

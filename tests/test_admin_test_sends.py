@@ -64,3 +64,23 @@ def test_viewer_gets_403(client, login_as, customer):
     login_as("viewer")
     assert client.get("/test-sends").status_code == 403
     assert client.post("/test-sends", data={"customer": customer.id, "to": "+14155550101"}).status_code == 403
+
+
+def test_the_form_keeps_the_last_send_to_send_it_again(client, login_as, make_customer, customer, make_user):
+    other = make_customer("Globex")
+    login_as("operator", customers=[customer, other])
+    answer = client.post(
+        "/test-sends", data={"customer": other.id, "channel": "sms", "to": "(415) 555-0101", "message": "Ping 1"}
+    )
+    page = client.get(answer.headers["Location"]).text
+    assert f'<option selected value="{other.id}">Globex</option>' in page
+    assert 'value="+14155550101"' in page and "Ping 1</textarea>" in page
+
+    # Someone else's send (or an alert's notification) fills nothing in.
+    theirs = Notification(
+        customer_id=other.id, user_id=make_user("operator", customers=[other]).id, channel=Channel.SMS,
+        recipient="+14155550199", body="theirs", status=NotificationStatus.SENT,
+    )  # fmt: skip
+    db.session.add(theirs)
+    db.session.commit()
+    assert "+14155550199" not in client.get(f"/test-sends?watch={theirs.id}").text

@@ -13,7 +13,7 @@ from datetime import timedelta
 from playwright.sync_api import expect
 
 from tests import test_webhooks_generic as generic_hook
-from tests.test_browser import SCREENSHOTS, browser, live_server  # noqa: F401  (fixtures)
+from tests.test_browser import SCREENSHOTS, browser, live_server, open_menu  # noqa: F401  (fixtures)
 from tests.test_browser_ops import run_worker, sign_in
 from webapp.extensions import db
 from webapp.models import Event, Incident, Priority, Role, SlaPolicy, Ticket, utcnow
@@ -77,7 +77,7 @@ def test_operator_acknowledges_an_incident_in_the_browser_and_it_stops_escalatin
     assert paged_numbers == ["+14155550101", "+14155550102"]  # both operators paged by SMS (critical)
 
     sign_in(page, base, "olga@example.com")
-    page.get_by_role("link", name="Incidents", exact=True).click()
+    open_menu(page, "Incidents", "Incidents")
     expect(page.get_by_role("heading", name="Incidents")).to_be_visible()
     row = page.locator("tr.incident-row").filter(has_text="Checkout API down")
     expect(row).to_contain_text("instance=api-3")

@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
-from tests.test_browser import SCREENSHOTS, browser, live_server  # noqa: F401  (fixtures)
+from tests.test_browser import SCREENSHOTS, browser, live_server, open_menu  # noqa: F401  (fixtures)
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus, utcnow
 from webapp.queue import EmbeddedWorker, get_queue
@@ -50,7 +50,7 @@ def test_operator_creates_a_ticket_sends_a_test_sms_and_reads_the_log(
     sign_in(page, base, "olga@example.com")
 
     # A ticket, created in the form, shows on the dashboard.
-    page.get_by_role("link", name="Tickets", exact=True).click()
+    open_menu(page, "Tickets", "Tickets")
     page.get_by_role("link", name="New ticket").click()
     page.get_by_label("Title").fill("Backups failing on db-2")
     page.get_by_label("Priority").select_option("high")
@@ -64,7 +64,7 @@ def test_operator_creates_a_ticket_sends_a_test_sms_and_reads_the_log(
     expect(page.locator(".newest-open").get_by_text("Backups failing on db-2")).to_be_visible()
 
     # A test SMS: an invalid number is refused, a national one is normalised and reaches Twilio.
-    page.get_by_role("link", name="Test sends", exact=True).click()
+    open_menu(page, "Deliveries", "Test sends")
     page.get_by_label("To", exact=True).fill("12345")
     page.get_by_role("button", name="Send test").click()
     expect(page.get_by_text("is not a valid phone number")).to_be_visible()
@@ -139,7 +139,7 @@ def test_operator_configures_smtp_and_a_test_email_arrives(live_server, browser,
     SCREENSHOTS.mkdir(exist_ok=True)
     sign_in(page, base, "olga@example.com")
 
-    page.get_by_role("link", name="SMTP", exact=True).click()
+    open_menu(page, "Configuration", "SMTP")
     page.get_by_role("link", name="New SMTP settings").click()
     page.get_by_label("Host").fill("127.0.0.1")
     page.get_by_label("Port").fill(str(smtp_server.port))

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
-from tests.test_browser import SCREENSHOTS, browser, live_server  # noqa: F401  (fixtures)
+from tests.test_browser import SCREENSHOTS, browser, live_server, open_menu  # noqa: F401  (fixtures)
 from webapp.extensions import db
 from webapp.models import Customer, MessageTemplate, NotificationPreference, PhoneNumber, Severity, User
 
@@ -34,7 +34,7 @@ def test_admin_creates_customer_and_user_with_phone_then_sets_preferences_and_a_
     _sign_in(page, url, "ada@example.com")
 
     # A customer.
-    page.get_by_role("link", name="Customers").click()
+    open_menu(page, "People", "Customers")
     page.get_by_role("link", name="New customer").click()
     page.get_by_label("Name").fill("Globex")
     page.get_by_label("Time zone").select_option("Europe/Berlin")
@@ -43,7 +43,7 @@ def test_admin_creates_customer_and_user_with_phone_then_sets_preferences_and_a_
     page.screenshot(path=SCREENSHOTS / "customer.png", full_page=True)
 
     # A user of that customer, with a password.
-    page.get_by_role("link", name="Users").click()
+    open_menu(page, "People", "Users")
     page.get_by_role("link", name="New user").click()
     page.get_by_label("Email").fill("olga@example.com")
     page.get_by_label("Name").fill("Olga Operator")
@@ -83,7 +83,7 @@ def test_admin_creates_customer_and_user_with_phone_then_sets_preferences_and_a_
     page.screenshot(path=SCREENSHOTS / "preferences.png", full_page=True)
 
     # A template, previewed as it is typed.
-    page.get_by_role("link", name="Templates").click()
+    open_menu(page, "Configuration", "Templates")
     page.get_by_role("row").filter(has_text="sms").get_by_role("link", name="alert").first.click()
     body = page.get_by_label("Text (SMS and plain-text email)")
     body.fill("{{ severity|upper }}: {{ alertname }} on {{ instance }}")

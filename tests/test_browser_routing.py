@@ -6,7 +6,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from tests.conftest import load_fixture
-from tests.test_browser import SCREENSHOTS, browser, live_server  # noqa: F401  (fixtures)
+from tests.test_browser import SCREENSHOTS, browser, live_server, open_menu  # noqa: F401  (fixtures)
 from tests.test_browser_ops import sign_in
 from webapp.extensions import db
 from webapp.models import Event, Notification
@@ -25,7 +25,7 @@ def test_operator_runs_a_routing_preview_of_an_alertmanager_payload(
     SCREENSHOTS.mkdir(exist_ok=True)
     sign_in(page, live_server.url, "olga@example.com")
 
-    page.get_by_role("link", name="Routing preview", exact=True).click()
+    open_menu(page, "Deliveries", "Routing preview")
     page.get_by_label("Source").select_option("alertmanager")
     page.get_by_label("Webhook body (JSON)").fill('{"alerts": [')
     page.get_by_role("button", name="Preview").click()

@@ -329,6 +329,35 @@ def test_smtp_errors_do_not_tell_open_from_closed_ports(app):
     listener.sock.close()
 
 
+def test_an_smtp_host_that_does_not_exist_fails_for_good_in_words(app, monkeypatch):
+    """NXDOMAIN will not change on a retry: permanent, with what to fix. A resolver that did not answer
+    (EAI_AGAIN) stays temporary."""
+    from webapp.channels.base import PermanentError, TransientError
+    from webapp.channels.email_smtp import Email, SmtpEmail, SmtpSettings
+
+    settings = SmtpSettings(
+        host="smtp.nowhere.example", port=587, security="none", username=None, password=None, from_email="a@b.c"
+    )
+    email = Email(to="x@example.com", subject="s", text="t")
+
+    def no_such_name(*_args, **_kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(egress.socket, "getaddrinfo", no_such_name)
+    with pytest.raises(PermanentError) as caught:
+        SmtpEmail().send(settings, email)
+    assert caught.value.code == "dns"
+    assert "the name smtp.nowhere.example does not exist in DNS; check the host name" in caught.value.message
+    assert "gaierror" not in caught.value.message and "Errno" not in caught.value.message
+
+    def resolver_down(*_args, **_kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(egress.socket, "getaddrinfo", resolver_down)
+    with pytest.raises(TransientError):
+        SmtpEmail().send(settings, email)
+
+
 SMTP_FORM = {
     "name": "Primary",
     "host": "smtp.acme.example",

@@ -164,3 +164,15 @@ def test_an_endpoint_that_keeps_failing_is_paused_with_the_reason(app, client, r
 
     post_alert(client, "webhooks/alertmanager_seed_example.json")  # paused: no new deliveries for it
     assert len(webhook_rows()) == 2
+
+
+def test_a_long_pause_reason_is_cut_at_a_word_not_mid_word(app, customer):
+    from webapp.services.delivery.sending import pause_endpoint
+
+    endpoint = WebhookEndpoint(customer_id=customer.id, name="Chat", url="https://a.example.com", secret_encrypted="x")
+    db.session.add(endpoint)
+    db.session.flush()
+    pause_endpoint(endpoint, "paused after 5 consecutive failed deliveries; last: " + "connection refused " * 30)
+    reason = endpoint.paused_reason
+    assert len(reason) <= 300 and reason.endswith("refused …")
+    db.session.rollback()

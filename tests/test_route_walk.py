@@ -22,6 +22,7 @@ PUBLIC_ENDPOINTS = {
     "ops.metrics",
     "api.openapi_json",
     "api_docs",
+    "ops.favicon",
 }  # metrics: open without METRICS_TOKEN; the API description is public
 
 
@@ -114,7 +115,7 @@ def test_operator_of_another_customer_cannot_open_this_customers_rows(app, clien
 
 
 # POST routes that change nothing (previews); every other POST is a change.
-READ_ONLY_POSTS = {"admin.template_preview"}
+READ_ONLY_POSTS = {"admin.template_preview", "admin.template_preview_html"}
 
 
 def _post_rules(app):

@@ -533,6 +533,7 @@ OPEN_ENDPOINTS = {
     "ops.readyz",
     "ops.metrics",
     "api_docs",
+    "ops.favicon",
 }
 # POSTs without a row argument that change only the caller's own rows (their inbox, their preferences).
 OWN_ROWS_POSTS = {"admin.inbox_read_all", "admin.my_preferences"}

@@ -117,7 +117,9 @@ def _security_headers(response):
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault(
         "Content-Security-Policy",
-        "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
+        # img-src data: for Bootstrap's own inline SVG icons (select arrows, ticks, the menu button)
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
+        "object-src 'none'",
     )
     if has_request_context() and "request_id" in g:
         response.headers.setdefault("X-Request-ID", g.request_id)

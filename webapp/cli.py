@@ -146,7 +146,9 @@ def dev_command(host: str, port: int):
             click.echo(f"    phone    {phone} (fictional; SMS are simulated until TWILIO_* are set)")
         click.echo("")
     else:
-        click.echo(f"\n  Log in at {base}/login with your admin account (`flask users create-admin` adds one).\n")
+        click.echo(
+            f"\n  Log in at {base}/login with your admin account (`flask --app webapp users create-admin` adds one).\n"
+        )
     if app.config["OPSRELAY_ENV"] != "production":
         if not app.config.get("EGRESS_ALLOW"):  # a laptop's own SMTP catcher and webhook receivers
             app.config["EGRESS_ALLOW"] = DEV_EGRESS_ALLOW

@@ -26,6 +26,10 @@ BLOCKED = "blocked by the egress policy"
 COULD_NOT_CONNECT = "could not connect"
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# getaddrinfo's answers that the name does not exist (EAI_AGAIN, a resolver that did not answer, is not one)
+NAME_UNKNOWN = frozenset(
+    code for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None)) if code is not None
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
@@ -41,6 +45,10 @@ class EgressBlocked(EgressError):
 class EgressUnreachable(EgressError):
     def __init__(self) -> None:
         super().__init__(COULD_NOT_CONNECT)
+
+
+class EgressUnresolved(EgressUnreachable):
+    """The name does not exist in DNS (not a temporary resolver failure): trying again will not help."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,10 @@ def resolve(host: str, port: int) -> list[tuple]:
         raise EgressUnreachable()
     try:
         infos = socket.getaddrinfo(host.removeprefix("[").removesuffix("]"), port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        if exc.errno in NAME_UNKNOWN:
+            raise EgressUnresolved() from None
+        raise EgressUnreachable() from None
     except (OSError, UnicodeError):
         raise EgressUnreachable() from None
     allow = current_allow_list()

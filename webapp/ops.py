@@ -18,6 +18,12 @@ from webapp.services.overview import ops_status
 bp = Blueprint("ops", __name__)
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico on pages that name no icon (JSON, the API docs): the same SVG icon."""
+    return current_app.send_static_file("favicon.svg")
+
+
 @bp.get("/healthz")
 def healthz():
     return {"status": "ok"}

@@ -8,7 +8,7 @@
   const text = document.getElementById("preview-text");
   const subject = document.getElementById("preview-subject");
   const sms = document.getElementById("preview-sms");
-  const html = document.getElementById("preview-html");
+  const htmlForm = document.getElementById("preview-html-form");  // posts into the sandboxed frame
   let timer = null;
   let sequence = 0;
 
@@ -46,7 +46,10 @@
       sms.textContent = data.sms.encoding + " · " + data.sms.units + " characters · " +
         data.sms.segments + (data.sms.segments === 1 ? " segment" : " segments");
     }
-    if (html) html.srcdoc = data.body_html || "";
+    if (htmlForm) {
+      ["subject", "body_text", "body_html"].forEach((name) => { htmlForm.elements.namedItem(name).value = field(name); });
+      htmlForm.submit();
+    }
   }
 
   form.addEventListener("input", () => {

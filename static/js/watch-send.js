@@ -31,8 +31,8 @@
 
   function finished(data) {
     if (data.done) return true;
-    // Email has no delivery receipt: "sent" is as far as it goes. SMS waits for Twilio's callback.
-    return data.settled && data.channel !== "sms";
+    // Email and simulated sends have no delivery receipt: "sent" is as far as they go. SMS waits for Twilio's callback.
+    return data.settled && (data.channel !== "sms" || data.simulated);
   }
 
   function poll() {

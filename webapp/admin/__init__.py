@@ -33,6 +33,7 @@ from webapp.admin import (  # noqa: E402,F401
     templates,
     test_sends,
     tickets,
+    times,
     users,
     webhook_sources,
 )

@@ -21,7 +21,7 @@ from webapp.security import role_required
 from webapp.services.monitoring import heartbeats
 from webapp.services.monitoring.heartbeats import HEARTBEAT
 
-MENU.append(MenuItem("admin.heartbeat_list", "Heartbeats", Role.VIEWER))
+MENU.append(MenuItem("admin.heartbeat_list", "Heartbeats", Role.VIEWER, "Incidents"))
 
 
 class HeartbeatForm(HEARTBEAT.form("HeartbeatFields")):

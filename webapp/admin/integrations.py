@@ -50,11 +50,16 @@ def _key_form(**kwargs) -> ApiKeyForm:
     return form
 
 
+def alertmanager_url() -> str:
+    """Where Alertmanager posts: the receiver's url."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/api/v1/webhooks/alertmanager"
+
+
 def _inbound() -> dict:
     base = current_app.config["PUBLIC_BASE_URL"]
     last_alert = db.session.scalar(db.select(func.max(Event.created_at)).where(Event.source == "alertmanager"))
     return {
-        "alertmanager_url": f"{base}/api/v1/webhooks/alertmanager",
+        "alertmanager_url": alertmanager_url(),
         "alert_token": endpoints.token_fingerprint(current_app.config.get("ALERT_WEBHOOK_TOKEN")),
         "last_alert": last_alert,
         "twilio_status_url": f"{base}/api/v1/webhooks/twilio/status",
@@ -106,6 +111,8 @@ def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, 
 
 @bp.get("/integrations")
 def integrations_page():
+    # The team's wiring (Alertmanager receiver, token fingerprint, Twilio, API keys): not a customer's viewer's.
+    tenancy.current().require(Role.OPERATOR)
     return _render()
 
 

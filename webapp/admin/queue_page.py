@@ -17,7 +17,7 @@ from webapp.security import role_required
 from webapp.services import audit
 from webapp.services.overview import ops_status
 
-MENU.append(MenuItem("admin.queue_page", "Queue", Role.ADMIN))
+MENU.append(MenuItem("admin.queue_page", "Queue", Role.ADMIN, "Deliveries"))
 
 
 @bp.get("/queue")

@@ -23,7 +23,7 @@ RECENT_EVENTS = 50
 
 MENU.insert(
     next((i + 1 for i, m in enumerate(MENU) if m.endpoint == "admin.delivery_list"), len(MENU)),
-    MenuItem("admin.routing_preview", "Routing preview", Role.OPERATOR),
+    MenuItem("admin.routing_preview", "Routing preview", Role.OPERATOR, "Deliveries"),
 )
 
 
@@ -99,16 +99,18 @@ def _check_customers(form: RoutingPreviewForm, events: list[Event]) -> bool:
 
 
 def _rows(result: preview.Preview) -> list[dict]:
+    """Every decision, then the customer's people who would hear nothing and why ("not notified")."""
     index = {id(event): position for position, event in enumerate(result.events)}
     rows = []
-    for decision in result.decisions:
+    passed_over = {id(d) for d in result.passed_over}
+    for decision in [*result.decisions, *result.passed_over]:
         recipient = shown_recipient(decision.channel, decision.recipient)
         rows.append(
             {
                 "event": index[id(decision.event)] + 1,
                 "person": decision.person,
                 "channel": str(decision.channel),
-                "decision": str(decision.status),
+                "decision": "not notified" if id(decision) in passed_over else str(decision.status),
                 "reason": decision.reason,
                 "hold": decision.hold,
                 "recipient": recipient,

@@ -168,3 +168,28 @@ def template_preview(template_id: int):
         return jsonify(errors={"body_text": "Too long to preview."}), 422
     result = template_admin.preview(event_type=template.event_type, channel=template.channel, **fields)
     return jsonify(result)
+
+
+# The HTML preview's own policy: its inline styles as recipients see them, and nothing else (no script, no request
+# out, no form, an opaque origin); framed by this site's pages only.
+PREVIEW_HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors 'self'"
+
+
+@bp.post("/templates/<int:template_id>/preview.html")
+@role_required(Role.OPERATOR)
+def template_preview_html(template_id: int):
+    """The HTML part as typed, rendered with sample data, as a page for the preview frame (form target)."""
+    template = _template_or_404(template_id)
+    fields = {name: request.form.get(name, "") for name in ("subject", "body_text", "body_html")}
+    if any(len(value) > MAX_PREVIEW_CHARS for value in fields.values()):
+        return "Too long to preview.", 422, {"Content-Type": "text/plain; charset=utf-8"}
+    result = template_admin.preview(event_type=template.event_type, channel=template.channel, **fields)
+    return (
+        result.get("body_html") or "",
+        200,
+        {
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Security-Policy": PREVIEW_HTML_CSP,
+            "X-Frame-Options": "SAMEORIGIN",
+        },
+    )

@@ -10,9 +10,23 @@ from webapp.admin import bp
 from webapp.admin.ops_forms import TestSendForm, customer_choices
 from webapp.extensions import db
 from webapp.inputs import arg_id
-from webapp.models import Customer, Role
+from webapp.models import Channel, Customer, Notification, Role
 from webapp.security import role_required
 from webapp.services.delivery import test_sends
+
+
+def _fill_from_last_send(form: TestSendForm, notification_id: int, principal: tenancy.Principal) -> None:
+    """The form keeps the caller's own last test send (customer, channel, recipient, message): send it again."""
+    sent = db.session.get(Notification, notification_id)
+    if sent is None or sent.event_id is not None or not principal.is_self(sent.user_id):
+        return  # not a test send of theirs
+    if not principal.can_see(sent.customer_id):
+        return
+    form.customer.data = str(sent.customer_id)
+    form.channel.data = str(sent.channel)
+    form.to.data = sent.recipient
+    if sent.channel == Channel.SMS and sent.body != test_sends.DEFAULT_SMS:
+        form.message.data = sent.body
 
 
 @bp.route("/test-sends", methods=["GET", "POST"])
@@ -23,6 +37,9 @@ def test_send():
     form.customer.choices = customer_choices(principal)
     if request.method == "GET" and len(form.customer.choices) == 1:
         form.customer.data = form.customer.choices[0][0]
+    watch = arg_id("watch")
+    if request.method == "GET" and watch is not None:
+        _fill_from_last_send(form, watch, principal)
     if form.validate_on_submit():
         customer = db.session.get(Customer, int(form.customer.data))
         principal.check_change(customer.id)
@@ -34,6 +51,6 @@ def test_send():
     return render_template(
         "admin/test_sends/form.html",
         form=form,
-        watch=arg_id("watch"),
+        watch=watch,
         sms_simulated=current_app.extensions["opsrelay_sms"].simulated,
     )

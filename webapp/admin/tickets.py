@@ -43,6 +43,24 @@ def _assignee_choices(customer_id: int | None) -> list[tuple[str, str]]:
     return [("", "unassigned")] + [(str(u.id), u.name) for u in users]
 
 
+MAX_CUSTOMERS_FOR_ASSIGNEES = 10  # before a customer is picked: everyone who could work one of these
+
+
+def _assignees_of_any(customers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Before a customer is picked (several to choose from): who can work each, named with their customers.
+    The choice is checked against the picked customer on submit (_assignee_choices)."""
+    if len(customers) > MAX_CUSTOMERS_FOR_ASSIGNEES:
+        return [("", "unassigned (pick the customer first)")]
+    names: dict[int, str] = {}
+    works_for: dict[int, list[str]] = {}
+    for customer_id, customer_name in customers:
+        for user in ticket_queries.assignable_users(int(customer_id)):
+            names[user.id] = user.name
+            works_for.setdefault(user.id, []).append(customer_name)
+    people = sorted(names, key=lambda uid: names[uid].lower())
+    return [("", "unassigned")] + [(str(uid), f"{names[uid]} ({', '.join(works_for[uid])})") for uid in people]
+
+
 @bp.get("/tickets")
 def ticket_list():
     principal = tenancy.current()
@@ -85,7 +103,8 @@ def ticket_new():
     if len(form.customer.choices) == 1 and not form.customer.data:
         form.customer.data = form.customer.choices[0][0]
     chosen = next((value for value, _ in form.customer.choices if value == form.customer.data), None)
-    form.assignee.choices = _assignee_choices(int(chosen) if chosen else None)  # only a customer it sees
+    # only a customer it sees; before one is picked, the people of each (an operator of two customers)
+    form.assignee.choices = _assignee_choices(int(chosen)) if chosen else _assignees_of_any(form.customer.choices)
     if form.validate_on_submit():
         customer = db.session.get(Customer, int(form.customer.data))
         principal.check_change(customer.id)
@@ -102,7 +121,9 @@ def ticket_new():
         db.session.commit()
         flash(f"Ticket {ticket.key} created.", "success")
         return redirect(url_for("admin.ticket_detail", ticket_id=ticket.id))
-    return render_template("admin/tickets/new.html", form=form)
+    return render_template(
+        "admin/tickets/new.html", form=form, can_add_customer=principal.sees_all and principal.allows(Role.ADMIN)
+    )
 
 
 def _render_detail(ticket: Ticket, *, edit: TicketEditForm | None = None, comment_form: CommentForm | None = None):

@@ -189,6 +189,12 @@ class SmtpEmail:
             ) from None
         except smtplib.SMTPNotSupportedError as exc:
             raise PermanentError(f"{settings.host} ({settings.source}): {exc}", code="smtp") from None
+        except egress.EgressUnresolved:
+            raise PermanentError(
+                f"SMTP server {settings.host}:{settings.port} ({settings.source}): the name {settings.host} does not "
+                "exist in DNS; check the host name",
+                code="dns",
+            ) from None
         except egress.EgressBlocked:
             raise PermanentError(
                 f"SMTP server {settings.host}:{settings.port} ({settings.source}): {egress.BLOCKED}", code="egress"

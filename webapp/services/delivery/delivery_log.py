@@ -127,7 +127,11 @@ def explain(n: Notification) -> list[str]:
         simulated = " — simulated: no provider credentials are set, nothing left this server" if n.simulated else ""
         lines.append(f"Sent {_when(n.sent_at)}{via}{simulated}.")
     if status == S.SENT and n.channel == Channel.SMS:
-        lines.append("Waiting for the carrier's delivery receipt (Twilio status callback).")
+        lines.append(
+            "Simulated, so no carrier will send a delivery receipt: sent is as far as it goes."
+            if n.simulated
+            else "Waiting for the carrier's delivery receipt (Twilio status callback)."
+        )
     if status == S.DELIVERED:
         lines.append(f"Delivered {_when(n.delivered_at)}.")
     if status == S.FAILED:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import textwrap
 
 import sqlalchemy as sa
 from flask import current_app
@@ -334,7 +335,7 @@ def pause_endpoint(endpoint: WebhookEndpoint, reason: str) -> None:
     """Pause the endpoint with the reason; what was waiting for it is suppressed, saying why."""
     now = utcnow()
     endpoint.paused_at = now
-    endpoint.paused_reason = reason[:300]
+    endpoint.paused_reason = textwrap.shorten(reason, width=300, placeholder=" …")  # whole words
     db.session.execute(
         update(Notification)
         .where(

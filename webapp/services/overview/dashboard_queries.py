@@ -72,22 +72,53 @@ def open_tickets(principal: Principal, *, limit: int = 5) -> tuple[list[Ticket],
     return rows, total or 0
 
 
-def failed_deliveries(principal: Principal, *, now: datetime, limit: int = 10) -> tuple[list[Notification], int]:
+# What raw exception text in an error message means, for rows written before errors were put in words.
+RAW_ERRORS = (
+    (("ConnectionRefusedError", "[Errno 111]", "Connection refused"), "the server refused the connection"),
+    (("gaierror", "Name or service not known", "[Errno -2]", "nodename nor servname"), "the name does not resolve"),
+    (("TimeoutError", "timed out"), "the server did not answer in time"),
+)
+CHANNEL_NOUNS = {"email": ("email", "emails"), "sms": ("SMS", "SMS"), "webhook": ("webhook", "webhooks")}
+
+
+def error_in_words(message: str | None, code: str | None) -> str:
+    """A failure's cause as a person reads it: known raw exception text translated, the rest as it was written."""
+    text = (message or "").strip()
+    for needles, words in RAW_ERRORS:
+        if any(needle in text for needle in needles):
+            return words[0].upper() + words[1:]
+    if text:
+        return text
+    return f"Error {code} from the provider" if code else "No reason given by the provider"
+
+
+@dataclass(frozen=True)
+class FailureCause:
+    words: str  # "SMTP server localhost:25 (customer Acme): could not connect"
+    channel: str
+    count: int
+
+    @property
+    def line(self) -> str:
+        one, many = CHANNEL_NOUNS.get(self.channel, ("notification", "notifications"))
+        return f"{self.words} — {self.count} {one if self.count == 1 else many}"
+
+
+def failure_causes(principal: Principal, *, now: datetime, limit: int = 8) -> tuple[list[FailureCause], int]:
+    """The last 24 hours' failed deliveries grouped by cause (channel, code, message), the most frequent first,
+    and how many failed in all."""
     query = delivery_log.visible_to(
         principal,
-        db.select(Notification).where(
+        db.select(Notification.channel, Notification.error_code, Notification.error_message, func.count()).where(
             Notification.status == S.FAILED, Notification.created_at >= now - timedelta(hours=24)
         ),
-    )
-    rows = list(
-        db.session.scalars(
-            query.options(joinedload(Notification.user), joinedload(Notification.event))
-            .order_by(Notification.id.desc())
-            .limit(limit)
-        )
-    )
-    total = db.session.scalar(db.select(func.count()).select_from(query.subquery()))
-    return rows, total or 0
+    ).group_by(Notification.channel, Notification.error_code, Notification.error_message)
+    merged: dict[tuple[str, str], int] = {}
+    for channel, code, message, count in db.session.execute(query):
+        key = (str(channel), error_in_words(message, code))
+        merged[key] = merged.get(key, 0) + count
+    causes = [FailureCause(words=words, channel=channel, count=n) for (channel, words), n in merged.items()]
+    return sorted(causes, key=lambda cause: (-cause.count, cause.words))[:limit], sum(merged.values())
 
 
 def status_counts(principal: Principal, *, since: datetime) -> dict[str, int]:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import aliased, selectinload
 
 from webapp.extensions import db
 from webapp.models import Channel, Event, Incident, Notification, NotificationStatus, utcnow
+from webapp.services.people import preferences
 
 # A web notification reaches the inbox when delivery marks it sent; suppressed or deferred ones do not.
 SHOWN = (NotificationStatus.SENT, NotificationStatus.DELIVERED)
@@ -65,16 +66,23 @@ def incidents_of(notifications: list[Notification]) -> dict[int, Incident]:
 
 def unread_count(user_id: int) -> int:
     """Unread inbox items: unread notifications about no incident, and incidents with something unread."""
+    return unread_and_zone(user_id)[0]
+
+
+def unread_and_zone(user_id: int) -> tuple[int, str | None]:
+    """What every page's top bar needs of its person, in one statement: the unread count (above) and the zone
+    of their preference for all customers (preferences.zone_setting; None without one)."""
     counts = db.session.execute(
         db.select(
             func.count().filter(Event.incident_id.is_(None)),
             func.count(func.distinct(Event.incident_id)),
+            preferences.zone_setting(user_id),
         )
         .select_from(Notification)
         .outerjoin(Event, Event.id == Notification.event_id)
         .where(_mine(user_id), Notification.read_at.is_(None))
     ).one()
-    return int(counts[0] or 0) + int(counts[1] or 0)
+    return int(counts[0] or 0) + int(counts[1] or 0), counts[2]
 
 
 def mark_read(user_id: int, *, notification_id: int | None = None, now: datetime | None = None) -> int:

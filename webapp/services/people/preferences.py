@@ -185,6 +185,25 @@ def changeable(principal: tenancy.Principal, pref_id: int) -> NotificationPrefer
     return pref
 
 
+def zone_name(pref_timezone: str | None, user_timezone: str | None) -> str:
+    """The zone a person reads times in: their preference's zone when they set one, else their account's."""
+    return pref_timezone if pref_timezone and pref_timezone != "UTC" else user_timezone or "UTC"
+
+
+def zone_setting(user_id: int):
+    """The zone of `user_id`'s preference for all customers, as a scalar subquery (None without one)."""
+    return (
+        db.select(NotificationPreference.timezone)
+        .where(NotificationPreference.user_id == user_id, NotificationPreference.customer_id.is_(None))
+        .scalar_subquery()
+    )
+
+
+def reading_zone(user: User) -> str:
+    """The zone of `user`'s own times (pages, quiet hours): their preference for all customers, else their account's."""
+    return zone_name(db.session.scalar(db.select(zone_setting(user.id))), user.timezone)
+
+
 def of(user: User, customer_id: int | None = None) -> NotificationPreference:
     """The user's preference for `customer_id` (None: all their customers): the stored row, or a new unsaved one
     at the defaults (stored by `update`)."""

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.models import Event, EventStatus, Incident, dedup_identity, open_key
+from webapp.models import Event, EventStatus, Incident, dedup_identity, open_key, user_customer
 from webapp.services.routing import decisions
 from webapp.sources import PARSERS
 
@@ -40,6 +40,8 @@ class Preview:
     events: list[Event]
     duplicates: dict[int, int]  # id(event) -> id of the stored event it repeats
     decisions: list[decisions.Decision] = field(default_factory=list)
+    # The customer's people whom routing would not even consider on any channel, each with why (not recorded).
+    passed_over: list[decisions.Decision] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -125,7 +127,34 @@ def run(events: list[Event], *, now: datetime, check_duplicates: bool = True) ->
     repeats = duplicates(events) if check_duplicates else {}
     fresh = [e for e in events if id(e) not in repeats]
     planned = [d for d in decisions.plan(fresh, now=now) if d.record]
-    return Preview(at=now, events=events, duplicates=repeats, decisions=planned)
+    return Preview(
+        at=now, events=events, duplicates=repeats, decisions=planned, passed_over=_passed_over(fresh, planned, now)
+    )
+
+
+MAX_MEMBERS = 200
+
+
+def _passed_over(events: list[Event], planned: list[decisions.Decision], now: datetime) -> list[decisions.Decision]:
+    """For each event, the members of its customer with no decision at all, decided alone (the "why not?" answer)."""
+    customer_ids = {e.customer_id for e in events if e.customer_id is not None}
+    if not customer_ids:
+        return []
+    members: dict[int, list[int]] = {}
+    for customer_id, user_id in db.session.execute(
+        db.select(user_customer.c.customer_id, user_customer.c.user_id)
+        .where(user_customer.c.customer_id.in_(customer_ids))
+        .order_by(user_customer.c.user_id)
+        .limit(MAX_MEMBERS * len(customer_ids))
+    ):
+        members.setdefault(customer_id, []).append(user_id)
+    heard = {(id(d.event), d.person.id) for d in planned}
+    passed_over = []
+    for event in events:
+        missing = [uid for uid in members.get(event.customer_id, []) if (id(event), uid) not in heard]
+        if missing:
+            passed_over += decisions.plan([event], now=now, only_users=missing)
+    return passed_over
 
 
 def when(decision: decisions.Decision, now: datetime) -> datetime | None:

@@ -20,6 +20,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from webapp.models import EVENT_KINDS, Channel, NotificationPreference, Role, Severity
+from webapp.services.people import preferences
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Rules:
 def from_preference(
     pref: NotificationPreference, *, role: Role, user_timezone: str, customer_name: str | None
 ) -> Rules:
-    zone = pref.timezone if pref.timezone and pref.timezone != "UTC" else user_timezone or "UTC"
+    zone = preferences.zone_name(pref.timezone, user_timezone)
     where = f"for {customer_name}" if pref.customer_id is not None else "(all customers)"
     return Rules(
         source=f"notification preference #{pref.id} {where}",
