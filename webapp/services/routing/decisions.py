@@ -98,12 +98,18 @@ def route(events: list[Event], *, now: datetime | None = None, audience: list[in
     rows = [d.row(now) for d in plan(events, now=now, audience=audience) if d.record]
     if not rows:
         return []
-    routed = [
-        Routed(row.id, row.status)
-        for row in bulk.insert_returning(Notification, rows, Notification.id, Notification.status)
-    ]
-    outbox.deliver(r.id for r in routed if r.status == S.PENDING)
-    return routed
+    inserted = bulk.insert_returning(
+        Notification, rows, Notification.id, Notification.status, Notification.channel, Notification.event_id
+    )
+    events_by_id = {event.id: event for event in events}
+    by_lane: dict[str, list[int]] = {}
+    for row in inserted:
+        if row.status == S.PENDING:
+            event = events_by_id[row.event_id]
+            by_lane.setdefault(outbox.lane(row.channel, event.severity, event.incident_id), []).append(row.id)
+    for queue, ids in by_lane.items():
+        outbox.deliver(ids, queue=queue)  # pages on their own lane, ahead of bulk work
+    return [Routed(row.id, row.status) for row in inserted]
 
 
 def plan(
