@@ -86,20 +86,33 @@ class Timing:
         self.recent: dict[tuple[int, Channel], list[datetime]] = defaultdict(list)  # storm guard: sent lately
 
     @classmethod
-    def load(cls, user_ids: list[int], *, prefs: Iterable[NotificationPreference], now: datetime) -> Timing:
+    def load(
+        cls,
+        user_ids: list[int],
+        *,
+        prefs: Iterable[NotificationPreference],
+        now: datetime,
+        recent: dict[tuple[int, Channel], tuple[int, datetime | None]],
+    ) -> Timing:
+        """`recent`: per person and channel, (count, oldest) of the messages in the default storm window, as the
+        people query read them (`storm_columns`)."""
         self = cls(now)
         prefs = list(prefs)
         capped = sorted({p.user_id for p in prefs if p.max_notifications_per_hour})
         aggregating = sorted({p.user_id for p in prefs if p.enable_aggregation})
-        unguarded = {p.user_id for p in prefs if p.storm_guard is False} - {p.user_id for p in prefs if p.storm_guard}
-        guarded = sorted(set(user_ids) - unguarded)
-        if guarded:
-            longest = max([STORM_WINDOW_MINUTES, *(p.storm_window_minutes or 0 for p in prefs)])
+        for key, (count, oldest) in recent.items():
+            self.recent[key] = [oldest] * count  # all the rule reads is how many, and the oldest
+        default = STORM_WINDOW_MINUTES
+        custom = sorted({p.user_id for p in prefs if p.storm_guard and p.storm_window_minutes not in (None, default)})
+        if custom:  # another window than the one the people query counted in: read their messages themselves
+            longest = max(p.storm_window_minutes for p in prefs if p.user_id in custom)
+            for key in [key for key in self.recent if key[0] in custom]:
+                del self.recent[key]
             for user_id, channel, created_at in db.session.execute(
                 db.select(Notification.user_id, Notification.channel, Notification.created_at).where(
-                    Notification.user_id.in_(guarded),
+                    Notification.user_id.in_(custom),
                     Notification.channel.in_(HELD_CHANNELS),
-                    Notification.created_at > now - timedelta(minutes=longest),
+                    Notification.created_at > now - timedelta(minutes=max(longest, default)),
                     Notification.status.in_(COUNTED),
                 )
             ):
@@ -185,6 +198,24 @@ class Timing:
             f"storm guard: {len(recent)} {channel} messages in the last {rules.storm_window_minutes} minutes "
             f"(limit {limit}): held for one summary at {rules.local(until)}",
         )
+
+
+def storm_columns(user_id: sa.ColumnElement, now: datetime) -> dict[tuple[Channel, str], sa.ColumnElement]:
+    """{(channel, "count" | "oldest"): a correlated scalar subquery} of the messages a person was sent (or has on
+    their way) in the default storm window: the people query selects them, so the storm guard costs no
+    statement of its own."""
+    columns = {}
+    for channel in HELD_CHANNELS:
+        recent = db.select(Notification.id).where(
+            Notification.user_id == user_id,
+            Notification.channel == channel,
+            Notification.created_at > now - timedelta(minutes=STORM_WINDOW_MINUTES),
+            Notification.status.in_(COUNTED),
+        )
+        for name, aggregate in (("count", func.count()), ("oldest", func.min(Notification.created_at))):
+            label = f"storm_{channel}_{name}"
+            columns[(channel, name)] = recent.with_only_columns(aggregate).scalar_subquery().label(label)
+    return columns
 
 
 def release(*, now: datetime | None = None) -> list[int]:
