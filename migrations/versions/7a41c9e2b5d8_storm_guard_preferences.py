@@ -1,6 +1,7 @@
 """notification preferences: the storm guard (on by default): storm_guard, storm_sms_limit (5),
 storm_email_limit (10), storm_window_minutes (10). Existing preferences take the defaults (server defaults), so
-the guard is on for everyone after the upgrade, as for a user without any preference.
+the guard is on for everyone after the upgrade, as for a user without any preference. notification: the
+partial index ix_notification_storm (a person's latest counted messages on one channel).
 
 Revision ID: 7a41c9e2b5d8
 Revises: 5d2f8a4c6e13
@@ -17,6 +18,8 @@ down_revision = "5d2f8a4c6e13"
 branch_labels = None
 depends_on = None
 
+COUNTED = sa.text("status NOT IN ('deferred', 'suppressed')")  # messages sent or on their way
+
 
 def upgrade():
     with op.batch_alter_table("notification_preference") as batch:
@@ -29,8 +32,23 @@ def upgrade():
             "storm_sms_limit > 0 AND storm_email_limit > 0 AND storm_window_minutes > 0",
         )
 
+    with op.batch_alter_table("notification") as batch:
+        batch.create_index(
+            "ix_notification_storm",
+            ["user_id", "channel", "created_at"],
+            unique=False,
+            postgresql_where=COUNTED,
+            sqlite_where=COUNTED,
+        )
+
 
 def downgrade():
+    with op.batch_alter_table("notification") as batch:
+        batch.drop_index(
+            "ix_notification_storm",
+            postgresql_where=COUNTED,
+            sqlite_where=COUNTED,
+        )
     with op.batch_alter_table("notification_preference") as batch:
         batch.drop_constraint(op.f("ck_notification_preference_storm_positive"), type_="check")
         batch.drop_column("storm_window_minutes")

@@ -9,7 +9,8 @@ customer), users with a preference for that customer, and the assignee of the ev
 event: those who were notified while its incident fired (its first page, escalation steps), on the
 channels that notified them. The order of the checks, and so the reason a row carries, is: deactivated, not a member,
 not subscribed to the event type, job type filtered, channel disabled, below the channel's minimum
-severity, no address or opted out; then the timing (quiet hours, aggregation, hourly limit: see digest.py).
+severity, no address or opted out; then the timing (quiet hours, aggregation, hourly limit, the storm guard:
+see digest.py). Pending rows go to the outbox on their lane: a page (webapp.outbox.lane) ahead of bulk work.
 Web rows are the in-app notification: `sent` at once, never held.
 """
 

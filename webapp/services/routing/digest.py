@@ -42,6 +42,8 @@ from webapp.channels import sms_text
 from webapp.extensions import db
 from webapp.models import (
     EVENT_KINDS,
+    STORM_EMAIL_LIMIT,
+    STORM_SMS_LIMIT,
     STORM_WINDOW_MINUTES,
     Channel,
     Event,
@@ -62,6 +64,8 @@ S = NotificationStatus
 QUIET, AGGREGATION, CAP, STORM, DIGEST = "quiet_hours", "aggregation", "hourly_cap", "storm", "digest"
 HELD_CHANNELS = (Channel.EMAIL, Channel.SMS)
 COUNTED = (S.PENDING, S.QUEUED, S.SENDING, S.SENT, S.DELIVERED, S.FAILED)  # messages this hour
+NOT_COUNTED = tuple(s for s in S if s not in COUNTED)  # held and suppressed rows
+STORM_LIMITS = {Channel.SMS: STORM_SMS_LIMIT, Channel.EMAIL: STORM_EMAIL_LIMIT}  # the defaults
 WHY = {QUIET: "quiet hours", AGGREGATION: "aggregation window", CAP: "hourly limit", STORM: "storm guard"}
 
 
@@ -103,9 +107,9 @@ class Timing:
         for key, (count, oldest) in recent.items():
             self.recent[key] = [oldest] * count  # all the rule reads is how many, and the oldest
         default = STORM_WINDOW_MINUTES
-        custom = sorted({p.user_id for p in prefs if p.storm_guard and p.storm_window_minutes not in (None, default)})
-        if custom:  # another window than the one the people query counted in: read their messages themselves
-            longest = max(p.storm_window_minutes for p in prefs if p.user_id in custom)
+        custom = sorted({p.user_id for p in prefs if p.storm_guard and _custom_storm(p)})
+        if custom:  # not the window or limits the people query counted by: read their messages themselves
+            longest = max(p.storm_window_minutes or default for p in prefs if p.user_id in custom)
             for key in [key for key in self.recent if key[0] in custom]:
                 del self.recent[key]
             for user_id, channel, created_at in db.session.execute(
@@ -113,7 +117,7 @@ class Timing:
                     Notification.user_id.in_(custom),
                     Notification.channel.in_(HELD_CHANNELS),
                     Notification.created_at > now - timedelta(minutes=max(longest, default)),
-                    Notification.status.in_(COUNTED),
+                    counted(),
                 )
             ):
                 self.recent[(user_id, Channel(channel))].append(created_at)
@@ -200,22 +204,45 @@ class Timing:
         )
 
 
+def _custom_storm(pref: NotificationPreference) -> bool:
+    """Another storm window or limit than the defaults the people query counts by."""
+    values = (pref.storm_window_minutes, pref.storm_sms_limit, pref.storm_email_limit)
+    defaults = (STORM_WINDOW_MINUTES, STORM_LIMITS[Channel.SMS], STORM_LIMITS[Channel.EMAIL])
+    return any(value is not None and value != default for value, default in zip(values, defaults, strict=True))
+
+
 def storm_columns(user_id: sa.ColumnElement, now: datetime) -> dict[tuple[Channel, str], sa.ColumnElement]:
-    """{(channel, "count" | "oldest"): a correlated scalar subquery} of the messages a person was sent (or has on
-    their way) in the default storm window: the people query selects them, so the storm guard costs no
-    statement of its own."""
+    """{(channel, "count" | "oldest"): a correlated scalar subquery} over a person's latest messages of that
+    channel in the default storm window, at most the default limit of them: how many, and the oldest (so, with
+    as many as the limit, the one whose leaving the window frees it). The people query selects them, so the
+    guard costs no statement of its own, and each reads a few entries of ix_notification_storm however many
+    messages a storm brought."""
     columns = {}
     for channel in HELD_CHANNELS:
-        recent = db.select(Notification.id).where(
-            Notification.user_id == user_id,
-            Notification.channel == channel,
-            Notification.created_at > now - timedelta(minutes=STORM_WINDOW_MINUTES),
-            Notification.status.in_(COUNTED),
+        latest = (
+            db.select(Notification.created_at)
+            .where(
+                Notification.user_id == user_id,
+                Notification.channel == channel,
+                counted(),
+                Notification.created_at > now - timedelta(minutes=STORM_WINDOW_MINUTES),
+            )
+            .order_by(Notification.created_at.desc())
+            .limit(STORM_LIMITS[channel])
+            .correlate(user_id.table)
+            .subquery()
         )
-        for name, aggregate in (("count", func.count()), ("oldest", func.min(Notification.created_at))):
-            label = f"storm_{channel}_{name}"
-            columns[(channel, name)] = recent.with_only_columns(aggregate).scalar_subquery().label(label)
+        for name, aggregate in (("count", func.count()), ("oldest", func.min(latest.c.created_at))):
+            subquery = db.select(aggregate).select_from(latest).scalar_subquery()
+            columns[(channel, name)] = subquery.label(f"storm_{channel}_{name}")
     return columns
+
+
+def counted() -> sa.ColumnElement[bool]:
+    """The rows that count as messages sent or on their way (COUNTED), written as ix_notification_storm's
+    predicate, in literals, so that PostgreSQL and SQLite use that partial index."""
+    held = sa.bindparam("not_counted", [str(s) for s in NOT_COUNTED], expanding=True, literal_execute=True, unique=True)
+    return Notification.status.not_in(held)
 
 
 def release(*, now: datetime | None = None) -> list[int]:
