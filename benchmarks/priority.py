@@ -24,16 +24,16 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 
-from benchmarks.delivery import TwilioProcess, cleanup  # noqa: E402
-from tests.conftest import LOOPBACK, ensure_postgres_database, twilio_settings  # noqa: E402
+from benchmarks.delivery import LoopbackProcess, TwilioProcess, cleanup, reset  # noqa: E402
+from tests.conftest import LOOPBACK, twilio_settings  # noqa: E402
 from tests.routing_helpers import item  # noqa: E402
 from tests.smtp_fake import FakeSmtp, make_certificate  # noqa: E402
 from tests.webhook_receiver import Receiver  # noqa: E402
@@ -61,34 +61,25 @@ SMTP_USER, SMTP_PASSWORD = "mailer", "bench-pw"  # noqa: S105
 DONE = (NotificationStatus.SENT, NotificationStatus.FAILED)  # (the admin's email rows are suppressed: SMS only)
 
 
-class MailAndHooks:
-    """The loopback SMTP server and webhook receiver in their own process: stand-ins for remote servers."""
+class MailAndHooks(LoopbackProcess):
+    """The loopback SMTP server and webhook receiver: `start` gives (SMTP port, receiver URL), `stop` (emails
+    received, webhooks accepted)."""
 
     def __init__(self, certificate: tuple[Path, Path]):
-        context = multiprocessing.get_context("fork")
+        super().__init__()
         self.certificate = certificate
-        self._stop, self._answers = context.Event(), context.Queue()
-        self._process = context.Process(target=self._serve, daemon=True)
 
-    def _serve(self) -> None:
+    def start_servers(self) -> tuple[tuple[int, str], Callable[[], tuple[int, int]]]:
         smtp = FakeSmtp(*self.certificate, username=SMTP_USER, password=SMTP_PASSWORD).start()
         receiver = Receiver(SECRET)
-        self._answers.put((smtp.port, receiver.url))
-        self._stop.wait()
-        self._answers.put((len(smtp.messages), len(receiver.accepted)))
-        smtp.stop()
-        receiver.stop()
 
-    def start(self) -> tuple[int, str]:
-        self._process.start()
-        return self._answers.get(timeout=30)
+        def stop() -> tuple[int, int]:
+            received = (len(smtp.messages), len(receiver.accepted))
+            smtp.stop()
+            receiver.stop()
+            return received
 
-    def stop(self) -> tuple[int, int]:
-        """Stop both; (emails received, webhooks accepted)."""
-        self._stop.set()
-        received = self._answers.get(timeout=30)
-        self._process.join(10)
-        return received
+        return (smtp.port, receiver.url), stop
 
 
 def _config(twilio_url: str, ca_file: Path) -> dict:
@@ -119,14 +110,7 @@ def prepare(app, smtp_port: int, receiver_url: str) -> int:
     """Schema, a customer with its SMTP server and one webhook endpoint, an on-call admin with a phone and an
     operator who gets job failures by email (storm guard off for both: this measures the engine)."""
     with app.app_context():
-        url = db.engine.url
-        if url.get_backend_name() == "postgresql":
-            ensure_postgres_database(url.render_as_string(hide_password=False))
-            db.engine.dispose()
-            with db.engine.begin() as connection:
-                connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade()
-        get_queue(app).connection.flushdb()
+        reset(app)
         customer = Customer(name="Bench Corp")
         admin = User(email="oncall@bench.example", name="On call", role=Role.ADMIN, password_hash="-")  # noqa: S106
         operator = User(email="ops@bench.example", name="Ops", role=Role.OPERATOR, password_hash="-")  # noqa: S106
