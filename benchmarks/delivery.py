@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ from webapp.models import (  # noqa: E402
     User,
     utcnow,
 )
-from webapp.queue import DELIVERIES, AppWorker, get_queue  # noqa: E402
+from webapp.queue import DELIVERIES, PAGES, AppWorker, get_queue  # noqa: E402
 from webapp.services import bulk  # noqa: E402
 
 NOOP_JOB = "benchmarks.delivery.noop"
@@ -77,32 +78,49 @@ def _worker(go, report, config: dict) -> None:
     report.put((started, time.perf_counter()))
 
 
-class TwilioProcess:
-    """The loopback Twilio-like server in its own process, so its work never competes with the
-    benchmark's for one interpreter: it is the stand-in for a remote provider, not part of our cost."""
+class LoopbackProcess:
+    """Loopback stand-ins for remote servers in their own process, so their work never competes with the
+    benchmark's for one interpreter: they stand in for remote providers, not part of our cost. A subclass's
+    `start_servers` (run in that process) returns (what `start` answers, a function that stops them and
+    returns what `stop` answers)."""
 
     def __init__(self):
         context = multiprocessing.get_context("fork")
         self._stop, self._answers = context.Event(), context.Queue()
         self._process = context.Process(target=self._serve, daemon=True)
 
-    def _serve(self) -> None:
-        twilio = FakeTwilio(TWILIO_SID, TWILIO_TOKEN).start()
-        self._answers.put(twilio.base_url)
-        self._stop.wait()
-        self._answers.put(len(twilio.received))
-        twilio.stop()
+    def start_servers(self) -> tuple[object, Callable[[], object]]:
+        raise NotImplementedError
 
-    def start(self) -> str:
+    def _serve(self) -> None:
+        address, stop = self.start_servers()
+        self._answers.put(address)
+        self._stop.wait()
+        self._answers.put(stop())
+
+    def start(self):
         self._process.start()
         return self._answers.get(timeout=30)
 
-    def stop(self) -> int:
-        """Stop the server; how many messages it accepted."""
+    def stop(self):
         self._stop.set()
         received = self._answers.get(timeout=30)
         self._process.join(10)
         return received
+
+
+class TwilioProcess(LoopbackProcess):
+    """The loopback Twilio-like server: `start` gives its base URL, `stop` how many messages it accepted."""
+
+    def start_servers(self) -> tuple[str, Callable[[], int]]:
+        twilio = FakeTwilio(TWILIO_SID, TWILIO_TOKEN).start()
+
+        def stop() -> int:
+            received = len(twilio.received)
+            twilio.stop()
+            return received
+
+        return twilio.base_url, stop
 
 
 def _provider_alone(go, report, config: dict, count: int) -> None:
@@ -139,23 +157,35 @@ def _race(target, args: tuple, workers: int) -> float:
 def drain(app, config: dict, workers: int) -> tuple[float, int, int]:
     """Run `workers` worker processes over what is queued: (seconds from first start to last finish,
     jobs finished, jobs failed)."""
-    queue = get_queue(app).queues[DELIVERIES]
-    finished_before, failed_before = queue.finished_job_registry.count, queue.failed_job_registry.count
+    queues = [get_queue(app).queues[name] for name in (PAGES, DELIVERIES)]  # critical SMS go on the page lane
+
+    def counts() -> tuple[int, int]:
+        return (
+            sum(q.finished_job_registry.count for q in queues),
+            sum(q.failed_job_registry.count for q in queues),
+        )
+
+    finished_before, failed_before = counts()
     elapsed = _race(_worker, (config,), workers)
-    finished = queue.finished_job_registry.count - finished_before
-    return elapsed, finished, queue.failed_job_registry.count - failed_before
+    finished_after, failed_after = counts()
+    return elapsed, finished_after - finished_before, failed_after - failed_before
+
+
+def reset(app) -> None:
+    """An empty schema at the newest revision and an empty queue (inside an app context)."""
+    url = db.engine.url
+    if url.get_backend_name() == "postgresql":
+        ensure_postgres_database(url.render_as_string(hide_password=False))
+        db.engine.dispose()
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    upgrade()
+    get_queue(app).connection.flushdb()
 
 
 def prepare(app, count: int) -> list[int]:
     with app.app_context():
-        url = db.engine.url
-        if url.get_backend_name() == "postgresql":
-            ensure_postgres_database(url.render_as_string(hide_password=False))
-            db.engine.dispose()
-            with db.engine.begin() as connection:
-                connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade()
-        get_queue(app).connection.flushdb()
+        reset(app)
         admin = User(email="bench@example.com", name="Bench", role=Role.ADMIN, password_hash="-")  # noqa: S106 - no login
         db.session.add(admin)
         db.session.flush()

@@ -376,3 +376,42 @@ def test_existing_events_keep_their_customers_dedup_namespace(empty_database):
         assert db.session.execute(sa.text("SELECT count(*) FROM event")).scalar() == 2
         db.session.remove()
         db.engine.dispose()
+
+
+STORM_PARENT = "5d2f8a4c6e13"  # the revision before the storm guard
+STORED_PREFERENCE = (
+    'INSERT INTO "user" (id, email, name, password_hash, role, is_active, timezone, created_at) '
+    "VALUES (1, 'a@x.example', 'Ann', 'x', 'admin', true, 'UTC', :now)",
+    "INSERT INTO notification_preference (id, user_id, enabled_channels, min_severity_web, min_severity_email, "
+    "min_severity_sms, event_types, job_types, created_at, updated_at) "
+    "VALUES (1, 1, '[\"sms\"]', 'low', 'high', 'critical', '[]', '[]', :now, :now)",
+)
+
+
+def test_existing_preferences_get_the_storm_guard_on(empty_database):
+    """On a populated database: every stored preference takes the storm guard's defaults (on, 5 SMS / 10 emails
+    in 10 minutes), as a user without a preference has them; a limit of 0 is refused; down and up again."""
+    app = create_app(base_config(empty_database))
+    with app.app_context():
+        upgrade(revision=STORM_PARENT)
+        for statement in STORED_PREFERENCE:
+            db.session.execute(sa.text(statement), {"now": datetime(2026, 11, 26, 10, tzinfo=UTC)})
+        db.session.commit()
+        upgrade()
+        stored = db.session.execute(
+            sa.text(
+                "SELECT storm_guard, storm_sms_limit, storm_email_limit, storm_window_minutes "
+                "FROM notification_preference"
+            )
+        ).one()
+        assert tuple(stored) == (True, 5, 10, 10)
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.execute(sa.text("UPDATE notification_preference SET storm_sms_limit = 0"))
+        db.session.rollback()
+        assert schema_diff() == []
+        db.session.remove()
+        downgrade(revision=STORM_PARENT)
+        upgrade()
+        assert db.session.execute(sa.text("SELECT count(*) FROM notification_preference")).scalar() == 1
+        db.session.remove()
+        db.engine.dispose()

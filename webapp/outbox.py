@@ -9,6 +9,10 @@ reads are visible to the worker.
 
 If the queue cannot be reached at commit, nothing is lost: the rows are committed (pending or queued) and
 the recovery sweep (`jobs.recover_notifications`) hands them over again.
+
+Each delivery job goes on its lane (`lane`): a page (an SMS of a critical event or of an incident's event) on
+PAGES, everything else on DELIVERIES. `deliver` finds the lanes of the rows itself (one SELECT) unless its
+caller already knows them (routing does), so the recovery sweep and retries put a row back on its own lane.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
+import sqlalchemy as sa
 from flask import current_app, has_app_context
 from redis.exceptions import RedisError
+from rq import get_current_job
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
-from webapp.queue import DELIVER_JOB, DELIVERIES, get_queue
+from webapp.models import Channel, Event, Notification, Severity
+from webapp.queue import DELIVER_JOB, DELIVERIES, PAGES, QUEUE_NAMES, get_queue
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +48,61 @@ def add(
     session.info.setdefault(KEY, {}).setdefault((job, queue, at), []).extend(arg_lists)
 
 
-def deliver(notification_ids: Iterable[int], *, at: datetime | None = None, session: Session | None = None) -> None:
-    """Deliver these notifications once the transaction that created (or re-opened) them commits."""
-    arg_lists = ((notification_id,) for notification_id in notification_ids)
-    add(DELIVER_JOB, arg_lists, queue=DELIVERIES, at=at, session=session)
+def lane(channel: str, severity: str | None, incident_id: int | None) -> str:
+    """The queue a notification's delivery job goes on: PAGES for a page (an SMS of a critical event, or of any
+    event of an incident: its pages, escalation steps and notices), DELIVERIES for the rest (email, digests --
+    storm summaries included --, outgoing webhooks, reports, test sends and verification codes)."""
+    if channel == Channel.SMS and (severity == Severity.CRITICAL or incident_id is not None):
+        return PAGES
+    return DELIVERIES
+
+
+def lanes(notification_ids: Iterable[int], *, session: Session | None = None) -> dict[str, list[int]]:
+    """{queue: ids} for these notifications, read in one statement."""
+    ids = sorted(set(notification_ids))
+    if not ids:
+        return {}
+    session = session if session is not None else db.session()
+    found: dict[str, list[int]] = {}
+    for start in range(0, len(ids), 1000):
+        for notification_id, channel, severity, incident_id in session.execute(
+            sa.select(Notification.id, Notification.channel, Event.severity, Event.incident_id)
+            .outerjoin(Event, Event.id == Notification.event_id)
+            .where(Notification.id.in_(ids[start : start + 1000]))
+        ):
+            found.setdefault(lane(channel, severity, incident_id), []).append(notification_id)
+    return found
+
+
+def deliver(
+    notification_ids: Iterable[int],
+    *,
+    at: datetime | None = None,
+    session: Session | None = None,
+    queue: str | None = None,
+) -> None:
+    """Deliver these notifications once the transaction that created (or re-opened) them commits, each on its
+    lane (`queue`, when the caller knows it; else read from the rows)."""
+    ids = list(notification_ids)
+    if not ids:
+        return
+    by_lane = {queue: ids} if queue is not None else lanes(ids, session=session)
+    for name, lane_ids in by_lane.items():
+        add(DELIVER_JOB, [(notification_id,) for notification_id in lane_ids], queue=name, at=at, session=session)
+
+
+def push_deliveries(notification_ids: Iterable[int], *, at: datetime | None = None) -> bool:
+    """`push` of delivery jobs now (outside a transaction's outbox: the sweep), each on its lane."""
+    handed = True
+    for name, lane_ids in lanes(notification_ids).items():
+        handed = push(DELIVER_JOB, [(notification_id,) for notification_id in lane_ids], queue=name, at=at) and handed
+    return handed
+
+
+def current_lane() -> str:
+    """The lane of the delivery job running now (a retry goes back where it came from), DELIVERIES outside one."""
+    job = get_current_job()
+    return job.origin if job is not None and job.origin in QUEUE_NAMES else DELIVERIES
 
 
 def waiting(session: Session | None = None) -> list[tuple[str, tuple]]:

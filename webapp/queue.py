@@ -1,7 +1,12 @@
 """The job queue: RQ on Redis, or on an embedded fakeredis with a worker thread in the web process.
 
-Queues by purpose: PERIODIC (the recovery sweep, the SLA check...) is served before DELIVERIES, so a
-delivery backlog never delays them. One `Scheduler` loop per worker process enqueues the periodic jobs
+Queues by purpose, served in this order by every worker: PERIODIC (the recovery sweep, the release of held
+rows, the SLA check...), then PAGES (a critical SMS, any SMS about an incident: webapp.outbox.lane), then
+DELIVERIES (email, digests, outgoing webhooks, reports, test sends). So a page never waits behind bulk work.
+PERIODIC stays first: its jobs are few and short (the scheduler never stacks two copies of one), and they are
+what makes pages (the SLA check, escalation, the release of held rows) and what puts back pages the queue lost
+(the recovery sweep), so a page backlog must not hold them up either; ahead of pages they cost milliseconds.
+One `Scheduler` loop per worker process enqueues the periodic jobs
 and moves due retries onto their queues; a Redis lock lets only one of them act at a time, and a copy
 of a periodic job is never enqueued while the previous one is still waiting or running.
 """
@@ -34,8 +39,9 @@ from webapp.extensions import db
 log = logging.getLogger(__name__)
 
 DELIVERIES = "deliveries"
+PAGES = "pages"
 PERIODIC = "periodic"
-QUEUE_NAMES = (PERIODIC, DELIVERIES)  # in the order a worker serves them
+QUEUE_NAMES = (PERIODIC, PAGES, DELIVERIES)  # in the order a worker serves them
 DELIVER_JOB = "webapp.jobs.deliver"  # by path: the jobs import the services, which hand work to this queue
 
 

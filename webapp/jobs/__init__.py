@@ -14,7 +14,7 @@ from webapp import metrics, outbox
 from webapp.extensions import db
 from webapp.jobs import claims
 from webapp.models import utcnow
-from webapp.queue import DELIVER_JOB, DELIVERIES, Periodic
+from webapp.queue import DELIVER_JOB, Periodic
 from webapp.services.delivery import attempts
 from webapp.services.monitoring import heartbeats, sms_budgets
 from webapp.services.routing import digest
@@ -28,7 +28,7 @@ def deliver(notification_id: int) -> str:
         notification = claims.claim_when_reachable(notification_id)
     except claims.DatabaseUnreachable:
         at = attempts.retry_job_time(utcnow() + timedelta(seconds=claims.UNREACHABLE_RETRY_SECONDS))
-        outbox.push(DELIVER_JOB, [(notification_id,)], queue=DELIVERIES, at=at)
+        outbox.push(DELIVER_JOB, [(notification_id,)], queue=outbox.current_lane(), at=at)
         return f"database unreachable: retry at {at.isoformat()}"
     if notification is None:
         return "skipped: already taken or done"
@@ -50,9 +50,10 @@ def recover_notifications(*, now: datetime | None = None, after_outage: bool = F
     row whose job survived gets two; the claim lets only one of them send it."""
     found = attempts.recover(now=now, after_outage=after_outage)
     db.session.commit()
-    handed = outbox.push(DELIVER_JOB, [(notification_id,) for notification_id in found.ids], queue=DELIVERIES)
+    handed = outbox.push_deliveries(found.ids)  # each back on its lane
+    later = {i: queue for queue, ids in outbox.lanes(i for i, _ in found.later).items() for i in ids}
     for notification_id, at in found.later:
-        outbox.push(DELIVER_JOB, [(notification_id,)], queue=DELIVERIES, at=attempts.retry_job_time(at))
+        outbox.push(DELIVER_JOB, [(notification_id,)], queue=later[notification_id], at=attempts.retry_job_time(at))
     if handed:
         attempts.mark_queued(found.ids, now=now)
         db.session.commit()

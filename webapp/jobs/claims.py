@@ -35,7 +35,7 @@ from webapp import outbox
 from webapp.errors import database_unreachable
 from webapp.extensions import db
 from webapp.models import Channel, Event, Notification, PhoneNumber, utcnow
-from webapp.queue import DELIVER_JOB, DELIVERIES
+from webapp.queue import DELIVER_JOB
 from webapp.services.delivery import sending
 from webapp.services.delivery.attempts import CLAIMABLE, S, retry_job_time
 
@@ -276,7 +276,7 @@ def _write_outcome_again(notification_id: int, changes: dict, retry_at: datetime
             continue
         log.info("notification %s: outcome written on a fresh connection", notification_id)
         if retry_at is not None:
-            outbox.push(DELIVER_JOB, [(notification_id,)], queue=DELIVERIES, at=retry_job_time(retry_at))
+            outbox.push(DELIVER_JOB, [(notification_id,)], queue=outbox.current_lane(), at=retry_job_time(retry_at))
         return True
 
 

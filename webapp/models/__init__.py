@@ -40,7 +40,14 @@ from webapp.models.kinds import (
 from webapp.models.sla import BusinessCalendar, Holiday
 from webapp.models.template import MessageTemplate
 from webapp.models.ticket import Ticket, TimelineEntry
-from webapp.models.user import NotificationPreference, PhoneNumber, User
+from webapp.models.user import (
+    STORM_EMAIL_LIMIT,
+    STORM_SMS_LIMIT,
+    STORM_WINDOW_MINUTES,
+    NotificationPreference,
+    PhoneNumber,
+    User,
+)
 from webapp.models.webhook import ApiKey, WebhookDelivery, WebhookEndpoint, WebhookSource
 
 # Ids are shown (OPS-4), and dedup keys and links are built from them: never hand one out twice. PostgreSQL
@@ -50,6 +57,9 @@ for _table in db.metadata.tables.values():
         _table.dialect_options["sqlite"]["autoincrement"] = True
 
 __all__ = [
+    "STORM_EMAIL_LIMIT",
+    "STORM_SMS_LIMIT",
+    "STORM_WINDOW_MINUTES",
     "EVENT_DEDUP_KEY",
     "dedup_identity",
     "EVENT_KINDS",

@@ -135,6 +135,15 @@ class Notification(db.Model):
             postgresql_where=sa.text("status IN ('pending', 'queued', 'sending', 'deferred')"),
             sqlite_where=sa.text("status IN ('pending', 'queued', 'sending', 'deferred')"),
         ),
+        # The storm guard: a person's latest messages on one channel that count (neither held nor suppressed).
+        sa.Index(
+            "ix_notification_storm",
+            "user_id",
+            "channel",
+            "created_at",
+            postgresql_where=sa.text("status NOT IN ('deferred', 'suppressed')"),
+            sqlite_where=sa.text("status NOT IN ('deferred', 'suppressed')"),
+        ),
         # The release job reads only held rows that are due.
         sa.Index(
             "ix_notification_deferred_due",

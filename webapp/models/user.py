@@ -16,6 +16,14 @@ from webapp.models.customer import user_customer
 from webapp.models.kinds import PERSONAL_CHANNELS
 from webapp.validation import mask_phone
 
+# Storm guard defaults (a user without a preference gets them too). SMS: 5 in 10 minutes, the first five of a
+# storm ring at once and the rest become one summary. Email: 10 in the same window, twice the SMS: an email
+# interrupts nobody and carries the detail people triage from, yet ten still fit on one inbox screen, so a
+# storm does not bury the rest of the mailbox.
+STORM_SMS_LIMIT = 5
+STORM_EMAIL_LIMIT = 10
+STORM_WINDOW_MINUTES = 10
+
 if TYPE_CHECKING:
     from webapp.models.customer import Customer
 
@@ -130,6 +138,14 @@ class NotificationPreference(db.Model):
     aggregation_window_seconds: Mapped[int] = mapped_column(default=120, server_default="120")
     # Tell me when an alert I was notified of resolves (on the channels that notified me).
     notify_on_resolve: Mapped[bool] = mapped_column(default=True, server_default=sa.text("true"))
+    # The storm guard (on by default): past this many SMS / emails in storm_window_minutes, the rest wait for
+    # one summary at the end of the window (webapp.services.routing.digest).
+    storm_guard: Mapped[bool] = mapped_column(default=True, server_default=sa.text("true"))
+    storm_sms_limit: Mapped[int] = mapped_column(default=STORM_SMS_LIMIT, server_default=str(STORM_SMS_LIMIT))
+    storm_email_limit: Mapped[int] = mapped_column(default=STORM_EMAIL_LIMIT, server_default=str(STORM_EMAIL_LIMIT))
+    storm_window_minutes: Mapped[int] = mapped_column(
+        default=STORM_WINDOW_MINUTES, server_default=str(STORM_WINDOW_MINUTES)
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -146,4 +162,7 @@ class NotificationPreference(db.Model):
         ),
         sa.CheckConstraint("max_notifications_per_hour IS NULL OR max_notifications_per_hour > 0", name="cap_positive"),
         sa.CheckConstraint("aggregation_window_seconds > 0", name="window_positive"),
+        sa.CheckConstraint(
+            "storm_sms_limit > 0 AND storm_email_limit > 0 AND storm_window_minutes > 0", name="storm_positive"
+        ),
     )

@@ -41,7 +41,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.services import audit, bulk
-from webapp.services.routing import decisions, outgoing
+from webapp.services.routing import decisions, digest, outgoing
 from webapp.sources.normalised import NormalisedEvent
 
 S = NotificationStatus
@@ -412,7 +412,15 @@ def suppress_waiting(incident: Incident, *, reason: str, now: datetime) -> int:
             Notification.status.in_(STOPPABLE),
             Notification.channel != Channel.WEBHOOK,
         )
-        .values(status=S.SUPPRESSED, reason=reason[:300], next_attempt_at=None, updated_at=now)
+        .values(
+            status=S.SUPPRESSED,
+            reason=sa.case(
+                (Notification.hold == digest.STORM, f"{reason}; left out of the storm summary"[:300]),
+                else_=reason[:300],
+            ),
+            next_attempt_at=None,
+            updated_at=now,
+        )
         .execution_options(synchronize_session=False)
     ).rowcount
 

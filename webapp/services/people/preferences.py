@@ -33,6 +33,9 @@ from webapp.models import (
     EVENT_KINDS,
     EVENT_TYPES,
     PERSONAL_CHANNELS,
+    STORM_EMAIL_LIMIT,
+    STORM_SMS_LIMIT,
+    STORM_WINDOW_MINUTES,
     Customer,
     NotificationPreference,
     Role,
@@ -63,6 +66,19 @@ def _min_severity(channel: str, label: str, default: Severity) -> Choice:
         choices=tuple(Severity),
         default=default,
         section="Channels",
+        width=4,
+    )
+
+
+def _storm_number(name: str, label: str, default: int, maximum: int) -> Integer:
+    return Integer(
+        name=name,
+        label=label,
+        default=default,
+        required=True,
+        minimum=1,
+        maximum=maximum,
+        section="Storm guard",
         width=4,
     )
 
@@ -127,6 +143,15 @@ PREFERENCE = Spec(
             maximum=86_400,
             section="When",
         ),
+        Boolean(
+            name="storm_guard",
+            label="Storm guard: past the limits below, hold the rest for one summary",
+            default=True,
+            section="Storm guard",
+        ),
+        _storm_number("storm_sms_limit", "SMS sent at once in a window", STORM_SMS_LIMIT, 1_000),
+        _storm_number("storm_email_limit", "Emails sent at once in a window", STORM_EMAIL_LIMIT, 1_000),
+        _storm_number("storm_window_minutes", "Window (minutes)", STORM_WINDOW_MINUTES, 1_440),
     ),
     checks=(_quiet_hours,),
 )

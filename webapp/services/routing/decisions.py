@@ -9,7 +9,8 @@ customer), users with a preference for that customer, and the assignee of the ev
 event: those who were notified while its incident fired (its first page, escalation steps), on the
 channels that notified them. The order of the checks, and so the reason a row carries, is: deactivated, not a member,
 not subscribed to the event type, job type filtered, channel disabled, below the channel's minimum
-severity, no address or opted out; then the timing (quiet hours, aggregation, hourly limit: see digest.py).
+severity, no address or opted out; then the timing (quiet hours, aggregation, hourly limit, the storm guard:
+see digest.py). Pending rows go to the outbox on their lane: a page (webapp.outbox.lane) ahead of bulk work.
 Web rows are the in-app notification: `sent` at once, never held.
 """
 
@@ -98,12 +99,18 @@ def route(events: list[Event], *, now: datetime | None = None, audience: list[in
     rows = [d.row(now) for d in plan(events, now=now, audience=audience) if d.record]
     if not rows:
         return []
-    routed = [
-        Routed(row.id, row.status)
-        for row in bulk.insert_returning(Notification, rows, Notification.id, Notification.status)
-    ]
-    outbox.deliver(r.id for r in routed if r.status == S.PENDING)
-    return routed
+    inserted = bulk.insert_returning(
+        Notification, rows, Notification.id, Notification.status, Notification.channel, Notification.event_id
+    )
+    events_by_id = {event.id: event for event in events}
+    by_lane: dict[str, list[int]] = {}
+    for row in inserted:
+        if row.status == S.PENDING:
+            event = events_by_id[row.event_id]
+            by_lane.setdefault(outbox.lane(row.channel, event.severity, event.incident_id), []).append(row.id)
+    for queue, ids in by_lane.items():
+        outbox.deliver(ids, queue=queue)  # pages on their own lane, ahead of bulk work
+    return [Routed(row.id, row.status) for row in inserted]
 
 
 def plan(

@@ -25,6 +25,7 @@ from webapp.models import (
     utcnow,
     webhook_name,
 )
+from webapp.queue import DELIVERIES
 from webapp.services import bulk
 from webapp.services.routing.decisions import Routed
 
@@ -135,7 +136,7 @@ def fan_out(events: list[Event], *, now: datetime | None = None) -> list[Routed]
     if not rows:
         return []
     inserted = bulk.insert_returning(Notification, rows, Notification.id, Notification.status)
-    outbox.deliver(row.id for row in inserted)
+    outbox.deliver((row.id for row in inserted), queue=DELIVERIES)  # outgoing webhooks: bulk work
     return [Routed(row.id, row.status) for row in inserted]
 
 

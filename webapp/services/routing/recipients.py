@@ -67,10 +67,11 @@ class Context:
             )
         self.firing_notified = _firing_notified([e for e in events if e.status == EventStatus.RESOLVED])
         extra = set(self.assignees.values()) | {u for (_, _, u) in self.firing_notified}
-        self.people = _load_people(
+        self.people, recent = _load_people(
             ids=set(only_users if only_users is not None else (audience or [])) | extra,
             customer_ids=self.customer_ids if audience is None and only_users is None else set(),
             only=only_users,
+            now=now,
         )
         ids = list(self.people)
         self.members: set[tuple[int, int]] = set()
@@ -105,7 +106,7 @@ class Context:
                 self.prefs[(pref.user_id, pref.customer_id)] = pref
         self.templates = _load_templates(events, self.customer_ids)
         self.rendered: dict[tuple[int, Channel], tuple[str | None, str, str | None]] = {}
-        self.timing = digest.Timing.load(ids, prefs=self.prefs.values(), now=now)
+        self.timing = digest.Timing.load(ids, prefs=self.prefs.values(), now=now, recent=recent)
         return self
 
     def candidates(self, event: Event) -> list[Person]:
@@ -180,8 +181,11 @@ def _firing_notified(resolved: list[Event]) -> set[tuple[tuple, Channel, int]]:
     return found
 
 
-def _load_people(*, ids: set[int], customer_ids: set[int], only: list[int] | None) -> dict[int, Person]:
-    """Candidate users with their primary phone, in one statement."""
+def _load_people(
+    *, ids: set[int], customer_ids: set[int], only: list[int] | None, now: datetime
+) -> tuple[dict[int, Person], dict[tuple[int, Channel], tuple[int, datetime | None]]]:
+    """Candidate users with their primary phone, and what the storm guard counts of each (per channel: how many
+    messages in its window, the oldest), in one statement."""
     if only is not None:
         condition = User.id.in_(only)  # the "why not?" answer covers deactivated users too
     else:
@@ -195,6 +199,7 @@ def _load_people(*, ids: set[int], customer_ids: set[int], only: list[int] | Non
         if ids:
             pool = pool | User.id.in_(ids)
         condition = pool & User.is_active.is_(True)
+    storm = digest.storm_columns(User.id, now)
     statement = (
         db.select(
             User.id,
@@ -207,11 +212,19 @@ def _load_people(*, ids: set[int], customer_ids: set[int], only: list[int] | Non
             PhoneNumber.opted_out,
             PhoneNumber.opted_out_at,
             PhoneNumber.opted_out_via,
+            *storm.values(),
         )
         .outerjoin(PhoneNumber, (PhoneNumber.user_id == User.id) & PhoneNumber.is_primary.is_(True))
         .where(condition)
     )
-    return {
+    rows = db.session.execute(statement).all()
+    recent = {}
+    for row in rows:
+        for channel in digest.HELD_CHANNELS:
+            count, oldest = (row._mapping[storm[(channel, name)].key] for name in ("count", "oldest"))
+            if count:
+                recent[(row.id, channel)] = (count, oldest)
+    people = {
         row.id: Person(
             id=row.id,
             email=row.email,
@@ -224,8 +237,9 @@ def _load_people(*, ids: set[int], customer_ids: set[int], only: list[int] | Non
             opted_out_at=row.opted_out_at,
             opted_out_via=row.opted_out_via,
         )
-        for row in db.session.execute(statement)
+        for row in rows
     }
+    return people, recent
 
 
 def _load_templates(events: list[Event], customer_ids: set[int]) -> dict[tuple[str, Channel, int | None], object]:

@@ -19,7 +19,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from webapp.models import EVENT_KINDS, Channel, NotificationPreference, Role, Severity
+from webapp.models import (
+    EVENT_KINDS,
+    STORM_EMAIL_LIMIT,
+    STORM_SMS_LIMIT,
+    STORM_WINDOW_MINUTES,
+    Channel,
+    NotificationPreference,
+    Role,
+    Severity,
+)
 from webapp.services.people import preferences
 
 
@@ -42,6 +51,16 @@ class Rules:
     max_per_hour: int | None = None
     aggregation_seconds: int | None = None  # None: aggregation off
     notify_on_resolve: bool = True
+    storm_guard: bool = True  # on by default, role defaults included
+    storm_sms_limit: int = STORM_SMS_LIMIT
+    storm_email_limit: int = STORM_EMAIL_LIMIT
+    storm_window_minutes: int = STORM_WINDOW_MINUTES
+
+    def storm_limit(self, channel: Channel) -> int | None:
+        """How many messages of this channel go at once in a storm window; None: no guard."""
+        if not self.storm_guard:
+            return None
+        return {Channel.SMS: self.storm_sms_limit, Channel.EMAIL: self.storm_email_limit}.get(channel)
 
     def role_channels(self, event_type: str, severity: Severity) -> Mapping[Channel, Severity] | None:
         """For a role default: the channels it uses for this event, or None if it does not subscribe."""
@@ -107,6 +126,10 @@ def from_preference(
         max_per_hour=pref.max_notifications_per_hour,
         aggregation_seconds=pref.aggregation_window_seconds if pref.enable_aggregation else None,
         notify_on_resolve=pref.notify_on_resolve,
+        storm_guard=pref.storm_guard is not False,
+        storm_sms_limit=pref.storm_sms_limit or STORM_SMS_LIMIT,
+        storm_email_limit=pref.storm_email_limit or STORM_EMAIL_LIMIT,
+        storm_window_minutes=pref.storm_window_minutes or STORM_WINDOW_MINUTES,
     )
 
 
