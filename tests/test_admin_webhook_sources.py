@@ -1,5 +1,5 @@
 """Incoming webhook sources on the Integrations pages: admins create, rotate and deactivate; the secret is
-shown once and stored encrypted; operators see only their customers' sources; viewers change nothing."""
+shown once and stored encrypted; operators see only their customers' sources; viewers see none of them."""
 
 from __future__ import annotations
 
@@ -103,7 +103,8 @@ def test_operators_see_their_customers_sources_and_change_none(client, login_as,
     assert db.session.query(WebhookSource).count() == 2
 
 
-def test_viewers_see_the_list_but_cannot_create(client, login_as, customer):
+def test_viewers_neither_see_the_list_nor_create(client, login_as, customer):
+    """Issue 18: a customer's viewer sees none of the wiring (sources, their URLs and secrets' state)."""
     login_as("viewer", customers=[customer])
-    assert client.get(LIST).status_code == 200
+    assert client.get(LIST).status_code == 403
     assert client.post(LIST, data={"name": "v", "kind": "generic", "customer": customer.id}).status_code == 403

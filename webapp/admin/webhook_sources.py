@@ -56,6 +56,8 @@ def _render(form: WebhookSourceForm | None = None, *, shown: tuple[WebhookSource
 
 @bp.get("/integrations/sources")
 def webhook_source_list():
+    # Where senders post and with which secrets: part of the team's wiring, not a customer's viewer's.
+    tenancy.current().require(Role.OPERATOR)
     return _render()
 
 
