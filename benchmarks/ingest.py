@@ -211,6 +211,7 @@ def main() -> None:
         "REDIS_URL": redis_url,
         "SECRET_KEY": "bench-secret-key",
         "ALERT_WEBHOOK_TOKEN": TOKEN,
+        "METRICS_TOKEN": "bench-metrics-token",  # production refuses to start with /metrics open
         "OPSRELAY_ENV": "production",
     }
     server = start_gunicorn(port, args.workers, args.threads, env)
