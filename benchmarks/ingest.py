@@ -62,7 +62,7 @@ def prepare(database_url: str, redis_url: str) -> None:
     from webapp import create_app
     from webapp.config import database_uri
     from webapp.extensions import db
-    from webapp.models import PhoneNumber, Role, User
+    from webapp.models import NotificationPreference, PhoneNumber, Role, User
 
     uri = database_uri(database_url, "")
     target = sa.engine.make_url(uri)
@@ -84,6 +84,9 @@ def prepare(database_url: str, redis_url: str) -> None:
             admin.set_password("bench-password")
             admin.phone_numbers.append(PhoneNumber(number=f"+1415555010{n}", is_primary=True))
             db.session.add(admin)
+            db.session.flush()
+            # the engine's cost per alert, every SMS routed to be sent: the storm guard off (issue 19)
+            db.session.add(NotificationPreference(user_id=admin.id, enabled_channels=["sms"], storm_guard=False))
         db.session.execute(sa.text(f"CREATE TABLE {BASELINE_TABLE} (id bigserial PRIMARY KEY, note text)"))
         db.session.commit()
         db.session.remove()
