@@ -110,76 +110,65 @@ OPENAPI_SCHEMAS = {
         },
     },
 }
+_FORMAT = {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["json", "csv"]}}
+
+
+def _report(summary: str, schema: str, parameters: list[dict], refused: str) -> dict:
+    """A report's GET, as JSON (the `schema` component) or CSV; `refused`: what a 400 names."""
+    return {
+        "get": {
+            "summary": summary,
+            "tags": ["reports"],
+            "parameters": [*parameters, _FORMAT],
+            "responses": {
+                "200": {
+                    "description": "The report",
+                    "content": {
+                        "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                "401": {"description": "No or invalid credentials"},
+                "400": {"description": f"Invalid {refused} or format (the parameter named in error.fields)"},
+            },
+        }
+    }
+
+
 OPENAPI_PATHS = {
-    "/api/v1/reports/sms-spend": {
-        "get": {
-            "summary": "A month's SMS spend per customer and destination country, with each customer's budget",
-            "tags": ["reports"],
-            "parameters": [
-                {
-                    "name": "month",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
-                    "description": "YYYY-MM (UTC calendar month); default this month",
-                },
-                {
-                    "name": "format",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string", "enum": ["json", "csv"]},
-                },
-            ],
-            "responses": {
-                "200": {
-                    "description": "The report",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/SmsSpendReport"}},
-                        "text/csv": {"schema": {"type": "string"}},
-                    },
-                },
-                "401": {"description": "No or invalid credentials"},
-                "400": {"description": "Invalid month or format (the parameter named in error.fields)"},
+    "/api/v1/reports/sms-spend": _report(
+        "A month's SMS spend per customer and destination country, with each customer's budget",
+        "SmsSpendReport",
+        [
+            {
+                "name": "month",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+                "description": "YYYY-MM (UTC calendar month); default this month",
+            }
+        ],
+        "month",
+    ),
+    "/api/v1/reports/sla": _report(
+        "SLA compliance per customer and priority (tickets created in the period)",
+        "SlaReport",
+        [
+            {
+                "name": "from",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "date or ISO 8601 time; default 30 days before 'to'",
             },
-        }
-    },
-    "/api/v1/reports/sla": {
-        "get": {
-            "summary": "SLA compliance per customer and priority (tickets created in the period)",
-            "tags": ["reports"],
-            "parameters": [
-                {
-                    "name": "from",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string"},
-                    "description": "date or ISO 8601 time; default 30 days before 'to'",
-                },
-                {
-                    "name": "to",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string"},
-                    "description": "date or ISO 8601 time; default now",
-                },
-                {
-                    "name": "format",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string", "enum": ["json", "csv"]},
-                },
-            ],
-            "responses": {
-                "200": {
-                    "description": "The report",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/SlaReport"}},
-                        "text/csv": {"schema": {"type": "string"}},
-                    },
-                },
-                "401": {"description": "No or invalid credentials"},
-                "400": {"description": "Invalid period or format (the parameter named in error.fields)"},
+            {
+                "name": "to",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "date or ISO 8601 time; default now",
             },
-        }
-    },
+        ],
+        "period",
+    ),
 }
