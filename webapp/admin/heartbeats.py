@@ -16,10 +16,11 @@ from webapp.admin.menu import MENU, MenuItem
 from webapp.admin.ops_forms import ConfirmForm, customer_choices
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.models import Customer, Heartbeat, Role
+from webapp.models import Heartbeat, Role
 from webapp.security import role_required
 from webapp.services.monitoring import heartbeats
 from webapp.services.monitoring.heartbeats import HEARTBEAT
+from webapp.services.people import customers
 
 MENU.append(MenuItem("admin.heartbeat_list", "Heartbeats", Role.VIEWER, "Incidents"))
 
@@ -42,8 +43,7 @@ def _render(form: FlaskForm | None = None, *, shown: tuple[Heartbeat, str] | Non
             heartbeats.scoped(principal, db.select(Heartbeat).order_by(Heartbeat.name, Heartbeat.id)).limit(500)
         )
     )
-    ids = {h.customer_id for h in rows}
-    names = dict(db.session.execute(db.select(Customer.id, Customer.name).where(Customer.id.in_(ids))).all())
+    names = customers.names_of(h.customer_id for h in rows)
     writer = current_user.has_role(Role.OPERATOR)
     return (
         render_template(

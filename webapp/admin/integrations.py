@@ -15,6 +15,7 @@ from webapp.inputs import arg_id
 from webapp.models import ApiKey, Customer, Event, Notification, Role, User, WebhookDelivery, WebhookEndpoint
 from webapp.services.delivery import test_sends
 from webapp.services.integrations import api_keys, endpoints
+from webapp.services.people import customers
 from webapp.tenancy import SCOPES
 
 RECENT_ATTEMPTS = 50
@@ -90,7 +91,7 @@ def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, 
             .limit(200)
         )
     )
-    names = dict(db.session.execute(db.select(Customer.id, Customer.name)).all()) if endpoint_rows else {}
+    names = customers.names_of(e.customer_id for e in endpoint_rows)
     can_change = principal.allows(Role.OPERATOR)
     return (
         render_template(

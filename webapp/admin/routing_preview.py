@@ -14,8 +14,9 @@ from webapp.admin.ops_forms import customer_choices
 from webapp.admin.routing_forms import RoutingPreviewForm
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.models import SOURCE_KINDS, Customer, Event, Role, utcnow
+from webapp.models import SOURCE_KINDS, Event, Role, utcnow
 from webapp.security import role_required
+from webapp.services.people import customers
 from webapp.services.routing import preview
 from webapp.validation import shown_recipient
 
@@ -135,10 +136,7 @@ def routing_preview():
             db.session.rollback()  # nothing of the dry run stays behind, even by accident
     if form.is_submitted() and result is None:
         status = 422
-    names = {}
-    if result is not None:
-        ids = {e.customer_id for e in result.events if e.customer_id}
-        names = dict(db.session.execute(db.select(Customer.id, Customer.name).where(Customer.id.in_(ids))).all())
+    names = customers.names_of(e.customer_id for e in result.events) if result is not None else {}
     return (
         render_template(
             "admin/routing/preview.html",

@@ -13,6 +13,7 @@ from webapp.extensions import db
 from webapp.models import EVENT_KINDS, PERSONAL_CHANNELS, Channel, Customer, MessageTemplate, Role
 from webapp.security import role_required
 from webapp.services.messages import template_admin
+from webapp.services.people import customers
 
 MAX_PREVIEW_CHARS = 100_000
 
@@ -43,8 +44,7 @@ def template_list():
     if channel in PERSONAL_CHANNELS:
         query = query.where(MessageTemplate.channel == channel)
     page = keyset_page(query, MessageTemplate.id, per_page=current_app.config["PER_PAGE"], descending=False)
-    ids = {t.customer_id for t in page.items if t.customer_id}
-    names = dict(db.session.execute(db.select(Customer.id, Customer.name).where(Customer.id.in_(ids))).all())
+    names = customers.names_of(t.customer_id for t in page.items)
     return render_template(
         "admin/templates/list.html",
         page=page,

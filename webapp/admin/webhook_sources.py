@@ -19,6 +19,7 @@ from webapp.models import Customer, Role, WebhookSource
 from webapp.security import role_required
 from webapp.services import audit
 from webapp.services.integrations import webhook_sources
+from webapp.services.people import customers
 
 
 def _form(**kwargs) -> WebhookSourceForm:
@@ -36,8 +37,7 @@ def _render(form: WebhookSourceForm | None = None, *, shown: tuple[WebhookSource
             .limit(200)
         )
     )
-    ids = {s.customer_id for s in sources if s.customer_id}
-    names = dict(db.session.execute(db.select(Customer.id, Customer.name).where(Customer.id.in_(ids))).all())
+    names = customers.names_of(s.customer_id for s in sources)
     is_admin = current_user.has_role(Role.ADMIN)
     return (
         render_template(

@@ -15,6 +15,7 @@ from webapp.models import Customer, EventStatus, Severity, utcnow
 from webapp.pricing import money
 from webapp.services import sms_spend
 from webapp.services.events import ingest
+from webapp.services.people import customers
 from webapp.sources.normalised import NormalisedEvent
 
 SOURCE = "budget"  # kinds.INTERNAL_ORIGINS
@@ -36,7 +37,7 @@ def check(*, now: datetime | None = None) -> list[int]:
     if not over:
         return []
     month = sms_spend.Month.of(now)
-    names = dict(db.session.execute(db.select(Customer.id, Customer.name).where(Customer.id.in_(over))).all())
+    names = customers.names_of(over)
     currency = current_app.config["SMS_CURRENCY"]
     items = [
         NormalisedEvent(

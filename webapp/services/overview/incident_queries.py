@@ -21,7 +21,6 @@ from webapp.extensions import db
 from webapp.models import (
     INCIDENT_SOURCES,
     Channel,
-    Customer,
     Event,
     EventStatus,
     Incident,
@@ -35,6 +34,7 @@ from webapp.models import (
 )
 from webapp.paging import KeysetPage, keyset_page
 from webapp.services.events.incidents import ACK_SOURCE, RESOLVE_SOURCE
+from webapp.services.people import customers
 
 if TYPE_CHECKING:
     from webapp.tenancy import Principal
@@ -188,12 +188,7 @@ def rows(incidents: list[Incident]) -> list[IncidentRow]:
         .order_by(Event.incident_id, User.name)
     ):
         paged.setdefault(incident_id, []).append(name)
-    customer_ids = {i.customer_id for i in incidents if i.customer_id}
-    names = (
-        dict(db.session.execute(db.select(Customer.id, Customer.name).where(Customer.id.in_(customer_ids))).all())
-        if customer_ids
-        else {}
-    )
+    names = customers.names_of(i.customer_id for i in incidents)
     return [IncidentRow(i, names.get(i.customer_id), paged.get(i.id, [])) for i in incidents]
 
 
