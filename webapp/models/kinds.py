@@ -73,23 +73,40 @@ class Registry(Generic[K]):
 
 class Channel(enum.StrEnum):
     """How a notification travels. web, email and SMS reach a person (their preferences choose among
-    them); webhook reaches an outgoing endpoint (its filter chooses the events)."""
+    them); webhook reaches an outgoing endpoint (its filter chooses the events); Slack and Teams post to an
+    incoming webhook, a customer's chat channel or a person's own (off unless they turn it on)."""
 
     WEB = "web"
     EMAIL = "email"
     SMS = "sms"
     WEBHOOK = "webhook"
+    SLACK = "slack"
+    TEAMS = "teams"
 
     @property
     def label(self) -> str:
-        return {"web": "in-app (web)", "email": "email", "sms": "SMS", "webhook": "webhook"}[self.value]
+        return {
+            "web": "in-app (web)",
+            "email": "email",
+            "sms": "SMS",
+            "webhook": "webhook",
+            "slack": "Slack",
+            "teams": "Microsoft Teams",
+        }[self.value]
+
+    @property
+    def chat(self) -> bool:
+        """Posted to a chat tool's incoming webhook (whose URL is a secret)."""
+        return self in (Channel.SLACK, Channel.TEAMS)
 
     @property
     def per_person(self) -> bool:
         return self is not Channel.WEBHOOK
 
 
-PERSONAL_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.per_person)  # web, email, sms
+PERSONAL_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.per_person)  # web, email, sms, chat
+CHAT_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.chat)  # slack, teams
+DEFAULT_CHANNELS: tuple[Channel, ...] = tuple(c for c in PERSONAL_CHANNELS if not c.chat)  # a new preference's
 
 
 # --- outgoing webhook events -----------------------------------------------------------------
