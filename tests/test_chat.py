@@ -269,6 +269,8 @@ def test_a_test_post_goes_through_the_delivery_log_and_delete_removes_the_channe
     drain()
     [test] = chat_rows()
     assert test.status == S.SENT and test.event_id is None
+    log = client.get(f"/deliveries/{test.id}")
+    assert log.status_code == 200 and "Ops team" in log.text and teams_hook.url not in log.text
     [body] = posted(teams_hook)
     assert body["attachments"][0]["content"]["body"][0]["text"].endswith("OpsRelay test message")
     assert client.post(f"/chat-channels/{row.id}/delete").status_code == 302

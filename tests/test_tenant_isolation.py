@@ -518,7 +518,7 @@ PARAM_KIND = {
     "notification_id": "notification",
     "config_id": "smtp_config",
     "endpoint_id": "webhook_endpoint",
-    "channel_id": "chat_channel",
+    "chat_channel_id": "chat_channel",
     "webhook_source_id": "webhook_source",
     "key_id": "api_key",
     "phone_id": "phone",

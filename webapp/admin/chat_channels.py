@@ -89,14 +89,14 @@ def chat_channel_new():
         else:
             db.session.commit()
             flash(f"Chat channel “{row.name}” added.", "success")
-            return redirect(url_for("admin.chat_channel_edit", channel_id=row.id))
+            return redirect(url_for("admin.chat_channel_edit", chat_channel_id=row.id))
     return _page(None, form), 400 if form.errors or form.form_errors else 200
 
 
-@bp.route("/chat-channels/<int:channel_id>", methods=["GET", "POST"])
-def chat_channel_edit(channel_id: int):
+@bp.route("/chat-channels/<int:chat_channel_id>", methods=["GET", "POST"])
+def chat_channel_edit(chat_channel_id: int):
     principal = tenancy.current()
-    row = chat_channels.visible(principal, channel_id)
+    row = chat_channels.visible(principal, chat_channel_id)
     if request.method == "GET":
         form = ChatChannelForm(data=CHAT_CHANNEL.form_data(CHAT_CHANNEL.values_of(row)))
     else:
@@ -112,14 +112,14 @@ def chat_channel_edit(channel_id: int):
             db.session.commit()
             kept = "" if payload.get("webhook_url") else " The stored webhook URL was kept."
             flash("Chat channel saved." + kept, "success")
-            return redirect(url_for("admin.chat_channel_edit", channel_id=row.id))
+            return redirect(url_for("admin.chat_channel_edit", chat_channel_id=row.id))
     return _page(row, form, watch=arg_id("watch")), 400 if form.errors or form.form_errors else 200
 
 
-@bp.post("/chat-channels/<int:channel_id>/delete")
-def chat_channel_delete(channel_id: int):
+@bp.post("/chat-channels/<int:chat_channel_id>/delete")
+def chat_channel_delete(chat_channel_id: int):
     principal = tenancy.current()
-    row = chat_channels.visible(principal, channel_id)
+    row = chat_channels.visible(principal, chat_channel_id)
     principal.check_change(row.customer_id)
     if ConfirmForm().validate_on_submit():
         name = row.name
@@ -129,14 +129,14 @@ def chat_channel_delete(channel_id: int):
     return redirect(url_for("admin.chat_channel_list"))
 
 
-@bp.post("/chat-channels/<int:channel_id>/test")
-def chat_channel_test(channel_id: int):
+@bp.post("/chat-channels/<int:chat_channel_id>/test")
+def chat_channel_test(chat_channel_id: int):
     principal = tenancy.current()
-    row = chat_channels.visible(principal, channel_id)
+    row = chat_channels.visible(principal, chat_channel_id)
     principal.check_change(row.customer_id)
     if not ConfirmForm().validate_on_submit():
-        return redirect(url_for("admin.chat_channel_edit", channel_id=row.id))
+        return redirect(url_for("admin.chat_channel_edit", chat_channel_id=row.id))
     notification = test_sends.chat(channel=row, actor=principal.user)
     db.session.commit()
     flash(f"Test post to {row.name} queued.", "info")
-    return redirect(url_for("admin.chat_channel_edit", channel_id=row.id, watch=notification.id))
+    return redirect(url_for("admin.chat_channel_edit", chat_channel_id=row.id, watch=notification.id))
