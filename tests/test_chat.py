@@ -11,6 +11,7 @@ import time
 from urllib.parse import urlencode
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import _reset, twilio_settings
 from tests.routing_helpers import fire
@@ -29,6 +30,7 @@ from webapp.models import (
 )
 from webapp.models import NotificationStatus as S
 from webapp.security import decrypt_secret
+from webapp.services.routing import chat
 
 SIGNING_SECRET = "slack-signing-secret-for-tests"
 BASE = "https://opsrelay.example.com"
@@ -386,3 +388,22 @@ def test_without_a_signing_secret_there_is_no_button_and_clicks_are_refused(
     assert [b["text"]["text"] for b in buttons] == ["Open in OpsRelay"]
     answer = client.post("/api/v1/webhooks/slack/interactions", **slack_request(click(event.incident_id)))
     assert answer.status_code == 403
+
+
+def test_an_escalation_step_can_post_an_incident_to_the_customers_chat_channels(
+    client, login_as, customer, slack_hook, drain
+):
+    login_as(Role.ADMIN)
+    add_channel(client, customer, kind="slack", url=slack_hook.url, name="#ops", min_severity="critical")
+    add_channel(client, customer, kind="slack", url=slack_hook.url, name="#managers", min_severity="critical")
+    event = fire(customer=customer, source="alertmanager", severity="critical", title="ApiDown")
+    drain()
+    assert len(slack_hook.accepted) == 2
+    managers = db.session.scalar(db.select(ChatChannel).where(ChatChannel.name == "#managers"))
+    incident = db.session.get(Incident, event.incident_id)
+    assert chat.post_incident(incident, channel_ids=[managers.id]) == []  # already told of this event
+    db.session.execute(sa.delete(Notification).where(Notification.chat_channel_id == managers.id))
+    [routed] = chat.post_incident(incident, channel_ids=[managers.id])
+    db.session.commit()
+    drain()
+    assert db.session.get(Notification, routed.id).status == S.SENT and len(slack_hook.accepted) == 3

@@ -3,8 +3,8 @@
 `fan_out(events)` records one channel=slack/teams Notification per (event, enabled chat channel of the event's
 customer): pending when the event reaches the channel's minimum severity, suppressed with the reason
 otherwise. It is called wherever outgoing webhooks are (an incident's first firing, its acknowledgement, its
-resolution, reports), and it is the function an escalation step calls to post an incident to the customer's
-channels (`channel_ids` picks some of them).
+resolution, reports); `post_incident(incident)` is what an escalation step calls to post an incident to the
+customer's channels (`channel_ids` picks some of them).
 
 `message(event)` is what the delivery posts, read when it goes out: the incident's page as the link, and --
 when SLACK_SIGNING_SECRET is set and the incident still waits for someone -- the value of Slack's Acknowledge
@@ -85,6 +85,20 @@ def fan_out(
     )
     outbox.deliver((r.id for r in inserted if r.status == NotificationStatus.PENDING), queue=DELIVERIES)
     return [Routed(r.id, r.status) for r in inserted]
+
+
+def post_incident(
+    incident: Incident, *, channel_ids: Iterable[int] | None = None, now: datetime | None = None
+) -> list[Routed]:
+    """Post an incident (its latest firing event) to its customer's chat channels, or to `channel_ids` of them:
+    what an escalation step naming chat channels does. A channel already told of that event is not told again."""
+    latest = db.session.scalar(
+        db.select(Event)
+        .where(Event.incident_id == incident.id, Event.status == EventStatus.FIRING)
+        .order_by(Event.id.desc())
+        .limit(1)
+    )
+    return fan_out([latest], now=now, channel_ids=channel_ids) if latest is not None else []
 
 
 def incident_link(incident_id: int | None) -> str:
