@@ -279,21 +279,28 @@ def test_a_test_post_goes_through_the_delivery_log_and_delete_removes_the_channe
     assert db.session.scalar(db.select(db.func.count(ChatChannel.id))) == 0
 
 
-def test_viewers_read_chat_channels_but_cannot_change_them_and_other_customers_see_none(
-    client, login_as, customer, make_customer, slack_hook
+def test_operators_see_their_customers_chat_channels_only_and_viewers_none(
+    client, login_as, make_user, customer, make_customer, slack_hook, each_request_loads_its_user
 ):
     db.session.add(ChatChannel(customer_id=customer.id, kind="slack", name="#acme", webhook_url_encrypted=None))
     other = make_customer("Globex")
     db.session.add(ChatChannel(customer_id=other.id, kind="slack", name="#globex", webhook_url_encrypted=None))
     db.session.commit()
-    login_as(Role.VIEWER)
+    login_as(Role.OPERATOR)
     page = client.get("/chat-channels").text
     assert "#acme" in page and "#globex" not in page
     globex = db.session.scalar(db.select(ChatChannel).where(ChatChannel.name == "#globex"))
     assert client.get(f"/chat-channels/{globex.id}").status_code == 404
+    assert client.post(f"/chat-channels/{globex.id}/delete").status_code == 404
+    client.post("/logout")
+
+    login_as(Role.VIEWER)  # a customer's wiring is for its operators and admins (as outgoing webhooks are)
     acme = db.session.scalar(db.select(ChatChannel).where(ChatChannel.name == "#acme"))
+    assert client.get("/chat-channels").status_code == 403
+    assert client.get(f"/chat-channels/{acme.id}").status_code == 403
     assert client.post(f"/chat-channels/{acme.id}/delete").status_code == 403
     assert add_channel(client, customer, kind="slack", url=slack_hook.url, name="#new").status_code == 403
+    assert db.session.scalar(db.select(db.func.count(ChatChannel.id))) == 2
 
 
 # --- Slack's Acknowledge button ---------------------------------------------------------------------

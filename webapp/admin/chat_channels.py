@@ -22,7 +22,7 @@ from webapp.services.delivery import test_sends
 from webapp.services.integrations import chat_channels
 from webapp.services.integrations.chat_channels import CHAT_CHANNEL
 
-MENU.append(MenuItem("admin.chat_channel_list", "Chat channels", Role.VIEWER, "Integrations"))
+MENU.append(MenuItem("admin.chat_channel_list", "Chat channels", Role.OPERATOR, "Integrations"))
 
 
 class ChatChannelForm(CHAT_CHANNEL.form("ChatChannelFields")):

@@ -1,8 +1,9 @@
 """A customer's chat channels (Slack, Microsoft Teams): the fields people set (CHAT_CHANNEL), and every write.
 
 The chat channel pages call these functions, which apply the tenant boundary, validate through CHAT_CHANNEL,
-audit and flush (the caller commits). Who: chat channels are a customer's rows, so webapp.tenancy's rule holds
-as for SMTP settings: whoever sees the customer reads them; its operators and admins change them.
+audit and flush (the caller commits). Who: chat channels are a customer's wiring, like its outgoing webhooks
+(issue 18): its operators and admins read and change them (webapp.tenancy's rule for a customer's rows);
+viewers and read-only keys get 403, another customer's channel is a 404.
 
 The incoming webhook URL is the channel's credential (whoever has it posts into the channel): write-only like
 an SMTP password, encrypted at rest, never shown back -- pages say only that one is set and its last four
@@ -73,10 +74,12 @@ def secret_hint(token: str | None) -> str | None:
 
 
 def scoped(principal: tenancy.Principal, query):
+    require_writer(principal)
     return principal.scoped(query, ChatChannel.customer_id)
 
 
 def visible(principal: tenancy.Principal, channel_id: int) -> ChatChannel:
+    require_writer(principal)
     row = db.session.get(ChatChannel, channel_id)
     if row is None:
         abort(404, description="No such chat channel here.")
@@ -90,7 +93,7 @@ def may_change(principal: tenancy.Principal, row: ChatChannel | None = None) -> 
 
 
 def require_writer(principal: tenancy.Principal) -> None:
-    """403 for a principal that may not change any chat channel (viewers, read-only keys)."""
+    """403 for a principal that may not see or change chat channels (viewers, read-only keys)."""
     principal.require(Role.OPERATOR)
 
 
