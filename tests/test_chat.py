@@ -92,7 +92,13 @@ def slack_request(payload: dict, *, secret: str = SIGNING_SECRET, timestamp: int
     }
 
 
-def click(incident_id: int, *, email: str | None = None, username: str = "alice") -> dict:
+def click(
+    incident_id: int,
+    *,
+    email: str | None = None,
+    username: str = "alice",
+    response_url: str = "https://hooks.slack.com/actions/T0001/1/xyz",
+) -> dict:
     user = {"id": "U024BE7LH", "username": username, "name": username, "team_id": "T0001"}
     if email:
         user["email"] = email
@@ -102,7 +108,7 @@ def click(incident_id: int, *, email: str | None = None, username: str = "alice"
         "actions": [
             {"action_id": "acknowledge", "block_id": "b", "type": "button", "value": f"incident:{incident_id}"}
         ],
-        "response_url": "https://hooks.slack.com/actions/T0001/1/xyz",
+        "response_url": response_url,
     }
 
 
@@ -306,12 +312,11 @@ def test_operators_see_their_customers_chat_channels_only_and_viewers_none(
 # --- Slack's Acknowledge button ---------------------------------------------------------------------
 
 
-def test_a_signed_click_acknowledges_the_incident_as_the_matching_user(client, make_user, customer):
+def test_a_signed_click_acknowledges_the_incident_as_the_matching_user(client, make_user, customer, slack_hook, drain):
     alice = make_user(Role.OPERATOR, email="alice@example.com", name="Alice Martin")
     event = fire(customer=customer, source="alertmanager", title="DiskFull", severity="critical")
-    answer = client.post(
-        "/api/v1/webhooks/slack/interactions", **slack_request(click(event.incident_id, email="Alice@Example.com"))
-    )
+    signed = slack_request(click(event.incident_id, email="Alice@Example.com", response_url=slack_hook.url))
+    answer = client.post("/api/v1/webhooks/slack/interactions", **signed)
     assert answer.status_code == 200
     assert answer.json["replace_original"] is True
     assert answer.json["text"] == f"Acknowledged by Alice Martin: #{event.incident_id} DiskFull"
@@ -322,6 +327,9 @@ def test_a_signed_click_acknowledges_the_incident_as_the_matching_user(client, m
     db.session.refresh(incident)
     assert incident.state == IncidentState.ACKNOWLEDGED
     assert (incident.acknowledged_by_id, incident.acknowledged_via) == (alice.id, "Slack")
+    drain()  # the same message replaces the clicked one through the click's response_url
+    [reply] = posted(slack_hook)
+    assert reply["replace_original"] is True and reply["blocks"] == blocks
 
     again = client.post("/api/v1/webhooks/slack/interactions", **slack_request(click(event.incident_id)))
     assert again.status_code == 200 and again.json["text"].startswith("Already acknowledged (Alice Martin)")

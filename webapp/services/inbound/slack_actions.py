@@ -1,6 +1,7 @@
 """Slack's Acknowledge button: a click (already signature-checked by the route) acknowledges the incident its
 value names, through the one ack path (acks.acknowledge), and answers with the message that replaces the
-button.
+button -- in the HTTP answer, and posted to the click's response_url once the transaction commits (the job
+webapp.jobs.slack.reply, through the egress policy), which is how Slack updates a message after a block action.
 
 Who: the Slack user is matched to an OpsRelay account by the email of their Slack profile when Slack sends it;
 the account is credited only if it may act on the incident's customer (an operator or admin who sees it), as
@@ -9,17 +10,23 @@ on the incident page. Otherwise the acknowledgement is recorded under the Slack 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from webapp import tenancy
+from webapp import outbox, tenancy
 from webapp.channels import slack
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import Event, Incident, User, utcnow
+from webapp.queue import DELIVERIES
 from webapp.services.inbound import acks
 from webapp.services.routing import chat
 from webapp.validation import normalise_email
+
+REPLY_JOB = "webapp.jobs.slack.reply"  # by path: services hand work to the queue through the outbox
+WEB = ("http", "https")
 
 
 def _incident_id(payload: dict[str, Any]) -> int:
@@ -83,4 +90,7 @@ def acknowledge(payload: dict[str, Any], *, now: datetime | None = None) -> dict
     answer: dict[str, Any] = {"replace_original": True, "text": f"{note}: #{incident.id} {incident.title}"}
     if message is not None:
         answer["blocks"] = slack.blocks(message, note=f"✅ {note}")
+    response_url = payload.get("response_url")
+    if isinstance(response_url, str) and len(response_url) <= 2000 and urlsplit(response_url).scheme in WEB:
+        outbox.add(REPLY_JOB, [(response_url, json.dumps(answer))], queue=DELIVERIES)  # the egress policy decides
     return answer
