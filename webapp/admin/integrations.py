@@ -9,7 +9,7 @@ from wtforms.validators import InputRequired
 
 from webapp import tenancy
 from webapp.admin import bp
-from webapp.admin.ops_forms import ApiKeyForm, ConfirmForm, WebhookEndpointForm, customer_choices
+from webapp.admin.ops_forms import AllowedIpsForm, ApiKeyForm, ConfirmForm, WebhookEndpointForm, customer_choices
 from webapp.extensions import db
 from webapp.inputs import arg_id
 from webapp.models import ApiKey, Customer, Event, Notification, Role, User, WebhookDelivery, WebhookEndpoint
@@ -67,10 +67,18 @@ def _inbound() -> dict:
         "twilio_inbound_url": f"{base}/api/v1/webhooks/twilio/inbound",
         "twilio_configured": not current_app.extensions["opsrelay_sms"].simulated,
         "public_base_url": base,
+        "alert_allowed_ips": current_app.config["ALERT_WEBHOOK_ALLOWED_IPS"],
     }
 
 
-def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, status: int = 200):
+def _render(
+    *,
+    endpoint_form=None,
+    key_form=None,
+    shown_key: str | None = None,
+    failed: tuple[int, AllowedIpsForm] | None = None,
+    status: int = 200,
+):
     principal = tenancy.current()
     endpoint_rows = list(
         db.session.scalars(
@@ -93,6 +101,13 @@ def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, 
     )
     names = customers.names_of(e.customer_id for e in endpoint_rows)
     can_change = principal.allows(Role.OPERATOR)
+    allow_forms = {
+        key.id: AllowedIpsForm(formdata=None, allowed_ips=", ".join(key.allowed_ips or []))
+        for key, _, _ in keys
+        if not key.revoked_at and principal.can_change(key.customer_id)
+    }
+    if failed is not None:
+        allow_forms[failed[0]] = failed[1]
     return (
         render_template(
             "admin/integrations/index.html",
@@ -104,6 +119,7 @@ def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, 
             is_admin=current_user.has_role(Role.ADMIN),
             key_form=(key_form or _key_form(formdata=None)) if can_change else None,
             shown_key=shown_key,
+            allow_forms=allow_forms,
             confirm=ConfirmForm(formdata=None),
         ),
         status,
@@ -125,9 +141,19 @@ def api_key_create():
         return _render(key_form=form, status=422)
     customer = _chosen_customer(form.customer)
     scopes = list(SCOPES[: SCOPES.index(form.scope.data) + 1])  # a scope includes those below
-    api_key, key = api_keys.create_key(
-        name=form.name.data.strip(), scopes=scopes, customer=customer, expires_days=None, created_by=current_user
-    )
+    try:
+        api_key, key = api_keys.create_key(
+            name=form.name.data.strip(),
+            scopes=scopes,
+            customer=customer,
+            expires_days=None,
+            allowed_ips=form.allowed_ips.data,
+            created_by=current_user,
+        )
+    except api_keys.KeyInputError as exc:
+        db.session.rollback()
+        form[exc.field].errors.append(exc.message)
+        return _render(key_form=form, status=422)
     db.session.commit()
     flash(f"API key “{api_key.name}” created. Copy it now: it is shown only this once.", "success")
     return _render(shown_key=key)  # rendered, not redirected: the key never goes into the session cookie
@@ -145,6 +171,30 @@ def api_key_revoke(key_id: int):
             flash(f"API key “{api_key.name}” revoked: it no longer works.", "success")
         else:
             flash("This key was already revoked.", "info")
+    return redirect(url_for("admin.integrations_page"))
+
+
+@bp.post("/integrations/api-keys/<int:key_id>/allowed-ips")
+def api_key_allowed_ips(key_id: int):
+    api_key = db.session.get(ApiKey, key_id)
+    if api_key is None:
+        abort(404)
+    tenancy.current().check_change(api_key.customer_id)
+    form = AllowedIpsForm()
+    if not form.validate_on_submit():
+        return _render(failed=(api_key.id, form), status=422)
+    try:
+        changed = api_keys.set_allowed_ips(api_key, form.allowed_ips.data, actor=current_user)
+    except api_keys.KeyInputError as exc:
+        db.session.rollback()
+        form.allowed_ips.errors.append(exc.message)
+        return _render(failed=(api_key.id, form), status=422)
+    db.session.commit()
+    if changed:
+        where = ", ".join(api_key.allowed_ips) or "any address"
+        flash(f"API key “{api_key.name}” is now accepted from {where}.", "success")
+    else:
+        flash("Nothing changed.", "info")
     return redirect(url_for("admin.integrations_page"))
 
 
