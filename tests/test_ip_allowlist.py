@@ -14,6 +14,7 @@ from tests import test_webhooks_generic as generic
 from tests import test_webhooks_github as github
 from tests import test_webhooks_pagerduty as pagerduty
 from tests.conftest import PASSWORD, _reset, load_fixture
+from tests.test_api_keys import admin_key  # noqa: F401  (a fixture)
 from tests.test_ops import _sample
 from webapp import config
 from webapp.extensions import db
@@ -143,27 +144,17 @@ def test_the_wrong_secret_from_an_allowed_address_is_still_refused(app, client, 
 # --- per API key -------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def admin_key(app, make_user):
-    admin = make_user(Role.ADMIN)
-    _, plain = api_keys.create_key(
-        name="bootstrap", scopes=["admin"], customer=None, expires_days=None, created_by=admin
-    )
-    db.session.commit()
-    return plain
-
-
-def _make_key(client, admin_key, networks) -> dict:
+def _make_key(client, admin: str, networks) -> dict:
     created = client.post(
         "/api/v1/auth/api-keys",
         json={"name": "monitoring", "scopes": ["read"], "allowed_ips": networks},
-        headers={"X-API-Key": admin_key},
+        headers={"X-API-Key": admin},
     )
     assert created.status_code == 201, created.json
     return created.json
 
 
-def test_an_api_key_answers_inside_its_networks_and_403_outside(client, admin_key):
+def test_an_api_key_answers_inside_its_networks_and_403_outside(client, admin_key):  # noqa: F811
     created = _make_key(client, admin_key, [OFFICE, "10.1.2.3"])
     assert created["allowed_ips"] == [OFFICE, "10.1.2.3/32"]
     key = {"X-API-Key": created["key"]}
@@ -179,7 +170,7 @@ def test_an_api_key_answers_inside_its_networks_and_403_outside(client, admin_ke
     assert client.get("/api/v1/auth/verify", headers=key, **from_("10.1.2.4")).status_code == 403
 
 
-def test_an_api_key_limited_to_an_ipv6_network(client, admin_key):
+def test_an_api_key_limited_to_an_ipv6_network(client, admin_key):  # noqa: F811
     key = {"X-API-Key": _make_key(client, admin_key, ["2001:db8:ab::/48"])["key"]}
     assert client.get("/api/v1/auth/verify", headers=key, **from_("2001:db8:ab:1::9")).status_code == 200
     assert_refused(
@@ -191,7 +182,7 @@ def test_an_api_key_limited_to_an_ipv6_network(client, admin_key):
     assert client.get("/api/v1/auth/verify", headers=v4, **from_(f"::ffff:{INSIDE}")).status_code == 200
 
 
-def test_the_api_changes_a_keys_allow_list_and_the_audit_log_records_it(client, admin_key):
+def test_the_api_changes_a_keys_allow_list_and_the_audit_log_records_it(client, admin_key):  # noqa: F811
     created = _make_key(client, admin_key, [])
     key = {"X-API-Key": created["key"]}
     assert client.get("/api/v1/auth/verify", headers=key, **from_(OUTSIDE)).status_code == 200  # empty: anyone
@@ -215,7 +206,7 @@ def test_the_api_changes_a_keys_allow_list_and_the_audit_log_records_it(client, 
         ([10], 'a list of networks (CIDR), e.g. ["203.0.113.0/24", "2001:db8::/32"]'),
     ],
 )
-def test_the_api_names_an_invalid_network_and_saves_nothing(client, admin_key, networks, message):
+def test_the_api_names_an_invalid_network_and_saves_nothing(client, admin_key, networks, message):  # noqa: F811
     keys = db.session.scalar(db.select(db.func.count(ApiKey.id)))
     created = client.post(
         "/api/v1/auth/api-keys", json={"name": "bad", "allowed_ips": networks}, headers={"X-API-Key": admin_key}
@@ -357,14 +348,14 @@ def test_an_admin_sets_a_sources_allow_list_on_its_page_and_sees_it(client, logi
     changed = client.post(f"/integrations/sources/{source.id}/allowed-ips", data={"allowed_ips": "192.0.2.0/24"})
     assert changed.status_code == 302
     page = client.get("/integrations/sources").text
-    assert "now accepts webhooks from 192.0.2.0/24" in page and "<code>192.0.2.0/24</code>" in page
+    assert "“ci” accepts webhooks from 192.0.2.0/24 from now on." in page and "<code>192.0.2.0/24</code>" in page
     entry = db.session.scalars(db.select(AuditLog).where(AuditLog.action == "webhook_source.allowed_ips")).one()
     assert entry.changes == {"allowed_ips": [[OFFICE, "2001:db8::/32"], ["192.0.2.0/24"]]}
     assert "accepted from 192.0.2.0/24" in client.get("/audit").text
 
     cleared = client.post(f"/integrations/sources/{source.id}/allowed-ips", data={"allowed_ips": ""})
     assert cleared.status_code == 302
-    assert "now accepts webhooks from any address" in client.get("/integrations/sources").text
+    assert "“ci” accepts webhooks from any address from now on." in client.get("/integrations/sources").text
 
 
 def test_an_invalid_network_on_the_source_forms_is_a_field_error_and_nothing_is_saved(client, login_as, customer):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import func
@@ -159,12 +161,17 @@ def api_key_create():
     return _render(shown_key=key)  # rendered, not redirected: the key never goes into the session cookie
 
 
-@bp.post("/integrations/api-keys/<int:key_id>/revoke")
-def api_key_revoke(key_id: int):
+def _changeable_key(key_id: int) -> ApiKey:
     api_key = db.session.get(ApiKey, key_id)
     if api_key is None:
         abort(404)
     tenancy.current().check_change(api_key.customer_id)
+    return api_key
+
+
+@bp.post("/integrations/api-keys/<int:key_id>/revoke")
+def api_key_revoke(key_id: int):
+    api_key = _changeable_key(key_id)
     if ConfirmForm().validate_on_submit():
         if api_keys.revoke(api_key, actor=current_user):
             db.session.commit()
@@ -176,26 +183,34 @@ def api_key_revoke(key_id: int):
 
 @bp.post("/integrations/api-keys/<int:key_id>/allowed-ips")
 def api_key_allowed_ips(key_id: int):
-    api_key = db.session.get(ApiKey, key_id)
-    if api_key is None:
-        abort(404)
-    tenancy.current().check_change(api_key.customer_id)
+    api_key = _changeable_key(key_id)
+    return save_allowed_ips(
+        api_key,
+        api_keys.set_allowed_ips,
+        _render,
+        saved=f"API key “{api_key.name}” is accepted",
+        back=url_for("admin.integrations_page"),
+    )
+
+
+def save_allowed_ips(row, change: Callable, render: Callable, *, saved: str, back: str):
+    """The allow-list form of a webhook source or an API key (`change`: its service's set_allowed_ips): saved,
+    said and redirected to `back`; or the page rendered again, 422, with the message next to the field."""
     form = AllowedIpsForm()
-    if not form.validate_on_submit():
-        return _render(failed=(api_key.id, form), status=422)
-    try:
-        changed = api_keys.set_allowed_ips(api_key, form.allowed_ips.data, actor=current_user)
-    except api_keys.KeyInputError as exc:
-        db.session.rollback()
-        form.allowed_ips.errors.append(exc.message)
-        return _render(failed=(api_key.id, form), status=422)
-    db.session.commit()
-    if changed:
-        where = ", ".join(api_key.allowed_ips) or "any address"
-        flash(f"API key “{api_key.name}” is now accepted from {where}.", "success")
-    else:
-        flash("Nothing changed.", "info")
-    return redirect(url_for("admin.integrations_page"))
+    if form.validate_on_submit():
+        try:
+            changed = change(row, form.allowed_ips.data, actor=current_user)
+        except ValueError as exc:  # the service's input error (SourceInputError, KeyInputError) names the network
+            db.session.rollback()
+            form.allowed_ips.errors.append(getattr(exc, "message", str(exc)))
+        else:
+            db.session.commit()
+            if changed:
+                flash(f"{saved} from {', '.join(row.allowed_ips) or 'any address'} from now on.", "success")
+            else:
+                flash("Nothing changed.", "info")
+            return redirect(back)
+    return render(failed=(row.id, form), status=422)
 
 
 def _visible_endpoint(endpoint_id: int) -> WebhookEndpoint:

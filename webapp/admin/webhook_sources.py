@@ -13,6 +13,7 @@ from flask_login import current_user
 
 from webapp import tenancy
 from webapp.admin import bp
+from webapp.admin.integrations import save_allowed_ips
 from webapp.admin.ops_forms import AllowedIpsForm, ConfirmForm, customer_choices
 from webapp.admin.routing_forms import WebhookSourceForm
 from webapp.extensions import db
@@ -132,22 +133,13 @@ def webhook_source_rotate(webhook_source_id: int):
 @role_required(Role.ADMIN)
 def webhook_source_allowed_ips(webhook_source_id: int):
     source = _source(webhook_source_id)
-    form = AllowedIpsForm()
-    if not form.validate_on_submit():
-        return _render(failed=(source.id, form), status=422)
-    try:
-        changed = webhook_sources.set_allowed_ips(source, form.allowed_ips.data, actor=current_user)
-    except webhook_sources.SourceInputError as exc:
-        db.session.rollback()
-        form.allowed_ips.errors.append(exc.message)
-        return _render(failed=(source.id, form), status=422)
-    db.session.commit()
-    if changed:
-        where = ", ".join(source.allowed_ips) or "any address"
-        flash(f"“{source.name}” now accepts webhooks from {where}.", "success")
-    else:
-        flash("Nothing changed.", "info")
-    return redirect(url_for("admin.webhook_source_list"))
+    return save_allowed_ips(
+        source,
+        webhook_sources.set_allowed_ips,
+        _render,
+        saved=f"“{source.name}” accepts webhooks",
+        back=url_for("admin.webhook_source_list"),
+    )
 
 
 @bp.post("/integrations/sources/<int:webhook_source_id>/deactivate")
