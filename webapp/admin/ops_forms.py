@@ -153,10 +153,26 @@ class WebhookEndpointForm(FlaskForm):
             raise ValidationError("Enter an http(s) URL.")
 
 
+def allowed_ips_field() -> StringField:
+    """The IP allow-list input of a webhook source or an API key; the service checks each network."""
+    return StringField(
+        "Allowed networks",
+        validators=[Optional(), Length(max=4000)],
+        description="CIDR, comma-separated (e.g. 203.0.113.0/24, 2001:db8::/32); empty: any address.",
+    )
+
+
 class ApiKeyForm(FlaskForm):
     customer = SelectField("Customer", choices=[], validators=[Optional()])
     name = StringField("Name", validators=[DataRequired(message="Name the key after who uses it."), Length(max=120)])
     scope = SelectField("Scope", choices=[("read", "read"), ("write", "write"), ("admin", "admin")], default="read")
+    allowed_ips = allowed_ips_field()
+
+
+class AllowedIpsForm(FlaskForm):
+    """Change the IP allow-list of an existing webhook source or API key."""
+
+    allowed_ips = allowed_ips_field()
 
 
 # --- choices the pages fill in per reader (the customers and people it sees: webapp.tenancy) -------------------
