@@ -115,6 +115,7 @@ def from_preference(
             Channel.WEB: pref.min_severity_web,
             Channel.EMAIL: pref.min_severity_email,
             Channel.SMS: pref.min_severity_sms,
+            Channel.VOICE: pref.min_severity_voice,
         },
         event_types=frozenset(pref.event_types or []),
         job_types=frozenset(pref.job_types or []),
