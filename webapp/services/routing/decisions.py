@@ -158,6 +158,11 @@ def _decide_user(ctx: Context, event: Event, person: Person, *, explain: bool) -
                 reason = user_reason or _outside_role_default(rules, event, channel)
                 decisions.append(replace(base, reason=reason, record=False))
             continue
+        elif not channel.on_by_default and channel not in rules.channels:  # asked for by few: stored when on
+            if explain:
+                reason = user_reason or f"{channel.label} is not turned on in {rules.source}"
+                decisions.append(replace(base, reason=reason, record=False))
+            continue
         reason = user_reason or _channel_reason(event, person, rules, channel, role_channels, resolved)
         if reason:
             decisions.append(replace(base, reason=reason))
