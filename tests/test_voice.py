@@ -310,3 +310,19 @@ def test_voice_lane_is_pages():
     assert outbox.lane(Channel.VOICE, Severity.LOW, None) == PAGES
     assert Channel.VOICE.per_person and not Channel.VOICE.on_by_default
     assert Notification.__table__.c.channel.type.enums[-1] == "voice"
+
+
+def test_a_test_call_from_the_test_sends_page(client, login_as, customer, drain, twilio):
+    login_as("operator")
+    page = client.post("/test-sends", data={"customer": customer.id, "channel": "voice", "to": "(415) 555-0129"})
+    assert page.status_code == 302
+    notification = db.session.scalars(db.select(Notification)).one()
+    assert (notification.channel, notification.recipient) == (Channel.VOICE, "+14155550129")
+    drain()
+    [call] = twilio.calls
+    assert call["To"] == "+14155550129" and "This is a test call from OpsRelay." in call["Twiml"]
+    assert notification.status == S.SENT and notification.provider_id == call["sid"]
+    answer = twilio.press(call["sid"], "1", client, public_base_url=PUBLIC)
+    assert "nothing to acknowledge" in answer.text  # a test call is about no incident
+    refused = client.post("/test-sends", data={"customer": customer.id, "channel": "voice", "to": "12345"})
+    assert refused.status_code == 200 and "is not a valid phone number" in refused.text
