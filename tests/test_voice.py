@@ -184,6 +184,7 @@ def test_status_callbacks_move_the_call_in_the_delivery_log(client, make_user, d
     page = client.get(f"/deliveries/{notification.id}")
     assert page.status_code == 200
     assert "voice" in page.text and "nobody answered: not acknowledged" in page.text
+    assert NUMBER not in page.text and NUMBER[-4:] in page.text  # the number masked, as for SMS
 
 
 @pytest.mark.parametrize(
