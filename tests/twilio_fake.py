@@ -161,20 +161,27 @@ class FakeTwilio:
                     headers,
                 )
 
-            def do_POST(self):  # noqa: N802
-                if CALLS_PATH.match(self.path):
-                    self._call(CALLS_PATH.match(self.path))
-                    return
-                match = MESSAGES_PATH.match(self.path)
-                if not match:
-                    self._reply(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
-                    return
+            def _authorized_fields(self, match) -> dict[str, list[str]] | None:
+                """The request's form fields (every value), or None once it was refused (bad Basic auth)."""
                 expected = base64.b64encode(f"{fake.account_sid}:{fake.auth_token}".encode()).decode()
                 if self.headers.get("Authorization") != f"Basic {expected}" or match["sid"] != fake.account_sid:
                     self._error(20003)
-                    return
+                    return None
                 length = int(self.headers.get("Content-Length") or 0)
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                return parse_qs(self.rfile.read(length).decode())
+
+            def do_POST(self):  # noqa: N802
+                for path, handle in ((MESSAGES_PATH, self._message), (CALLS_PATH, self._call)):
+                    match = path.match(self.path)
+                    if match:
+                        fields = self._authorized_fields(match)
+                        if fields is not None:
+                            handle(fields)
+                        return
+                self._reply(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+
+            def _message(self, fields: dict[str, list[str]]) -> None:
+                form = {k: v[0] for k, v in fields.items()}
                 to = form.get("To", "")
                 if not form.get("Body") or not form.get("From") or not to:
                     self._reply(400, {"code": 21602, "message": "Message body is required.", "status": 400})
@@ -210,13 +217,7 @@ class FakeTwilio:
                     },
                 )
 
-            def _call(self, match):
-                expected = base64.b64encode(f"{fake.account_sid}:{fake.auth_token}".encode()).decode()
-                if self.headers.get("Authorization") != f"Basic {expected}" or match["sid"] != fake.account_sid:
-                    self._error(20003)
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                fields = parse_qs(self.rfile.read(length).decode())
+            def _call(self, fields: dict[str, list[str]]) -> None:
                 form = {k: v[0] for k, v in fields.items()}
                 form["StatusCallbackEvent"] = fields.get("StatusCallbackEvent", [])  # repeated: every value
                 to = form.get("To", "")
