@@ -20,6 +20,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.models import NotificationStatus as S
+from webapp.services.inbound import sms_replies
 from webapp.services.routing import decisions
 
 PUBLIC = "https://opsrelay.example.com"  # where Twilio reaches the app; the test client is http://localhost
@@ -258,6 +259,18 @@ def test_who_is_not_called_and_why(make_user, drain, twilio, customer, phone, op
     row = rows(event)[(user.id, "voice")]
     assert row.status == S.SUPPRESSED and row.reason.startswith(reason)
     drain()
+    assert twilio.calls == []
+
+
+def test_a_number_that_sent_stop_before_the_call_went_out_is_not_called(make_user, drain, twilio, customer):
+    alice = call_me(make_user)
+    event = alert(customer, incident_key="stopped")
+    assert rows(event)[(alice.id, "voice")].status == S.PENDING
+    sms_replies.handle(NUMBER, "STOP")  # between the routing and the send
+    db.session.commit()
+    drain()
+    row = rows(event)[(alice.id, "voice")]
+    assert row.status == S.SUPPRESSED and "STOP stops calls too" in row.reason
     assert twilio.calls == []
 
 
