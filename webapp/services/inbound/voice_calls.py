@@ -36,8 +36,13 @@ VIA = "phone call"
 LIVE = (S.QUEUED, S.SENDING, S.SENT)  # a call still placed or going on
 # The call's progress (Twilio's CallStatus) shown on the row while it goes on.
 PROGRESS = {"queued": "call queued", "initiated": "call placed", "ringing": "ringing", "in-progress": "call answered"}
-NOT_REACHED = {"busy": "the line was busy", "no-answer": "nobody answered", "failed": "the call failed"}
-NOT_REACHED["canceled"] = "the call was canceled"
+# How a call can end without reaching anyone (Twilio's final CallStatus).
+NOT_REACHED = {
+    "busy": "the line was busy",
+    "no-answer": "nobody answered",
+    "failed": "the call failed",
+    "canceled": "the call was canceled",
+}
 
 
 class Answer(NamedTuple):
@@ -128,7 +133,8 @@ def record_status(
                 .execution_options(synchronize_session=False)
             ).rowcount
         )
-    machine = (answered_by or "").lower().startswith("machine") or (answered_by or "").lower() == "fax"
+    answered_by = (answered_by or "").lower()
+    machine = answered_by.startswith("machine") or answered_by == "fax"  # AnsweredBy: human, unknown, machine_*
     if reported == "completed" and not machine:
         seconds = f" ({duration} s)" if duration and duration.isdigit() else ""
         return _advance(sid, S.DELIVERED, None, f"answered{seconds}", now=now)
