@@ -156,6 +156,15 @@ def test_digit_2_escalates_now(client, make_user, drain, twilio, customer):
     assert notification.reason == "pressed 2: escalated"
 
 
+def test_digit_2_without_a_step_to_come_says_so(client, make_user, drain, twilio, customer):
+    alice, incident, notification, sid = paged(make_user, drain, customer)
+    assert incident.next_escalation_at is None  # Acme has no escalation policy: no step to take
+    answer = twilio.press(sid, "2", client, public_base_url=PUBLIC)
+    assert "There is no further escalation step for this alert." in answer.text
+    db.session.expire_all()
+    assert incident.escalation_level == 0 and len(twilio.calls) == 1
+
+
 def test_another_digit_asks_again_and_changes_nothing(client, make_user, drain, twilio, customer):
     alice, incident, notification, sid = paged(make_user, drain, customer)
     answer = twilio.press(sid, "7", client, public_base_url=PUBLIC)

@@ -219,11 +219,12 @@ def _notify(steps: list[tuple], *, now: datetime) -> list[int]:
 
 def escalate_now(incident_id: int, *, now: datetime | None = None) -> EscalationResult:
     """Take the incident's next escalation step now, not when its clock says (someone asked: digit 2 on a
-    call). Only a triggered incident climbs; the step is the sweep's own (one conditional UPDATE wins it)."""
+    call). Only a triggered incident with a step still to come climbs; the step is the sweep's own (one
+    conditional UPDATE wins it)."""
     now = now or utcnow()
     moved = db.session.execute(
         sa.update(Incident.__table__)
-        .where(INC.id == incident_id, INC.state == IncidentState.TRIGGERED.value)
+        .where(INC.id == incident_id, INC.state == IncidentState.TRIGGERED.value, INC.next_escalation_at.is_not(None))
         .values(next_escalation_at=now, updated_at=now)
     ).rowcount
     if not moved:

@@ -75,7 +75,8 @@ def pressed(notification: Notification, digits: str, *, now: datetime | None = N
     if incident is None or incident.state != IncidentState.TRIGGERED:
         return Answer("There is nothing to escalate: this alert is no longer waiting for someone.")
     incidents.entry(incident, "escalate", f"{user.name} asked to escalate now ({VIA})", by=user, via=VIA, now=now)
-    escalation.escalate_now(incident.id)
+    if not escalation.escalate_now(incident.id).escalated:
+        return Answer("There is no further escalation step for this alert.")
     _note(notification, "pressed 2: escalated", now=now)
     return Answer("Escalated to the next level.")
 
