@@ -239,6 +239,7 @@ def test_a_user_token_explains_its_own_notifications_and_previews_its_customers(
         "web": "sent",
         "email": "pending",
         "sms": "pending",
+        "voice": None,  # explained, not stored: no phone call under the operator's role default
     }
     preview = client.post(PREVIEW, json={"event": {"type": "alert", "customer": customer.id}}, headers=headers)
     assert preview.status_code == 200  # an operator's token has the write scope

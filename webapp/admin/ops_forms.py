@@ -117,7 +117,9 @@ class TestEmailForm(FlaskForm):
 
 class TestSendForm(FlaskForm):
     customer = SelectField("Customer", choices=[], validators=[InputRequired(message="Pick a customer.")])
-    channel = SelectField("Channel", choices=[(c.value, c.label) for c in (Channel.SMS, Channel.EMAIL)], default="sms")
+    channel = SelectField(
+        "Channel", choices=[(c.value, c.label) for c in (Channel.SMS, Channel.EMAIL, Channel.VOICE)], default="sms"
+    )
     to = StringField("To", validators=[DataRequired(message="Enter a phone number or an email address.")])
     message = TextAreaField("Message", validators=[Optional(), Length(max=1000)])
 
@@ -128,7 +130,9 @@ class TestSendForm(FlaskForm):
     def validate_to(self, field) -> None:
         try:
             field.data = (
-                to_e164(field.data, region=self.region) if self.channel.data == "sms" else normalise_email(field.data)
+                to_e164(field.data, region=self.region)
+                if self.channel.data in ("sms", "voice")
+                else normalise_email(field.data)
             )
         except ValueError as exc:
             raise ValidationError(str(exc)) from None

@@ -18,6 +18,7 @@ from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification, dedup_iden
 from webapp.models.heartbeat import Heartbeat
 from webapp.models.incident import OPEN_STATES, Incident, IncidentEntry, open_key
 from webapp.models.kinds import (
+    DEFAULT_CHANNELS,
     EVENT_KINDS,
     EVENT_SOURCES,
     EVENT_TYPES,
@@ -69,6 +70,7 @@ __all__ = [
     "INCIDENT_SOURCES",
     "INTERNAL_ORIGINS",
     "OPEN_STATES",
+    "DEFAULT_CHANNELS",
     "PERSONAL_CHANNELS",
     "SENDER_EVENT_KINDS",
     "SOURCE_KINDS",

@@ -72,24 +72,33 @@ class Registry(Generic[K]):
 
 
 class Channel(enum.StrEnum):
-    """How a notification travels. web, email and SMS reach a person (their preferences choose among
-    them); webhook reaches an outgoing endpoint (its filter chooses the events)."""
+    """How a notification travels. web, email, SMS and voice (a phone call) reach a person (their preferences
+    choose among them); webhook reaches an outgoing endpoint (its filter chooses the events)."""
 
     WEB = "web"
     EMAIL = "email"
     SMS = "sms"
     WEBHOOK = "webhook"
+    VOICE = "voice"
 
     @property
     def label(self) -> str:
-        return {"web": "in-app (web)", "email": "email", "sms": "SMS", "webhook": "webhook"}[self.value]
+        return {"web": "in-app (web)", "email": "email", "sms": "SMS", "webhook": "webhook", "voice": "phone call"}[
+            self.value
+        ]
 
     @property
     def per_person(self) -> bool:
         return self is not Channel.WEBHOOK
 
+    @property
+    def on_by_default(self) -> bool:
+        """Enabled for a person who never chose: a phone call (at 3 am) is asked for, never assumed."""
+        return self.per_person and self is not Channel.VOICE
 
-PERSONAL_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.per_person)  # web, email, sms
+
+PERSONAL_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.per_person)  # web, email, sms, voice
+DEFAULT_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.on_by_default)  # web, email, sms
 
 
 # --- outgoing webhook events -----------------------------------------------------------------
