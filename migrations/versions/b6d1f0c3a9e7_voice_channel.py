@@ -4,7 +4,7 @@ enables it). Downgrading deletes the calls from the delivery log (and any voice 
 cannot hold them.
 
 Revision ID: b6d1f0c3a9e7
-Revises: 7a41c9e2b5d8
+Revises: b3e8f1a9c2d4
 Create Date: 2026-12-07 14:00:00.000000
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "b6d1f0c3a9e7"
-down_revision = "7a41c9e2b5d8"
+down_revision = "b3e8f1a9c2d4"
 branch_labels = None
 depends_on = None
 
