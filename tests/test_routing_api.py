@@ -239,6 +239,7 @@ def test_a_user_token_explains_its_own_notifications_and_previews_its_customers(
         "web": "sent",
         "email": "pending",
         "sms": "pending",
+        "voice": None,  # explained, not stored: no phone call under the operator's role default
         "slack": None,  # off by default: explained, never recorded
         "teams": None,
     }

@@ -49,9 +49,11 @@ def add(
 
 
 def lane(channel: str, severity: str | None, incident_id: int | None) -> str:
-    """The queue a notification's delivery job goes on: PAGES for a page (an SMS of a critical event, or of any
-    event of an incident: its pages, escalation steps and notices), DELIVERIES for the rest (email, digests --
-    storm summaries included --, outgoing webhooks, reports, test sends and verification codes)."""
+    """The queue a notification's delivery job goes on: PAGES for a page (a phone call; an SMS of a critical event,
+    or of any event of an incident: its pages, escalation steps and notices), DELIVERIES for the rest (email,
+    digests -- storm summaries included --, outgoing webhooks, reports, test sends and verification codes)."""
+    if channel == Channel.VOICE:
+        return PAGES
     if channel == Channel.SMS and (severity == Severity.CRITICAL or incident_id is not None):
         return PAGES
     return DELIVERIES

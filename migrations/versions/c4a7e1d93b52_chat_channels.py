@@ -4,7 +4,7 @@ minimum severities on notification_preference, and the two new channel names in 
 constraints of notification and message_template.
 
 Revision ID: c4a7e1d93b52
-Revises: 7a41c9e2b5d8
+Revises: b6d1f0c3a9e7
 Create Date: 2026-12-07 13:40:00.000000
 
 """
@@ -14,11 +14,11 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "c4a7e1d93b52"
-down_revision = "7a41c9e2b5d8"
+down_revision = "b6d1f0c3a9e7"
 branch_labels = None
 depends_on = None
 
-OLD_CHANNELS = ("web", "email", "sms", "webhook")
+OLD_CHANNELS = ("web", "email", "sms", "webhook", "voice")
 CHAT = ("slack", "teams")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 

@@ -72,9 +72,9 @@ class Registry(Generic[K]):
 
 
 class Channel(enum.StrEnum):
-    """How a notification travels. web, email and SMS reach a person (their preferences choose among
-    them); webhook reaches an outgoing endpoint (its filter chooses the events); Slack and Teams post to an
-    incoming webhook, a customer's chat channel or a person's own (off unless they turn it on)."""
+    """How a notification travels. web, email, SMS and voice (a phone call) reach a person (their preferences
+    choose among them); webhook reaches an outgoing endpoint (its filter chooses the events); Slack and Teams
+    post to an incoming webhook, a customer's chat channel or a person's own (off unless they turn it on)."""
 
     WEB = "web"
     EMAIL = "email"
@@ -82,6 +82,7 @@ class Channel(enum.StrEnum):
     WEBHOOK = "webhook"
     SLACK = "slack"
     TEAMS = "teams"
+    VOICE = "voice"
 
     @property
     def label(self) -> str:
@@ -90,9 +91,14 @@ class Channel(enum.StrEnum):
             "email": "email",
             "sms": "SMS",
             "webhook": "webhook",
+            "voice": "phone call",
             "slack": "Slack",
             "teams": "Microsoft Teams",
         }[self.value]
+
+    @property
+    def per_person(self) -> bool:
+        return self is not Channel.WEBHOOK
 
     @property
     def chat(self) -> bool:
@@ -100,13 +106,15 @@ class Channel(enum.StrEnum):
         return self in (Channel.SLACK, Channel.TEAMS)
 
     @property
-    def per_person(self) -> bool:
-        return self is not Channel.WEBHOOK
+    def on_by_default(self) -> bool:
+        """Enabled for a person who never chose: a phone call (at 3 am) is asked for, never assumed; a chat
+        webhook needs the person's own URL."""
+        return self.per_person and self is not Channel.VOICE and not self.chat
 
 
-PERSONAL_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.per_person)  # web, email, sms, chat
+PERSONAL_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.per_person)  # web, email, sms, chat, voice
+DEFAULT_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.on_by_default)  # web, email, sms
 CHAT_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.chat)  # slack, teams
-DEFAULT_CHANNELS: tuple[Channel, ...] = tuple(c for c in PERSONAL_CHANNELS if not c.chat)  # a new preference's
 
 
 # --- outgoing webhook events -----------------------------------------------------------------

@@ -126,6 +126,9 @@ class NotificationPreference(db.Model):
     min_severity_sms: Mapped[Severity] = mapped_column(
         str_enum(Severity, name="min_severity_sms"), default=Severity.CRITICAL
     )
+    min_severity_voice: Mapped[Severity] = mapped_column(
+        str_enum(Severity, name="min_severity_voice"), default=Severity.CRITICAL, server_default="critical"
+    )
     # A person's own Slack / Teams incoming webhook (off unless enabled_channels has it): encrypted, never shown.
     min_severity_slack: Mapped[Severity] = mapped_column(
         str_enum(Severity, name="min_severity_slack"), default=Severity.HIGH, server_default="high"

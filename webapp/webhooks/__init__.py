@@ -16,7 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from webapp import metrics
 from webapp.errors import database_unreachable, json_error
 from webapp.extensions import db
-from webapp.models import SOURCE_KINDS, utcnow
+from webapp.models import SOURCE_KINDS, WebhookSource, utcnow
+from webapp.security import require_address
 from webapp.services.events import ingest
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
@@ -48,6 +49,13 @@ def unauthorized(message: str, scheme: str = "Signature"):
     return body, status, {"WWW-Authenticate": f'{scheme} realm="opsrelay-webhooks"'}
 
 
+def admit(source: WebhookSource) -> WebhookSource:
+    """The source, if the request comes from a network on its allow-list (403 otherwise): checked once the
+    sender is known, before anything is stored or remembered."""
+    require_address(source.allowed_ips or [], guard="webhook_source", what="this source")
+    return source
+
+
 @bp.get("/test")
 def webhook_test():
     """The seed's liveness check for senders: no auth, nothing stored."""
@@ -70,6 +78,7 @@ def webhook_doc(summary: str, *, security: list, headers: list[tuple[str, str]] 
             for code, text in (
                 (400, "Malformed JSON"),
                 (401, "Missing, wrong or stale signature or token"),
+                (403, "From an address the source's (or the token's) IP allow-list does not hold"),
                 (409, "A replayed signed request"),
                 (413, "Body too large"),
                 (415, "Not application/json"),

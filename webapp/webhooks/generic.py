@@ -19,7 +19,7 @@ from webapp.queue import get_queue
 from webapp.services.inbound import incident_tickets
 from webapp.services.integrations import webhook_sources
 from webapp.sources import generic
-from webapp.webhooks import bp, store, unauthorized, webhook_doc
+from webapp.webhooks import admit, bp, store, unauthorized, webhook_doc
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def _authenticate(body: bytes) -> WebhookSource | tuple:
     if name and not sources:
         return unauthorized(f"No active generic source is named {name!r}.")
     if name and sources[0].secret_encrypted is None:
-        return sources[0]  # the admin chose an unsigned source
+        return admit(sources[0])  # the admin chose an unsigned source
     if not signature:
         if not name:
             return unauthorized(
@@ -65,6 +65,7 @@ def _authenticate(body: bytes) -> WebhookSource | tuple:
     )
     if source is None:
         return unauthorized("The signature does not match the secret of an active generic source.")
+    admit(source)
     if _seen_before(signature.removeprefix("sha256=").lower(), 2 * tolerance):
         raise Conflict("This signed request was already received: a replay is not processed twice.")
     return source

@@ -14,7 +14,7 @@ from webapp.models import SOURCE_KINDS
 from webapp.services.inbound import pull_requests
 from webapp.services.integrations import webhook_sources
 from webapp.sources import github
-from webapp.webhooks import bp, store, unauthorized, webhook_doc
+from webapp.webhooks import admit, bp, store, unauthorized, webhook_doc
 
 SIGNATURE_HEADER = SOURCE_KINDS[github.SOURCE].signature_header
 
@@ -29,6 +29,7 @@ def github_webhook():
     source = webhook_sources.matching(sources, body, [header.removeprefix("sha256=")])
     if source is None:
         return unauthorized("The signature does not match the secret of an active GitHub source.")
+    admit(source)
     payload = read_json_object()
     webhook_sources.touch(source)
     event = request.headers.get("X-GitHub-Event", "")

@@ -13,7 +13,7 @@ from webapp.models import SOURCE_KINDS
 from webapp.services.inbound import incident_tickets
 from webapp.services.integrations import webhook_sources
 from webapp.sources import pagerduty
-from webapp.webhooks import bp, store, unauthorized, webhook_doc
+from webapp.webhooks import admit, bp, store, unauthorized, webhook_doc
 
 SIGNATURE_HEADER = SOURCE_KINDS[pagerduty.SOURCE].signature_header
 
@@ -34,6 +34,7 @@ def pagerduty_webhook():
     source = webhook_sources.matching(sources, body, given)
     if source is None:
         return unauthorized("No signature matches the secret of an active PagerDuty source.")
+    admit(source)
     payload = read_json_object()
     items = [replace(item, customer_id=source.customer_id) for item in pagerduty.parse(payload)]
     webhook_sources.touch(source)

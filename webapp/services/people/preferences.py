@@ -94,12 +94,13 @@ PREFERENCE = Spec(
             label="Channels",
             choices=PERSONAL_CHANNELS,
             labels={c: c.label for c in PERSONAL_CHANNELS},
-            default=DEFAULT_CHANNELS,
+            default=DEFAULT_CHANNELS,  # a phone call or a chat post only for those who ask for it
             section="Channels",
         ),
         _min_severity("web", "Minimum severity in the inbox (web)", Severity.LOW),
         _min_severity("email", "Minimum severity by email", Severity.HIGH),
         _min_severity("sms", "Minimum severity by SMS", Severity.CRITICAL),
+        _min_severity("voice", "Minimum severity by phone call", Severity.CRITICAL),
         *(_min_severity(str(c), f"Minimum severity on {c.label}", Severity.HIGH) for c in CHAT_CHANNELS),
         Email(name="override_email", label="Send email to (instead of the login address)", section="Channels"),
         *(
