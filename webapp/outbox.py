@@ -34,6 +34,7 @@ from webapp.queue import DELIVER_JOB, DELIVERIES, PAGES, QUEUE_NAMES, get_queue
 
 log = logging.getLogger(__name__)
 
+ROUTE_JOB = "webapp.jobs.route_events"  # by path, as DELIVER_JOB: a sender's events, routed after its commit
 KEY = "opsrelay_outbox"  # session.info: {(job path, queue name, run at or None): [argument tuples]}
 
 
@@ -89,6 +90,12 @@ def deliver(
     by_lane = {queue: ids} if queue is not None else lanes(ids, session=session)
     for name, lane_ids in by_lane.items():
         add(DELIVER_JOB, [(notification_id,) for notification_id in lane_ids], queue=name, at=at, session=session)
+
+
+def route(event_ids: list[int], *, session: Session | None = None) -> None:
+    """Route these stored events (services.events.ingest) in one job once the transaction commits. On PAGES:
+    the job makes pages, so it must not wait behind bulk work."""
+    add(ROUTE_JOB, [(list(event_ids),)], queue=PAGES, session=session)
 
 
 def push_deliveries(notification_ids: Iterable[int], *, at: datetime | None = None) -> bool:
