@@ -180,23 +180,25 @@ def drain(app):
     return _drain
 
 
+def run_routing_jobs(app) -> int:
+    """Run the routing jobs waiting on the queue (a sender's events joined to incidents, pages decided, tickets
+    opened) and leave the deliveries they queue for `drain`: what a sender sees a moment after its answer.
+    Returns how many ran."""
+    ran = 0
+    for rq_queue in get_queue(app).queues.values():
+        for job in rq_queue.get_jobs():
+            if job.func_name == ROUTE_JOB:
+                rq_queue.remove(job)
+                job.func(*job.args, **job.kwargs)  # the job as a worker runs it: it commits
+                ran += 1
+    db.session.expire_all()
+    return ran
+
+
 @pytest.fixture
 def route(app):
-    """Run the routing jobs waiting on the queue (a sender's events joined to incidents, pages decided, tickets
-    opened) and leave the deliveries they queue for `drain`: what a sender sees a moment after its answer."""
-
-    def _route() -> int:
-        ran = 0
-        for rq_queue in get_queue(app).queues.values():
-            for job in rq_queue.get_jobs():
-                if job.func_name == ROUTE_JOB:
-                    rq_queue.remove(job)
-                    job.func(*job.args, **job.kwargs)  # the job as a worker runs it: it commits
-                    ran += 1
-        db.session.expire_all()
-        return ran
-
-    return _route
+    """run_routing_jobs for this test's app."""
+    return lambda: run_routing_jobs(app)
 
 
 @pytest.fixture
