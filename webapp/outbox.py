@@ -7,8 +7,8 @@ round trip per job; when it rolls back (or the session closes without committing
 with it. So no caller has to remember a flush after its commit, and no job can run before the rows it
 reads are visible to the worker.
 
-If the queue cannot be reached at commit, nothing is lost: the rows are committed (pending or queued) and
-the recovery sweep (`jobs.recover_notifications`) hands them over again.
+If the queue cannot be reached at commit, nothing is lost: the rows are committed (pending or queued; a
+sender's events unrouted) and the recovery sweep (`jobs.recover_notifications`) hands them over again.
 
 Each delivery job goes on its lane (`lane`): a page (an SMS of a critical event or of an incident's event) on
 PAGES, everything else on DELIVERIES. `deliver` finds the lanes of the rows itself (one SELECT) unless its

@@ -57,7 +57,8 @@ def route_events(event_ids: list[int]) -> str:
 
 def recover_notifications(*, now: datetime | None = None, after_outage: bool = False) -> dict[str, int]:
     """Hand over again what the queue lost. The rows are committed first and marked queued only once their
-    jobs are on the queue: with the queue down they stay as they are and the next sweep tries again.
+    jobs are on the queue: with the queue down they stay as they are and the next sweep tries again. Events a
+    sender's request stored whose routing job never came (`rerouted`) go to that job again, in batches.
 
     `after_outage` (the scheduler runs it so the moment Redis is back): every row waiting for a job is
     handed over at once, without the usual grace -- the jobs it had may be gone with Redis' memory. A
