@@ -111,3 +111,14 @@ def test_the_events_api_takes_the_same_path(app, client, make_user, key_for, rou
     assert sms_rows() == []
     assert route() == 1
     assert sorted(str(n.status) for n in sms_rows()) == ["pending", "suppressed"]  # the key's owner has no phone
+
+
+def test_the_event_page_says_when_its_routing_is_still_to_come(client, login_as, route):
+    login_as("admin", phone="+14155550101")
+    event_id = client.post(URL, json=alert(), headers=AUTH).json["event_ids"][0]
+    assert "Not routed yet" in client.get(f"/events/{event_id}").text
+    route()
+    page = client.get(f"/events/{event_id}").text
+    assert "Not routed yet" not in page
+    rows = page.split('id="event-notifications"')[1].split("</table>")[0]
+    assert rows.count("<tr><td>") == 1 and "sms" in rows  # the admin's page, decided by the job
