@@ -4,7 +4,7 @@ incident_key and follow_up (what the job needs besides the columns), and the par
 that the recovery sweep reads.
 
 Revision ID: b3e7d1a9c4f2
-Revises: 7a41c9e2b5d8
+Revises: b6d1f0c3a9e7
 Create Date: 2026-12-07 13:30:00.000000
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "b3e7d1a9c4f2"
-down_revision = "7a41c9e2b5d8"
+down_revision = "b6d1f0c3a9e7"
 branch_labels = None
 depends_on = None
 
