@@ -136,7 +136,7 @@ def test_restrictions_round_trip_through_the_layer_page(client, login_as, custom
     schedule = _weekly(customer, [operator])
     layer = schedule.layers[0]
     saved = client.post(
-        f"/schedules/{schedule.id}/layers/{layer.id}",
+        f"/schedules/layers/{layer.id}",
         data={
             "name": "office hours",
             "rotation": "daily",
@@ -154,7 +154,7 @@ def test_restrictions_round_trip_through_the_layer_page(client, login_as, custom
         {"days": [5], "from": "22:00", "to": "06:00"},
     ]
     assert layer.rotation_hours == 24
-    page = client.get(f"/schedules/{schedule.id}/layers/{layer.id}")
+    page = client.get(f"/schedules/layers/{layer.id}")
     assert "Mon-Fri 09:00-18:00; Sat 22:00-06:00" in page.text
 
 

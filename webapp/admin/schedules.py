@@ -270,18 +270,18 @@ def _render_layer(schedule: Schedule, layer: ScheduleLayer, form: LayerForm | No
     )
 
 
-@bp.get("/schedules/<int:schedule_id>/layers/<int:layer_id>")
-def schedule_layer(schedule_id: int, layer_id: int):
-    schedule = service.visible(tenancy.current(), schedule_id)
-    return _render_layer(schedule, service.layer_of(schedule, layer_id))
+@bp.get("/schedules/layers/<int:layer_id>")
+def schedule_layer(layer_id: int):
+    layer = service.visible_layer(tenancy.current(), layer_id)
+    return _render_layer(layer.schedule, layer)
 
 
-@bp.post("/schedules/<int:schedule_id>/layers/<int:layer_id>")
+@bp.post("/schedules/layers/<int:layer_id>")
 @role_required(Role.OPERATOR)
-def schedule_layer_edit(schedule_id: int, layer_id: int):
+def schedule_layer_edit(layer_id: int):
     principal = tenancy.current()
-    schedule = service.visible(principal, schedule_id)
-    layer = service.layer_of(schedule, layer_id)
+    layer = service.visible_layer(principal, layer_id)
+    schedule = layer.schedule
     principal.check_change(schedule.customer_id)
     form = LayerForm()
     if not form.validate_on_submit():
@@ -291,25 +291,25 @@ def schedule_layer_edit(schedule_id: int, layer_id: int):
     except InvalidPayload as exc:
         db.session.rollback()
         form.show(exc)
-        schedule = service.visible(principal, schedule_id)
-        return _render_layer(schedule, service.layer_of(schedule, layer_id), form, 422)
+        layer = service.visible_layer(principal, layer_id)
+        return _render_layer(layer.schedule, layer, form, 422)
     db.session.commit()
     flash("Layer saved." if changes else "Nothing changed.", "success")
     return redirect(url_for("admin.schedule_detail", schedule_id=schedule.id))
 
 
-@bp.post("/schedules/<int:schedule_id>/layers/<int:layer_id>/delete")
+@bp.post("/schedules/layers/<int:layer_id>/delete")
 @role_required(Role.OPERATOR)
-def schedule_layer_delete(schedule_id: int, layer_id: int):
+def schedule_layer_delete(layer_id: int):
     principal = tenancy.current()
-    schedule = service.visible(principal, schedule_id)
-    layer = service.layer_of(schedule, layer_id)
-    principal.check_change(schedule.customer_id)
+    layer = service.visible_layer(principal, layer_id)
+    schedule_id = layer.schedule_id
+    principal.check_change(layer.schedule.customer_id)
     if ConfirmForm().validate_on_submit():
         service.delete_layer(principal, layer)
         db.session.commit()
         flash("Layer removed.", "success")
-    return redirect(url_for("admin.schedule_detail", schedule_id=schedule.id))
+    return redirect(url_for("admin.schedule_detail", schedule_id=schedule_id))
 
 
 @bp.post("/schedules/<int:schedule_id>/overrides")
@@ -335,18 +335,17 @@ def schedule_override_create(schedule_id: int):
     return redirect(url_for("admin.schedule_detail", schedule_id=schedule.id))
 
 
-@bp.post("/schedules/<int:schedule_id>/overrides/<int:override_id>/delete")
+@bp.post("/schedules/overrides/<int:override_id>/delete")
 @role_required(Role.OPERATOR)
-def schedule_override_delete(schedule_id: int, override_id: int):
+def schedule_override_delete(override_id: int):
     principal = tenancy.current()
-    schedule = service.visible(principal, schedule_id)
-    override = service.override_of(schedule, override_id)
-    principal.check_change(schedule.customer_id)
+    override = service.visible_override(principal, override_id)
+    schedule_id = override.schedule_id
     if ConfirmForm().validate_on_submit():
         service.delete_override(principal, override)
         db.session.commit()
         flash("Override removed.", "success")
-    return redirect(url_for("admin.schedule_detail", schedule_id=schedule.id))
+    return redirect(url_for("admin.schedule_detail", schedule_id=schedule_id))
 
 
 @bp.get("/schedules/feed")

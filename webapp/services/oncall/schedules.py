@@ -3,8 +3,8 @@ below), the tenant rules, and the warnings an override gets before it is stored.
 
 A customer's schedule is changed by its operators and the admins, read by its viewers; a schedule of no
 customer is the operations team's own (admins only), as every customer-less row (webapp.tenancy). A layer's
-members are people of the schedule's customer, or admins (they see every customer); an override's cover is
-someone the person writing it sees, with a warning when they are not one of the customer's people.
+members are people of the schedule's customer; an override's cover is someone the person writing it sees,
+with a warning when they are not one of the customer's people.
 """
 
 from __future__ import annotations
@@ -247,27 +247,31 @@ def visible(principal: tenancy.Principal, schedule_id: int) -> Schedule:
     return schedule
 
 
-def layer_of(schedule: Schedule, layer_id: int) -> ScheduleLayer:
+def visible_layer(principal: tenancy.Principal, layer_id: int) -> ScheduleLayer:
+    """A layer, seen through its schedule (404 where the schedule is not the principal's to see)."""
     layer = db.session.get(ScheduleLayer, layer_id)
-    if layer is None or layer.schedule_id != schedule.id:
-        abort(404, description="No such layer in this schedule.")
+    if layer is None:
+        abort(404, description="No such layer here.")
+    principal.check_see(layer.schedule.customer_id)
     return layer
 
 
-def override_of(schedule: Schedule, override_id: int) -> ScheduleOverride:
+def visible_override(principal: tenancy.Principal, override_id: int) -> ScheduleOverride:
     override = db.session.get(ScheduleOverride, override_id)
-    if override is None or override.schedule_id != schedule.id:
-        abort(404, description="No such override in this schedule.")
+    if override is None:
+        abort(404, description="No such override here.")
+    principal.check_see(db.session.get(Schedule, override.schedule_id).customer_id)
     return override
 
 
 def eligible_members(customer_id: int | None) -> list[User]:
-    """Who may be in a layer: the active people of the schedule's customer and the active admins (every active
-    user for the operations team's schedule)."""
+    """Who may be in a layer: the active people of the schedule's customer (every active user for the operations
+    team's schedule). An admin who takes turns for a customer is made one of its people first: a person of no
+    customer is not for that customer's operators to see (webapp.tenancy)."""
     query = db.select(User).where(User.is_active.is_(True)).order_by(User.name, User.id)
     if customer_id is not None:
         members = db.select(user_customer.c.user_id).where(user_customer.c.customer_id == customer_id)
-        query = query.where(User.id.in_(members) | (User.role == Role.ADMIN))
+        query = query.where(User.id.in_(members))
     return list(db.session.scalars(query.limit(500)))
 
 
