@@ -20,8 +20,9 @@ from webapp.models import (
     ScheduleOverride,
     utcnow,
 )
+from webapp.services.demo import seed
 from webapp.services.monitoring import handoffs
-from webapp.services.oncall import feeds
+from webapp.services.oncall import feeds, on_call_user_ids
 
 
 def _last_monday_but_one() -> date:
@@ -301,3 +302,16 @@ def test_changing_a_schedule_plans_its_next_notice(client, login_as, customer):
     )
     db.session.refresh(schedule)
     assert schedule.next_notice_at is not None and schedule.next_notice_at > utcnow()
+
+
+def test_the_demo_has_a_schedule_with_someone_on_call(app, client):
+    seed.seed()
+    db.session.commit()
+    schedule = db.session.scalar(db.select(Schedule).where(Schedule.name == "Initech primary on-call"))
+    assert on_call_user_ids([schedule.id], utcnow())[schedule.id]
+    assert (
+        db.session.scalar(
+            db.select(db.func.count(ScheduleOverride.id)).where(ScheduleOverride.schedule_id == schedule.id)
+        )
+        == 1
+    )
