@@ -327,6 +327,7 @@ def test_the_demo_has_a_schedule_with_someone_on_call(app, client):
     db.session.commit()
     schedule = db.session.scalar(db.select(Schedule).where(Schedule.name == "Initech primary on-call"))
     assert on_call_user_ids([schedule.id], utcnow())[schedule.id]
+    assert utcnow() < schedule.next_notice_at <= utcnow() + timedelta(days=7)
     assert (
         db.session.scalar(
             db.select(db.func.count(ScheduleOverride.id)).where(ScheduleOverride.schedule_id == schedule.id)
