@@ -24,10 +24,11 @@ bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 log = logging.getLogger(__name__)
 
 
-def store(items: list, *, follow_up: Callable | None = None, extra: dict | None = None) -> dict[str, Any]:
-    """Receive parsed items (ingest and the source's follow-up, one transaction) and commit: the outbox hands
-    the new notifications to the queue. Returns the answer."""
-    answer = {**ingest.receive(items, follow_up=follow_up), **(extra or {})}
+def store(items: list, *, follow_up: dict | None = None, extra: dict | None = None) -> dict[str, Any]:
+    """Store parsed items and commit (one transaction, a fixed few statements): the outbox hands one routing job
+    to the queue, which pages, fans out and runs the source's `follow_up` (services.inbound.follow_ups).
+    Returns the answer."""
+    answer = {**ingest.accept(items, follow_up=follow_up), **(extra or {})}
     db.session.commit()
     if answer["duplicates"] and not answer["new_events"]:
         g.webhook_outcome = "duplicate"  # every item was a redelivery
@@ -72,7 +73,11 @@ def webhook_doc(summary: str, *, security: list, headers: list[tuple[str, str]] 
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     any_object = {"application/json": {"schema": {"type": "object"}}}
     responses = {
-        "200": {"description": "Stored (or a redelivery: counted under duplicates)", "content": ok or any_object},
+        "200": {
+            "description": "Stored (or a redelivery: counted under duplicates); routing: queued -- who is paged is "
+            "decided by a job right after (see the event's notifications, or the routing preview beforehand)",
+            "content": ok or any_object,
+        },
         **{
             str(code): {"description": text, "content": error}
             for code, text in (

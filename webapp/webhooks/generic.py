@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from functools import partial
 
 from flask import current_app, request
 from redis.exceptions import RedisError
@@ -16,7 +15,7 @@ from webapp.errors import InvalidPayload
 from webapp.inputs import raw_json_body, read_json_object
 from webapp.models import SOURCE_KINDS, WebhookSource
 from webapp.queue import get_queue
-from webapp.services.inbound import incident_tickets
+from webapp.services.inbound import follow_ups
 from webapp.services.integrations import webhook_sources
 from webapp.sources import generic
 from webapp.webhooks import admit, bp, store, unauthorized, webhook_doc
@@ -83,11 +82,9 @@ def generic_webhook():
     if wanted and source.customer_id is None:
         raise InvalidPayload("A ticket needs a customer.", {"create_ticket": "this source has no customer"})
     webhook_sources.touch(source)
-    follow_up = (
-        partial(incident_tickets.open_for_each, customer_id=source.customer_id, source_label=f"webhook {source.name}")
-        if wanted
-        else None
-    )
+    follow_up = None
+    if wanted:
+        follow_up = follow_ups.tickets(customer_id=source.customer_id, source_label=f"webhook {source.name}")
     return store(items, follow_up=follow_up, extra={"source": source.name}), 200
 
 

@@ -4,14 +4,13 @@ tickets it names (#123 or OPS-123) and an event for subscribers."""
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 
 from flask import request
 
 from webapp.extensions import db
 from webapp.inputs import raw_json_body, read_json_object
 from webapp.models import SOURCE_KINDS
-from webapp.services.inbound import pull_requests
+from webapp.services.inbound import follow_ups
 from webapp.services.integrations import webhook_sources
 from webapp.sources import github
 from webapp.webhooks import admit, bp, store, unauthorized, webhook_doc
@@ -43,8 +42,7 @@ def github_webhook():
             f" ({payload['action']})" if isinstance(payload.get("action"), str) else ""
         )
         return {"status": "ignored", "message": f"GitHub {what} accepted and ignored: only merged PRs act."}, 202
-    follow_up = partial(pull_requests.link_merges, source=source)
-    return store(items, follow_up=follow_up, extra={"source": source.name}), 200
+    return store(items, follow_up=follow_ups.of_source("merges", source), extra={"source": source.name}), 200
 
 
 OPENAPI_PATHS = {

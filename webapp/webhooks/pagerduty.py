@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 
 from flask import request
 
 from webapp.extensions import db
 from webapp.inputs import raw_json_body, read_json_object
 from webapp.models import SOURCE_KINDS
-from webapp.services.inbound import incident_tickets
+from webapp.services.inbound import follow_ups
 from webapp.services.integrations import webhook_sources
 from webapp.sources import pagerduty
 from webapp.webhooks import admit, bp, store, unauthorized, webhook_doc
@@ -42,8 +41,7 @@ def pagerduty_webhook():
         db.session.commit()
         event_type = payload["event"]["event_type"]
         return {"status": "ignored", "message": f"PagerDuty event type {event_type!r} is accepted and ignored."}, 202
-    follow_up = partial(incident_tickets.follow_pagerduty, source=source)
-    return store(items, follow_up=follow_up, extra={"source": source.name}), 200
+    return store(items, follow_up=follow_ups.of_source("pagerduty", source), extra={"source": source.name}), 200
 
 
 OPENAPI_PATHS = {
