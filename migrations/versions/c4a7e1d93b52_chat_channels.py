@@ -4,7 +4,7 @@ minimum severities on notification_preference, and the two new channel names in 
 constraints of notification and message_template.
 
 Revision ID: c4a7e1d93b52
-Revises: b6d1f0c3a9e7
+Revises: 60e8ac5b6f96
 Create Date: 2026-12-07 13:40:00.000000
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "c4a7e1d93b52"
-down_revision = "b6d1f0c3a9e7"
+down_revision = "60e8ac5b6f96"
 branch_labels = None
 depends_on = None
 
