@@ -241,6 +241,8 @@ def test_a_user_token_explains_its_own_notifications_and_previews_its_customers(
         "email": "pending",
         "sms": "pending",
         "voice": None,  # explained, not stored: no phone call under the operator's role default
+        "slack": None,  # off by default: explained, never recorded
+        "teams": None,
     }
     preview = client.post(PREVIEW, json={"event": {"type": "alert", "customer": customer.id}}, headers=headers)
     assert preview.status_code == 200  # an operator's token has the write scope

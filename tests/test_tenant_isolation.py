@@ -43,6 +43,7 @@ from webapp.models import (
     EVENT_TYPES,
     ApiKey,
     Channel,
+    ChatChannel,
     Heartbeat,
     Holiday,
     Incident,
@@ -225,6 +226,12 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
         ),
         "webhook_delivery": WebhookDelivery(endpoint_id=endpoint.id, event_id=event.id, event_type="alert"),
         "webhook_source": WebhookSource(name=f"{mark}-source", kind="generic", customer_id=customer.id),
+        "chat_channel": ChatChannel(
+            customer_id=customer.id,
+            kind="slack",
+            name=f"{mark}-chat",
+            webhook_url_encrypted=encrypt_secret(f"https://hooks.slack.com/services/{mark}"),
+        ),
         "preference": NotificationPreference(
             user_id=op.id, customer_id=None, override_email=f"pref@{mark}.example.com"
         ),
@@ -548,6 +555,7 @@ PARAM_KIND = {
     "notification_id": "notification",
     "config_id": "smtp_config",
     "endpoint_id": "webhook_endpoint",
+    "chat_channel_id": "chat_channel",
     "webhook_source_id": "webhook_source",
     "key_id": "api_key",
     "phone_id": "phone",
@@ -666,6 +674,13 @@ BASE_FORMS: dict[str, Callable[[World], dict]] = {
     "admin.webhook_endpoint_new": lambda w: {"name": f"{A} endpoint 2", "url": "http://127.0.0.1:9/new"},
     "admin.webhook_endpoint_edit": lambda w: {},
     "admin.smtp_edit": lambda w: {},
+    "admin.chat_channel_new": lambda w: {
+        "kind": "slack",
+        "name": f"{A}-chat-2",
+        "webhook_url": "https://hooks.slack.com/services/new",
+        "min_severity": "high",
+    },
+    "admin.chat_channel_edit": lambda w: {},
     "admin.heartbeat_create": lambda w: {"name": f"{A}-heartbeat-2", "interval_seconds": "3600", "grace_seconds": "0"},
     "admin.template_create": _unused_template_pair,
     "admin.template_override": lambda w: {},

@@ -213,6 +213,7 @@ def from_environment(instance_path: str) -> dict:
         "SMS_PRICES": _sms_prices(),
         "SMS_CURRENCY": (os.environ.get("SMS_CURRENCY") or "USD").strip().upper(),
         "WEBHOOK_TIMEOUT": _float("WEBHOOK_TIMEOUT", 10.0),
+        "SLACK_SIGNING_SECRET": os.environ.get("SLACK_SIGNING_SECRET") or None,
         "WEBHOOK_PAUSE_AFTER_FAILURES": _int("WEBHOOK_PAUSE_AFTER_FAILURES", 10),
         "DELIVERY_MAX_ATTEMPTS": _int("DELIVERY_MAX_ATTEMPTS", 5),
         "DELIVERY_BACKOFF_SECONDS": _float("DELIVERY_BACKOFF_SECONDS", 5.0),

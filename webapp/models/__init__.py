@@ -13,11 +13,13 @@ from webapp.models.base import (
     TicketStatus,
     utcnow,
 )
+from webapp.models.chat import ChatChannel
 from webapp.models.customer import Customer, SlaPolicy, SmtpConfig, user_customer
 from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification, dedup_identity
 from webapp.models.heartbeat import Heartbeat
 from webapp.models.incident import OPEN_STATES, Incident, IncidentEntry, open_key
 from webapp.models.kinds import (
+    CHAT_CHANNELS,
     DEFAULT_CHANNELS,
     EVENT_KINDS,
     EVENT_SOURCES,
@@ -64,6 +66,8 @@ __all__ = [
     "STORM_WINDOW_MINUTES",
     "EVENT_DEDUP_KEY",
     "dedup_identity",
+    "CHAT_CHANNELS",
+    "DEFAULT_CHANNELS",
     "EVENT_KINDS",
     "EVENT_SOURCES",
     "EVENT_TYPES",
@@ -81,6 +85,7 @@ __all__ = [
     "AuditLog",
     "BusinessCalendar",
     "Channel",
+    "ChatChannel",
     "Customer",
     "Event",
     "EventStatus",

@@ -90,6 +90,9 @@ class Notification(db.Model):
     webhook_endpoint_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("webhook_endpoint.id", ondelete="CASCADE"), index=True
     )  # channel=webhook: the endpoint it goes to
+    chat_channel_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("chat_channel.id", ondelete="CASCADE"), index=True
+    )  # channel=slack/teams of a customer's chat channel (a person's own webhook: user_id, this empty)
     channel: Mapped[Channel] = mapped_column(str_enum(Channel))
     recipient: Mapped[str | None] = mapped_column(sa.String(320))  # E.164, email address or URL
     subject: Mapped[str | None] = mapped_column(sa.String(300))
@@ -133,6 +136,7 @@ class Notification(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("event_id", "user_id", "channel"),
         sa.UniqueConstraint("event_id", "webhook_endpoint_id"),
+        sa.UniqueConstraint("event_id", "chat_channel_id"),
         sa.Index("ix_notification_created_at", "created_at"),
         sa.Index("ix_notification_status_created", "status", "created_at"),
         sa.Index("ix_notification_user_created", "user_id", "created_at"),

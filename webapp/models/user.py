@@ -129,6 +129,15 @@ class NotificationPreference(db.Model):
     min_severity_voice: Mapped[Severity] = mapped_column(
         str_enum(Severity, name="min_severity_voice"), default=Severity.CRITICAL, server_default="critical"
     )
+    # A person's own Slack / Teams incoming webhook (off unless enabled_channels has it): encrypted, never shown.
+    min_severity_slack: Mapped[Severity] = mapped_column(
+        str_enum(Severity, name="min_severity_slack"), default=Severity.HIGH, server_default="high"
+    )
+    min_severity_teams: Mapped[Severity] = mapped_column(
+        str_enum(Severity, name="min_severity_teams"), default=Severity.HIGH, server_default="high"
+    )
+    slack_webhook_url_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    teams_webhook_url_encrypted: Mapped[str | None] = mapped_column(sa.Text)
     event_types: Mapped[list] = mapped_column(sa.JSON, default=list)  # empty: all event types
     job_types: Mapped[list] = mapped_column(sa.JSON, default=list)  # empty: all job types
     override_email: Mapped[str | None] = mapped_column(sa.String(254))

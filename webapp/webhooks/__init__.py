@@ -120,9 +120,9 @@ OPENAPI_PATHS = {
 }
 
 
-# Each source kind's route module (webapp/webhooks/<kind>.py, as the registry names it) and Twilio's callbacks
-# register their routes on bp.
-for _module in (*SOURCE_KINDS.names, "twilio"):
+# Each source kind's route module (webapp/webhooks/<kind>.py, as the registry names it), Twilio's callbacks and
+# Slack's interactions register their routes on bp.
+for _module in (*SOURCE_KINDS.names, "twilio", "slack"):
     importlib.import_module(f"{__name__}.{_module}")
 
 

@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import inspect, update
 
 from webapp.channels import sms_text
-from webapp.channels.base import PermanentError, SendResult, TransientError
+from webapp.channels.base import PermanentError, SendResult
 from webapp.channels.email_smtp import Email, SmtpEmail, SmtpSettings
 from webapp.channels.webhook_http import HttpWebhook
 from webapp.extensions import db
@@ -36,7 +36,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.security import decrypt_secret
-from webapp.services.delivery import calls
+from webapp.services.delivery import calls, chat
 from webapp.services.inbound import acks, sms_replies
 from webapp.services.messages import templates
 from webapp.services.people import phones
@@ -109,6 +109,11 @@ def send(notification: Notification) -> SendResult:
         return _send_webhook(notification, event)
     if notification.channel == Channel.WEB:
         return SendResult(provider_id=f"web-{notification.id}")  # in-app: shown once it is sent
+    if Channel(notification.channel).chat:
+        try:
+            return chat.send(notification, event, backend=_webhook_backend())
+        except chat.Skip as exc:
+            raise Suppress(str(exc)) from None
     raise PermanentError(f"no delivery backend for the {notification.channel} channel", code="no_backend")
 
 
@@ -332,9 +337,7 @@ def _send_webhook(notification: Notification, event: Event | None) -> SendResult
     if failures >= threshold:
         pause_endpoint(endpoint, f"paused after {failures} consecutive failed deliveries; last: {attempt.error}")
         raise PermanentError(f"{message} (endpoint paused after {failures} consecutive failures)", code="paused")
-    if attempt.transient:
-        raise TransientError(message, code=str(attempt.status_code or "network"), retry_after=attempt.retry_after)
-    raise PermanentError(message, code="egress" if attempt.blocked else str(attempt.status_code))
+    raise attempt.failure(message)
 
 
 def pause_endpoint(endpoint: WebhookEndpoint, reason: str) -> None:

@@ -11,7 +11,8 @@ channels that notified them. The order of the checks, and so the reason a row ca
 not subscribed to the event type, job type filtered, channel disabled, below the channel's minimum
 severity, no address or opted out; then the timing (quiet hours, aggregation, hourly limit, the storm guard:
 see digest.py). Pending rows go to the outbox on their lane: a page (webapp.outbox.lane) ahead of bulk work.
-Web rows are the in-app notification: `sent` at once, never held.
+Web rows are the in-app notification: `sent` at once, never held. A person's own Slack / Teams webhook is a
+channel they turn on (off by default: no row is recorded while it is off); its posts are never held.
 """
 
 from __future__ import annotations
@@ -220,6 +221,8 @@ def _channel_reason(event, person, rules, channel, role_channels, resolved) -> s
             return (
                 f"below the minimum severity for {name}: the event is {event.severity}, {name} needs {minimum} or above"
             )
+    if channel.chat and channel not in rules.chat_urls:
+        return f"no {name} webhook URL: set one in the notification preferences"
     if channel == Channel.EMAIL and not (rules.override_email or person.email):
         return "no email address: the user has none and the preference sets no override"
     if channel == Channel.VOICE and resolved:
@@ -248,7 +251,7 @@ def _deliverable(ctx: Context, base: Decision, rules: Rules) -> Decision:
         Channel.EMAIL: rules.override_email or person.email,
         Channel.SMS: person.phone,
         Channel.VOICE: person.phone,
-    }[channel]
+    }.get(channel, f"their own {channel.label} webhook")  # a chat webhook's URL is a secret: never in the row
     subject, body, note = _render(ctx, event, channel)
     decision = replace(base, status=S.PENDING, recipient=recipient, subject=subject, body=body, reason=note)
     if channel == Channel.SMS:
@@ -259,6 +262,8 @@ def _deliverable(ctx: Context, base: Decision, rules: Rules) -> Decision:
         return decision
     if channel == Channel.VOICE:
         return _call_timing(decision, rules, ctx.now)
+    if channel.chat:
+        return decision  # a chat post is never held: the chat tool's own settings silence it
     hold = ctx.timing.hold(person.id, channel, event.customer_id, rules, critical=event.severity == Severity.CRITICAL)
     if hold is not None:
         decision.status, decision.hold, decision.deliver_after, decision.reason = (

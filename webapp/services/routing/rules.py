@@ -46,6 +46,7 @@ class Rules:
     event_types: frozenset[str] = frozenset()  # empty: all
     job_types: frozenset[str] = frozenset()  # empty: all
     override_email: str | None = None
+    chat_urls: Mapping[Channel, str] = field(default_factory=dict)  # a person's own chat webhooks, encrypted
     timezone: str = "UTC"
     quiet_start: time | None = None
     quiet_end: time | None = None
@@ -118,10 +119,20 @@ def from_preference(
             Channel.EMAIL: pref.min_severity_email,
             Channel.SMS: pref.min_severity_sms,
             Channel.VOICE: pref.min_severity_voice,
+            Channel.SLACK: pref.min_severity_slack,
+            Channel.TEAMS: pref.min_severity_teams,
         },
         event_types=frozenset(pref.event_types or []),
         job_types=frozenset(pref.job_types or []),
         override_email=pref.override_email or None,
+        chat_urls={
+            channel: token
+            for channel, token in (
+                (Channel.SLACK, pref.slack_webhook_url_encrypted),
+                (Channel.TEAMS, pref.teams_webhook_url_encrypted),
+            )
+            if token
+        },
         timezone=zone,
         quiet_start=pref.quiet_hours_start,
         quiet_end=pref.quiet_hours_end,
