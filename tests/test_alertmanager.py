@@ -396,8 +396,9 @@ def test_an_alert_is_one_transaction_then_one_queue_push_per_notification(app, c
     assert len(commits) == 1  # event and notifications together; no second "queued" transaction
     # event, its incident, the incident's "triggered" entry, notifications; the event's link to its incident
     assert statements.count("INSERT") == 4 and statements.count("UPDATE") == 1, statements
-    # + open incidents, people+phones, preferences, templates, endpoints: a fixed number, whatever the users
-    assert len(statements) <= 10, statements
+    # + open incidents, the escalation rules with their policies and steps (one statement: which policy's first
+    # step the alert reaches), people+phones, preferences, templates, endpoints: a fixed number, whatever the users
+    assert len(statements) <= 11, statements
     rows = db.session.scalars(db.select(Notification)).all()
     assert [n.status for n in rows] == [NotificationStatus.PENDING] * 3  # a worker claims them from pending
     assert get_queue(app).queues["pages"].count == 3  # critical SMS: on the page lane (issue 19)

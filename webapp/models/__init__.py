@@ -14,6 +14,7 @@ from webapp.models.base import (
     utcnow,
 )
 from webapp.models.customer import Customer, SlaPolicy, SmtpConfig, user_customer
+from webapp.models.escalation import ROLE_SCOPES, EscalationPolicy, EscalationRule, EscalationStep
 from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification, dedup_identity
 from webapp.models.heartbeat import Heartbeat
 from webapp.models.incident import OPEN_STATES, Incident, IncidentEntry, open_key
@@ -63,6 +64,10 @@ __all__ = [
     "EVENT_DEDUP_KEY",
     "dedup_identity",
     "EVENT_KINDS",
+    "ROLE_SCOPES",
+    "EscalationPolicy",
+    "EscalationRule",
+    "EscalationStep",
     "EVENT_SOURCES",
     "EVENT_TYPES",
     "INCIDENT_KINDS",

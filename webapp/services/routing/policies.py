@@ -1,0 +1,533 @@
+"""Escalation policies: which policy an incident walks, who each step reaches, and when the next step is due;
+and the policy pages' writes (a policy, its steps, the routing rules that choose it).
+
+The walk itself (the sweep, its conditional UPDATE, the step events) is webapp.services.events.escalation;
+routing asks here for the first step of an incident that opens (its audience), and the preview and explain
+describe the whole chain from `chain()`.
+
+With no default policy row (a fresh test database, or one deleted by hand), `builtin_default()` stands in: the
+same policy the migration creates, so the behaviour before policies stays when nothing is configured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import abort
+from sqlalchemy.orm import joinedload
+
+from webapp import tenancy
+from webapp.errors import InvalidPayload
+from webapp.extensions import db
+from webapp.fields import Boolean, Choice, Integer, Spec, Text
+from webapp.models import (
+    INCIDENT_KINDS,
+    INCIDENT_SOURCES,
+    PERSONAL_CHANNELS,
+    ROLE_SCOPES,
+    EscalationPolicy,
+    EscalationRule,
+    EscalationStep,
+    Event,
+    EventStatus,
+    Role,
+    Severity,
+    SlaPolicy,
+    User,
+    user_customer,
+)
+from webapp.services import audit
+from webapp.services.routing.rules import pick_policy
+
+ESCALATION_SOURCE = "escalation"  # Event.source of a step's event
+
+POLICY = Spec(
+    "escalation policy",
+    (
+        Text(name="name", label="Name", required=True, max_length=120),
+        Integer(
+            name="repeat",
+            label="Run the chain again, times (after the last step's wait)",
+            default=0,
+            required=True,
+            minimum=0,
+            maximum=9,
+        ),
+    ),
+)
+
+STEP = Spec(
+    "escalation step",
+    (
+        Boolean(name="everyone", label="Everyone routing would page (by their preferences)"),
+        Choice(
+            name="role",
+            label="Users of a role",
+            choices=("", *(r.value for r in Role)),
+            labels={"": "(none)"},
+            default="",
+        ),
+        Choice(
+            name="role_scope",
+            label="Which of them",
+            choices=ROLE_SCOPES,
+            labels={"customer": "the incident's customer's (all if it has none)", "all": "all of them"},
+            default="customer",
+        ),
+        Integer(
+            name="wait_minutes",
+            label="Wait before the next step (minutes)",
+            default=15,
+            required=True,
+            minimum=0,
+            maximum=7 * 24 * 60,
+        ),
+        Choice(
+            name="channel",
+            label="Channel",
+            choices=("", *(c.value for c in PERSONAL_CHANNELS)),
+            labels={"": "each person's preferences"},
+            default="",
+        ),
+    ),
+)
+
+RULE = Spec(
+    "routing rule",
+    (
+        Text(name="source", label="Source (empty: any)", max_length=32),
+        Choice(
+            name="min_severity",
+            label="Severity at least",
+            choices=("", *(s.value for s in Severity)),
+            labels={"": "any"},
+            default="",
+        ),
+        Integer(name="position", label="Order (lower first)", default=0, required=True, minimum=0, maximum=1000),
+    ),
+)
+
+
+# --- the default ------------------------------------------------------------------------------------------
+
+
+def builtin_default() -> EscalationPolicy:
+    """The escalation before policies (unsaved): everyone routing pages, then the customer's admins (all admins
+    if it has none), then all admins; waits and levels from the customer's SLA policy. The migration stores it."""
+    return EscalationPolicy(
+        name="Default (SLA escalation)",
+        repeat=0,
+        sla_timing=True,
+        is_default=True,
+        steps=[
+            EscalationStep(position=0, everyone=True, user_ids=[], role_scope="customer", wait_minutes=0),
+            EscalationStep(position=1, everyone=False, user_ids=[], role=Role.ADMIN, role_scope="customer"),
+            EscalationStep(position=2, everyone=False, user_ids=[], role=Role.ADMIN, role_scope="all"),
+        ],
+    )
+
+
+@dataclass
+class Snapshot:
+    """The routing rules in order, and the policies they name with the default (None), with their steps."""
+
+    rules: list[EscalationRule]
+    policies: dict[int | None, EscalationPolicy]
+
+
+_SNAPSHOT = "opsrelay.escalation_snapshot"
+
+
+def snapshot() -> Snapshot:
+    """Rules, their policies and the default, steps included: ONE statement, read once per transaction (routing
+    an alert and arming its incident both ask; a page that changes them starts afresh with `forget`)."""
+    transaction = db.session().get_transaction()
+    cached = db.session.info.get(_SNAPSHOT)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1]
+    found = (
+        db.session.scalars(
+            db.select(EscalationPolicy)
+            .where(
+                EscalationPolicy.is_default.is_(True)
+                | EscalationPolicy.id.in_(db.select(EscalationRule.policy_id).scalar_subquery())
+            )
+            .options(joinedload(EscalationPolicy.steps), joinedload(EscalationPolicy.rules))
+        )
+        .unique()
+        .all()
+    )
+    rules = sorted((r for p in found for r in p.rules), key=lambda r: (r.position, r.id))
+    by_id: dict[int | None, EscalationPolicy] = {p.id: p for p in found}
+    stored = next((p for p in found if p.is_default and p.steps), None)
+    by_id[None] = stored if stored is not None else builtin_default()
+    result = Snapshot(rules, by_id)
+    db.session.info[_SNAPSHOT] = (db.session().get_transaction(), result)
+    return result
+
+
+def forget() -> None:
+    db.session.info.pop(_SNAPSHOT, None)
+
+
+def load(policy_ids: set[int]) -> dict[int | None, EscalationPolicy]:
+    """Policies by id (those no rule names any more included), with None -> the default."""
+    known = snapshot().policies
+    found = dict(known)
+    missing = {i for i in policy_ids if i not in known}
+    if missing:
+        for policy in db.session.scalars(db.select(EscalationPolicy).where(EscalationPolicy.id.in_(missing))):
+            found[policy.id] = policy
+    return found
+
+
+# --- choosing the policy, the first step ------------------------------------------------------------------
+
+
+def opens(event: Event) -> bool:
+    """Would this event open (or has it opened) an incident, whose policy's first step decides its audience?"""
+    if event.status != EventStatus.FIRING or event.source == ESCALATION_SOURCE:
+        return False
+    if event.event_type not in INCIDENT_KINDS:
+        return False
+    return event.incident_id is not None or event.source in INCIDENT_SOURCES
+
+
+def chosen(items: list) -> dict[int, int | None]:
+    """{id(item): the policy id its routing rules choose (None: the default)} for events or incidents."""
+    rules = snapshot().rules
+    return {id(e): pick_policy(rules, e) for e in items}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who one step reaches: `audience` None is everyone routing would page; `channel` a forced channel."""
+
+    audience: tuple[int, ...] | None
+    channel: str | None
+    words: str
+
+
+def first_steps(events: list[Event], *, now: datetime) -> dict[int, Target]:
+    """{id(event): its policy's first step} for the events that open incidents."""
+    openers = [e for e in events if opens(e)]
+    if not openers:
+        return {}
+    picked = chosen(openers)
+    walks = snapshot().policies
+    return {id(e): target(step_at(walks.get(picked[id(e)]) or walks[None], 0), e.customer_id, now) for e in openers}
+
+
+# --- who a step reaches -----------------------------------------------------------------------------------
+
+
+def target(step: EscalationStep | None, customer_id: int | None, at: datetime) -> Target:
+    """The users `step` reaches for an incident of `customer_id` at `at` (active users only)."""
+    if step is None or step.everyone:
+        return Target(None, step.channel if step is not None else None, "everyone routing would page")
+    ids: set[int] = {int(i) for i in (step.user_ids or [])}
+    parts = []
+    if step.user_ids:
+        parts.append("chosen users")
+    if step.role is not None:
+        ids |= set(role_users(Role(step.role), customer_id if step.role_scope == "customer" else None))
+        where = "of the incident's customer" if step.role_scope == "customer" else "everywhere"
+        parts.append(f"{Role(step.role)}s {where}")
+    if step.schedule_id is not None:
+        ids |= set(on_call(step.schedule_id, at))
+        parts.append(f"the on-call of schedule #{step.schedule_id}")
+    active = (
+        set(db.session.scalars(db.select(User.id).where(User.id.in_(ids), User.is_active.is_(True)))) if ids else set()
+    )
+    return Target(tuple(sorted(active)), step.channel, ", ".join(parts) or "nobody")
+
+
+def role_users(role: Role, customer_id: int | None) -> list[int]:
+    """The active users of `role` of the customer (all of them if the customer has none, or if no customer)."""
+    users = db.select(User.id).where(User.role == role, User.is_active.is_(True)).order_by(User.id)
+    if customer_id is not None:
+        mine = list(
+            db.session.scalars(
+                users.join(user_customer, user_customer.c.user_id == User.id).where(
+                    user_customer.c.customer_id == customer_id
+                )
+            )
+        )
+        if mine:
+            return mine
+    return list(db.session.scalars(users))
+
+
+def on_call(schedule_id: int, at: datetime) -> list[int]:
+    """The users on call for `schedule_id` at `at` (none until schedules exist)."""
+    return []
+
+
+# --- the walk's clock -------------------------------------------------------------------------------------
+
+
+def step_at(policy: EscalationPolicy, level: int) -> EscalationStep | None:
+    """The step taken at `level` (0: when the incident opens). SLA timing: the last step repeats."""
+    steps = policy.steps
+    if not steps:
+        return None
+    if policy.sla_timing:
+        return steps[min(level, len(steps) - 1)]
+    if level >= len(steps) * (1 + policy.repeat):
+        return None
+    return steps[level % len(steps)]
+
+
+def sla_policies(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], SlaPolicy]:
+    """The SLA policies of these (customer, priority) pairs, in one statement."""
+    customers = {customer_id for customer_id, _ in pairs if customer_id is not None}
+    if not customers:
+        return {}
+    rows = db.session.scalars(db.select(SlaPolicy).where(SlaPolicy.customer_id.in_(customers)))
+    return {(p.customer_id, str(p.priority)): p for p in rows}
+
+
+def next_wait(policy: EscalationPolicy, level: int, sla: SlaPolicy | None) -> timedelta | None:
+    """How long after taking `level` the next step is due; None: the chain is over."""
+    if policy.sla_timing:
+        if sla is None or not sla.escalation_minutes or level >= sla.escalation_limit:
+            return None
+        minutes = sla.escalation_minutes if level == 0 else (sla.escalation_interval_minutes or sla.escalation_minutes)
+        return timedelta(minutes=minutes) if minutes else None
+    if step_at(policy, level + 1) is None:
+        return None
+    return timedelta(minutes=step_at(policy, level).wait_minutes)
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    level: int
+    at: datetime | None  # None: only if its SLA policy escalates (unknown here)
+    target: Target
+
+
+def chain(
+    policy: EscalationPolicy, *, customer_id: int | None, sla: SlaPolicy | None, start: datetime, limit: int = 30
+) -> list[ChainStep]:
+    """Every step the incident would take if nobody acknowledges it, with when and whom (preview, explain)."""
+    out, at, level = [], start, 0
+    while level < limit:
+        step = step_at(policy, level)
+        if step is None:
+            break
+        out.append(ChainStep(level, at, target(step, customer_id, at)))
+        wait = next_wait(policy, level, sla)
+        if wait is None:
+            break
+        at, level = at + wait, level + 1
+    return out
+
+
+def describe(policy: EscalationPolicy) -> str:
+    return policy.name if policy.id is not None or not policy.is_default else f"{policy.name} (built in)"
+
+
+# --- the pages' writes ------------------------------------------------------------------------------------
+
+
+def visible(principal: tenancy.Principal):
+    """The policies this principal sees: its customers' (admins: all, the global ones included)."""
+    query = db.select(EscalationPolicy).order_by(EscalationPolicy.customer_id.is_not(None), EscalationPolicy.name)
+    return list(db.session.scalars(principal.scoped(query, EscalationPolicy.customer_id)))
+
+
+def get(principal: tenancy.Principal, policy_id: int) -> EscalationPolicy:
+    policy = db.session.get(EscalationPolicy, policy_id)
+    if policy is None or not principal.can_see(policy.customer_id):
+        abort(404, description="No such escalation policy.")
+    return policy
+
+
+def _customer(principal: tenancy.Principal, value: Any) -> int | None:
+    """The customer a new policy or rule belongs to (None: global), refused unless the principal changes it."""
+    customer_id = None if value in (None, "", 0, "0") else value
+    if customer_id is not None:
+        try:
+            customer_id = int(customer_id)
+        except (TypeError, ValueError):
+            raise InvalidPayload("Not a valid customer.", {"customer_id": "not a customer id"}) from None
+        if principal.customer_named(customer_id) is None:
+            raise InvalidPayload("Not a valid customer.", {"customer_id": "no such customer"})
+    principal.check_change(customer_id)
+    return customer_id
+
+
+def create(principal: tenancy.Principal, payload: dict, customer_id: Any) -> EscalationPolicy:
+    owner = _customer(principal, customer_id)
+    values = POLICY.validate(payload)
+    policy = EscalationPolicy(customer_id=owner, steps=[])
+    POLICY.apply(policy, values)
+    db.session.add(policy)
+    db.session.flush()
+    forget()
+    audit.record(actor=principal.user, action="escalation_policy.create", target=policy, summary=policy.name)
+    return policy
+
+
+def update(principal: tenancy.Principal, policy: EscalationPolicy, payload: dict) -> dict:
+    principal.check_change(policy.customer_id)
+    values = POLICY.validate(payload, current=POLICY.values_of(policy))
+    changes = POLICY.apply(policy, values)
+    forget()
+    if changes:
+        audit.record(actor=principal.user, action="escalation_policy.update", target=policy, changes=changes)
+    return changes
+
+
+def delete(principal: tenancy.Principal, policy: EscalationPolicy) -> None:
+    principal.check_change(policy.customer_id)
+    if policy.is_default:
+        raise InvalidPayload("The default policy cannot be deleted: edit its steps instead.", {})
+    audit.record(actor=principal.user, action="escalation_policy.delete", target=policy, summary=policy.name)
+    db.session.delete(policy)
+    db.session.flush()
+    forget()
+
+
+def add_step(
+    principal: tenancy.Principal,
+    policy: EscalationPolicy,
+    payload: dict,
+    *,
+    user_ids: list[Any] = (),
+    schedule_id: Any = None,
+) -> EscalationStep:
+    """Append a step; its users must be people the principal sees (and, for a customer's policy, members)."""
+    principal.check_change(policy.customer_id)
+    values = STEP.validate(payload)
+    refused: dict[str, str] = {}
+    people = _people(principal, policy, user_ids, refused)
+    schedule = _schedule(principal, policy, schedule_id, refused)
+    if not (values["everyone"] or values["role"] or people or schedule is not None) and "user_ids" not in refused:
+        refused["everyone"] = "Choose whom this step reaches: everyone, users, a role or a schedule's on-call."
+    if refused:
+        raise InvalidPayload(f"Not a valid {STEP.noun}.", refused)
+    step = EscalationStep(
+        position=len(policy.steps),
+        everyone=values["everyone"],
+        user_ids=people,
+        role=Role(values["role"]) if values["role"] else None,
+        role_scope=values["role_scope"],
+        schedule_id=schedule,
+        wait_minutes=values["wait_minutes"],
+        channel=values["channel"] or None,
+    )
+    policy.steps.append(step)
+    db.session.flush()
+    forget()
+    audit.record(
+        actor=principal.user,
+        action="escalation_policy.step_add",
+        target=policy,
+        summary=f"step {step.position + 1}: {step_words(step)}",
+    )
+    return step
+
+
+def _people(principal, policy: EscalationPolicy, user_ids, refused: dict) -> list[int]:
+    wanted = []
+    for value in user_ids or []:
+        try:
+            wanted.append(int(value))
+        except (TypeError, ValueError):
+            refused["user_ids"] = "not a user id"
+            return []
+    if not wanted:
+        return []
+    users = list(db.session.scalars(db.select(User).where(User.id.in_(wanted))))
+    ok = [
+        u.id
+        for u in users
+        if principal.can_see_user(u)
+        and (policy.customer_id is None or u.role == Role.ADMIN or any(c.id == policy.customer_id for c in u.customers))
+    ]
+    if len(set(ok)) != len(set(wanted)):
+        refused["user_ids"] = "no such user here (a customer's policy reaches its own members and admins)"
+        return []
+    return sorted(set(ok))
+
+
+def _schedule(principal, policy: EscalationPolicy, schedule_id, refused: dict) -> int | None:
+    if schedule_id in (None, ""):
+        return None
+    refused["schedule_id"] = "no schedules exist yet"
+    return None
+
+
+def remove_step(principal: tenancy.Principal, policy: EscalationPolicy, step_id: int) -> None:
+    principal.check_change(policy.customer_id)
+    step = next((s for s in policy.steps if s.id == step_id), None)
+    if step is None:
+        abort(404, description="No such step.")
+    policy.steps.remove(step)
+    for position, kept in enumerate(policy.steps):
+        kept.position = position
+    db.session.flush()
+    forget()
+    audit.record(actor=principal.user, action="escalation_policy.step_remove", target=policy, summary=step_words(step))
+
+
+def step_words(step: EscalationStep) -> str:
+    parts = []
+    if step.everyone:
+        parts.append("everyone routing would page")
+    if step.user_ids:
+        names = db.session.scalars(db.select(User.name).where(User.id.in_(step.user_ids)).order_by(User.name))
+        parts.append(", ".join(names))
+    if step.role is not None:
+        scope = "of the incident's customer" if step.role_scope == "customer" else "everywhere"
+        parts.append(f"{Role(step.role)}s {scope}")
+    if step.schedule_id is not None:
+        parts.append(f"on-call of schedule #{step.schedule_id}")
+    return " + ".join(parts) or "nobody"
+
+
+def visible_rules(principal: tenancy.Principal) -> list[EscalationRule]:
+    query = db.select(EscalationRule).order_by(EscalationRule.position, EscalationRule.id)
+    return list(db.session.scalars(principal.scoped(query, EscalationRule.customer_id)))
+
+
+def add_rule(principal: tenancy.Principal, payload: dict, *, customer_id: Any, policy_id: Any) -> EscalationRule:
+    """A rule of one customer (or, for an admin, of all: customer empty) choosing a policy it may use."""
+    owner = _customer(principal, customer_id)
+    values = RULE.validate(payload)
+    try:
+        policy = db.session.get(EscalationPolicy, int(policy_id))
+    except (TypeError, ValueError):
+        policy = None
+    if policy is None or not principal.can_see(policy.customer_id):
+        raise InvalidPayload(f"Not a valid {RULE.noun}.", {"policy_id": "no such escalation policy"})
+    if policy.customer_id is not None and policy.customer_id != owner:
+        raise InvalidPayload(
+            f"Not a valid {RULE.noun}.", {"policy_id": "a customer's policy serves only that customer's rules"}
+        )
+    rule = EscalationRule(
+        customer_id=owner,
+        source=values["source"] or None,
+        min_severity=Severity(values["min_severity"]) if values["min_severity"] else None,
+        position=values["position"],
+        policy_id=policy.id,
+    )
+    db.session.add(rule)
+    db.session.flush()
+    forget()
+    audit.record(actor=principal.user, action="escalation_rule.create", target=rule, summary=policy.name)
+    return rule
+
+
+def remove_rule(principal: tenancy.Principal, rule_id: int) -> None:
+    rule = db.session.get(EscalationRule, rule_id)
+    if rule is None or not principal.can_see(rule.customer_id):
+        abort(404, description="No such routing rule.")
+    principal.check_change(rule.customer_id)
+    audit.record(actor=principal.user, action="escalation_rule.delete", target=rule)
+    db.session.delete(rule)
+    db.session.flush()
+    forget()
