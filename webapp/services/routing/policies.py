@@ -454,6 +454,11 @@ def _people(principal, policy: EscalationPolicy, user_ids, refused: dict) -> lis
     return sorted(set(ok))
 
 
+def schedule_choices(principal: tenancy.Principal, policy: EscalationPolicy) -> list[tuple[str, str]]:
+    """(id, name) of the schedules a step of `policy` may name (none until schedules exist)."""
+    return []
+
+
 def _schedule(principal, policy: EscalationPolicy, schedule_id, refused: dict) -> int | None:
     if schedule_id in (None, ""):
         return None
