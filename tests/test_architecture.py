@@ -30,6 +30,7 @@ LAYERS = [
 SERVICE_LAYERS = [
     {"services"},
     {"people", "integrations", "messages"},
+    {"oncall"},  # who is on call: routing and escalation ask it
     {"routing"},
     {"events"},
     {"tickets", "monitoring"},

@@ -38,6 +38,7 @@ from webapp.models.kinds import (
     WebhookEvent,
     webhook_name,
 )
+from webapp.models.schedule import Rotation, Schedule, ScheduleFeed, ScheduleLayer, ScheduleOverride
 from webapp.models.sla import BusinessCalendar, Holiday
 from webapp.models.template import MessageTemplate
 from webapp.models.ticket import Ticket, TimelineEntry
@@ -100,6 +101,11 @@ __all__ = [
     "Priority",
     "Registry",
     "Role",
+    "Rotation",
+    "Schedule",
+    "ScheduleFeed",
+    "ScheduleLayer",
+    "ScheduleOverride",
     "RoleDefault",
     "Severity",
     "SlaPolicy",
