@@ -4,7 +4,7 @@ once; and the default policy (stored or built in) keeps the SLA escalation of be
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -20,6 +20,10 @@ from webapp.models import (
     Notification,
     Priority,
     Role,
+    Rotation,
+    Schedule,
+    ScheduleLayer,
+    ScheduleOverride,
     Severity,
     SlaPolicy,
 )
@@ -219,3 +223,47 @@ def test_the_default_policy_keeps_the_sla_escalation(app, customer, people, stor
     db.session.commit()
     assert taken == [[f"incident {incident.id} level {n}"] for n in (1, 2, 3)] + [[]]
     assert [set(reached(e)) for e in steps_taken(incident.id)] == [{"Carol"}, {"Carol", "Dave"}, {"Carol", "Dave"}]
+
+
+def weekly_rotation(customer, members: list[int], *, starts_on) -> Schedule:
+    schedule = Schedule(customer_id=customer.id, name="Storage weekly", time_zone="Europe/Paris")
+    schedule.layers.append(
+        ScheduleLayer(
+            position=0,
+            name="weekly",
+            rotation=Rotation.WEEKLY,
+            rotation_hours=168,
+            handoff_time=time(9, 0),
+            starts_on=starts_on,
+            member_ids=members,
+            restrictions=[],
+        )
+    )
+    db.session.add(schedule)
+    db.session.commit()
+    return schedule
+
+
+def test_a_schedule_step_pages_whoever_is_on_call_then(app, customer, people):
+    alice, bob, carol, dave = people
+    # Weekly hand-offs Wednesdays 09:00 Paris from 2026-03-18: Alice, Bob, Carol; T0 (Wed 1 April 10:00 Paris) is
+    # Carol's week; an override gives Bob 09:00-11:00 that morning.
+    schedule = weekly_rotation(customer, [alice.id, bob.id, carol.id], starts_on=date(2026, 3, 18))
+    db.session.add(
+        ScheduleOverride(schedule_id=schedule.id, user_id=bob.id, starts_at=minutes(-60), ends_at=minutes(60))
+    )
+    db.session.commit()
+    make_policy(
+        customer,
+        {"schedule_id": schedule.id, "wait_minutes": 90},
+        {"schedule_id": schedule.id, "user_ids": [dave.id], "wait_minutes": 5},
+    )
+    incident = fire(customer)
+    assert set(reached(opening(incident))) == {"Bob"}  # the override, not Carol's week nor the admins
+    escalation.escalate(now=minutes(90))  # the override is over: Carol's week (and Dave)
+    db.session.commit()
+    assert set(reached(steps_taken(incident.id)[0])) == {"Carol", "Dave"}
+    line = db.session.scalar(
+        db.select(IncidentEntry.body).where(IncidentEntry.kind == "escalated", IncidentEntry.incident_id == incident.id)
+    )
+    assert "the on-call of schedule “Storage weekly”" in line and "Carol" in line

@@ -6,7 +6,7 @@ admins, at the waits and up to the number of levels of the customer's SLA policy
 incidents keep policy_id NULL: they walk the default policy, as before.
 
 Revision ID: b7e4d2a9c1f3
-Revises: 7a41c9e2b5d8
+Revises: 60e8ac5b6f96 (schedules)
 Create Date: 2026-12-07 13:45:00.000000
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "b7e4d2a9c1f3"
-down_revision = "7a41c9e2b5d8"
+down_revision = "60e8ac5b6f96"  # the schedules revision: a step names a schedule
 branch_labels = None
 depends_on = None
 
@@ -72,6 +72,12 @@ def upgrade():
         sa.Column("wait_minutes", sa.Integer(), server_default="0", nullable=False),
         sa.Column("channel", sa.String(length=20), nullable=True),
         sa.CheckConstraint("wait_minutes >= 0", name=op.f("ck_escalation_step_wait_nonnegative")),
+        sa.ForeignKeyConstraint(
+            ["schedule_id"],
+            ["schedule.id"],
+            name=op.f("fk_escalation_step_schedule_id_schedule"),
+            ondelete="SET NULL",
+        ),
         sa.ForeignKeyConstraint(
             ["policy_id"],
             ["escalation_policy.id"],

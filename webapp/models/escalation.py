@@ -59,7 +59,8 @@ class EscalationStep(db.Model):
     policy_id: Mapped[int] = mapped_column(sa.ForeignKey("escalation_policy.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(default=0)
     everyone: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # routing's usual audience
-    schedule_id: Mapped[int | None] = mapped_column()  # the on-call of this schedule (webapp.models.schedule)
+    # The on-call of this schedule (webapp.models.schedule) at the moment the step is taken.
+    schedule_id: Mapped[int | None] = mapped_column(sa.ForeignKey("schedule.id", ondelete="SET NULL"))
     user_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
     role: Mapped[Role | None] = mapped_column(str_enum(Role))
     role_scope: Mapped[str] = mapped_column(sa.String(10), default="customer", server_default="customer")

@@ -33,12 +33,13 @@ from webapp.models import (
     Event,
     EventStatus,
     Role,
+    Schedule,
     Severity,
     SlaPolicy,
     User,
     user_customer,
 )
-from webapp.services import audit
+from webapp.services import audit, oncall
 from webapp.services.routing.rules import pick_policy
 
 ESCALATION_SOURCE = "escalation"  # Event.source of a step's event
@@ -237,11 +238,16 @@ def target(step: EscalationStep | None, customer_id: int | None, at: datetime) -
         parts.append(f"{Role(step.role)}s {where}")
     if step.schedule_id is not None:
         ids |= set(on_call(step.schedule_id, at))
-        parts.append(f"the on-call of schedule #{step.schedule_id}")
+        parts.append(f"the on-call of {schedule_name(step.schedule_id)}")
     active = (
         set(db.session.scalars(db.select(User.id).where(User.id.in_(ids), User.is_active.is_(True)))) if ids else set()
     )
     return Target(tuple(sorted(active)), step.channel, ", ".join(parts) or "nobody")
+
+
+def schedule_name(schedule_id: int) -> str:
+    name = db.session.scalar(db.select(Schedule.name).where(Schedule.id == schedule_id))
+    return f"schedule “{name}”" if name else f"schedule #{schedule_id}"
 
 
 def role_users(role: Role, customer_id: int | None) -> list[int]:
@@ -261,8 +267,8 @@ def role_users(role: Role, customer_id: int | None) -> list[int]:
 
 
 def on_call(schedule_id: int, at: datetime) -> list[int]:
-    """The users on call for `schedule_id` at `at` (none until schedules exist)."""
-    return []
+    """The users on call for `schedule_id` at `at` (webapp.services.oncall)."""
+    return oncall.on_call_user_ids([schedule_id], at).get(schedule_id, [])
 
 
 # --- the walk's clock -------------------------------------------------------------------------------------
@@ -454,16 +460,33 @@ def _people(principal, policy: EscalationPolicy, user_ids, refused: dict) -> lis
     return sorted(set(ok))
 
 
+def _schedules(principal: tenancy.Principal, policy: EscalationPolicy):
+    """The schedules a step of `policy` may name: the principal sees them, and they are the policy's customer's
+    or the operations team's (a customer's policy never pages through another customer's schedule)."""
+    query = principal.scoped(db.select(Schedule).order_by(Schedule.name, Schedule.id), Schedule.customer_id)
+    if policy.customer_id is not None:
+        query = query.where(Schedule.customer_id.is_(None) | (Schedule.customer_id == policy.customer_id))
+    return query
+
+
 def schedule_choices(principal: tenancy.Principal, policy: EscalationPolicy) -> list[tuple[str, str]]:
-    """(id, name) of the schedules a step of `policy` may name (none until schedules exist)."""
-    return []
+    """(id, name) of the schedules a step of `policy` may name."""
+    return [(str(s.id), s.name) for s in db.session.scalars(_schedules(principal, policy).limit(500))]
 
 
 def _schedule(principal, policy: EscalationPolicy, schedule_id, refused: dict) -> int | None:
     if schedule_id in (None, ""):
         return None
-    refused["schedule_id"] = "no schedules exist yet"
-    return None
+    try:
+        wanted = int(schedule_id)
+    except (TypeError, ValueError):
+        refused["schedule_id"] = "not a schedule id"
+        return None
+    found = db.session.scalar(_schedules(principal, policy).where(Schedule.id == wanted))
+    if found is None:
+        refused["schedule_id"] = "no such schedule here"
+        return None
+    return found.id
 
 
 def remove_step(principal: tenancy.Principal, policy: EscalationPolicy, step_id: int) -> None:
@@ -490,7 +513,7 @@ def step_words(step: EscalationStep) -> str:
         scope = "of the incident's customer" if step.role_scope == "customer" else "everywhere"
         parts.append(f"{Role(step.role)}s {scope}")
     if step.schedule_id is not None:
-        parts.append(f"on-call of schedule #{step.schedule_id}")
+        parts.append(f"the on-call of {schedule_name(step.schedule_id)}")
     return " + ".join(parts) or "nobody"
 
 
