@@ -42,6 +42,9 @@ from webapp.models import (
     EVENT_TYPES,
     ApiKey,
     Channel,
+    EscalationPolicy,
+    EscalationRule,
+    EscalationStep,
     Heartbeat,
     Holiday,
     Incident,
@@ -255,6 +258,14 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
         ),
     }
     db.session.add_all(rows.values())
+    db.session.flush()
+    step = EscalationStep(position=0, user_ids=[op.id], wait_minutes=10)
+    rows["escalation_policy"] = EscalationPolicy(customer_id=customer.id, name=f"{mark} policy", steps=[step])
+    db.session.add(rows["escalation_policy"])
+    db.session.flush()
+    rows["escalation_step"] = step
+    rows["escalation_rule"] = EscalationRule(customer_id=customer.id, policy_id=rows["escalation_policy"].id)
+    db.session.add(rows["escalation_rule"])
     db.session.flush()
     phone = db.session.scalar(sa.select(PhoneNumber).where(PhoneNumber.user_id == op.id))
     phone.label = f"{mark} phone"
@@ -518,6 +529,9 @@ PARAM_KIND = {
     "template_id": "template",
     "holiday_id": "holiday",
     "heartbeat_id": "heartbeat",
+    "policy_id": "escalation_policy",
+    "step_id": "escalation_step",
+    "rule_id": "escalation_rule",
     "name": "heartbeat_name",  # POST /api/v1/heartbeats/{name}: a heartbeat's name
 }
 # arguments that name no row (a failed job's id names no customer's row: the queue page is the admins')
@@ -593,8 +607,12 @@ FOREIGN_FIELDS: dict[str, Callable[[World], list]] = {
     "users": lambda w: [w.op_b.id, w.admin.id],
     "event": lambda w: w.foreign("event"),
     "incident": lambda w: w.foreign("incident"),
+    "policy": lambda w: w.foreign("escalation_policy"),
 }
-ROW_NAMES = {"customer", "customers", "user", "users", "assignee", "event", "incident", "ticket", "endpoint", "key"}
+ROW_NAMES = {
+    *("customer", "customers", "user", "users", "assignee", "event", "incident", "ticket", "endpoint", "key"),
+    "policy",
+}
 
 
 def _unused_template_pair(world: World) -> dict:
@@ -621,6 +639,9 @@ BASE_FORMS: dict[str, Callable[[World], dict]] = {
     "admin.template_override": lambda w: {},
     "admin.routing_preview": lambda w: {"event": w.of(A, "event")},
     "admin.incident_bulk": lambda w: {"action": "acknowledge"},
+    "admin.escalation_policy_create": lambda w: {"name": f"{A} policy 2", "repeat": "0"},
+    "admin.escalation_step_add": lambda w: {"everyone": "y"},
+    "admin.escalation_rule_create": lambda w: {"source": "generic"},
 }
 
 
