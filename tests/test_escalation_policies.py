@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from tests.test_routing_api import PREVIEW, key_for  # noqa: F401 (a fixture)
 from webapp.extensions import db
 from webapp.models import (
     EscalationPolicy,
@@ -267,3 +268,47 @@ def test_a_schedule_step_pages_whoever_is_on_call_then(app, customer, people):
         db.select(IncidentEntry.body).where(IncidentEntry.kind == "escalated", IncidentEntry.incident_id == incident.id)
     )
     assert "the on-call of schedule “Storage weekly”" in line and "Carol" in line
+
+
+# --- the routing preview and explain say which step reaches whom, and when ---------------------------------
+
+
+def test_the_preview_shows_each_step_whom_it_reaches_and_when(app, client, customer, people, key_for):  # noqa: F811
+    alice, bob, carol, dave = people
+    make_policy(
+        customer,
+        {"user_ids": [alice.id], "wait_minutes": 10},
+        {"user_ids": [bob.id], "wait_minutes": 20, "channel": "sms"},
+        {"role": Role.ADMIN, "role_scope": "customer", "wait_minutes": 5},
+    )
+    headers = key_for()
+    at = "2026-04-01T08:00:00+00:00"
+    body = {"event": {"type": "alert", "severity": "critical", "customer": customer.id, "title": "Disk"}, "at": at}
+    answer = client.post(PREVIEW, json=body, headers=headers)
+    assert answer.status_code == 200, answer.json
+    assert {d["user"]["name"] for d in answer.json["decisions"] if d["decision"] != "suppressed"} == {"Alice"}
+    [plan] = answer.json["escalation"]
+    assert plan["policy"] == "Storage on-call"
+    assert [(s["step"], s["at"], s["reaches"], s["channel"]) for s in plan["steps"]] == [
+        (1, "2026-04-01T08:00:00+00:00", ["Alice"], "their preferences"),
+        (2, "2026-04-01T08:10:00+00:00", ["Bob"], "sms"),
+        (3, "2026-04-01T08:30:00+00:00", ["Carol"], "their preferences"),
+    ]
+
+
+def test_explain_says_which_step_reaches_the_user_and_whether_it_was_taken(app, customer, people):
+    from webapp.services.routing import explain
+
+    alice, bob, carol, dave = people
+    make_policy(customer, {"user_ids": [alice.id], "wait_minutes": 10}, {"user_ids": [bob.id], "wait_minutes": 20})
+    incident = fire(customer)
+    first = opening(incident)
+    answer = explain.for_user(first, bob)["escalation"]
+    assert answer["policy"] == "Storage on-call"
+    assert [(s["step"], s["at"], s["taken"]) for s in answer["steps"]] == [(2, minutes(10).isoformat(), False)]
+    assert "would reach them at 2026-04-01 08:10 UTC" in answer["steps"][0]["explanation"]
+    escalation.escalate(now=minutes(10))
+    db.session.commit()
+    answer = explain.for_user(first, bob)["escalation"]
+    assert answer["steps"][0]["taken"] is True
+    assert explain.for_user(first, carol)["escalation"]["steps"] == []  # no step of this policy reaches her

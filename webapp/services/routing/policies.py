@@ -559,3 +559,77 @@ def remove_rule(principal: tenancy.Principal, rule_id: int) -> None:
     db.session.delete(rule)
     db.session.flush()
     forget()
+
+
+# --- what the preview and explain say ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    level: int
+    number: int  # the step's place in its policy, from 1
+    at: datetime
+    audience: tuple[int, ...] | None  # None: everyone routing would page
+    names: tuple[str, ...]
+    channel: str | None
+    words: str
+
+    def as_json(self) -> dict:
+        return {
+            "level": self.level,
+            "step": self.number,
+            "at": self.at.isoformat(),
+            "reaches": "everyone routing would page" if self.audience is None else list(self.names),
+            "user_ids": None if self.audience is None else list(self.audience),
+            "channel": self.channel or "their preferences",
+            "targets": self.words,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    policy: str
+    steps: tuple[PlannedStep, ...]
+
+    def as_json(self) -> dict:
+        return {"policy": self.policy, "steps": [s.as_json() for s in self.steps]}
+
+
+def plan(
+    policy: EscalationPolicy, *, customer_id: int | None, severity: Severity, start: datetime, limit: int = 30
+) -> Plan:
+    """Which step would reach whom, and when, if nobody acknowledges (an SLA-timed policy without an SLA
+    escalation stops after its first step, as the walk does)."""
+    sla = sla_policies({(customer_id, str(Severity(severity).ticket_priority))}).get(
+        (customer_id, str(Severity(severity).ticket_priority))
+    )
+    taken = chain(policy, customer_id=customer_id, sla=sla, start=start, limit=limit)
+    ids = {i for s in taken if s.target.audience for i in s.target.audience}
+    names = dict(db.session.execute(db.select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}
+    steps = []
+    for s in taken:
+        number = step_at(policy, s.level).position + 1
+        audience = s.target.audience
+        shown = tuple(names.get(i, f"#{i}") for i in audience) if audience is not None else ()
+        steps.append(PlannedStep(s.level, number, s.at, audience, shown, s.target.channel, s.target.words))
+    return Plan(describe(policy), tuple(steps))
+
+
+def plans_for(events: list[Event], *, now: datetime) -> dict[int, Plan]:
+    """{id(event): its escalation plan} for the events that would open an incident (the routing preview)."""
+    openers = [e for e in events if opens(e)]
+    if not openers:
+        return {}
+    picked = chosen(openers)
+    walks = load({i for i in picked.values() if i is not None})
+    return {
+        id(e): plan(walks.get(picked[id(e)]) or walks[None], customer_id=e.customer_id, severity=e.severity, start=now)
+        for e in openers
+    }
+
+
+def plan_of_incident(incident) -> Plan:
+    """The plan of an incident's own policy, from its (re)opening."""
+    walks = load({incident.policy_id} if incident.policy_id else set())
+    policy = walks.get(incident.policy_id) or walks[None]
+    return plan(policy, customer_id=incident.customer_id, severity=incident.severity, start=incident.triggered_at)
