@@ -144,7 +144,7 @@ def test_the_timeline_agrees_with_the_instant_answer(zone, stack, cover, start, 
     the one person the instant answer names, and it shows nobody exactly where nobody is on call."""
     ordered = sorted(stack, key=lambda layer: -layer.position)
     end = start + timedelta(days=days)
-    cut = oncall.timeline(ordered, cover, zone, start, end)
+    cut = oncall.compute_shifts(ordered, cover, zone, start, end)
     assert all(a.ends_at <= b.starts_at for a, b in zip(cut, cut[1:], strict=False))
     for seconds in probes:
         at = start + timedelta(seconds=seconds % (days * 86400))
@@ -170,7 +170,7 @@ def test_paris_weekly_hand_off_stays_at_nine_local_across_the_spring_change():
         [layer], [], PARIS, at("2026-10-19T08:00")
     )
     handoffs = [
-        s.starts_at for s in oncall.timeline([layer], [], PARIS, at("2026-03-01T00:00"), at("2026-11-30T00:00"))
+        s.starts_at for s in oncall.compute_shifts([layer], [], PARIS, at("2026-03-01T00:00"), at("2026-11-30T00:00"))
     ]
     assert {h.astimezone(PARIS).time() for h in handoffs[1:]} == {time(9, 0)}
     assert {h.astimezone(PARIS).weekday() for h in handoffs[1:]} == {0}
@@ -183,7 +183,7 @@ def test_new_york_weekly_hand_off_across_the_autumn_change():
     assert oncall.who([layer], [], NEW_YORK, at("2026-10-26T13:00"))[0] == "ann"
     assert oncall.who([layer], [], NEW_YORK, at("2026-11-02T13:59"))[0] == "ann"  # 08:59 EST
     assert oncall.who([layer], [], NEW_YORK, at("2026-11-02T14:00"))[0] == "bob"  # 09:00 EST
-    week = oncall.timeline([layer], [], NEW_YORK, at("2026-10-27T00:00"), at("2026-11-10T00:00"))
+    week = oncall.compute_shifts([layer], [], NEW_YORK, at("2026-10-27T00:00"), at("2026-11-10T00:00"))
     assert [(s.user_id, s.starts_at.isoformat()) for s in week] == [
         ("ann", "2026-10-27T00:00:00+00:00"),
         ("bob", "2026-11-02T14:00:00+00:00"),

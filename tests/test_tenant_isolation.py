@@ -22,7 +22,7 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from html.parser import HTMLParser
 from itertools import product
 from urllib.parse import urljoin, urlsplit
@@ -54,6 +54,10 @@ from webapp.models import (
     PhoneNumber,
     Priority,
     Role,
+    Rotation,
+    Schedule,
+    ScheduleLayer,
+    ScheduleOverride,
     Severity,
     SlaPolicy,
     SmtpConfig,
@@ -272,6 +276,37 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
     world.ids.update({(mark, kind): row.id for kind, row in rows.items()})
     world.ids.update({(mark, "customer"): customer.id, (mark, "user"): op.id, (mark, "phone"): phone.id})
     world.ids[(mark, "heartbeat_name")] = rows["heartbeat"].name
+    _schedule_rows(world, mark, customer.id, op)
+
+
+def _schedule_rows(world: World, mark: str, customer_id: int | None, person: User) -> None:
+    """An on-call schedule (its name carries the mark), a layer of `person` and an override by them."""
+    schedule = Schedule(customer_id=customer_id, name=f"{mark} rota", time_zone="Europe/Paris")
+    db.session.add(schedule)
+    db.session.flush()
+    layer = ScheduleLayer(
+        schedule_id=schedule.id,
+        name=f"{mark} layer",
+        rotation=Rotation.WEEKLY,
+        rotation_hours=168,
+        handoff_time=time(9, 0),
+        starts_on=date(2026, 1, 5),
+        member_ids=[person.id],
+        restrictions=[],
+    )
+    now = utcnow()
+    override = ScheduleOverride(
+        schedule_id=schedule.id,
+        user_id=person.id,
+        starts_at=now + timedelta(days=400),
+        ends_at=now + timedelta(days=401),
+        note=f"{mark} override",
+    )
+    db.session.add_all([layer, override])
+    db.session.flush()
+    world.ids.update(
+        {(mark, "schedule"): schedule.id, (mark, "schedule_layer"): layer.id, (mark, "schedule_override"): override.id}
+    )
 
 
 def _global_rows(world: World) -> None:
@@ -327,6 +362,7 @@ def _global_rows(world: World) -> None:
     db.session.flush()
     world.ids.update({(GLOBAL, kind): row.id for kind, row in rows.items()})
     world.ids[(GLOBAL, "user")] = world.admin.id  # a person of no customer
+    _schedule_rows(world, GLOBAL, None, world.admin)  # the operations team's own schedule
 
 
 def build_world(make_customer, make_user) -> World:
@@ -532,6 +568,9 @@ PARAM_KIND = {
     "policy_id": "escalation_policy",
     "step_id": "escalation_step",
     "rule_id": "escalation_rule",
+    "schedule_id": "schedule",
+    "layer_id": "schedule_layer",
+    "override_id": "schedule_override",
     "name": "heartbeat_name",  # POST /api/v1/heartbeats/{name}: a heartbeat's name
 }
 # arguments that name no row (a failed job's id names no customer's row: the queue page is the admins')
@@ -548,11 +587,19 @@ OPEN_ENDPOINTS = {
     "ops.metrics",
     "api_docs",
     "ops.favicon",
+    "ops.schedule_ical",  # its token is the credential (a wrong one: 404)
 }
 # POSTs without a row argument that change only the caller's own rows (their inbox, their preferences).
-OWN_ROWS_POSTS = {"admin.inbox_read_all", "admin.my_preferences"}
+OWN_ROWS_POSTS = {"admin.inbox_read_all", "admin.my_preferences", "admin.schedule_feed_regenerate"}
 # Pages without a row argument that show no row of B even to the admin (the control that lists show B's).
-NOTHING_OF_B = {"admin.inbox", "admin.my_preferences", "admin.customer_create", "admin.audit_list", "admin.queue_page"}
+NOTHING_OF_B = {
+    "admin.inbox",
+    "admin.my_preferences",
+    "admin.customer_create",
+    "admin.audit_list",
+    "admin.queue_page",
+    "admin.schedule_feed",
+}
 
 # Query arguments a page's view reads: the ones that name rows get B's (or no customer's) ids; the others
 # cannot reach a row. A view reading an argument in neither set fails the test.
@@ -595,6 +642,8 @@ PLAIN_ARGS = {
     "mine",
     "unacked",
     "order",
+    "view",
+    "start",
 }
 
 # Form fields that name rows (their B values), and the rest of a valid form for each page that has one.
@@ -608,10 +657,11 @@ FOREIGN_FIELDS: dict[str, Callable[[World], list]] = {
     "event": lambda w: w.foreign("event"),
     "incident": lambda w: w.foreign("incident"),
     "policy": lambda w: w.foreign("escalation_policy"),
+    "schedule": lambda w: w.foreign("schedule"),
 }
 ROW_NAMES = {
     *("customer", "customers", "user", "users", "assignee", "event", "incident", "ticket", "endpoint", "key"),
-    "policy",
+    *("policy", "schedule"),
 }
 
 
@@ -642,6 +692,12 @@ BASE_FORMS: dict[str, Callable[[World], dict]] = {
     "admin.escalation_policy_create": lambda w: {"name": f"{A} policy 2", "repeat": "0"},
     "admin.escalation_step_add": lambda w: {"everyone": "y"},
     "admin.escalation_rule_create": lambda w: {"source": "generic"},
+    "admin.schedule_create": lambda w: {"name": f"{A} rota 2", "time_zone": "UTC"},
+    "admin.schedule_override_create": lambda w: {
+        "starts_at": "2031-01-06T20:00",
+        "ends_at": "2031-01-07T08:00",
+        "force": "y",
+    },
 }
 
 

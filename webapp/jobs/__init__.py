@@ -16,7 +16,7 @@ from webapp.jobs import claims
 from webapp.models import utcnow
 from webapp.queue import DELIVER_JOB, Periodic
 from webapp.services.delivery import attempts
-from webapp.services.monitoring import heartbeats, sms_budgets
+from webapp.services.monitoring import handoffs, heartbeats, sms_budgets
 from webapp.services.routing import digest
 from webapp.services.tickets import sla
 
@@ -101,10 +101,20 @@ def check_sms_budgets() -> dict:
     return {"told": told}
 
 
+def notify_handoffs() -> dict:
+    """Shifts that start now: the incoming person told, once per hand-off (a conditional UPDATE claims it)."""
+    told = handoffs.sweep()
+    db.session.commit()
+    if told:
+        log.info("on-call hand-offs announced: events %s", ", ".join(map(str, told)))
+    return {"events": told}
+
+
 PERIODIC_JOBS = [
     Periodic("recover-notifications", recover_notifications, 30, setting="RECOVERY_SWEEP_SECONDS", after_outage=True),
     Periodic("release-held-notifications", release_held_notifications, 15),
     Periodic("check-sla", check_sla, 60),
     Periodic("check-heartbeats", check_heartbeats, 30),
     Periodic("check-sms-budgets", check_sms_budgets, 60),
+    Periodic("notify-handoffs", notify_handoffs, 60),
 ]

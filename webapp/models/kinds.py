@@ -250,6 +250,14 @@ EVENT_KINDS: Registry[EventType] = Registry(
         role_defaults={Role.ADMIN: _READ_ONLY, Role.OPERATOR: _READ_ONLY},  # email and in-app, never SMS
     ),
     EventType(
+        "shift_start",
+        "On-call shift starts",
+        "on-call hand-offs",
+        webhook_resolved=None,
+        # the incoming person only (routed to them as its audience): in-app and email, never SMS by default
+        role_defaults={Role.ADMIN: _READ_ONLY, Role.OPERATOR: _READ_ONLY, Role.VIEWER: _READ_ONLY},
+    ),
+    EventType(
         "timeline_updated",
         "Timeline updated",
         "timeline entries",
@@ -314,6 +322,7 @@ INTERNAL_ORIGINS: Registry[Origin] = Registry(
     Origin("test", "test events"),
     Origin("heartbeat", "missed heartbeats (a check-in that did not come)", opens_incidents=True),
     Origin("budget", "SMS budgets (a customer's monthly SMS spend reached its budget)"),
+    Origin("schedule", "on-call hand-offs (the person whose shift starts is told)"),
 )
 EVENT_SOURCES: tuple[str, ...] = SOURCE_KINDS.names + INTERNAL_ORIGINS.names  # Event.source values
 INCIDENT_SOURCES: frozenset[str] = frozenset(

@@ -26,6 +26,20 @@ from webapp.models import Rotation, Schedule, ScheduleLayer, ScheduleOverride
 
 OVERRIDE = "override"  # Shift.layer of an override's shift
 _CHUNK = 500  # ids per IN (...) list: well under every backend's limit on bound parameters
+_LAYER_COLUMNS = tuple(
+    getattr(ScheduleLayer, name)
+    for name in (
+        "schedule_id",
+        "position",
+        "name",
+        "rotation",
+        "rotation_hours",
+        "handoff_time",
+        "starts_on",
+        "member_ids",
+        "restrictions",
+    )
+)
 
 
 class Shift(NamedTuple):
@@ -49,7 +63,8 @@ class Layer:
     restrictions: tuple[dict, ...]
 
     @classmethod
-    def of(cls, layer: ScheduleLayer) -> Layer:
+    def of(cls, layer) -> Layer:
+        """From a ScheduleLayer, or a row of its columns."""
         return cls(
             position=layer.position,
             name=layer.name,
@@ -149,13 +164,13 @@ def on_call_user_ids(schedule_ids: Iterable[int], at: datetime) -> dict[int, lis
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         rows = db.session.execute(
-            db.select(Schedule.time_zone, ScheduleLayer)
+            db.select(Schedule.time_zone, *_LAYER_COLUMNS)
             .join(ScheduleLayer.schedule)
             .where(ScheduleLayer.schedule_id.in_(chunk))
         )
-        for time_zone, layer in rows:
-            zones.setdefault(layer.schedule_id, zone_of(time_zone))
-            layers[layer.schedule_id].append(Layer.of(layer))
+        for row in rows:  # plain rows, not ORM objects: nothing to track, and the same attribute names
+            zones.setdefault(row.schedule_id, zone_of(row.time_zone))
+            layers[row.schedule_id].append(Layer.of(row))
         overrides = db.session.execute(
             db.select(
                 ScheduleOverride.schedule_id,
@@ -240,10 +255,10 @@ def shifts(schedule: Schedule, start: datetime, end: datetime) -> list[Shift]:
         )
     ]
     layers = sorted((Layer.of(layer) for layer in schedule.layers), key=lambda layer: layer.position, reverse=True)
-    return timeline(layers, covers, zone_of(schedule.time_zone), start, end)
+    return compute_shifts(layers, covers, zone_of(schedule.time_zone), start, end)
 
 
-def timeline(
+def compute_shifts(
     layers: Sequence[Layer], covers: Sequence[Cover], zone: tzinfo, start: datetime, end: datetime
 ) -> list[Shift]:
     """`shifts` without the database: `layers` highest first, `covers` the overrides that reach the window."""
