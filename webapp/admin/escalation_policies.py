@@ -42,7 +42,7 @@ class StepForm(STEP.form("StepFields")):
 
 
 class RuleForm(RULE.form("RuleFields")):
-    customer = SelectField("Customer", choices=[])
+    customer = SelectField("Customer", choices=[], id="rule-customer")  # the policy form's beside it is "customer"
     policy = SelectField("Escalation policy", choices=[])
     inputs = {"customer_id": "customer", "policy_id": "policy"}
 
