@@ -312,3 +312,14 @@ def test_explain_says_which_step_reaches_the_user_and_whether_it_was_taken(app, 
     answer = explain.for_user(first, bob)["escalation"]
     assert answer["steps"][0]["taken"] is True
     assert explain.for_user(first, carol)["escalation"]["steps"] == []  # no step of this policy reaches her
+
+
+def test_the_incident_pages_why_not_answer_names_the_step(app, client, login_as, customer, people):
+    alice, bob, *_ = people
+    make_policy(customer, {"user_ids": [alice.id], "wait_minutes": 10}, {"user_ids": [bob.id], "wait_minutes": 20})
+    incident = fire(customer)
+    login_as(Role.ADMIN)
+    page = client.get(f"/incidents/{incident.id}", query_string={"explain": bob.id})
+    answer = page.text.split('id="explain-answer"')[1].split("</div>")[0]
+    assert "Escalation policy <strong>Storage on-call</strong>" in answer
+    assert "step 2 (chosen users) would reach them at 2026-04-01 08:10 UTC" in answer

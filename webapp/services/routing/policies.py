@@ -218,7 +218,12 @@ def first_steps(events: list[Event], *, now: datetime) -> dict[int, Target]:
         return {}
     picked = chosen(openers)
     walks = snapshot().policies
-    return {id(e): target(step_at(walks.get(picked[id(e)]) or walks[None], 0), e.customer_id, now) for e in openers}
+    found: dict[tuple, Target] = {}  # a burst of alerts of one customer and policy: one look-up
+    for e in openers:
+        key = (picked[id(e)], e.customer_id)
+        if key not in found:
+            found[key] = target(step_at(walks.get(picked[id(e)]) or walks[None], 0), e.customer_id, now)
+    return {id(e): found[(picked[id(e)], e.customer_id)] for e in openers}
 
 
 # --- who a step reaches -----------------------------------------------------------------------------------
