@@ -20,8 +20,9 @@ from webapp.models import (
     ScheduleOverride,
     utcnow,
 )
+from webapp.services.demo import seed
 from webapp.services.monitoring import handoffs
-from webapp.services.oncall import feeds
+from webapp.services.oncall import feeds, on_call_user_ids
 
 
 def _last_monday_but_one() -> date:
@@ -199,7 +200,10 @@ def test_tenants_and_roles(client, login_as, make_user, customer, make_customer)
     assert client.get(f"/schedules/{ops_team.id}").status_code == 404
     page = client.get(f"/schedules/{mine.id}")
     assert page.status_code == 200 and "Add override" not in page.text
-    assert client.post(f"/schedules/{mine.id}", data={"name": "Renamed", "time_zone": "UTC"}).status_code == 403
+    assert (
+        client.post(f"/schedules/{mine.id}", data={"schedule-name": "Renamed", "schedule-time_zone": "UTC"}).status_code
+        == 403
+    )
     client.post("/logout")
     login_as(Role.OPERATOR)
     assert client.post(f"/schedules/{theirs.id}/delete").status_code == 404
@@ -286,6 +290,21 @@ def test_the_incoming_person_is_told_once_per_hand_off(app, make_user, customer)
     assert handoffs._tell(schedule, handoff, now=handoff) is None
 
 
+def test_renaming_a_schedule(client, login_as, customer):
+    login_as(Role.OPERATOR)
+    schedule = _weekly(customer, [])
+    answer = client.post(
+        f"/schedules/{schedule.id}", data={"schedule-name": "Renamed", "schedule-time_zone": "Asia/Tokyo"}
+    )
+    assert answer.status_code == 302
+    db.session.refresh(schedule)
+    assert (schedule.name, schedule.time_zone) == ("Renamed", "Asia/Tokyo")
+    refused = client.post(
+        f"/schedules/{schedule.id}", data={"schedule-name": "X", "schedule-time_zone": "Mars/Olympus"}
+    )
+    assert refused.status_code == 422 and "Unknown time zone" in refused.text
+
+
 def test_changing_a_schedule_plans_its_next_notice(client, login_as, customer):
     operator = login_as(Role.OPERATOR)
     schedule = _weekly(customer, [])
@@ -301,3 +320,16 @@ def test_changing_a_schedule_plans_its_next_notice(client, login_as, customer):
     )
     db.session.refresh(schedule)
     assert schedule.next_notice_at is not None and schedule.next_notice_at > utcnow()
+
+
+def test_the_demo_has_a_schedule_with_someone_on_call(app, client):
+    seed.seed()
+    db.session.commit()
+    schedule = db.session.scalar(db.select(Schedule).where(Schedule.name == "Initech primary on-call"))
+    assert on_call_user_ids([schedule.id], utcnow())[schedule.id]
+    assert (
+        db.session.scalar(
+            db.select(db.func.count(ScheduleOverride.id)).where(ScheduleOverride.schedule_id == schedule.id)
+        )
+        == 1
+    )

@@ -34,7 +34,10 @@ class ScheduleForm(service.SCHEDULE.form("ScheduleFields")):
 
 
 class EditScheduleForm(service.SCHEDULE.form("EditScheduleFields")):
-    pass
+    """Beside the layer form on the same page: its inputs are prefixed (both have a name)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="schedule", **kwargs)
 
 
 class LayerForm(service.LAYER.form("LayerFields")):
