@@ -4,10 +4,11 @@ once; and the default policy (stored or built in) keeps the SLA escalation of be
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from tests.test_oncall import _schedule as weekly_rotation
 from tests.test_routing_api import PREVIEW, key_for  # noqa: F401 (a fixture)
 from webapp.extensions import db
 from webapp.models import (
@@ -21,9 +22,6 @@ from webapp.models import (
     Notification,
     Priority,
     Role,
-    Rotation,
-    Schedule,
-    ScheduleLayer,
     ScheduleOverride,
     Severity,
     SlaPolicy,
@@ -141,6 +139,7 @@ def test_three_step_policy_walks_its_waits_and_an_ack_at_step_two_stops_it(app, 
             db.select(IncidentEntry).where(IncidentEntry.incident_id == incident.id).order_by(IncidentEntry.id)
         )
     ]
+    assert any(line.startswith("Paged — step 1 of Storage on-call") and "Alice" in line for line in timeline)
     assert any("step 2 of Storage on-call" in line and "Bob" in line and "by sms" in line for line in timeline)
 
 
@@ -226,30 +225,12 @@ def test_the_default_policy_keeps_the_sla_escalation(app, customer, people, stor
     assert [set(reached(e)) for e in steps_taken(incident.id)] == [{"Carol"}, {"Carol", "Dave"}, {"Carol", "Dave"}]
 
 
-def weekly_rotation(customer, members: list[int], *, starts_on) -> Schedule:
-    schedule = Schedule(customer_id=customer.id, name="Storage weekly", time_zone="Europe/Paris")
-    schedule.layers.append(
-        ScheduleLayer(
-            position=0,
-            name="weekly",
-            rotation=Rotation.WEEKLY,
-            rotation_hours=168,
-            handoff_time=time(9, 0),
-            starts_on=starts_on,
-            member_ids=members,
-            restrictions=[],
-        )
-    )
-    db.session.add(schedule)
-    db.session.commit()
-    return schedule
-
-
 def test_a_schedule_step_pages_whoever_is_on_call_then(app, customer, people):
     alice, bob, carol, dave = people
     # Weekly hand-offs Wednesdays 09:00 Paris from 2026-03-18: Alice, Bob, Carol; T0 (Wed 1 April 10:00 Paris) is
     # Carol's week; an override gives Bob 09:00-11:00 that morning.
-    schedule = weekly_rotation(customer, [alice.id, bob.id, carol.id], starts_on=date(2026, 3, 18))
+    schedule = weekly_rotation(customer.id, [alice.id, bob.id, carol.id], starts_on=date(2026, 3, 18))
+    schedule.name = "Storage weekly"
     db.session.add(
         ScheduleOverride(schedule_id=schedule.id, user_id=bob.id, starts_at=minutes(-60), ends_at=minutes(60))
     )

@@ -2,7 +2,7 @@
 add and remove a step), create, edit, delete; add and remove a routing rule.
 
 Whoever signs in reads their customers' policies (admins: all, the global ones included); operators change
-their customers', admins every one. The views parse the forms and call webapp.services.routing.policies,
+their customers', admins every one. The views parse the forms and call webapp.services.routing.policy_admin,
 which checks the tenant boundary, validates and audits.
 """
 
@@ -21,8 +21,8 @@ from webapp.extensions import db
 from webapp.models import EscalationPolicy, Role
 from webapp.security import role_required
 from webapp.services.people import customers
-from webapp.services.routing import policies
-from webapp.services.routing.policies import POLICY, RULE, STEP
+from webapp.services.routing import policy_admin
+from webapp.services.routing.policy_admin import POLICY, RULE, STEP
 
 MENU.append(MenuItem("admin.escalation_policy_list", "Escalation policies", Role.VIEWER, "Configuration"))
 
@@ -61,7 +61,7 @@ def _policy_form(**kwargs) -> PolicyForm:
 def _step_form(policy: EscalationPolicy, **kwargs) -> StepForm:
     form = StepForm(**kwargs)
     form.users.choices = user_choices(tenancy.current())
-    form.schedule.choices = [("", "(none)"), *policies.schedule_choices(tenancy.current(), policy)]
+    form.schedule.choices = [("", "(none)"), *policy_admin.schedule_choices(tenancy.current(), policy)]
     return form
 
 
@@ -69,7 +69,7 @@ def _rule_form(**kwargs) -> RuleForm:
     principal = tenancy.current()
     form = RuleForm(**kwargs)
     form.customer.choices = _customers(principal)
-    form.policy.choices = [(str(p.id), _label(p)) for p in policies.visible(principal)]
+    form.policy.choices = [(str(p.id), _label(p)) for p in policy_admin.visible(principal)]
     return form
 
 
@@ -79,7 +79,7 @@ def _label(policy: EscalationPolicy) -> str:
 
 def _render_list(*, form=None, rule_form=None, status: int = 200):
     principal = tenancy.current()
-    rows, rules = policies.visible(principal), policies.visible_rules(principal)
+    rows, rules = policy_admin.visible(principal), policy_admin.visible_rules(principal)
     writer = current_user.has_role(Role.OPERATOR)
     page = render_template(
         "admin/escalation/list.html",
@@ -107,7 +107,7 @@ def escalation_policy_create():
     if not form.validate_on_submit():
         return _render_list(form=form, status=422)
     try:
-        policy = policies.create(tenancy.current(), form.payload(), form.customer.data)
+        policy = policy_admin.create(tenancy.current(), form.payload(), form.customer.data)
     except InvalidPayload as exc:
         db.session.rollback()
         form.show(exc)
@@ -123,7 +123,7 @@ def _render_detail(policy: EscalationPolicy, *, form=None, step_form=None, statu
     page = render_template(
         "admin/escalation/detail.html",
         policy=policy,
-        steps=[(s, policies.step_words(s)) for s in policy.steps],
+        steps=[(s, policy_admin.step_words(s)) for s in policy.steps],
         customer_name=customers.names_of([policy.customer_id]).get(policy.customer_id) if policy.customer_id else None,
         writer=writer,
         form=(form or PolicyEditForm(formdata=None, data=POLICY.form_data(POLICY.values_of(policy))))
@@ -137,18 +137,18 @@ def _render_detail(policy: EscalationPolicy, *, form=None, step_form=None, statu
 
 @bp.get("/escalation-policies/<int:policy_id>")
 def escalation_policy_detail(policy_id: int):
-    return _render_detail(policies.get(tenancy.current(), policy_id))
+    return _render_detail(policy_admin.get(tenancy.current(), policy_id))
 
 
 @bp.post("/escalation-policies/<int:policy_id>")
 @role_required(Role.OPERATOR)
 def escalation_policy_edit(policy_id: int):
     principal = tenancy.current()
-    policy = policies.get(principal, policy_id)
+    policy = policy_admin.get(principal, policy_id)
     form = PolicyEditForm()
     if form.validate_on_submit():
         try:
-            policies.update(principal, policy, form.payload())
+            policy_admin.update(principal, policy, form.payload())
         except InvalidPayload as exc:
             db.session.rollback()
             form.show(exc)
@@ -156,17 +156,17 @@ def escalation_policy_edit(policy_id: int):
             db.session.commit()
             flash("Escalation policy saved.", "success")
             return redirect(url_for("admin.escalation_policy_detail", policy_id=policy.id))
-    return _render_detail(policies.get(principal, policy_id), form=form, status=422)
+    return _render_detail(policy_admin.get(principal, policy_id), form=form, status=422)
 
 
 @bp.post("/escalation-policies/<int:policy_id>/delete")
 @role_required(Role.OPERATOR)
 def escalation_policy_delete(policy_id: int):
     principal = tenancy.current()
-    policy = policies.get(principal, policy_id)
+    policy = policy_admin.get(principal, policy_id)
     _confirmed()
     try:
-        policies.delete(principal, policy)
+        policy_admin.delete(principal, policy)
     except InvalidPayload as exc:
         flash(exc.message, "danger")
         return redirect(url_for("admin.escalation_policy_detail", policy_id=policy.id))
@@ -179,11 +179,11 @@ def escalation_policy_delete(policy_id: int):
 @role_required(Role.OPERATOR)
 def escalation_step_add(policy_id: int):
     principal = tenancy.current()
-    policy = policies.get(principal, policy_id)
+    policy = policy_admin.get(principal, policy_id)
     form = _step_form(policy)
     if form.validate_on_submit():
         try:
-            policies.add_step(
+            policy_admin.add_step(
                 principal, policy, form.payload(), user_ids=form.users.data or [], schedule_id=form.schedule.data
             )
         except InvalidPayload as exc:
@@ -193,16 +193,16 @@ def escalation_step_add(policy_id: int):
             db.session.commit()
             flash("Step added.", "success")
             return redirect(url_for("admin.escalation_policy_detail", policy_id=policy.id))
-    return _render_detail(policies.get(principal, policy_id), step_form=form, status=422)
+    return _render_detail(policy_admin.get(principal, policy_id), step_form=form, status=422)
 
 
 @bp.post("/escalation-policies/<int:policy_id>/steps/<int:step_id>/delete")
 @role_required(Role.OPERATOR)
 def escalation_step_delete(policy_id: int, step_id: int):
     principal = tenancy.current()
-    policy = policies.get(principal, policy_id)
+    policy = policy_admin.get(principal, policy_id)
     _confirmed()
-    policies.remove_step(principal, policy, step_id)
+    policy_admin.remove_step(principal, policy, step_id)
     db.session.commit()
     flash("Step removed.", "success")
     return redirect(url_for("admin.escalation_policy_detail", policy_id=policy.id))
@@ -215,7 +215,9 @@ def escalation_rule_create():
     if not form.validate_on_submit():
         return _render_list(rule_form=form, status=422)
     try:
-        policies.add_rule(tenancy.current(), form.payload(), customer_id=form.customer.data, policy_id=form.policy.data)
+        policy_admin.add_rule(
+            tenancy.current(), form.payload(), customer_id=form.customer.data, policy_id=form.policy.data
+        )
     except InvalidPayload as exc:
         db.session.rollback()
         form.show(exc)
@@ -229,7 +231,7 @@ def escalation_rule_create():
 @role_required(Role.OPERATOR)
 def escalation_rule_delete(rule_id: int):
     _confirmed()
-    policies.remove_rule(tenancy.current(), rule_id)
+    policy_admin.remove_rule(tenancy.current(), rule_id)
     db.session.commit()
     flash("Routing rule removed.", "success")
     return redirect(url_for("admin.escalation_policy_list"))

@@ -73,10 +73,10 @@ def _schedule(table: sa.Table, times: list[dict]) -> None:
 
 def arm_tickets(rows: list[sa.Row], *, now: datetime) -> None:
     """Breached tickets start their escalation clock (when their policy escalates)."""
-    policies = _policies({(r.customer_id, str(r.priority)) for r in rows})
+    slas = _policies({(r.customer_id, str(r.priority)) for r in rows})
     times = []
     for row in rows:
-        delay = _first_delay(policies.get((row.customer_id, str(row.priority))))
+        delay = _first_delay(slas.get((row.customer_id, str(row.priority))))
         if delay is not None:
             times.append({"row_id": row.id, "at": now + delay})
     _schedule(Ticket.__table__, times)
@@ -101,6 +101,13 @@ def arm_incidents(opened: list[Incident], *, now: datetime) -> None:
         )
         if wait is not None:
             incident.next_escalation_at = (incident.triggered_at or now) + wait
+        if incident.policy_id is not None:  # a routing rule's policy: its timeline says whom its first step paged
+            walk = walks[incident.policy_id]
+            first = policies.step_at(walk, 0)
+            if first is not None:
+                target = policies.target(first, incident.customer_id, now)
+                step = Step(None, target, 0, incident.id, policies.describe(walk), 1)
+                incidents.entry(incident, "policy", _words(step), now=now)
 
 
 def escalate(*, now: datetime, only: list[int] | None = None) -> EscalationResult:
@@ -225,7 +232,7 @@ def audience(customer_id: int | None, level: int) -> list[int]:
 class Step:
     """One step taken: its event, whom it reaches, its level; for an incident, its policy and step number."""
 
-    item: NormalisedEvent
+    item: NormalisedEvent | None  # None: the first step, paged by routing the incident's own event
     target: policies.Target
     level: int
     incident_id: int | None
@@ -262,7 +269,7 @@ def _notify(steps: list[Step], *, now: datetime) -> list[int]:
 
 def _words(step: Step) -> str:
     """The timeline line: the level, and for a policy's step which one and whom it reaches."""
-    words = f"Escalated to level {step.level}"
+    words = "Paged" if step.level == 0 else f"Escalated to level {step.level}"
     if step.policy:
         reached = step.target.words
         if step.target.audience is not None:
