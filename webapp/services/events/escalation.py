@@ -92,21 +92,15 @@ def arm_incidents(opened: list[Incident], *, now: datetime) -> None:
     sla = _policies({(i.customer_id, str(i.severity.ticket_priority)) for i in opened if i.customer_id})
     for incident in opened:
         policy_id = chosen[id(incident)]
-        if policy_id is not None and policy_id in walks:
-            incident.policy_id = policy_id
-        wait = policies.next_wait(
-            walks[incident.policy_id if incident.policy_id in walks else None],
-            0,
-            sla.get((incident.customer_id, str(incident.severity.ticket_priority))),
-        )
+        walk = walks.get(policy_id) or walks[None]
+        wait = policies.next_wait(walk, 0, sla.get((incident.customer_id, str(incident.severity.ticket_priority))))
         if wait is not None:
             incident.next_escalation_at = (incident.triggered_at or now) + wait
-        if incident.policy_id is not None:  # a routing rule's policy: its timeline says whom its first step paged
-            walk = walks[incident.policy_id]
+        if policy_id is not None:  # a routing rule's policy: kept, and its timeline says whom the first step paged
+            incident.policy_id = policy_id
             first = policies.step_at(walk, 0)
             if first is not None:
-                target = policies.target(first, incident.customer_id, now)
-                step = Step(None, target, 0, incident.id, policies.describe(walk), 1)
+                step = Step(None, policies.target(first, incident.customer_id, now), 0, incident.id, walk.name, 1)
                 incidents.entry(incident, "policy", _words(step), now=now)
 
 

@@ -241,7 +241,7 @@ def next_wait(policy: EscalationPolicy, level: int, sla: SlaPolicy | None) -> ti
 @dataclass(frozen=True)
 class ChainStep:
     level: int
-    at: datetime | None  # None: only if its SLA policy escalates (unknown here)
+    at: datetime
     target: Target
 
 
