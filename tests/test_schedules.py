@@ -187,6 +187,18 @@ def test_an_override_that_conflicts_is_shown_its_warnings_first(client, login_as
     assert bad.status_code == 422 and "The end must be after the start." in bad.text
 
 
+def test_an_override_for_the_person_on_call_anyway_or_in_the_past_is_warned(client, login_as, customer):
+    operator = login_as(Role.OPERATOR)
+    schedule = _weekly(customer, [operator])  # the only member: always on call
+    tomorrow = utcnow().date() + timedelta(days=1)
+    form = {"user": operator.id, "starts_at": f"{tomorrow}T10:00", "ends_at": f"{tomorrow}T12:00"}
+    warned = client.post(f"/schedules/{schedule.id}/overrides", data=form)
+    assert warned.status_code == 409 and "is on call during all these hours anyway" in warned.text
+    past = {**form, "starts_at": "2020-01-01T10:00", "ends_at": "2020-01-01T12:00"}
+    assert "These hours are already over." in client.post(f"/schedules/{schedule.id}/overrides", data=past).text
+    assert db.session.scalar(db.select(db.func.count(ScheduleOverride.id))) == 0
+
+
 def test_tenants_and_roles(client, login_as, make_user, customer, make_customer):
     other = make_customer("Other Co")
     theirs = _weekly(other, [make_user(name="Their Person", customers=[other])], name="Their rota")
@@ -327,6 +339,7 @@ def test_the_demo_has_a_schedule_with_someone_on_call(app, client):
     db.session.commit()
     schedule = db.session.scalar(db.select(Schedule).where(Schedule.name == "Initech primary on-call"))
     assert on_call_user_ids([schedule.id], utcnow())[schedule.id]
+    assert utcnow() < schedule.next_notice_at <= utcnow() + timedelta(days=7)
     assert (
         db.session.scalar(
             db.select(db.func.count(ScheduleOverride.id)).where(ScheduleOverride.schedule_id == schedule.id)

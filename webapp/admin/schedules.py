@@ -5,7 +5,9 @@ Admins change every schedule, operators their customers', viewers read them (ser
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -47,6 +49,29 @@ class LayerForm(service.LAYER.form("LayerFields")):
 class OverrideForm(service.OVERRIDE.form("OverrideFields")):
     user = SelectField("Who covers", choices=[], validate_choice=False)
     force = BooleanField("Create it anyway (I have read the warnings)")
+
+
+FAILED = object()  # what _written returns when the form was refused
+
+
+def _written(form, write: Callable[[dict], Any]) -> Any:
+    """`write(payload)` for a valid form, or FAILED: the messages are on the form, the session rolled back."""
+    if not form.validate_on_submit():
+        return FAILED
+    try:
+        return write(form.payload())
+    except InvalidPayload as exc:
+        db.session.rollback()
+        form.show(exc)
+        return FAILED
+
+
+def _changeable(schedule_id: int) -> tuple[tenancy.Principal, Schedule]:
+    """The schedule, if the principal may change it (404 for another tenant's, 403 for a viewer)."""
+    principal = tenancy.current()
+    schedule = service.visible(principal, schedule_id)
+    principal.check_change(schedule.customer_id)
+    return principal, schedule
 
 
 def _writer(schedule: Schedule | None = None) -> bool:
@@ -100,15 +125,10 @@ def schedule_list():
 @role_required(Role.OPERATOR)
 def schedule_create():
     form = _new_schedule_form()
-    if not form.validate_on_submit():
-        return _render_list(form, 422)
-    customer = form.customer.data
-    payload = {**form.payload(), "customer_id": int(customer) if customer and customer.isdigit() else customer or None}
-    try:
-        schedule = service.create(tenancy.current(), payload)
-    except InvalidPayload as exc:
-        db.session.rollback()
-        form.show(exc)
+    customer = form.customer.data or ""
+    chosen = int(customer) if customer.isdigit() else customer or None
+    schedule = _written(form, lambda payload: service.create(tenancy.current(), {**payload, "customer_id": chosen}))
+    if schedule is FAILED:
         return _render_list(form, 422)
     db.session.commit()
     flash(f"Schedule “{schedule.name}” created: add a layer of people to it.", "success")
@@ -197,21 +217,14 @@ def schedule_detail(schedule_id: int):
 @bp.post("/schedules/<int:schedule_id>")
 @role_required(Role.OPERATOR)
 def schedule_edit(schedule_id: int):
-    principal = tenancy.current()
-    schedule = service.visible(principal, schedule_id)
-    principal.check_change(schedule.customer_id)
+    principal, schedule = _changeable(schedule_id)
     form = EditScheduleForm()
-    if not form.validate_on_submit():
-        return _render_detail(schedule, edit_form=form, status=422)
-    try:
-        changes = service.update(principal, schedule, form.payload())
-    except InvalidPayload as exc:
-        db.session.rollback()
-        form.show(exc)
+    changes = _written(form, lambda payload: service.update(principal, schedule, payload))
+    if changes is FAILED:
         return _render_detail(service.visible(principal, schedule_id), edit_form=form, status=422)
     db.session.commit()
     flash("Schedule saved." if changes else "Nothing changed.", "success")
-    return redirect(url_for("admin.schedule_detail", schedule_id=schedule.id))
+    return redirect(url_for("admin.schedule_detail", schedule_id=schedule_id))
 
 
 @bp.post("/schedules/<int:schedule_id>/delete")
@@ -227,28 +240,17 @@ def schedule_delete(schedule_id: int):
     return redirect(url_for("admin.schedule_list"))
 
 
-def _layer_payload(form: LayerForm) -> dict:
-    return form.payload()
-
-
 @bp.post("/schedules/<int:schedule_id>/layers")
 @role_required(Role.OPERATOR)
 def schedule_layer_create(schedule_id: int):
-    principal = tenancy.current()
-    schedule = service.visible(principal, schedule_id)
-    principal.check_change(schedule.customer_id)
+    principal, schedule = _changeable(schedule_id)
     form = LayerForm()
-    if not form.validate_on_submit():
-        return _render_detail(schedule, layer_form=form, status=422)
-    try:
-        layer = service.add_layer(principal, schedule, _layer_payload(form))
-    except InvalidPayload as exc:
-        db.session.rollback()
-        form.show(exc)
+    layer = _written(form, lambda payload: service.add_layer(principal, schedule, payload))
+    if layer is FAILED:
         return _render_detail(service.visible(principal, schedule_id), layer_form=form, status=422)
     db.session.commit()
     flash(f"Layer “{layer.name}” added.", "success")
-    return redirect(url_for("admin.schedule_detail", schedule_id=schedule.id))
+    return redirect(url_for("admin.schedule_detail", schedule_id=schedule_id))
 
 
 def _layer_form_of(layer: ScheduleLayer) -> LayerForm:
@@ -284,21 +286,16 @@ def schedule_layer(layer_id: int):
 def schedule_layer_edit(layer_id: int):
     principal = tenancy.current()
     layer = service.visible_layer(principal, layer_id)
-    schedule = layer.schedule
-    principal.check_change(schedule.customer_id)
+    schedule_id = layer.schedule_id
+    principal.check_change(layer.schedule.customer_id)
     form = LayerForm()
-    if not form.validate_on_submit():
-        return _render_layer(schedule, layer, form, 422)
-    try:
-        changes = service.update_layer(principal, layer, _layer_payload(form))
-    except InvalidPayload as exc:
-        db.session.rollback()
-        form.show(exc)
+    changes = _written(form, lambda payload: service.update_layer(principal, layer, payload))
+    if changes is FAILED:
         layer = service.visible_layer(principal, layer_id)
         return _render_layer(layer.schedule, layer, form, 422)
     db.session.commit()
     flash("Layer saved." if changes else "Nothing changed.", "success")
-    return redirect(url_for("admin.schedule_detail", schedule_id=schedule.id))
+    return redirect(url_for("admin.schedule_detail", schedule_id=schedule_id))
 
 
 @bp.post("/schedules/layers/<int:layer_id>/delete")
@@ -318,24 +315,17 @@ def schedule_layer_delete(layer_id: int):
 @bp.post("/schedules/<int:schedule_id>/overrides")
 @role_required(Role.OPERATOR)
 def schedule_override_create(schedule_id: int):
-    principal = tenancy.current()
-    schedule = service.visible(principal, schedule_id)
-    principal.check_change(schedule.customer_id)
+    principal, schedule = _changeable(schedule_id)
     form = _override_form(schedule)
-    if not form.validate_on_submit():
-        return _render_detail(schedule, override_form=form, status=422)
-    try:
-        plan = service.plan_override(principal, schedule, form.payload())
-    except InvalidPayload as exc:
-        db.session.rollback()
-        form.show(exc)
-        return _render_detail(schedule, override_form=form, status=422)
+    plan = _written(form, lambda payload: service.plan_override(principal, schedule, payload))
+    if plan is FAILED:
+        return _render_detail(service.visible(principal, schedule_id), override_form=form, status=422)
     if plan.warnings and not form.force.data:
         return _render_detail(schedule, override_form=form, warnings=plan.warnings, status=409)
     service.add_override(principal, schedule, plan)
     db.session.commit()
     flash(f"Override added: {plan.user.name} covers those hours.", "success")
-    return redirect(url_for("admin.schedule_detail", schedule_id=schedule.id))
+    return redirect(url_for("admin.schedule_detail", schedule_id=schedule_id))
 
 
 @bp.post("/schedules/overrides/<int:override_id>/delete")

@@ -45,6 +45,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.security import hash_api_key
+from webapp.services.oncall import schedules
 
 PASSWORD = "demo-password"  # noqa: S105 - printed for the demo's fictional people
 S = NotificationStatus
@@ -358,3 +359,5 @@ def _schedule(done: Seeded, *, now: datetime) -> None:
             created_by_id=people[0].id,
         )
     )
+    db.session.flush()
+    schedule.next_notice_at = schedules.next_handoff(schedule, now)  # its hand-off notices start at once

@@ -463,11 +463,10 @@ def plan_override(
         )
     if not user.is_active:
         warnings.append(f"{user.name} is deactivated: nobody would be paged during these hours.")
+    covered = shifts(schedule, starts_at, ends_at)
     if ends_at <= (now or utcnow()):
         warnings.append("These hours are already over.")
-    elif all(s.user_id == user.id for s in shifts(schedule, starts_at, ends_at)) and shifts(
-        schedule, starts_at, ends_at
-    ):
+    elif covered and all(s.user_id == user.id for s in covered):
         warnings.append(f"{user.name} is on call during all these hours anyway.")
     return OverridePlan(user, starts_at, ends_at, values["note"] or "", warnings)
 
