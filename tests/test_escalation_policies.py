@@ -7,7 +7,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
 
+from tests.test_migrations import empty_database, migrated  # noqa: F401 (fixtures)
 from tests.test_oncall import _schedule as weekly_rotation
 from tests.test_routing_api import PREVIEW, key_for  # noqa: F401 (a fixture)
 from webapp.extensions import db
@@ -304,3 +307,26 @@ def test_the_incident_pages_why_not_answer_names_the_step(app, client, login_as,
     answer = page.text.split('id="explain-answer"')[1].split("</div>")[0]
     assert "Escalation policy <strong>Storage on-call</strong>" in answer
     assert "step 2 (chosen users) would reach them at 2026-04-01 08:10 UTC" in answer
+
+
+def test_the_migration_stores_the_built_in_default_and_one_default_only(migrated):  # noqa: F811
+    def shape(steps):
+        return [(s.position, s.everyone, s.role, s.role_scope, s.user_ids, s.schedule_id, s.channel) for s in steps]
+
+    [stored] = db.session.scalars(db.select(EscalationPolicy)).all()
+    assert (stored.name, stored.is_default, stored.sla_timing, stored.repeat) == (
+        "Default (SLA escalation)",
+        True,
+        True,
+        0,
+    )
+    assert shape(stored.steps) == shape(policies.builtin_default().steps)
+    assert policies.snapshot().policies[None] is stored  # what incidents with no rule walk
+    db.session.add(EscalationPolicy(name="Second default", is_default=True))
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.flush()
+    db.session.rollback()
+    db.session.remove()
+    downgrade(revision="60e8ac5b6f96")
+    upgrade()
+    assert db.session.scalar(db.select(db.func.count(EscalationPolicy.id))) == 1
