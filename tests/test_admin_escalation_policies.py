@@ -91,3 +91,29 @@ def test_the_default_policy_cannot_be_deleted(client, login_as):
     page = client.post(f"/escalation-policies/{policy.id}/delete", follow_redirects=True)
     assert "cannot be deleted" in page.text
     assert db.session.get(EscalationPolicy, policy.id) is not None
+
+
+def test_steps_move_up_and_are_removed_in_order(client, login_as, customer, make_user):
+    login_as(Role.ADMIN)
+    alice = make_user(Role.OPERATOR, name="Alice First", customers=[customer])
+    bob = make_user(Role.OPERATOR, name="Bob Second", customers=[customer])
+    policy = EscalationPolicy(
+        customer_id=customer.id,
+        name="Order",
+        steps=[
+            EscalationStep(position=0, user_ids=[alice.id], wait_minutes=5),
+            EscalationStep(position=1, user_ids=[bob.id], wait_minutes=5),
+        ],
+    )
+    db.session.add(policy)
+    db.session.commit()
+    second = policy.steps[1].id
+    assert client.post(f"/escalation-policies/{policy.id}/steps/{second}/up").status_code == 302
+    db.session.expire_all()
+    assert [s.user_ids for s in db.session.get(EscalationPolicy, policy.id).steps] == [[bob.id], [alice.id]]
+    page = client.get(f"/escalation-policies/{policy.id}").text
+    assert page.index("Bob Second") < page.index("Alice First")
+    assert client.post(f"/escalation-policies/{policy.id}/steps/{second}/delete").status_code == 302
+    db.session.expire_all()
+    [left] = db.session.get(EscalationPolicy, policy.id).steps
+    assert (left.position, left.user_ids) == (0, [alice.id])

@@ -208,6 +208,18 @@ def escalation_step_delete(policy_id: int, step_id: int):
     return redirect(url_for("admin.escalation_policy_detail", policy_id=policy.id))
 
 
+@bp.post("/escalation-policies/<int:policy_id>/steps/<int:step_id>/up")
+@role_required(Role.OPERATOR)
+def escalation_step_up(policy_id: int, step_id: int):
+    principal = tenancy.current()
+    policy = policy_admin.get(principal, policy_id)
+    _confirmed()
+    policy_admin.move_step_up(principal, policy, step_id)
+    db.session.commit()
+    flash("Step moved up.", "success")
+    return redirect(url_for("admin.escalation_policy_detail", policy_id=policy.id))
+
+
 @bp.post("/escalation-rules")
 @role_required(Role.OPERATOR)
 def escalation_rule_create():

@@ -249,17 +249,44 @@ def _schedule(principal, policy: EscalationPolicy, schedule_id, refused: dict) -
     return found.id
 
 
-def remove_step(principal: tenancy.Principal, policy: EscalationPolicy, step_id: int) -> None:
+def _step_of(principal: tenancy.Principal, policy: EscalationPolicy, step_id: int) -> EscalationStep:
     principal.check_change(policy.customer_id)
     step = next((s for s in policy.steps if s.id == step_id), None)
     if step is None:
         abort(404, description="No such step.")
-    policy.steps.remove(step)
-    for position, kept in enumerate(policy.steps):
+    return step
+
+
+def _renumber(steps: list[EscalationStep]) -> None:
+    """Positions 0, 1, 2… in list order (the walk and the first-step look-up read position 0 as the first)."""
+    for position, kept in enumerate(steps):
         kept.position = position
     db.session.flush()
     forget()
+
+
+def remove_step(principal: tenancy.Principal, policy: EscalationPolicy, step_id: int) -> None:
+    step = _step_of(principal, policy, step_id)
+    policy.steps.remove(step)
+    _renumber(policy.steps)
     audit.record(actor=principal.user, action="escalation_policy.step_remove", target=policy, summary=step_words(step))
+
+
+def move_step_up(principal: tenancy.Principal, policy: EscalationPolicy, step_id: int) -> None:
+    """Swap a step with the one before it (the first stays first). Incidents already open keep their level."""
+    step = _step_of(principal, policy, step_id)
+    steps = list(policy.steps)
+    at = steps.index(step)
+    if at == 0:
+        return
+    steps[at - 1], steps[at] = steps[at], steps[at - 1]
+    _renumber(steps)
+    audit.record(
+        actor=principal.user,
+        action="escalation_policy.step_move",
+        target=policy,
+        summary=f"step {at + 1} is now step {at}: {step_words(step)}",
+    )
 
 
 def step_words(step: EscalationStep) -> str:
