@@ -13,6 +13,7 @@ from webapp.models import (
     ApiKey,
     AuditLog,
     Channel,
+    ChatChannel,
     Customer,
     EscalationPolicy,
     EscalationRule,
@@ -140,6 +141,10 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
     db.session.add(source)
     db.session.commit()
     ids["webhook_source"] = source.id
+    chat = ChatChannel(customer_id=home.id, kind="slack", name="walk-chat", webhook_url_encrypted=None)
+    db.session.add(chat)
+    db.session.commit()
+    ids["chat_channel"] = chat.id
     ids["holiday"] = holiday.id
     heartbeat = Heartbeat(
         customer_id=home.id,

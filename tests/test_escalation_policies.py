@@ -327,6 +327,6 @@ def test_the_migration_stores_the_built_in_default_and_one_default_only(migrated
         db.session.flush()
     db.session.rollback()
     db.session.remove()
-    downgrade(revision="60e8ac5b6f96")
+    downgrade(revision="c4a7e1d93b52")
     upgrade()
     assert db.session.scalar(db.select(db.func.count(EscalationPolicy.id))) == 1

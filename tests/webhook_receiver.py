@@ -22,9 +22,12 @@ def readme_verifier():
 
 
 class Receiver:
-    """Answers 200 to well-signed requests, 401 otherwise, or what a test scripted (`fail_next(500, times=2)`)."""
+    """Answers 200 to well-signed requests, 401 otherwise, or what a test scripted (`fail_next(500, times=2)`).
 
-    def __init__(self, secret: str):
+    Without a secret it is a chat tool's incoming webhook (Slack, Teams): its URL is the credential, nothing is
+    signed, so every request not scripted otherwise is accepted."""
+
+    def __init__(self, secret: str | None = None):
         self.secret = secret
         self.verify = readme_verifier()
         self.accepted: list[dict] = []  # {"headers", "body"} of requests that passed the check
@@ -61,7 +64,7 @@ class Receiver:
                     scripted = receiver._script.popleft() if receiver._script else None
                 if scripted is not None:
                     status = scripted
-                elif receiver.verify(receiver.secret, self.headers, body):
+                elif receiver.secret is None or receiver.verify(receiver.secret, self.headers, body):
                     status = 200
                     with receiver._lock:
                         receiver.accepted.append({"headers": dict(self.headers), "body": body})

@@ -3,7 +3,7 @@
 (a person's iCal feed token, hashed). New tables only.
 
 Revision ID: 60e8ac5b6f96
-Revises: 7a41c9e2b5d8
+Revises: b3e7d1a9c4f2
 Create Date: 2026-12-07 13:28:34.972578
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "60e8ac5b6f96"
-down_revision = "7a41c9e2b5d8"
+down_revision = "b3e7d1a9c4f2"
 branch_labels = None
 depends_on = None
 

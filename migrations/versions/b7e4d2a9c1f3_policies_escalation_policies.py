@@ -6,7 +6,7 @@ admins, at the waits and up to the number of levels of the customer's SLA policy
 incidents keep policy_id NULL: they walk the default policy, as before.
 
 Revision ID: b7e4d2a9c1f3
-Revises: 60e8ac5b6f96 (schedules)
+Revises: c4a7e1d93b52 (main: … → schedules 60e8ac5b6f96 → chat c4a7e1d93b52)
 Create Date: 2026-12-07 13:45:00.000000
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "b7e4d2a9c1f3"
-down_revision = "60e8ac5b6f96"  # the schedules revision: a step names a schedule
+down_revision = "c4a7e1d93b52"  # main's head (after schedules, whose table a step names)
 branch_labels = None
 depends_on = None
 

@@ -14,6 +14,7 @@ def require_login():
 
 from webapp.admin import (  # noqa: E402,F401
     audit,
+    chat_channels,
     customers,
     dashboard,
     deliveries,

@@ -133,7 +133,8 @@ class PhoneCodeForm(FlaskForm):
 
 
 EVENT_TYPE_CHOICES = EVENT_KINDS.choices()
-CHANNEL_CHOICES = [(c.value, c.label) for c in PERSONAL_CHANNELS]
+# Templates shape web, email and SMS text; a chat post is laid out from the event itself (Block Kit, Adaptive Card).
+CHANNEL_CHOICES = [(c.value, c.label) for c in PERSONAL_CHANNELS if not c.chat]
 
 # The page's form of a notification preference: its inputs are the fields of PREFERENCE, which the service
 # validates (the API's JSON the same way).
@@ -154,6 +155,7 @@ class BulkPreferenceForm(FlaskForm):
     channel_web = SelectField("Inbox (web)", choices=ON_OFF, default="")
     channel_email = SelectField("Email", choices=ON_OFF, default="")
     channel_sms = SelectField("SMS", choices=ON_OFF, default="")
+    channel_voice = SelectField("Phone call", choices=ON_OFF, default="")
     min_severity_email = _leave_or("min_severity_email", "Minimum severity by email")
     min_severity_sms = _leave_or("min_severity_sms", "Minimum severity by SMS")
     max_notifications_per_hour = replace(
@@ -163,7 +165,7 @@ class BulkPreferenceForm(FlaskForm):
 
     def changes(self) -> tuple[set[str], set[str], dict]:
         """(channels to turn on, channels to turn off, the preference fields to set, as JSON values)."""
-        channels = [str(c) for c in PERSONAL_CHANNELS]
+        channels = [str(c) for c in PERSONAL_CHANNELS if not c.chat]  # a chat channel needs each person's URL
         on = {c for c in channels if getattr(self, f"channel_{c}").data == "on"}
         off = {c for c in channels if getattr(self, f"channel_{c}").data == "off"}
         payload: dict = {}

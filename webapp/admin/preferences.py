@@ -14,6 +14,7 @@ from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import Customer, Role, User
 from webapp.security import role_required
+from webapp.services.integrations import chat_channels
 from webapp.services.people import preferences
 
 
@@ -34,7 +35,8 @@ def _edit(user: User, *, endpoint: str, **url_args):
             flash("Preferences saved." if saved else "Nothing changed.", "success" if saved else "info")
             return redirect(url_for(endpoint, **url_args))
     failed = bool(form.errors)
-    return render_template("admin/preferences/form.html", form=form, user=user), 400 if failed else 200
+    stored = {f.name: chat_channels.secret_hint(getattr(pref, f.key)) for f in preferences.PREFERENCE.secrets}
+    return render_template("admin/preferences/form.html", form=form, user=user, stored=stored), 400 if failed else 200
 
 
 @bp.route("/preferences", methods=["GET", "POST"])

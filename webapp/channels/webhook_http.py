@@ -15,6 +15,7 @@ from http import HTTPStatus
 import requests
 
 from webapp import egress, logs
+from webapp.channels.base import ChannelError, PermanentError, TransientError
 
 USER_AGENT = "OpsRelay-Webhooks/1"
 
@@ -44,6 +45,12 @@ class Attempt:
             return False
         return self.status_code is None or self.status_code >= 500 or self.status_code in (408, 429)
 
+    def failure(self, message: str) -> ChannelError:
+        """The delivery's error for this failed attempt: try again later (`transient`) or fail for good."""
+        if self.transient:
+            return TransientError(message, code=str(self.status_code or "network"), retry_after=self.retry_after)
+        return PermanentError(message, code="egress" if self.blocked else str(self.status_code))
+
 
 def _phrase(status: int) -> str:
     """The standard reason phrase (the peer's own is not shown)."""
@@ -61,13 +68,17 @@ class HttpWebhook:
     def post(self, *, url: str, secret: str, body: bytes, event_name: str, delivery_id: str) -> Attempt:
         timestamp = str(int(time.time()))
         headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
             "X-OpsRelay-Event": event_name,
             "X-OpsRelay-Delivery": delivery_id,
             "X-OpsRelay-Timestamp": timestamp,
             "X-OpsRelay-Signature": signature(secret, timestamp, body),
         }
+        return self.post_json(url=url, body=body, headers=headers)
+
+    def post_json(self, *, url: str, body: bytes, headers: dict[str, str] | None = None) -> Attempt:
+        """POST a JSON body under the egress policy and say what came back (chat channels post unsigned: the
+        incoming webhook's URL is their credential)."""
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
         request_id = logs.current_request_id()  # of the webhook that led to this delivery
         if request_id:
             headers["X-Request-ID"] = request_id

@@ -15,11 +15,13 @@ from datetime import date, time
 from enum import Enum
 from functools import cache
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField, widgets
 from wtforms.fields.core import UnboundField
 
+from webapp import egress
 from webapp.validation import normalise_email
 
 REQUIRED = "This field is required."
@@ -254,6 +256,26 @@ class Secret(Field):
 
     def read_schema(self) -> dict:
         return {"enum": [MASK, None], "description": f"never shown: {MASK} when one is stored"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecretUrl(Secret):
+    """A URL that is itself the credential (a Slack or Teams incoming webhook: whoever holds it posts): write-only
+    like a password, an http(s) URL, and never aimed at an address the egress policy refuses (checked again when
+    a connection is made)."""
+
+    max_length: int = 2000
+
+    def parse(self, value: Any) -> Any:
+        value = super().parse(value).strip()
+        if not value:
+            return ""  # clears it
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+            raise Invalid("Enter the incoming webhook's http(s) URL.")
+        if egress.check_host(parts.hostname):
+            raise Invalid(f"This address is {egress.BLOCKED}: loopback, private and metadata addresses are refused.")
+        return value
 
 
 _INTEGER = re.compile(r"[+-]?\d{1,15}")

@@ -32,6 +32,10 @@ class Spec:
         return {f.name: f for f in self.fields}
 
     @property
+    def secrets(self) -> tuple[Secret, ...]:
+        return tuple(f for f in self.fields if isinstance(f, Secret))
+
+    @property
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 

@@ -13,12 +13,15 @@ from webapp.models.base import (
     TicketStatus,
     utcnow,
 )
+from webapp.models.chat import ChatChannel
 from webapp.models.customer import Customer, SlaPolicy, SmtpConfig, user_customer
 from webapp.models.escalation import ROLE_SCOPES, EscalationPolicy, EscalationRule, EscalationStep
 from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification, dedup_identity
 from webapp.models.heartbeat import Heartbeat
 from webapp.models.incident import OPEN_STATES, Incident, IncidentEntry, open_key
 from webapp.models.kinds import (
+    CHAT_CHANNELS,
+    DEFAULT_CHANNELS,
     EVENT_KINDS,
     EVENT_SOURCES,
     EVENT_TYPES,
@@ -64,6 +67,8 @@ __all__ = [
     "STORM_WINDOW_MINUTES",
     "EVENT_DEDUP_KEY",
     "dedup_identity",
+    "CHAT_CHANNELS",
+    "DEFAULT_CHANNELS",
     "EVENT_KINDS",
     "ROLE_SCOPES",
     "EscalationPolicy",
@@ -75,6 +80,7 @@ __all__ = [
     "INCIDENT_SOURCES",
     "INTERNAL_ORIGINS",
     "OPEN_STATES",
+    "DEFAULT_CHANNELS",
     "PERSONAL_CHANNELS",
     "SENDER_EVENT_KINDS",
     "SOURCE_KINDS",
@@ -84,6 +90,7 @@ __all__ = [
     "AuditLog",
     "BusinessCalendar",
     "Channel",
+    "ChatChannel",
     "Customer",
     "Event",
     "EventStatus",

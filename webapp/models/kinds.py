@@ -72,24 +72,49 @@ class Registry(Generic[K]):
 
 
 class Channel(enum.StrEnum):
-    """How a notification travels. web, email and SMS reach a person (their preferences choose among
-    them); webhook reaches an outgoing endpoint (its filter chooses the events)."""
+    """How a notification travels. web, email, SMS and voice (a phone call) reach a person (their preferences
+    choose among them); webhook reaches an outgoing endpoint (its filter chooses the events); Slack and Teams
+    post to an incoming webhook, a customer's chat channel or a person's own (off unless they turn it on)."""
 
     WEB = "web"
     EMAIL = "email"
     SMS = "sms"
     WEBHOOK = "webhook"
+    SLACK = "slack"
+    TEAMS = "teams"
+    VOICE = "voice"
 
     @property
     def label(self) -> str:
-        return {"web": "in-app (web)", "email": "email", "sms": "SMS", "webhook": "webhook"}[self.value]
+        return {
+            "web": "in-app (web)",
+            "email": "email",
+            "sms": "SMS",
+            "webhook": "webhook",
+            "voice": "phone call",
+            "slack": "Slack",
+            "teams": "Microsoft Teams",
+        }[self.value]
 
     @property
     def per_person(self) -> bool:
         return self is not Channel.WEBHOOK
 
+    @property
+    def chat(self) -> bool:
+        """Posted to a chat tool's incoming webhook (whose URL is a secret)."""
+        return self in (Channel.SLACK, Channel.TEAMS)
 
-PERSONAL_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.per_person)  # web, email, sms
+    @property
+    def on_by_default(self) -> bool:
+        """Enabled for a person who never chose: a phone call (at 3 am) is asked for, never assumed; a chat
+        webhook needs the person's own URL."""
+        return self.per_person and self is not Channel.VOICE and not self.chat
+
+
+PERSONAL_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.per_person)  # web, email, sms, chat, voice
+DEFAULT_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.on_by_default)  # web, email, sms
+CHAT_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.chat)  # slack, teams
 
 
 # --- outgoing webhook events -----------------------------------------------------------------

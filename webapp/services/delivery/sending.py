@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import inspect, update
 
 from webapp.channels import sms_text
-from webapp.channels.base import PermanentError, SendResult, TransientError
+from webapp.channels.base import PermanentError, SendResult
 from webapp.channels.email_smtp import Email, SmtpEmail, SmtpSettings
 from webapp.channels.webhook_http import HttpWebhook
 from webapp.extensions import db
@@ -36,6 +36,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.security import decrypt_secret
+from webapp.services.delivery import calls, chat
 from webapp.services.inbound import acks, sms_replies
 from webapp.services.messages import templates
 from webapp.services.people import phones
@@ -44,6 +45,7 @@ from webapp.validation import mask_phone
 log = logging.getLogger(__name__)
 
 STATUS_CALLBACK_PATH = "/api/v1/webhooks/twilio/status"
+PHONE_CHANNELS = (Channel.SMS, Channel.VOICE)  # a number's opt-out (STOP) holds for both
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
 
 
@@ -68,11 +70,11 @@ def _event_and_opt_out(notification: Notification) -> tuple[Event | None, bool]:
         db.select(PhoneNumber.id)
         .where(PhoneNumber.number == notification.recipient, PhoneNumber.opted_out.is_(True))
         .exists()
-        if notification.channel == Channel.SMS and notification.recipient
+        if notification.channel in PHONE_CHANNELS and notification.recipient
         else sa.false()
     )
     if notification.event_id is None:
-        return None, bool(db.session.scalar(db.select(opted_out))) if notification.channel == Channel.SMS else False
+        return None, bool(db.session.scalar(db.select(opted_out))) if notification.channel in PHONE_CHANNELS else False
     row = db.session.execute(db.select(Event, opted_out).where(Event.id == notification.event_id)).one_or_none()
     return (row[0], bool(row[1])) if row else (None, False)
 
@@ -97,12 +99,21 @@ def send(notification: Notification) -> SendResult:
         raise Suppress(why)
     if notification.channel == Channel.SMS:
         return _send_sms(notification, event, opted_out=opted_out)
+    if notification.channel == Channel.VOICE:
+        if opted_out:  # STOP stops calls too: see services.inbound.voice_calls
+            raise Suppress(f"opted out (number {mask_phone(notification.recipient)}): STOP stops calls too")
+        return calls.place(notification, event)
     if notification.channel == Channel.EMAIL:
         return _send_email(notification, event)
     if notification.channel == Channel.WEBHOOK:
         return _send_webhook(notification, event)
     if notification.channel == Channel.WEB:
         return SendResult(provider_id=f"web-{notification.id}")  # in-app: shown once it is sent
+    if Channel(notification.channel).chat:
+        try:
+            return chat.send(notification, event, backend=_webhook_backend())
+        except chat.Skip as exc:
+            raise Suppress(str(exc)) from None
     raise PermanentError(f"no delivery backend for the {notification.channel} channel", code="no_backend")
 
 
@@ -326,9 +337,7 @@ def _send_webhook(notification: Notification, event: Event | None) -> SendResult
     if failures >= threshold:
         pause_endpoint(endpoint, f"paused after {failures} consecutive failed deliveries; last: {attempt.error}")
         raise PermanentError(f"{message} (endpoint paused after {failures} consecutive failures)", code="paused")
-    if attempt.transient:
-        raise TransientError(message, code=str(attempt.status_code or "network"), retry_after=attempt.retry_after)
-    raise PermanentError(message, code="egress" if attempt.blocked else str(attempt.status_code))
+    raise attempt.failure(message)
 
 
 def pause_endpoint(endpoint: WebhookEndpoint, reason: str) -> None:

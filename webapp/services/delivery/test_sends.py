@@ -1,5 +1,5 @@
-"""Test messages: an SMS to a number, an email to an address or a webhook to an endpoint, as Notification rows
-with no event.
+"""Test messages: an SMS or a phone call to a number, an email to an address, a webhook to an endpoint or a post
+to a chat channel, as Notification rows with no event.
 
 They go through the same outbox and delivery path as real notifications, so what the page shows
 (queued → sent → delivered, or failed with the provider's message) is what a real one would do. Each row
@@ -14,11 +14,22 @@ from datetime import datetime
 from webapp import outbox
 from webapp.channels import sms_text
 from webapp.extensions import db
-from webapp.models import Channel, Customer, Notification, NotificationStatus, SmtpConfig, User, WebhookEndpoint, utcnow
+from webapp.models import (
+    Channel,
+    ChatChannel,
+    Customer,
+    Notification,
+    NotificationStatus,
+    SmtpConfig,
+    User,
+    WebhookEndpoint,
+    utcnow,
+)
 from webapp.services import audit
 from webapp.validation import mask_phone
 
 DEFAULT_SMS = "OpsRelay test message: if you can read this, SMS delivery to this number works."
+DEFAULT_CALL = "This is a test call from OpsRelay. If you can hear this, phone calls to this number work."
 EMAIL_SUBJECT = "OpsRelay test email"
 
 
@@ -59,6 +70,19 @@ def sms(
         sms_segments=length.segments,
     )
     audit.record(actor=actor, action="test.sms", target=notification, summary=f"test SMS to {mask_phone(to)}")
+    return notification
+
+
+def call(
+    *, customer: Customer, to: str, actor: User, message: str | None = None, now: datetime | None = None
+) -> Notification:
+    """A test phone call to an E.164 number: the message is read out, then the usual prompt (a digit acknowledges
+    nothing: there is no incident)."""
+    body = " ".join((message or "").split()) or DEFAULT_CALL
+    notification = _row(
+        customer_id=customer.id, actor=actor, channel=Channel.VOICE, to=to, body=body, now=now or utcnow()
+    )
+    audit.record(actor=actor, action="test.call", target=notification, summary=f"test call to {mask_phone(to)}")
     return notification
 
 
@@ -115,4 +139,22 @@ def webhook(*, endpoint: WebhookEndpoint, actor: User, now: datetime | None = No
         subject="test",
     )
     audit.record(actor=actor, action="test.webhook", target=notification, summary=f"test delivery to {endpoint.name!r}")
+    return notification
+
+
+def chat(*, channel: ChatChannel, actor: User, now: datetime | None = None) -> Notification:
+    """A test post to a customer's Slack or Teams channel (its text is the body; the URL stays in the channel)."""
+    now = now or utcnow()
+    body = f"Test message from OpsRelay, sent {now:%Y-%m-%d %H:%M:%S} UTC: posts to this channel work."
+    notification = _row(
+        customer_id=channel.customer_id,
+        actor=actor,
+        channel=Channel(channel.kind),
+        to=channel.name,
+        body=body,
+        now=now,
+        chat_channel_id=channel.id,
+        subject="test",
+    )
+    audit.record(actor=actor, action="test.chat", target=notification, summary=f"test post to {channel.name!r}")
     return notification

@@ -200,11 +200,14 @@ def escalate_now(incident_id: int, *, now: datetime | None = None) -> Escalation
     happens if it is no longer triggered or its chain is over; the same conditional UPDATE as the sweep wins
     the step, so a sweep running at the same moment never takes it twice."""
     now = now or utcnow()
-    db.session.execute(
+    moved = db.session.execute(
         sa.update(Incident.__table__)
         .where(INC.id == incident_id, INC.state == IncidentState.TRIGGERED.value, INC.next_escalation_at.is_not(None))
-        .values(next_escalation_at=now)
-    )
+        .values(next_escalation_at=now, updated_at=now)
+    ).rowcount
+    if not moved:
+        return EscalationResult()
+    bulk.expire(Incident, [incident_id])
     return escalate(now=now, only=[incident_id])
 
 

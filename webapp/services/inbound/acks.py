@@ -1,8 +1,8 @@
 """Acknowledging and resolving, from every path with one effect: the incident page and console, the inbox,
-the dashboard, the API, an SMS `ACK <code>`, the linked ticket (acknowledged or resolved), and the sender's
-own webhook. Each path calls one of these functions; the incident's own change (escalation stopped, waiting
-pages suppressed, those reached told) is services.events.incidents, and this layer keeps the incident and its
-linked ticket in step.
+the dashboard, the API, an SMS `ACK <code>`, Slack's Acknowledge button, the linked ticket (acknowledged or
+resolved), and the sender's own webhook. Each path calls one of these functions; the incident's own change
+(escalation stopped, waiting pages suppressed, those reached told) is services.events.incidents, and this layer
+keeps the incident and its linked ticket in step.
 
 ACK codes need no lookup table: an incident's code is its id ("ACK 42"), a ticket's is its key
 ("ACK OPS-12").
@@ -81,13 +81,15 @@ def was_paged(user: User, incident: Incident) -> bool:
     )
 
 
-def acknowledge(incident: Incident, *, by: User, via: str, now: datetime | None = None) -> AckResult:
-    """A person acknowledges the incident (and so its open ticket). Flushes; the caller commits."""
+def acknowledge(incident: Incident, *, by: User | None, via: str, now: datetime | None = None) -> AckResult:
+    """A person acknowledges the incident (and so its open ticket). `by` None: someone OpsRelay does not know
+    (a Slack user matching no account), named in `via`; the ticket then stays as it is. Flushes; the caller
+    commits."""
     now = now or utcnow()
     informed = incidents.mark_acknowledged(incident, by=by, via=via, now=now)
     if informed is None:
         return AckResult(False, [])
-    ticket = db.session.get(Ticket, incident.ticket_id) if incident.ticket_id else None
+    ticket = db.session.get(Ticket, incident.ticket_id) if incident.ticket_id and by is not None else None
     if ticket is not None and ticket.status not in RESOLVED_TICKET:
         tickets.acknowledge(ticket, by=by, via=f"incident #{incident.id}, {via}", now=now)
     return AckResult(True, informed)

@@ -27,9 +27,11 @@ from sqlalchemy.exc import IntegrityError
 from webapp import tenancy
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
-from webapp.fields import Boolean, Choice, Choices, Clock, Email, Integer, Spec, TextList, TimeZone
+from webapp.fields import Boolean, Choice, Choices, Clock, Email, Integer, SecretUrl, Spec, TextList, TimeZone
 from webapp.inputs import is_id
 from webapp.models import (
+    CHAT_CHANNELS,
+    DEFAULT_CHANNELS,
     EVENT_KINDS,
     EVENT_TYPES,
     PERSONAL_CHANNELS,
@@ -42,6 +44,7 @@ from webapp.models import (
     Severity,
     User,
 )
+from webapp.security import encrypt_secret
 from webapp.services import audit
 from webapp.services.bulk import insert_returning
 
@@ -91,13 +94,27 @@ PREFERENCE = Spec(
             label="Channels",
             choices=PERSONAL_CHANNELS,
             labels={c: c.label for c in PERSONAL_CHANNELS},
-            default=PERSONAL_CHANNELS,
+            default=DEFAULT_CHANNELS,  # a phone call or a chat post only for those who ask for it
             section="Channels",
         ),
         _min_severity("web", "Minimum severity in the inbox (web)", Severity.LOW),
         _min_severity("email", "Minimum severity by email", Severity.HIGH),
         _min_severity("sms", "Minimum severity by SMS", Severity.CRITICAL),
+        _min_severity("voice", "Minimum severity by phone call", Severity.CRITICAL),
+        *(_min_severity(str(c), f"Minimum severity on {c.label}", Severity.HIGH) for c in CHAT_CHANNELS),
         Email(name="override_email", label="Send email to (instead of the login address)", section="Channels"),
+        *(
+            SecretUrl(
+                name=f"{c}_webhook_url",
+                label=f"Your own {c.label} incoming webhook URL",
+                attr=f"{c}_webhook_url_encrypted",
+                seal=encrypt_secret,
+                help="Stored encrypted, never shown again; leave empty to keep it. Tick the channel above to use it.",
+                section="Channels",
+                width=6,
+            )
+            for c in CHAT_CHANNELS
+        ),
         Choices(
             name="event_types",
             label="Event types (none ticked: all)",

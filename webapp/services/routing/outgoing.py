@@ -27,6 +27,7 @@ from webapp.models import (
 )
 from webapp.queue import DELIVERIES
 from webapp.services import bulk
+from webapp.services.routing import chat
 from webapp.services.routing.decisions import Routed
 
 
@@ -95,10 +96,16 @@ def payload(event: Event, name: str, *, now: datetime, incident: Incident | None
 
 
 def fan_out(events: list[Event], *, now: datetime | None = None) -> list[Routed]:
-    """Pending webhook Notifications for each active, unpaused endpoint subscribed to each event; flush only."""
+    """What a customer's integrations hear of these events: its outgoing webhooks and its chat channels
+    (routing.chat); flush only."""
     if not events:
         return []
     now = now or utcnow()
+    return _to_endpoints(events, now=now) + chat.fan_out(events, now=now)
+
+
+def _to_endpoints(events: list[Event], *, now: datetime) -> list[Routed]:
+    """Pending webhook Notifications for each active, unpaused endpoint subscribed to each event."""
     endpoints = list(
         db.session.scalars(
             db.select(WebhookEndpoint)

@@ -9,7 +9,9 @@ Role defaults (a user without any preference row gets these) are part of each ev
   ticket_updated, by web and email, and by SMS when critical.
 - viewer: read-only events (job_success, scheduled_backup_complete, compliance results) by web and email.
 A role default records rows only for the channels it uses; an explicit preference records every channel, so
-that "why did I not get an SMS?" has its answer in the delivery log.
+that "why did I not get an SMS?" has its answer in the delivery log -- except a channel off by default (voice)
+that the preference does not turn on: nobody asks why no call came that they never asked for (the "why not?"
+answer still says it).
 
 Routing rules (`pick_policy`) choose the escalation policy an incident walks, by source, customer and severity.
 """
@@ -48,6 +50,7 @@ class Rules:
     event_types: frozenset[str] = frozenset()  # empty: all
     job_types: frozenset[str] = frozenset()  # empty: all
     override_email: str | None = None
+    chat_urls: Mapping[Channel, str] = field(default_factory=dict)  # a person's own chat webhooks, encrypted
     timezone: str = "UTC"
     quiet_start: time | None = None
     quiet_end: time | None = None
@@ -119,10 +122,21 @@ def from_preference(
             Channel.WEB: pref.min_severity_web,
             Channel.EMAIL: pref.min_severity_email,
             Channel.SMS: pref.min_severity_sms,
+            Channel.VOICE: pref.min_severity_voice,
+            Channel.SLACK: pref.min_severity_slack,
+            Channel.TEAMS: pref.min_severity_teams,
         },
         event_types=frozenset(pref.event_types or []),
         job_types=frozenset(pref.job_types or []),
         override_email=pref.override_email or None,
+        chat_urls={
+            channel: token
+            for channel, token in (
+                (Channel.SLACK, pref.slack_webhook_url_encrypted),
+                (Channel.TEAMS, pref.teams_webhook_url_encrypted),
+            )
+            if token
+        },
         timezone=zone,
         quiet_start=pref.quiet_hours_start,
         quiet_end=pref.quiet_hours_end,
