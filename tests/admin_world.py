@@ -15,6 +15,9 @@ from webapp.models import (
     Channel,
     ChatChannel,
     Customer,
+    EscalationPolicy,
+    EscalationRule,
+    EscalationStep,
     Event,
     EventStatus,
     Heartbeat,
@@ -180,6 +183,16 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
     ids["schedule"] = schedule.id
     ids["layer"] = ids["schedule_layer"] = schedule.layers[0].id
     ids["override"] = ids["schedule_override"] = override.id
+    step = EscalationStep(position=0, user_ids=[member.id], schedule_id=schedule.id, wait_minutes=10)
+    policy = EscalationPolicy(customer_id=home.id, name="Walk policy", steps=[step])
+    db.session.add(policy)
+    db.session.flush()
+    rule = EscalationRule(customer_id=home.id, policy_id=policy.id)
+    db.session.add(rule)
+    db.session.commit()
+    ids["policy"] = ids["escalation_policy"] = policy.id
+    ids["step"] = ids["escalation_step"] = step.id
+    ids["rule"] = ids["escalation_rule"] = rule.id
     ids["timeline_entry"] = ids["entry"] = entry.id
     return World(home=home, other=other, member=member, ids=ids)
 

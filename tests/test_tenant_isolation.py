@@ -44,6 +44,9 @@ from webapp.models import (
     ApiKey,
     Channel,
     ChatChannel,
+    EscalationPolicy,
+    EscalationRule,
+    EscalationStep,
     Heartbeat,
     Holiday,
     Incident,
@@ -267,6 +270,14 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
         ),
     }
     db.session.add_all(rows.values())
+    db.session.flush()
+    step = EscalationStep(position=0, user_ids=[op.id], wait_minutes=10)
+    rows["escalation_policy"] = EscalationPolicy(customer_id=customer.id, name=f"{mark} policy", steps=[step])
+    db.session.add(rows["escalation_policy"])
+    db.session.flush()
+    rows["escalation_step"] = step
+    rows["escalation_rule"] = EscalationRule(customer_id=customer.id, policy_id=rows["escalation_policy"].id)
+    db.session.add(rows["escalation_rule"])
     db.session.flush()
     phone = db.session.scalar(sa.select(PhoneNumber).where(PhoneNumber.user_id == op.id))
     phone.label = f"{mark} phone"
@@ -563,6 +574,9 @@ PARAM_KIND = {
     "template_id": "template",
     "holiday_id": "holiday",
     "heartbeat_id": "heartbeat",
+    "policy_id": "escalation_policy",
+    "step_id": "escalation_step",
+    "rule_id": "escalation_rule",
     "schedule_id": "schedule",
     "layer_id": "schedule_layer",
     "override_id": "schedule_override",
@@ -651,8 +665,13 @@ FOREIGN_FIELDS: dict[str, Callable[[World], list]] = {
     "users": lambda w: [w.op_b.id, w.admin.id],
     "event": lambda w: w.foreign("event"),
     "incident": lambda w: w.foreign("incident"),
+    "policy": lambda w: w.foreign("escalation_policy"),
+    "schedule": lambda w: w.foreign("schedule"),
 }
-ROW_NAMES = {"customer", "customers", "user", "users", "assignee", "event", "incident", "ticket", "endpoint", "key"}
+ROW_NAMES = {
+    *("customer", "customers", "user", "users", "assignee", "event", "incident", "ticket", "endpoint", "key"),
+    *("policy", "schedule"),
+}
 
 
 def _unused_template_pair(world: World) -> dict:
@@ -686,6 +705,9 @@ BASE_FORMS: dict[str, Callable[[World], dict]] = {
     "admin.template_override": lambda w: {},
     "admin.routing_preview": lambda w: {"event": w.of(A, "event")},
     "admin.incident_bulk": lambda w: {"action": "acknowledge"},
+    "admin.escalation_policy_create": lambda w: {"name": f"{A} policy 2", "repeat": "0"},
+    "admin.escalation_step_add": lambda w: {"everyone": "y"},
+    "admin.escalation_rule_create": lambda w: {"source": "generic"},
     "admin.schedule_create": lambda w: {"name": f"{A} rota 2", "time_zone": "UTC"},
     "admin.schedule_override_create": lambda w: {
         "starts_at": "2031-01-06T20:00",

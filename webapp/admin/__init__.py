@@ -18,6 +18,7 @@ from webapp.admin import (  # noqa: E402,F401
     customers,
     dashboard,
     deliveries,
+    escalation_policies,
     events,
     heartbeats,
     inbox,

@@ -144,7 +144,9 @@ def routing_preview():
             preview=result,
             rows=rows,
             customer_names=names,
-            event_rows=[(e, result.duplicates.get(id(e))) for e in result.events] if result else [],
+            event_rows=[(e, result.duplicates.get(id(e)), result.escalation.get(id(e))) for e in result.events]
+            if result
+            else [],
         ),
         status,
     )

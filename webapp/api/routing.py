@@ -56,6 +56,9 @@ def routing_preview():
         "events": [_event_json(event, result.duplicates.get(id(event))) for event in events],
         "decisions": [_decision_json(d, index[id(d.event)], now) for d in result.decisions],
         "summary": result.summary(),
+        "escalation": [
+            {"event": index[key], **plan.as_json()} for key, plan in result.escalation.items() if key in index
+        ],
     }
 
 
@@ -224,6 +227,19 @@ OPENAPI_SCHEMAS = {
             "events": {"type": "array", "items": {"type": "object"}},
             "decisions": {"type": "array", "items": {"$ref": "#/components/schemas/RoutingDecision"}},
             "summary": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "escalation": {
+                "type": "array",
+                "description": "for each event that would open an incident: its escalation policy, and which step "
+                "would reach whom, and when, if nobody acknowledges",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "event": {"type": "integer", "description": "its index in events"},
+                        "policy": {"type": "string"},
+                        "steps": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+            },
         },
     },
 }

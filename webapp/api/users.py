@@ -37,6 +37,7 @@ def user_explain(user_id: int):
         },
         "rules": answer["rules"],
         "channels": answer["channels"],
+        "escalation": answer["escalation"],
         "webhook": "outgoing webhooks go to endpoints, not to users: see the endpoint's delivery log",
     }
 
@@ -69,6 +70,16 @@ OPENAPI_SCHEMAS = {
             "event": {"type": "object"},
             "rules": {"type": ["string", "null"], "description": "the preference or role default that decided"},
             "channels": {"type": "array", "items": {"$ref": "#/components/schemas/ChannelExplanation"}},
+            "escalation": {
+                "type": ["object", "null"],
+                "description": "for an incident's event: its escalation policy's steps that reach this user, "
+                "when, and whether each was taken",
+                "properties": {
+                    "policy": {"type": "string"},
+                    "incident_id": {"type": "integer"},
+                    "steps": {"type": "array", "items": {"type": "object"}},
+                },
+            },
             "webhook": {"type": "string"},
         },
     },

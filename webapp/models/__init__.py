@@ -15,6 +15,7 @@ from webapp.models.base import (
 )
 from webapp.models.chat import ChatChannel
 from webapp.models.customer import Customer, SlaPolicy, SmtpConfig, user_customer
+from webapp.models.escalation import ROLE_SCOPES, EscalationPolicy, EscalationRule, EscalationStep
 from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification, dedup_identity
 from webapp.models.heartbeat import Heartbeat
 from webapp.models.incident import OPEN_STATES, Incident, IncidentEntry, open_key
@@ -69,6 +70,10 @@ __all__ = [
     "CHAT_CHANNELS",
     "DEFAULT_CHANNELS",
     "EVENT_KINDS",
+    "ROLE_SCOPES",
+    "EscalationPolicy",
+    "EscalationRule",
+    "EscalationStep",
     "EVENT_SOURCES",
     "EVENT_TYPES",
     "INCIDENT_KINDS",

@@ -54,6 +54,9 @@ class Incident(db.Model):
     resolved_via: Mapped[str | None] = mapped_column(sa.String(80))
     escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
     next_escalation_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The escalation policy it walks (chosen when it opens); escalation_level counts the steps taken after the
+    # first. NULL: the default policy.
+    policy_id: Mapped[int | None] = mapped_column(sa.ForeignKey("escalation_policy.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 

@@ -38,6 +38,7 @@ from webapp.models import (
 )
 from webapp.services import bulk
 from webapp.services.messages import templates
+from webapp.services.routing import policies
 from webapp.services.routing.recipients import NOTIFIED, Context, Person, notified_key
 from webapp.services.routing.rules import Rules
 from webapp.validation import mask_phone
@@ -92,12 +93,18 @@ class Decision:
         }
 
 
-def route(events: list[Event], *, now: datetime | None = None, audience: list[int] | None = None) -> list[Routed]:
+def route(
+    events: list[Event],
+    *,
+    now: datetime | None = None,
+    audience: list[int] | None = None,
+    channel: Channel | None = None,
+) -> list[Routed]:
     """Decide and record every (user, channel) pair for these new events, in bulk; never commit.
 
     Pending rows go to the outbox (delivered once the caller commits); web rows are already sent."""
     now = now or utcnow()
-    rows = [d.row(now) for d in plan(events, now=now, audience=audience) if d.record]
+    rows = [d.row(now) for d in plan(events, now=now, audience=audience, channel=channel) if d.record]
     if not rows:
         return []
     inserted = bulk.insert_returning(
@@ -120,13 +127,40 @@ def plan(
     now: datetime | None = None,
     audience: list[int] | None = None,
     only_users: list[int] | None = None,
+    channel: Channel | None = None,
 ) -> list[Decision]:
     """Every decision for these events, stored nowhere. `only_users`: decide for these users alone under the
-    normal rules, every channel included (the "why not?" answer)."""
+    normal rules, every channel included (the "why not?" answer). `channel`: that channel alone, whatever
+    the person's preferences (an escalation step that forces it).
+
+    An event that opens an incident reaches the first step of the incident's escalation policy: everyone
+    (the usual audience, the default policy's first step) or the step's users, on its channel if it forces one."""
     now = now or utcnow()
     if not events:
         return []
+    if audience is None and only_users is None and channel is None:
+        first = policies.first_steps(events, now=now)
+        if any(t.audience is not None or t.channel for t in first.values()):
+            groups: dict[tuple, list[Event]] = {}
+            for event in events:
+                step = first.get(id(event))
+                key = (step.audience, step.channel) if step is not None else (None, None)
+                groups.setdefault(key, []).append(event)
+            return [
+                d
+                for (people, forced), group in groups.items()
+                for d in _plan(group, now, list(people) if people is not None else None, None, _channel(forced))
+            ]
+    return _plan(events, now, audience, only_users, channel)
+
+
+def _channel(value: str | None) -> Channel | None:
+    return Channel(value) if value else None
+
+
+def _plan(events, now, audience, only_users, channel) -> list[Decision]:
     ctx = Context.load(events, now=now, audience=audience, only_users=only_users)
+    ctx.channel = channel
     decisions: list[Decision] = []
     for event in events:
         for person in ctx.candidates(event):
@@ -145,8 +179,11 @@ def _decide_user(ctx: Context, event: Event, person: Person, *, explain: bool) -
     role_channels = None if rules.explicit or resolved else rules.role_channels(event.event_type, event.severity)
     user_reason = _user_reason(ctx, event, person, rules)
     decisions = []
-    for channel in PERSONAL_CHANNELS:
+    forced = ctx.channel
+    for channel in (forced,) if forced is not None else PERSONAL_CHANNELS:
         base = Decision(event=event, person=person, channel=channel, status=S.SUPPRESSED, rules_source=rules.source)
+        if forced is not None:
+            base.rules_source = f"{rules.source}; the escalation step forces {channel.label}"
         if resolved:
             if (notified_key(event), channel, person.id) not in ctx.firing_notified:
                 if explain:
@@ -154,17 +191,19 @@ def _decide_user(ctx: Context, event: Event, person: Person, *, explain: bool) -
                         replace(base, reason="was not notified when this alert fired on this channel", record=False)
                     )
                 continue
-        elif not rules.explicit and (role_channels is None or channel not in role_channels):
+        elif forced is None and not rules.explicit and (role_channels is None or channel not in role_channels):
             if explain:
                 reason = user_reason or _outside_role_default(rules, event, channel)
                 decisions.append(replace(base, reason=reason, record=False))
             continue
-        elif not channel.on_by_default and channel not in rules.channels:  # asked for by few: stored when on
+        elif forced is None and not channel.on_by_default and channel not in rules.channels:  # asked for by few
             if explain:
                 reason = user_reason or f"{channel.label} is not turned on in {rules.source}"
                 decisions.append(replace(base, reason=reason, record=False))
             continue
-        reason = user_reason or _channel_reason(event, person, rules, channel, role_channels, resolved)
+        reason = user_reason or _channel_reason(
+            event, person, rules, channel, role_channels, resolved, forced=forced is not None
+        )
         if reason:
             decisions.append(replace(base, reason=reason))
             continue
@@ -211,11 +250,13 @@ def _user_reason(ctx: Context, event: Event, person: Person, rules: Rules) -> st
     return None
 
 
-def _channel_reason(event, person, rules, channel, role_channels, resolved) -> str | None:
+def _channel_reason(event, person, rules, channel, role_channels, resolved, *, forced=False) -> str | None:
+    """`forced` (a channel an escalation step forces): the preference's channel choice and minimum severity do
+    not apply, the address checks do."""
     name = channel.label
-    if rules.explicit and channel not in rules.channels:
+    if rules.explicit and channel not in rules.channels and not forced:
         return f"{name} is disabled in {rules.source}"
-    if not resolved:
+    if not resolved and not forced:
         minimum = rules.min_severity[channel] if rules.explicit else role_channels[channel]
         if event.severity.rank < minimum.rank:
             return (

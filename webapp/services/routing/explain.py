@@ -1,12 +1,13 @@
 """Why was (or was not) this user notified of this event, on every channel: the recorded row if there is one,
 else what the routing rules decide for that user now (decisions.plan with only_users). The answer of
-GET /api/v1/users/<id>/explain and of the incident page's "Why not notified?"."""
+GET /api/v1/users/<id>/explain and of the incident page's "Why not notified?"; for an incident's event, also
+which steps of its escalation policy reach that user, and when."""
 
 from __future__ import annotations
 
 from webapp.extensions import db
-from webapp.models import PERSONAL_CHANNELS, Event, Notification, User
-from webapp.services.routing import decisions
+from webapp.models import PERSONAL_CHANNELS, Event, Incident, Notification, User
+from webapp.services.routing import decisions, policies
 
 
 def for_user(event: Event, user: User) -> dict:
@@ -29,7 +30,35 @@ def for_user(event: Event, user: User) -> dict:
     for channel in PERSONAL_CHANNELS:
         row, decision = rows.get(str(channel)), decided.get(str(channel))
         channels.append(_channel_answer(str(channel), row, decision, digests.get(row.digest_id) if row else None))
-    return {"rules": next((d.rules_source for d in decided.values()), None), "channels": channels}
+    return {
+        "rules": next((d.rules_source for d in decided.values()), None),
+        "channels": channels,
+        "escalation": _escalation(event, user),
+    }
+
+
+def _escalation(event: Event, user: User) -> dict | None:
+    """For an incident's event: the steps of its escalation policy that reach this user, when, and whether each
+    was taken (None for an event outside any incident)."""
+    incident = db.session.get(Incident, event.incident_id) if event.incident_id else None
+    if incident is None:
+        return None
+    plan = policies.plan_of_incident(incident)
+    steps = []
+    for step in plan.steps:
+        if step.audience is not None and user.id not in step.audience:
+            continue
+        taken = step.level <= incident.escalation_level
+        answer = {k: v for k, v in step.as_json().items() if k not in ("reaches", "user_ids")}  # them alone
+        answer["taken"] = taken
+        answer["explanation"] = (
+            f"step {step.number} ({step.words}) {'reached' if taken else 'would reach'} "
+            f"{'them if routing picks them' if step.audience is None else 'them'} "
+            f"at {step.at:%Y-%m-%d %H:%M} UTC"
+            + ("" if taken or incident.state == "triggered" else f"; not taken: the incident is {incident.state}")
+        )
+        steps.append(answer)
+    return {"policy": plan.policy, "incident_id": incident.id, "steps": steps}
 
 
 def _channel_answer(channel: str, row: Notification | None, decision, digest: Notification | None) -> dict:

@@ -1,7 +1,8 @@
 """The routing dry run shared by POST /api/v1/routing/preview and the /routing/preview page.
 
 Builds unsaved Event objects from a webhook body (or a copy of a stored event) and asks
-`decisions.plan` who would hear about them; nothing is added to the session, nothing is sent."""
+`decisions.plan` who would hear about them, and the escalation policy which step would reach whom, and when, if
+nobody acknowledges; nothing is added to the session, nothing is sent."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import datetime
 from webapp.errors import InvalidPayload
 from webapp.extensions import db
 from webapp.models import Event, EventStatus, Incident, dedup_identity, open_key, user_customer
-from webapp.services.routing import decisions
+from webapp.services.routing import decisions, policies
 from webapp.sources import PARSERS
 
 COPIED = (
@@ -42,6 +43,8 @@ class Preview:
     decisions: list[decisions.Decision] = field(default_factory=list)
     # The customer's people whom routing would not even consider on any channel, each with why (not recorded).
     passed_over: list[decisions.Decision] = field(default_factory=list)
+    # id(event) -> the escalation plan of the incident it would open: which step reaches whom, and when.
+    escalation: dict[int, policies.Plan] = field(default_factory=dict)
 
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -128,7 +131,12 @@ def run(events: list[Event], *, now: datetime, check_duplicates: bool = True) ->
     fresh = [e for e in events if id(e) not in repeats]
     planned = [d for d in decisions.plan(fresh, now=now) if d.record]
     return Preview(
-        at=now, events=events, duplicates=repeats, decisions=planned, passed_over=_passed_over(fresh, planned, now)
+        at=now,
+        events=events,
+        duplicates=repeats,
+        decisions=planned,
+        passed_over=_passed_over(fresh, planned, now),
+        escalation=policies.plans_for(fresh, now=now),
     )
 
 

@@ -106,6 +106,7 @@ class Context:
                 self.prefs[(pref.user_id, pref.customer_id)] = pref
         self.templates = _load_templates(events, self.customer_ids)
         self.rendered: dict[tuple[int, Channel], tuple[str | None, str, str | None]] = {}
+        self.channel: Channel | None = None  # forced by an escalation step: that channel alone
         self.timing = digest.Timing.load(ids, prefs=self.prefs.values(), now=now, recent=recent)
         return self
 

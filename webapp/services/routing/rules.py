@@ -12,11 +12,13 @@ A role default records rows only for the channels it uses; an explicit preferenc
 that "why did I not get an SMS?" has its answer in the delivery log -- except a channel off by default (voice)
 that the preference does not turn on: nobody asks why no call came that they never asked for (the "why not?"
 answer still says it).
+
+Routing rules (`pick_policy`) choose the escalation policy an incident walks, by source, customer and severity.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,6 +29,8 @@ from webapp.models import (
     STORM_SMS_LIMIT,
     STORM_WINDOW_MINUTES,
     Channel,
+    EscalationRule,
+    Event,
     NotificationPreference,
     Role,
     Severity,
@@ -168,3 +172,19 @@ def pick(
     if pref is None:
         return role_default(role, user_timezone=user_timezone)
     return from_preference(pref, role=role, user_timezone=user_timezone, customer_name=customer_name)
+
+
+def pick_policy(rules: Sequence[EscalationRule], event: Event) -> int | None:
+    """The escalation policy of an event's incident: that of the first routing rule (in order) whose customer,
+    source and least severity all match (an empty criterion matches any); None: the default policy.
+
+    A customer's rule matches only that customer's events: a tenant's rules never route another's alerts."""
+    for rule in rules:
+        if rule.customer_id is not None and rule.customer_id != event.customer_id:
+            continue
+        if rule.source and rule.source != event.source:
+            continue
+        if rule.min_severity is not None and Severity(event.severity).rank < Severity(rule.min_severity).rank:
+            continue
+        return rule.policy_id
+    return None
