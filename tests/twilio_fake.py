@@ -52,6 +52,8 @@ class FakeTwilio:
         self.failing: tuple[int, dict] | None = None  # (error code, headers): every message refused while set
         self.per_sender_per_second: float | None = None  # Twilio's rate limit per sender, when set
         self.rate_limited = 0  # 429 answers given for going over that rate
+        self.in_flight = 0  # accepted messages whose answer is still being delayed (answer_delay)
+        self.max_in_flight = 0  # the most at once: how many calls a client had open together
         self._buckets: dict[str, tuple[float, float]] = {}  # sender -> (tokens, at time.monotonic())
         self._script: dict[str, deque[Scripted]] = defaultdict(deque)
         self._lock = threading.Lock()
@@ -87,6 +89,7 @@ class FakeTwilio:
             self.per_sender_per_second = None
             self.rate_limited = 0
             self._buckets.clear()
+            self.in_flight = self.max_in_flight = 0
 
     def _over_rate(self, sender: str) -> bool:
         """Take one token from the sender's bucket; True (counted) if it had none."""
@@ -172,7 +175,12 @@ class FakeTwilio:
                     fake.received.append({**form, "sid": sid})
                     fake.received_times.append(time.time())
                 if fake.answer_delay:
+                    with fake._lock:
+                        fake.in_flight += 1
+                        fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                     time.sleep(fake.answer_delay)  # accepted: a client killed now has sent the SMS
+                    with fake._lock:
+                        fake.in_flight -= 1
                 self._reply(
                     201,
                     {

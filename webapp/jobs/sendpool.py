@@ -55,7 +55,10 @@ class SendPool:
         futures = [self._submit(notification) for notification in notifications]
         if in_worker():
             return ["handed to the send pool"] * len(futures)
-        return [future.result() for future in futures]
+        outcomes = [future.result() for future in futures]
+        for notification in notifications:  # back to the caller's session, as a claim leaves them
+            db.session.add(notification)
+        return outcomes
 
     def _submit(self, notification: Notification) -> Future:
         self._slots.acquire()  # every slot busy: wait for one (the lease keeper renews this row meanwhile)
