@@ -4,7 +4,8 @@ A provider answers in 100-300 ms; sending one notification at a time, a worker w
 waiting. So a delivery job claims its rows (durably, as always: webapp.jobs.claims) and hands them to
 this pool, whose threads each send one row and write its outcome; the job returns at once and the
 worker takes the next job while the calls run. When every slot is busy, the next hand-over waits for
-one: at most DELIVERY_CONCURRENCY rows of a process are claimed and waiting or in flight.
+one: at most DELIVERY_CONCURRENCY rows of a process are claimed and waiting or in flight. Bulk work (the
+DELIVERIES lane) may hold at most three quarters of the slots, so a page always finds one soon.
 
 Every guarantee of the claim holds: the lease keeper renews a row's lease from its claim until its
 outcome is written; a lost database connection after the provider answered rewrites the outcome
@@ -25,10 +26,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import Flask, current_app
 
+from webapp import outbox
 from webapp.extensions import db
 from webapp.jobs import claims
 from webapp.models import Notification
-from webapp.queue import in_worker
+from webapp.queue import DELIVERIES, in_worker
 from webapp.services.delivery import attempts
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class SendPool:
         self.app = app
         self.size = max(1, size)
         self._slots = threading.BoundedSemaphore(self.size)
+        self._bulk_slots = threading.BoundedSemaphore(max(1, self.size - self.size // 4))
         self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="opsrelay-send")
         self._lock = threading.Condition()
         self._in_flight = 0
@@ -52,7 +55,8 @@ class SendPool:
         if len(notifications) == 1 and not in_worker():
             return [self._send_here(notifications[0])]
         claims.hand_over(notifications)
-        futures = [self._submit(notification) for notification in notifications]
+        bulk = outbox.current_lane() == DELIVERIES
+        futures = [self._submit(notification, bulk=bulk) for notification in notifications]
         if in_worker():
             return ["handed to the send pool"] * len(futures)
         outcomes = [future.result() for future in futures]
@@ -60,18 +64,20 @@ class SendPool:
             db.session.add(notification)
         return outcomes
 
-    def _submit(self, notification: Notification) -> Future:
+    def _submit(self, notification: Notification, *, bulk: bool) -> Future:
+        if bulk:
+            self._bulk_slots.acquire()
         self._slots.acquire()  # every slot busy: wait for one (the lease keeper renews this row meanwhile)
         with self._lock:
             self._in_flight += 1
         context = contextvars.copy_context()  # the job's request id and job id, for the log lines
         try:
-            return self._executor.submit(context.run, self._run, notification)
+            return self._executor.submit(context.run, self._run, notification, bulk)
         except BaseException:
-            self._done()
+            self._done(bulk)
             raise
 
-    def _run(self, notification: Notification) -> str:
+    def _run(self, notification: Notification, bulk: bool) -> str:
         try:
             with self.app.app_context():
                 try:
@@ -83,7 +89,7 @@ class SendPool:
             log.exception("notification %s: the send pool's thread failed", notification.id)
             return "error"
         finally:
-            self._done()
+            self._done(bulk)
 
     @staticmethod
     def _send_here(notification: Notification) -> str:
@@ -96,8 +102,10 @@ class SendPool:
         claims.finish(notification)  # the commit hands a retry to the queue (outbox)
         return f"retry at {retry_at.isoformat()}" if retry_at is not None else outcome
 
-    def _done(self) -> None:
+    def _done(self, bulk: bool) -> None:
         self._slots.release()
+        if bulk:
+            self._bulk_slots.release()
         with self._lock:
             self._in_flight -= 1
             self.finished += 1
