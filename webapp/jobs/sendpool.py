@@ -56,7 +56,14 @@ class SendPool:
             return [self._send_here(notifications[0])]
         claims.hand_over(notifications)
         bulk = outbox.current_lane() == DELIVERIES
-        futures = [self._submit(notification, bulk=bulk) for notification in notifications]
+        futures = []
+        try:
+            for notification in notifications:
+                futures.append(self._submit(notification, bulk=bulk))
+        except BaseException:  # not handed over (the process is ending): their leases lapse, the sweep sends them
+            for notification in notifications[len(futures) :]:
+                keeper.drop(notification.id)
+            raise
         if in_worker():
             return ["handed to the send pool"] * len(futures)
         outcomes = [future.result() for future in futures]
