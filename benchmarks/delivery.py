@@ -1,7 +1,8 @@
 """Delivery throughput against the queue's own cost.
 
-Queues 2,000 SMS notifications and drains them with real RQ workers (the app's AppWorker class)
-through the twilio client to a loopback Twilio-like server, on PostgreSQL and Redis; in the same run
+Queues 2,000 SMS notifications (in one transaction: the outbox hands them in batches) and drains them
+with real RQ workers (the app's AppWorker class) through the twilio client to a loopback Twilio-like
+server, on PostgreSQL and Redis; in the same run
 drains 2,000 no-op RQ jobs with the same worker class and number of workers. Prints both rates and
 ends with `ratio: <deliveries per second / no-op jobs per second>`: the cost of a delivery should be
 the provider call, not our bookkeeping.
@@ -218,7 +219,7 @@ def main() -> int:
         cleanup(app)
         sent_to_twilio = len(twilio.stop().received)
 
-    if noop_ok != args.count or delivered_ok != args.count or statuses != {NotificationStatus.SENT: args.count}:
+    if noop_ok != args.count or delivered_failed or statuses != {NotificationStatus.SENT: args.count}:
         print(
             f"incomplete run: noop ok={noop_ok} failed={noop_failed}; deliveries ok={delivered_ok} "
             f"failed={delivered_failed}; rows {statuses}",
@@ -233,7 +234,9 @@ def main() -> int:
     print(f"no-op jobs:  {args.count} in {noop_seconds:.2f}s = {noop_rate:.0f}/s")
     print(
         f"deliveries:  {args.count} SMS in {delivery_seconds:.2f}s = {delivery_rate:.0f}/s "
-        f"(twilio client -> loopback Twilio in its own process)"
+        f"(twilio client -> loopback Twilio in its own process; {delivered_ok} jobs: the outbox hands the rows of "
+        f"one transaction in batches of {outbox.BATCH}, each claimed in one statement and sent through the "
+        f"worker's send pool)"
     )
     provider_rate = provider_count / provider_seconds
     print(

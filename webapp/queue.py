@@ -43,6 +43,7 @@ PAGES = "pages"
 PERIODIC = "periodic"
 QUEUE_NAMES = (PERIODIC, PAGES, DELIVERIES)  # in the order a worker serves them
 DELIVER_JOB = "webapp.jobs.deliver"  # by path: the jobs import the services, which hand work to this queue
+DELIVER_BATCH_JOB = "webapp.jobs.deliver_batch"  # several rows of one transaction: one claim, one job
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ A provider answers in 100-300 ms; sending one notification at a time, a worker w
 waiting. So a delivery job claims its rows (durably, as always: webapp.jobs.claims) and hands them to
 this pool, whose threads each send one row and write its outcome; the job returns at once and the
 worker takes the next job while the calls run. When every slot is busy, the next hand-over waits for
-one: at most DELIVERY_CONCURRENCY rows of a process are claimed and waiting or in flight. Bulk work (the
-DELIVERIES lane) may hold at most three quarters of the slots, so a page always finds one soon.
+one: at most DELIVERY_CONCURRENCY rows of a process are claimed and waiting or in flight. Pages come first:
+bulk work (the DELIVERIES lane) may hold at most three quarters of the slots, so a page always finds one
+soon, and a bulk row waits to start while a page of its process is in flight.
 
 Every guarantee of the claim holds: the lease keeper renews a row's lease from its claim until its
 outcome is written; a lost database connection after the provider answered rewrites the outcome
@@ -45,6 +46,7 @@ class SendPool:
         self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="opsrelay-send")
         self._lock = threading.Condition()
         self._in_flight = 0
+        self._pages_in_flight = 0
         self.finished = 0  # rows whose send ended (any outcome), for drain()
 
     def send(self, notifications: list[Notification]) -> list[str]:
@@ -73,10 +75,13 @@ class SendPool:
 
     def _submit(self, notification: Notification, *, bulk: bool) -> Future:
         if bulk:
+            with self._lock:
+                self._lock.wait_for(lambda: self._pages_in_flight == 0)
             self._bulk_slots.acquire()
         self._slots.acquire()  # every slot busy: wait for one (the lease keeper renews this row meanwhile)
         with self._lock:
             self._in_flight += 1
+            self._pages_in_flight += 0 if bulk else 1
         context = contextvars.copy_context()  # the job's request id and job id, for the log lines
         try:
             return self._executor.submit(context.run, self._run, notification, bulk)
@@ -115,6 +120,7 @@ class SendPool:
             self._bulk_slots.release()
         with self._lock:
             self._in_flight -= 1
+            self._pages_in_flight -= 0 if bulk else 1
             self.finished += 1
             self._lock.notify_all()
 
