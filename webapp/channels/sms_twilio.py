@@ -95,6 +95,11 @@ class TwilioSms:
             found = self._local.client = (client, http)
         return found
 
+    @property
+    def client(self) -> Client:
+        """This thread's twilio client (the voice channel places calls with it)."""
+        return self._client()[0]
+
     def send(self, *, to: str, body: str, status_callback: str | None = None) -> SendResult:
         options = {"to": to, "body": body}
         if self.messaging_service_sid:
@@ -114,7 +119,9 @@ class TwilioSms:
             raise TransientError(f"could not reach Twilio: {type(exc).__name__}", code="network") from None
         return SendResult(provider_id=message.sid)
 
-    def _classify(self, exc: TwilioRestException, headers: dict) -> Exception:
+    def _classify(self, exc: TwilioRestException, headers: dict | None = None) -> Exception:
+        """Permanent or transient (with Retry-After from `headers`, else this thread's last response)."""
+        headers = self._client()[1].last_headers if headers is None else headers
         code = exc.code
         message = f"Twilio {exc.status}" + (f" error {code}" if code else "") + f": {exc.msg}"
         if code in PERMANENT_CODES:
