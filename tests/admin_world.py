@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time, timedelta
 
 import sqlalchemy as sa
 from flask import g
@@ -25,6 +25,10 @@ from webapp.models import (
     NotificationStatus,
     PhoneNumber,
     Priority,
+    Rotation,
+    Schedule,
+    ScheduleLayer,
+    ScheduleOverride,
     Severity,
     SlaPolicy,
     SmtpConfig,
@@ -146,6 +150,31 @@ def build_world(*, home: Customer, make_customer, make_user, make_ticket) -> Wor
     db.session.add(heartbeat)
     db.session.commit()
     ids["heartbeat"] = heartbeat.id
+    schedule = Schedule(customer_id=home.id, name="Walk rota", time_zone="Europe/Paris")
+    schedule.layers.append(
+        ScheduleLayer(
+            name="walk layer",
+            rotation=Rotation.WEEKLY,
+            rotation_hours=168,
+            handoff_time=time(9, 0),
+            starts_on=date(2026, 1, 5),
+            member_ids=[member.id],
+            restrictions=[],
+        )
+    )
+    db.session.add(schedule)
+    db.session.flush()
+    override = ScheduleOverride(
+        schedule_id=schedule.id,
+        user_id=member.id,
+        starts_at=utcnow() + timedelta(days=1),
+        ends_at=utcnow() + timedelta(days=2),
+    )
+    db.session.add(override)
+    db.session.commit()
+    ids["schedule"] = schedule.id
+    ids["layer"] = ids["schedule_layer"] = schedule.layers[0].id
+    ids["override"] = ids["schedule_override"] = override.id
     ids["timeline_entry"] = ids["entry"] = entry.id
     return World(home=home, other=other, member=member, ids=ids)
 

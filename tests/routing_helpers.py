@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from datetime import UTC, datetime
 
 from webapp.extensions import db
-from webapp.models import Event, EventStatus, Notification, NotificationPreference, Severity
+from webapp.models import Event, EventStatus, Notification, NotificationPreference, NotificationStatus, Severity
 from webapp.services.events import ingest
 from webapp.sources.normalised import NormalisedEvent
 
@@ -47,6 +48,12 @@ def fire(*, now: datetime = T0, **fields) -> Event:
     result = ingest.ingest([item(**fields)], now=now)
     db.session.commit()
     return result.events[0]
+
+
+def decided(event_ids: list[int]) -> dict[str, int]:
+    """What routing decided for these events, by status ("queued": waiting for its delivery job)."""
+    statuses = db.session.scalars(db.select(Notification.status).where(Notification.event_id.in_(event_ids)))
+    return dict(Counter("queued" if s == NotificationStatus.PENDING else str(s) for s in statuses))
 
 
 def prefer(user, customer=None, **fields) -> NotificationPreference:

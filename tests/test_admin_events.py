@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import load_fixture
+from tests.conftest import load_fixture, run_routing_jobs
 from tests.routing_helpers import fire
 from webapp.extensions import db
 from webapp.models import Channel, Event, Notification, utcnow
@@ -18,6 +18,7 @@ def alert(client) -> Event:
         content_type="application/json",
     )
     assert answer.status_code == 200, answer.text
+    run_routing_jobs(client.application)  # the webhook's routing job, as a worker runs it right after
     return db.session.get(Event, answer.json["event_ids"][0])
 
 

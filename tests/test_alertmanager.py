@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import load_fixture
-from tests.routing_helpers import prefer
+from tests.routing_helpers import decided, prefer
 from webapp.extensions import db
 from webapp.models import Event, Incident, Notification, NotificationStatus, PhoneNumber, utcnow
 from webapp.queue import get_queue
@@ -36,7 +36,7 @@ def base36(number: int) -> str:
     return (base36(number // 36) if number >= 36 else "") + digits[number % 36]
 
 
-def test_firing_critical_alert_sends_the_system_alert_sms_to_each_admin(client, make_user, drain, twilio):
+def test_firing_critical_alert_sends_the_system_alert_sms_to_each_admin(client, make_user, route, drain, twilio):
     alice = make_user("admin", phone="+14155550101")
     bob = make_user("admin", phone="+14155550102")
     make_user("operator", phone="+14155550103")  # not an admin: not paged
@@ -45,7 +45,9 @@ def test_firing_critical_alert_sends_the_system_alert_sms_to_each_admin(client, 
     response = post(client, load_fixture("webhooks/alertmanager_firing.json"))
     assert response.status_code == 200
     assert response.json["new_events"] == 1
-    assert response.json["notifications"] == {"queued": 2}
+    assert response.json["routing"] == "queued"  # who is paged: decided by the routing job, right after
+    route()
+    assert decided(response.json["event_ids"]) == {"queued": 2}
 
     drain()
 
@@ -84,12 +86,13 @@ def test_seed_curl_example_without_fingerprint_or_start_time_is_accepted(client,
     ]
 
 
-def test_resolved_and_non_critical_alerts_are_recorded_but_page_nobody(client, make_user, drain, twilio):
+def test_resolved_and_non_critical_alerts_are_recorded_but_page_nobody(client, make_user, route, drain, twilio):
     make_user("admin", phone="+14155550101")
     response = post(client, load_fixture("webhooks/alertmanager_mixed.json"))
     assert response.status_code == 200
     assert response.json["new_events"] == 3
-    assert response.json["notifications"] == {"queued": 1}  # only the firing critical ApiDown
+    route()
+    assert decided(response.json["event_ids"]) == {"queued": 1}  # only the firing critical ApiDown
     drain()
     assert len(twilio.received) == 1
     assert "ApiDown" in twilio.received[0]["Body"] and "api-2:8080" in twilio.received[0]["Body"]
@@ -111,7 +114,7 @@ def test_redelivered_payload_notifies_nobody_twice(client, make_user, drain, twi
     assert first.json["new_events"] == 1
     assert second.status_code == 200
     assert second.json["new_events"] == 0 and second.json["duplicates"] == 1
-    assert second.json["notifications"] == {}
+    assert second.json["routing"] == "none"  # nothing new: no routing job
     assert len(twilio.received) == 1
     assert counts() == (1, 1)
 
@@ -150,7 +153,9 @@ def test_a_second_firing_while_the_incident_is_open_is_a_resend_not_a_page(clien
     assert incident.resend_count == 1 and incident.state == "triggered"
 
 
-def test_admin_without_phone_or_opted_out_gets_a_suppressed_notification_with_reason(client, make_user, drain, twilio):
+def test_admin_without_phone_or_opted_out_gets_a_suppressed_notification_with_reason(
+    client, make_user, route, drain, twilio
+):
     no_phone = make_user("admin")
     opted_out = make_user("admin", phone="+14155550109")
     number = db.session.scalars(db.select(PhoneNumber).where(PhoneNumber.user_id == opted_out.id)).one()
@@ -159,7 +164,8 @@ def test_admin_without_phone_or_opted_out_gets_a_suppressed_notification_with_re
     paged = make_user("admin", phone="+14155550101")
 
     response = post(client, load_fixture("webhooks/alertmanager_firing.json"))
-    assert response.json["notifications"] == {"queued": 1, "suppressed": 2}
+    route()
+    assert decided(response.json["event_ids"]) == {"queued": 1, "suppressed": 2}
     drain()
 
     by_user = {n.user_id: n for n in db.session.scalars(db.select(Notification))}
@@ -329,9 +335,10 @@ def test_concurrent_redeliveries_store_one_event_and_page_once(app, make_user, d
     assert len(twilio.received) == 1
 
 
-def test_dashboard_lists_the_open_incidents(client, login_as):
+def test_dashboard_lists_the_open_incidents(client, login_as, route):
     login_as("viewer")
     post(client, load_fixture("webhooks/alertmanager_mixed.json"))  # ApiDown on api-3 is already resolved
+    route()
     page = client.get("/").text
     firing_section = page.split('id="open-incidents"')[1].split("</section>")[0]
     assert "ApiDown" in firing_section and "HighLatency" in firing_section
@@ -340,64 +347,76 @@ def test_dashboard_lists_the_open_incidents(client, login_as):
     resolved = json.loads(load_fixture("webhooks/alertmanager_mixed.json"))
     resolved["alerts"] = [dict(resolved["alerts"][1], status="resolved", endsAt="2026-11-26T04:00:00Z")]
     post(client, resolved)
+    route()
     firing_section = client.get("/").text.split('id="open-incidents"')[1].split("</section>")[0]
     assert "HighLatency" not in firing_section and "ApiDown" in firing_section
 
 
-def statements_for_one_alert(client, fingerprint: str) -> int:
+class Statements:
+    """The SQL statements and commits the app sends while in this block (a SQLAlchemy event listener)."""
+
+    def __enter__(self):
+        self.statements, self.commits = [], 0
+        sa.event.listen(db.engine, "before_cursor_execute", self._statement)
+        sa.event.listen(db.engine, "commit", self._commit)
+        return self
+
+    def __exit__(self, *_exc):
+        sa.event.remove(db.engine, "before_cursor_execute", self._statement)
+        sa.event.remove(db.engine, "commit", self._commit)
+
+    def _statement(self, _conn, _cursor, text, *_args):
+        self.statements.append(text.split()[0].upper())
+
+    def _commit(self, _conn):
+        self.commits += 1
+
+
+def statements_for_one_alert(client, route, fingerprint: str) -> tuple[list[str], list[str]]:
+    """The statements of the webhook request, then those of its routing job."""
     payload = json.loads(load_fixture("webhooks/alertmanager_firing.json"))
     payload["alerts"][0]["fingerprint"] = fingerprint
-    seen = []
-
-    def count(*_args):
-        seen.append(1)
-
-    sa.event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with Statements() as request:
         assert post(client, payload).status_code == 200
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
-    return len(seen)
+    with Statements() as job:
+        assert route() == 1
+    return request.statements, job.statements
 
 
-def test_paging_more_admins_runs_no_more_queries(client, make_user):
-    for i in range(3):
-        make_user("admin", phone=f"+1415555010{i}")
-    few = statements_for_one_alert(client, "f-few")
-    for i in range(27):
+def test_paging_more_admins_runs_no_more_queries(client, make_user, route):
+    """Issue 19: the request's statements do not grow with the people to page (1 admin, then 30), nor do
+    its routing job's."""
+    make_user("admin", phone="+14155550100")
+    one_request, one_job = statements_for_one_alert(client, route, "f-one")
+    for i in range(29):
         make_user("admin", phone=f"+141555502{i:02d}")
-    many = statements_for_one_alert(client, "f-many")
-    assert many == few
+    many_request, many_job = statements_for_one_alert(client, route, "f-many")
+    assert many_request == one_request == ["INSERT"]  # the event, deduplicated by the database
+    assert many_job == one_job
+    assert db.session.scalar(db.select(db.func.count(Notification.id))) == 1 + 30
 
 
-def test_an_alert_is_one_transaction_then_one_queue_push_per_notification(app, client, make_user):
-    """Answering an alert is one transaction and a few queue pushes, not a page of queries (issue 7's
-    benchmark): the event comes back whole from its INSERT, so does its incident, the decisions read users
-    with their phones, preferences and templates, the notifications are one INSERT, and handing them over
-    writes nothing."""
+def test_an_alert_is_one_insert_and_commit_then_one_routing_job(app, client, make_user, route):
+    """Answering an alert costs one durable write (issue 19's ingest benchmark): the event's INSERT and its
+    commit, and one routing job handed over after it. The job is one transaction: it claims the event, opens
+    its incident (coming back whole from its INSERT) with its "triggered" entry, reads people with their
+    phones, preferences and templates, inserts the notifications in one statement, and hands them over."""
     for i in range(3):
         make_user("admin", phone=f"+1415555010{i}")
-    statements, commits = [], []
-
-    def statement(_conn, _cursor, text, *_args):
-        statements.append(text.split()[0].upper())
-
-    def commit(_conn):
-        commits.append(1)
-
-    sa.event.listen(db.engine, "before_cursor_execute", statement)
-    sa.event.listen(db.engine, "commit", commit)
-    try:
+    with Statements() as request:
         response = post(client, load_fixture("webhooks/alertmanager_firing.json"))
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", statement)
-        sa.event.remove(db.engine, "commit", commit)
-    assert response.status_code == 200 and response.json["notifications"] == {"queued": 3}
-    assert len(commits) == 1  # event and notifications together; no second "queued" transaction
-    # event, its incident, the incident's "triggered" entry, notifications; the event's link to its incident
-    assert statements.count("INSERT") == 4 and statements.count("UPDATE") == 1, statements
-    # + open incidents, people+phones, preferences, templates, endpoints: a fixed number, whatever the users
-    assert len(statements) <= 10, statements
+    assert response.status_code == 200 and response.json["routing"] == "queued"
+    assert request.statements == ["INSERT"] and request.commits == 1
+    pages = get_queue(app).queues["pages"]
+    assert [job.func_name for job in pages.get_jobs()] == ["webapp.jobs.route_events"]  # one job per request
+    assert db.session.scalars(db.select(Notification)).all() == []  # nobody decided yet
+
+    with Statements() as job:
+        assert route() == 1
+    assert job.commits == 1  # claim, incident and notifications together
+    # the claim (UPDATE ... RETURNING), the incident, its entry, the notifications; the event's incident link
+    assert job.statements.count("INSERT") == 3 and job.statements.count("UPDATE") == 2, job.statements
+    assert len(job.statements) <= 11, job.statements  # + open incidents, people, preferences, templates, endpoints
     rows = db.session.scalars(db.select(Notification)).all()
     assert [n.status for n in rows] == [NotificationStatus.PENDING] * 3  # a worker claims them from pending
-    assert get_queue(app).queues["pages"].count == 3  # critical SMS: on the page lane (issue 19)
+    assert pages.count == 3  # critical SMS: on the page lane (issue 19)

@@ -86,7 +86,7 @@ def test_a_read_key_writes_nothing(client, key, method, path):
 # --- events ------------------------------------------------------------------------------------
 
 
-def test_event_create_list_and_detail_with_notifications(client, key, customer, make_user):
+def test_event_create_list_and_detail_with_notifications(client, key, customer, make_user, route):
     make_user(Role.ADMIN, phone="+14155550101")
     headers = key("write", customer=customer)
     created = client.post(
@@ -95,9 +95,11 @@ def test_event_create_list_and_detail_with_notifications(client, key, customer, 
         headers=headers,
     )
     assert created.status_code == 201, created.json
+    assert created.json["routing"] == "queued"  # who is notified: the routing job decides right after
     event_id = created.json["event_ids"][0]
     again = client.post("/api/v1/events", json={"title": "Core switch down", "dedup_key": "sw-1"}, headers=headers)
     assert again.status_code == 200 and again.json["duplicates"] == 1
+    route()
     listed = client.get("/api/v1/events", headers=headers).json
     assert [e["id"] for e in listed["items"]] == [event_id]
     detail = client.get(f"/api/v1/events/{event_id}", headers=headers).json

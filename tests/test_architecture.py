@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent / "webapp"
 
 # Lowest first. A module may import modules of its own layer or of lower ones, never of a higher one.
 LAYERS = [
-    {"config", "extensions", "logs", "metrics", "pool", "egress", "pricing"},
+    {"config", "extensions", "logs", "metrics", "pool", "egress", "pricing", "ip_allowlist"},
     {"models", "errors", "validation", "inputs", "security", "fields"},
     {"channels", "sources", "queue", "tenancy", "outbox", "paging"},
     {"services"},
@@ -30,6 +30,7 @@ LAYERS = [
 SERVICE_LAYERS = [
     {"services"},
     {"people", "integrations", "messages"},
+    {"oncall"},  # who is on call: routing and escalation ask it
     {"routing"},
     {"events"},
     {"tickets", "monitoring"},

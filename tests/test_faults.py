@@ -28,6 +28,7 @@ from webapp.extensions import db
 from webapp.models import (
     Channel,
     Customer,
+    Event,
     Notification,
     NotificationPreference,
     NotificationStatus,
@@ -189,6 +190,25 @@ def test_redis_stopped_during_a_burst_everything_is_delivered_once_without_a_hum
     assert len(twilio.received) == expected and duplicates(twilio) == []
     assert len(group.alive()) == 2, group.logs()  # both workers outlived the outage
     assert healed < 4 * SWEEP + 10, healed
+
+
+def test_an_alert_accepted_while_redis_is_down_is_routed_once_it_is_back(fault_app, workers, redis_server, twilio):
+    """Issue 19: the webhook commits its event while the queue is down, so its routing job cannot be handed
+    over; the event waits unrouted, and when Redis comes back (empty) the recovery sweep hands it to the
+    routing job: both admins are paged, once."""
+    add_admins(2)
+    client = fault_app.test_client()
+    group = workers(1)
+    assert wait_for(lambda: get_queue(fault_app).connection.exists("opsrelay:scheduler:lock"), 30)
+    redis_server.stop()
+    assert post_alerts(client, [1], tag="Outage") == [200]
+    event = db.session.scalars(db.select(Event)).one()
+    assert event.routed_at is None and notifications() == []  # stored; nobody decided yet
+    redis_server.start()
+    assert wait_for(all_settled(2), 60), (Counter(n.status for n in notifications()), group.logs())
+    assert sorted(m["To"] for m in twilio.received) == sorted(PHONES) and duplicates(twilio) == []
+    db.session.expire_all()
+    assert db.session.get(Event, event.id).routed_at is not None
 
 
 def test_a_worker_killed_mid_send_is_resent_within_the_lease_marked_with_both_attempts(fault_app, workers, twilio):

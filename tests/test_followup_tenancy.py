@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from tests.test_webhooks_pagerduty import SECRET, payload, post
 from webapp.extensions import db
-from webapp.models import Ticket, TicketStatus
+from webapp.models import Event, Ticket, TicketStatus
 from webapp.services.integrations import webhook_sources
 
 OTHER_SECRET = "globex-pagerduty-secret-42"
 
 
-def test_another_customers_pagerduty_source_cannot_touch_the_incidents_ticket(client, customer, make_customer):
+def test_another_customers_pagerduty_source_cannot_touch_the_incidents_ticket(client, customer, make_customer, route):
     webhook_sources.create(name="pd-acme", kind="pagerduty", customer=customer, secret=SECRET, create_tickets=True)
     globex = make_customer("Globex")
     webhook_sources.create(
@@ -19,14 +19,17 @@ def test_another_customers_pagerduty_source_cannot_touch_the_incidents_ticket(cl
     )
     db.session.commit()
     opened = post(client, payload(), SECRET)
-    assert opened.status_code == 200 and opened.json["tickets"] == ["OPS-1"]
+    assert opened.status_code == 200 and route() == 1  # the routing job opens the ticket
     ticket = db.session.scalars(db.select(Ticket).where(Ticket.customer_id == customer.id)).one()
+    assert ticket.key == "OPS-1"
     timeline = [(entry.kind, entry.body) for entry in ticket.timeline]
 
     for kind in ("incident.acknowledged", "incident.priority_updated", "incident.resolved"):
         answer = post(client, payload(kind, event_id=f"globex-{kind}", priority={"summary": "P5"}), OTHER_SECRET)
         assert answer.status_code == 200, answer.json
-        assert answer.json["source"] == "pd-globex" and answer.json["tickets"] == []
+        assert answer.json["source"] == "pd-globex" and route() == 1
+        [event] = db.session.scalars(db.select(Event).where(Event.id.in_(answer.json["event_ids"])))
+        assert event.ticket_id is None  # no ticket touched
 
     db.session.expire_all()
     ticket = db.session.scalars(db.select(Ticket).where(Ticket.customer_id == customer.id)).one()

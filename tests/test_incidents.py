@@ -11,7 +11,7 @@ import pytest
 
 from tests import test_webhooks_generic as generic_hook
 from tests import test_webhooks_pagerduty as pd
-from tests.conftest import PASSWORD, load_fixture
+from tests.conftest import PASSWORD, load_fixture, run_routing_jobs
 from tests.test_sla_escalation import sms_reply
 from webapp.extensions import db
 from webapp.models import (
@@ -40,8 +40,10 @@ AM_AUTH = {"Authorization": "Bearer test-alert-token"}
 
 
 def alertmanager(client, body: dict):
+    """Post to the webhook, then let its routing job run (incidents, pages), as a worker does right after."""
     response = client.post(AM_URL, data=json.dumps(body), headers=AM_AUTH, content_type="application/json")
     assert response.status_code in (200, 201), response.text
+    run_routing_jobs(client.application)
     return response.json
 
 
@@ -232,10 +234,11 @@ def test_ack_of_the_linked_ticket_through_the_api(client, paged):
     assert_stopped(incident, bob)
 
 
-def test_ack_by_the_senders_own_resolution(client, paged):
+def test_ack_by_the_senders_own_resolution(client, paged, route):
     incident, alice, bob = paged
     report = {**generic_hook.JOB, "severity": "critical", "dedup_key": "backup-2026-12-01", "status": "resolved"}
     assert generic_hook.post(client, report).status_code in (200, 201)
+    route()
     db.session.expire_all()
     assert db.session.get(Ticket, incident.ticket_id).status == TicketStatus.RESOLVED  # follows its incident
     incident = db.session.get(Incident, incident.id)
@@ -270,7 +273,7 @@ def test_outgoing_webhooks_say_incident_triggered_acknowledged_resolved(client, 
     assert (acked["state"], acked["acknowledged_by"], acked["acknowledged_via"]) == ("acknowledged", "Alice", "web")
 
 
-def test_successful_jobs_open_no_incident_and_no_ticket(client, customer, app):
+def test_successful_jobs_open_no_incident_and_no_ticket(client, customer, app, route):
     webhook_sources.create(
         name="automation", kind="generic", customer=customer, secret=generic_hook.SECRET, create_tickets=True
     )
@@ -278,6 +281,7 @@ def test_successful_jobs_open_no_incident_and_no_ticket(client, customer, app):
     report = copy.deepcopy(generic_hook.JOB) | {"event_type": "job_success", "create_ticket": True}
     response = generic_hook.post(client, report)
     assert response.status_code in (200, 201), response.text
+    assert route() == 1  # routed, tickets follow-up included
     assert db.session.scalar(db.select(db.func.count(Incident.id))) == 0
     assert db.session.scalar(db.select(db.func.count(Ticket.id))) == 0
 

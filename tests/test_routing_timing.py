@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from tests.conftest import load_fixture
-from tests.routing_helpers import T0, fire, item, prefer, rows
+from tests.routing_helpers import T0, decided, fire, item, prefer, rows
 from webapp import jobs, outbox
 from webapp.extensions import db
 from webapp.models import Incident, IncidentState, Notification, NotificationStatus, Severity
@@ -172,7 +172,7 @@ def test_release_job_is_a_periodic_job_and_runs_twice_safely(app, make_user, cus
     assert jobs.release_held_notifications() == 0
 
 
-def test_alertmanager_storm_through_the_webhook_is_aggregated(client, make_user, customer, drain, twilio):
+def test_alertmanager_storm_through_the_webhook_is_aggregated(client, make_user, customer, route, drain, twilio):
     admin = make_user("admin", phone="+14155550101")
     prefer(admin, enable_aggregation=True, enabled_channels=["sms"])
     payload = json.loads(load_fixture("webhooks/alertmanager_firing.json"))
@@ -183,7 +183,8 @@ def test_alertmanager_storm_through_the_webhook_is_aggregated(client, make_user,
     response = client.post(
         "/api/v1/webhooks/alertmanager", json=payload, headers={"Authorization": "Bearer test-alert-token"}
     )
-    assert response.json["notifications"] == {"deferred": 50, "suppressed": 100}  # web, email: disabled
+    assert response.json["routing"] == "queued" and route() == 1  # one routing job for the 50 alerts
+    assert decided(response.json["event_ids"]) == {"deferred": 50, "suppressed": 100}  # web, email: disabled
     release(datetime.now(UTC) + timedelta(minutes=3))
     drain()
     assert len(twilio.received) == 1

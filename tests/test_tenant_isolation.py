@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from html.parser import HTMLParser
 from itertools import product
 from urllib.parse import urljoin, urlsplit
@@ -51,6 +52,10 @@ from webapp.models import (
     PhoneNumber,
     Priority,
     Role,
+    Rotation,
+    Schedule,
+    ScheduleLayer,
+    ScheduleOverride,
     Severity,
     SlaPolicy,
     SmtpConfig,
@@ -261,6 +266,37 @@ def _customer_rows(world: World, mark: str, customer, op: User, viewer: User) ->
     world.ids.update({(mark, kind): row.id for kind, row in rows.items()})
     world.ids.update({(mark, "customer"): customer.id, (mark, "user"): op.id, (mark, "phone"): phone.id})
     world.ids[(mark, "heartbeat_name")] = rows["heartbeat"].name
+    _schedule_rows(world, mark, customer.id, op)
+
+
+def _schedule_rows(world: World, mark: str, customer_id: int | None, person: User) -> None:
+    """An on-call schedule (its name carries the mark), a layer of `person` and an override by them."""
+    schedule = Schedule(customer_id=customer_id, name=f"{mark} rota", time_zone="Europe/Paris")
+    db.session.add(schedule)
+    db.session.flush()
+    layer = ScheduleLayer(
+        schedule_id=schedule.id,
+        name=f"{mark} layer",
+        rotation=Rotation.WEEKLY,
+        rotation_hours=168,
+        handoff_time=time(9, 0),
+        starts_on=date(2026, 1, 5),
+        member_ids=[person.id],
+        restrictions=[],
+    )
+    now = utcnow()
+    override = ScheduleOverride(
+        schedule_id=schedule.id,
+        user_id=person.id,
+        starts_at=now + timedelta(days=400),
+        ends_at=now + timedelta(days=401),
+        note=f"{mark} override",
+    )
+    db.session.add_all([layer, override])
+    db.session.flush()
+    world.ids.update(
+        {(mark, "schedule"): schedule.id, (mark, "schedule_layer"): layer.id, (mark, "schedule_override"): override.id}
+    )
 
 
 def _global_rows(world: World) -> None:
@@ -316,6 +352,7 @@ def _global_rows(world: World) -> None:
     db.session.flush()
     world.ids.update({(GLOBAL, kind): row.id for kind, row in rows.items()})
     world.ids[(GLOBAL, "user")] = world.admin.id  # a person of no customer
+    _schedule_rows(world, GLOBAL, None, world.admin)  # the operations team's own schedule
 
 
 def build_world(make_customer, make_user) -> World:
@@ -518,6 +555,9 @@ PARAM_KIND = {
     "template_id": "template",
     "holiday_id": "holiday",
     "heartbeat_id": "heartbeat",
+    "schedule_id": "schedule",
+    "layer_id": "schedule_layer",
+    "override_id": "schedule_override",
     "name": "heartbeat_name",  # POST /api/v1/heartbeats/{name}: a heartbeat's name
 }
 # arguments that name no row (a failed job's id names no customer's row: the queue page is the admins')
@@ -534,11 +574,19 @@ OPEN_ENDPOINTS = {
     "ops.metrics",
     "api_docs",
     "ops.favicon",
+    "ops.schedule_ical",  # its token is the credential (a wrong one: 404)
 }
 # POSTs without a row argument that change only the caller's own rows (their inbox, their preferences).
-OWN_ROWS_POSTS = {"admin.inbox_read_all", "admin.my_preferences"}
+OWN_ROWS_POSTS = {"admin.inbox_read_all", "admin.my_preferences", "admin.schedule_feed_regenerate"}
 # Pages without a row argument that show no row of B even to the admin (the control that lists show B's).
-NOTHING_OF_B = {"admin.inbox", "admin.my_preferences", "admin.customer_create", "admin.audit_list", "admin.queue_page"}
+NOTHING_OF_B = {
+    "admin.inbox",
+    "admin.my_preferences",
+    "admin.customer_create",
+    "admin.audit_list",
+    "admin.queue_page",
+    "admin.schedule_feed",
+}
 
 # Query arguments a page's view reads: the ones that name rows get B's (or no customer's) ids; the others
 # cannot reach a row. A view reading an argument in neither set fails the test.
@@ -581,6 +629,8 @@ PLAIN_ARGS = {
     "mine",
     "unacked",
     "order",
+    "view",
+    "start",
 }
 
 # Form fields that name rows (their B values), and the rest of a valid form for each page that has one.
@@ -621,6 +671,12 @@ BASE_FORMS: dict[str, Callable[[World], dict]] = {
     "admin.template_override": lambda w: {},
     "admin.routing_preview": lambda w: {"event": w.of(A, "event")},
     "admin.incident_bulk": lambda w: {"action": "acknowledge"},
+    "admin.schedule_create": lambda w: {"name": f"{A} rota 2", "time_zone": "UTC"},
+    "admin.schedule_override_create": lambda w: {
+        "starts_at": "2031-01-06T20:00",
+        "ends_at": "2031-01-07T08:00",
+        "force": "y",
+    },
 }
 
 
@@ -1052,8 +1108,9 @@ def test_api_refuses_another_customers_rows(app, client, world):
     described = {op.path for op in _operations(doc)}
     for rule in _rules(app):  # senders the document leaves out (Twilio's callbacks): the same check
         if rule.rule.startswith("/api/v1/webhooks/") and rule.rule not in described:
+            path = re.sub(r"<int:\w+>", "1", rule.rule)  # a call's row, any: its signature is checked first
             for method in rule.methods & {"POST"}:
-                probe.refused(callers[2], method, rule.rule, SENDER_REFUSALS, data={"customer_id": world.b.id})
+                probe.refused(callers[2], method, path, SENDER_REFUSALS, data={"customer_id": world.b.id})
     for op in _operations(doc):
         if op.path.startswith("/api/v1/webhooks/") and op.method != "GET":
             # Senders authenticate by their source's secret or token, never by a key; the customer is the source's.

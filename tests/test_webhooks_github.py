@@ -46,14 +46,17 @@ def test_ping_is_answered(client, source):
 
 
 def test_merged_pr_adds_a_timeline_entry_to_each_named_ticket_of_the_customer(
-    client, source, customer, make_customer, make_ticket
+    client, source, customer, make_customer, make_ticket, route
 ):
     one = make_ticket(customer=customer, title="Checkout slow")  # OPS-1, named in the title
     two = make_ticket(customer=customer, title="Pool exhausted")  # #2, named in the body
     make_ticket(customer=customer, title="Unrelated")  # OPS-3: not named
     response = post(client, merged_pr())
     assert response.status_code == 200, response.json
-    assert response.json["tickets"] == ["OPS-1", "OPS-2"]  # OPS-999 does not exist
+    assert response.json["routing"] == "queued"
+    route()  # the routing job runs the source's follow-up: the timeline entries
+    entries = db.session.scalars(db.select(TimelineEntry).order_by(TimelineEntry.ticket_id)).all()
+    assert [e.ticket_id for e in entries] == [one.id, two.id]  # OPS-999 does not exist; OPS-3 is not named
     for ticket in (one, two):
         entries = db.session.scalars(db.select(TimelineEntry).where(TimelineEntry.ticket_id == ticket.id)).all()
         assert [(e.kind, e.data["url"]) for e in entries] == [
@@ -64,19 +67,23 @@ def test_merged_pr_adds_a_timeline_entry_to_each_named_ticket_of_the_customer(
     assert (event.source, event.event_type, event.customer_id) == ("github", "timeline_updated", customer.id)
 
 
-def test_another_customers_ticket_is_not_touched(client, source, make_customer, make_ticket):
+def test_another_customers_ticket_is_not_touched(client, source, make_customer, make_ticket, route):
     other = make_customer("Other Corp")
     make_ticket(customer=other)  # OPS-1 of another customer
     response = post(client, merged_pr())
-    assert response.json["tickets"] == []
+    assert response.status_code == 200 and route() == 1
+    assert db.session.scalars(db.select(Event)).one().ticket_id is None
     assert db.session.scalar(db.select(db.func.count(TimelineEntry.id))) == 0
 
 
-def test_redelivered_merge_adds_nothing_twice(client, source, customer, make_ticket):
-    make_ticket(customer=customer)
-    assert post(client, merged_pr()).json["tickets"] == ["OPS-1"]
+def test_redelivered_merge_adds_nothing_twice(client, source, customer, make_ticket, route):
+    ticket = make_ticket(customer=customer)
+    assert post(client, merged_pr()).json["new_events"] == 1
+    route()
+    assert db.session.scalars(db.select(Event)).one().ticket_id == ticket.id  # OPS-1
     again = post(client, merged_pr(), delivery="d-2")
-    assert again.status_code == 200 and again.json["duplicates"] == 1 and again.json["tickets"] == []
+    assert again.status_code == 200 and again.json["duplicates"] == 1 and again.json["routing"] == "none"
+    assert route() == 0
     assert db.session.scalar(db.select(db.func.count(TimelineEntry.id))) == 1
 
 

@@ -56,11 +56,13 @@ def test_secret_is_stored_encrypted(source):
     )
 
 
-def test_triggered_incident_creates_an_event_and_a_ticket_then_ack_and_resolve_update_them(client, source, customer):
+def test_triggered_incident_creates_an_event_and_a_ticket_then_ack_and_resolve_update_them(
+    client, source, customer, route
+):
     response = post(client, payload(), SECRET)
     assert response.status_code == 200, response.json
-    assert response.json["new_events"] == 1
-    assert response.json["tickets"] == ["OPS-1"]
+    assert response.json["new_events"] == 1 and response.json["routing"] == "queued"
+    route()  # the routing job opens the incident and its ticket (the source's follow-up)
     event = db.session.scalars(db.select(Event).where(Event.source == "pagerduty")).one()  # beside ticket_created
     assert (event.source, event.dedup_key, event.status, event.severity) == (
         "pagerduty",
@@ -72,11 +74,16 @@ def test_triggered_incident_creates_an_event_and_a_ticket_then_ack_and_resolve_u
     assert event.customer_id == customer.id
     assert event.data["html_url"] == "https://acme.pagerduty.com/incidents/PGR0VU2"
     ticket = db.session.get(Ticket, event.ticket_id)
-    assert (ticket.customer_id, ticket.priority, ticket.status) == (customer.id, "urgent", "open")
+    assert (ticket.key, ticket.customer_id, ticket.priority, ticket.status) == ("OPS-1", customer.id, "urgent", "open")
 
-    assert post(client, payload("incident.acknowledged"), SECRET).json["tickets"] == ["OPS-1"]
+    assert post(client, payload("incident.acknowledged"), SECRET).status_code == 200
+    route()
+    acknowledged = db.session.scalars(db.select(Event).where(Event.status == "acknowledged")).one()
+    assert acknowledged.ticket_id == ticket.id  # OPS-1
     assert post(client, payload("incident.priority_updated", priority={"summary": "P3"}), SECRET).status_code == 200
+    route()
     assert post(client, payload("incident.resolved"), SECRET).status_code == 200
+    route()
     db.session.expire_all()
     ticket = db.session.get(Ticket, ticket.id)
     assert ticket.status == TicketStatus.RESOLVED
@@ -88,12 +95,14 @@ def test_triggered_incident_creates_an_event_and_a_ticket_then_ack_and_resolve_u
     assert statuses == ["acknowledged", "firing", "info", "resolved"]
 
 
-def test_replayed_delivery_stores_nothing_twice(client, source):
+def test_replayed_delivery_stores_nothing_twice(client, source, route):
     body = json.dumps(payload()).encode()
     assert post(client, body, SECRET).json["new_events"] == 1
+    route()
     again = post(client, body, SECRET)
     assert again.status_code == 200
-    assert again.json == {**again.json, "new_events": 0, "duplicates": 1, "tickets": []}
+    assert again.json == {**again.json, "new_events": 0, "duplicates": 1, "routing": "none"}
+    assert route() == 0
     assert db.session.scalar(db.select(db.func.count(Ticket.id))) == 1
 
 
@@ -119,11 +128,12 @@ def test_inactive_source_no_longer_accepts(client, source):
     assert post(client, payload(), SECRET).status_code == 401
 
 
-def test_without_create_tickets_only_the_event_is_stored(client, customer):
+def test_without_create_tickets_only_the_event_is_stored(client, customer, route):
     webhook_sources.create(name="pd-quiet", kind="pagerduty", customer=customer, secret=SECRET)
     db.session.commit()
     response = post(client, payload(), SECRET)
-    assert response.json["new_events"] == 1 and response.json["tickets"] == []
+    assert response.json["new_events"] == 1 and route() == 1
+    assert db.session.scalars(db.select(Event)).one().incident_id is not None  # routed: its incident opened
     assert db.session.scalar(db.select(db.func.count(Ticket.id))) == 0
 
 

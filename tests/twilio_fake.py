@@ -1,12 +1,16 @@
-"""A loopback HTTP server that answers like Twilio's Messages API, so the twilio client's own code runs.
+"""A loopback HTTP server that answers like Twilio's Messages and Calls APIs, so the twilio client's own code runs.
 
 It checks HTTP Basic auth against the account SID and auth token, takes the form fields Twilio takes,
-and answers 201 with a message resource, or what a test scripted for a recipient: 400 with code 21211
+and answers 201 with a message (or call) resource, or what a test scripted for a recipient: 400 with code 21211
 for an invalid number, 429 with code 20429 and Retry-After, 500, and so on.
 
 `per_sender_per_second` enforces Twilio's rate per sender (the From number or the MessagingServiceSid)
 as a bucket of that many messages refilled at that rate: a message beyond it gets 429 with error 20429,
 as Twilio answers a sender that goes too fast; `rate_limited` counts those answers.
+
+Calls: it keeps the TwiML and parameters of each call (`calls`), and plays Twilio's part afterwards: `press()`
+reads the call's TwiML, finds its <Gather> action and posts the digits there, signed as Twilio signs; `report()`
+posts a signed status callback (ringing, completed, no-answer, ... with AnsweredBy) to the call's StatusCallback.
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
+from xml.etree import ElementTree
+
+from twilio.request_validator import RequestValidator
 
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-f]{32})/Messages\.json$")
+CALLS_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-f]{32})/Calls\.json$")
 
 ERRORS = {
     21211: (400, "The 'To' number {to} is not a valid phone number."),
@@ -46,6 +54,7 @@ class FakeTwilio:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.received: list[dict] = []  # every accepted request's form fields, in order
+        self.calls: list[dict] = []  # every accepted call's form fields (Twiml, StatusCallback, ...) and "sid"
         self.requests = 0
         self.answer_delay = 0.0  # seconds between accepting a message and answering (a slow provider)
         self.received_times: list[float] = []  # time.time() of each accepted message, as `received`
@@ -81,6 +90,7 @@ class FakeTwilio:
     def reset(self) -> None:
         with self._lock:
             self.received.clear()
+            self.calls.clear()
             self._script.clear()
             self.requests = 0
             self.answer_delay = 0.0
@@ -106,6 +116,40 @@ class FakeTwilio:
                 return True
             self._buckets[sender] = (tokens - 1, now)
             return False
+
+    def call(self, sid: str) -> dict:
+        return next(call for call in self.calls if call["sid"] == sid)
+
+    def gather_action(self, sid: str) -> str:
+        """The URL the call's first <Gather> posts the digits to, read from the TwiML the call was given."""
+        root = ElementTree.fromstring(self.call(sid)["Twiml"])  # noqa: S314 - the app's own TwiML, in a test
+        return root.find("Gather").get("action")
+
+    def press(self, sid: str, digits: str, client, *, public_base_url: str, token: str | None = None):
+        """The person answered call `sid` and pressed `digits`: Twilio's signed Gather callback, through `client`
+        (a Flask test client: the URL's PUBLIC_BASE_URL part is where Twilio would reach the app)."""
+        call = self.call(sid)
+        params = {
+            "CallSid": sid,
+            "AccountSid": self.account_sid,
+            "From": call["From"],
+            "To": call["To"],
+            "CallStatus": "in-progress",
+            "Direction": "outbound-api",
+            "Digits": digits,
+        }
+        return self._signed(client, self.gather_action(sid), params, public_base_url, token)
+
+    def report(self, sid: str, status: str, client, *, public_base_url: str, token: str | None = None, **extra):
+        """Twilio's status callback for call `sid` (CallStatus `status`, plus e.g. AnsweredBy, CallDuration)."""
+        call = self.call(sid)
+        params = {"CallSid": sid, "AccountSid": self.account_sid, "CallStatus": status, "To": call["To"], **extra}
+        return self._signed(client, call["StatusCallback"], params, public_base_url, token)
+
+    def _signed(self, client, url: str, params: dict, public_base_url: str, token: str | None):
+        signature = RequestValidator(token or self.auth_token).compute_signature(url, params)
+        assert url.startswith(public_base_url), f"{url} is not under {public_base_url}"
+        return client.post(url.removeprefix(public_base_url), data=params, headers={"X-Twilio-Signature": signature})
 
     def _next_script(self, to: str) -> Scripted | None:
         with self._lock:
@@ -146,17 +190,27 @@ class FakeTwilio:
                     headers,
                 )
 
-            def do_POST(self):  # noqa: N802
-                match = MESSAGES_PATH.match(self.path)
-                if not match:
-                    self._reply(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
-                    return
+            def _authorized_fields(self, match) -> dict[str, list[str]] | None:
+                """The request's form fields (every value), or None once it was refused (bad Basic auth)."""
                 expected = base64.b64encode(f"{fake.account_sid}:{fake.auth_token}".encode()).decode()
                 if self.headers.get("Authorization") != f"Basic {expected}" or match["sid"] != fake.account_sid:
                     self._error(20003)
-                    return
+                    return None
                 length = int(self.headers.get("Content-Length") or 0)
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                return parse_qs(self.rfile.read(length).decode())
+
+            def do_POST(self):  # noqa: N802
+                for path, handle in ((MESSAGES_PATH, self._message), (CALLS_PATH, self._call)):
+                    match = path.match(self.path)
+                    if match:
+                        fields = self._authorized_fields(match)
+                        if fields is not None:
+                            handle(fields)
+                        return
+                self._reply(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+
+            def _message(self, fields: dict[str, list[str]]) -> None:
+                form = {k: v[0] for k, v in fields.items()}
                 to = form.get("To", "")
                 sender = form.get("MessagingServiceSid") or form.get("From")
                 if not form.get("Body") or not sender or not to:
@@ -198,6 +252,35 @@ class FakeTwilio:
                         "error_code": None,
                         "error_message": None,
                         "uri": f"/2010-04-01/Accounts/{fake.account_sid}/Messages/{sid}.json",
+                    },
+                )
+
+            def _call(self, fields: dict[str, list[str]]) -> None:
+                form = {k: v[0] for k, v in fields.items()}
+                form["StatusCallbackEvent"] = fields.get("StatusCallbackEvent", [])  # repeated: every value
+                to = form.get("To", "")
+                if not form.get("From") or not to or not (form.get("Twiml") or form.get("Url")):
+                    self._reply(400, {"code": 21205, "message": "Url or Twiml parameter is required.", "status": 400})
+                    return
+                scripted = fake._next_script(to)
+                if scripted is not None:
+                    self._error(scripted.error_code, scripted.headers, to=to)
+                    return
+                sid = "CA" + uuid.uuid4().hex
+                with fake._lock:
+                    fake.calls.append({**form, "sid": sid})
+                self._reply(
+                    201,
+                    {
+                        "sid": sid,
+                        "account_sid": fake.account_sid,
+                        "to": to,
+                        "from": form["From"],
+                        "status": "queued",
+                        "direction": "outbound-api",
+                        "answered_by": None,
+                        "api_version": "2010-04-01",
+                        "uri": f"/2010-04-01/Accounts/{fake.account_sid}/Calls/{sid}.json",
                     },
                 )
 

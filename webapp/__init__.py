@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import config, errors, logs, pool
 from webapp.extensions import csrf, db, limiter, login_manager, mail, migrate
@@ -26,6 +27,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault(
         "RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] if app.config.get("REDIS_URL") else "memory://"
     )
+    if app.config.get("TRUSTED_PROXIES"):
+        # The client's address from X-Forwarded-For, app-wide, so the IP allow-lists, the per-address rate
+        # limits and the audit log all see the same one. Only the address: the scheme and host of links come
+        # from PUBLIC_BASE_URL (Twilio signatures are checked against it), never from a header.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"], x_proto=0, x_host=0, x_port=0)
     if not app.config.get("TESTING"):
         logs.configure(as_json=app.config["LOG_FORMAT"] == "json")
     logs.init_app(app)

@@ -124,6 +124,25 @@ def _egress_allow() -> str:
     return value
 
 
+def _alert_webhook_allowed_ips() -> list[str]:
+    """ALERT_WEBHOOK_ALLOWED_IPS: the networks (CIDR) the Alertmanager token is accepted from; empty: anywhere."""
+    from webapp.ip_allowlist import parse
+
+    try:
+        return parse(os.environ.get("ALERT_WEBHOOK_ALLOWED_IPS", ""))
+    except ValueError as exc:
+        raise ConfigError(f"ALERT_WEBHOOK_ALLOWED_IPS: {exc}") from None
+
+
+def _trusted_proxies() -> int:
+    """TRUSTED_PROXIES: how many proxies stand in front of the app (Heroku's router is one); 0 reads no
+    X-Forwarded-For, so a sender cannot choose the address the allow-lists, rate limits and audit log see."""
+    value = _int("TRUSTED_PROXIES", 0)
+    if not 0 <= value <= 10:
+        raise ConfigError(f"TRUSTED_PROXIES must be the number of proxies in front of OpsRelay (0 to 10), got {value}")
+    return value
+
+
 def from_environment(instance_path: str) -> dict:
     """Build the app config from the environment; raise ConfigError if it cannot run."""
     env = os.environ.get("OPSRELAY_ENV", "development").strip().lower()
@@ -172,6 +191,8 @@ def from_environment(instance_path: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_uri(os.environ.get("DATABASE_URL"), instance_path),
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "ALERT_WEBHOOK_TOKEN": alert_token,
+        "ALERT_WEBHOOK_ALLOWED_IPS": _alert_webhook_allowed_ips(),
+        "TRUSTED_PROXIES": _trusted_proxies(),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID") or None,
         "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or None,

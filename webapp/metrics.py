@@ -36,6 +36,12 @@ webhooks = Counter(
     ["source", "outcome", "status"],
     registry=REGISTRY,
 )
+allowlist_refusals = Counter(
+    "opsrelay_allowlist_refused",
+    "Requests refused by an IP allow-list, by what the list guards (webhook_source, alertmanager, api_key).",
+    ["guard"],
+    registry=REGISTRY,
+)
 incidents = Counter(
     "opsrelay_incidents",
     "Incident transitions: opened, acknowledged, resolved.",

@@ -1,4 +1,7 @@
-"""Health, readiness and metrics for load balancers and Prometheus."""
+"""Health, readiness and metrics for load balancers and Prometheus; the calendar feeds calendar apps read.
+
+None of these has a session: each is open, or carries its own credential (the metrics token, a feed's token).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from webapp.extensions import db
 from webapp.models import Notification
 from webapp.queue import get_queue
 from webapp.security import bearer_token, constant_time_equals
+from webapp.services.oncall import feeds
 from webapp.services.overview import ops_status
 
 bp = Blueprint("ops", __name__)
@@ -22,6 +26,17 @@ bp = Blueprint("ops", __name__)
 def favicon():
     """Browsers ask for /favicon.ico on pages that name no icon (JSON, the API docs): the same SVG icon."""
     return current_app.send_static_file("favicon.svg")
+
+
+@bp.get("/schedules/ical/<token>.ics")
+def schedule_ical(token: str):
+    """A person's shifts as iCalendar (services.oncall.feeds); the token in the address is the credential."""
+    user = feeds.user_for_token(token)
+    if user is None:
+        abort(404, description="No calendar at this address (it may have been regenerated).")
+    body = feeds.calendar(user, base_url=current_app.config["PUBLIC_BASE_URL"])
+    headers = {"Cache-Control": "private, max-age=300", "Content-Disposition": 'inline; filename="on-call.ics"'}
+    return Response(body, mimetype="text/calendar", headers=headers)
 
 
 @bp.get("/healthz")

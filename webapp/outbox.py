@@ -7,8 +7,8 @@ round trip per job; when it rolls back (or the session closes without committing
 with it. So no caller has to remember a flush after its commit, and no job can run before the rows it
 reads are visible to the worker.
 
-If the queue cannot be reached at commit, nothing is lost: the rows are committed (pending or queued) and
-the recovery sweep (`jobs.recover_notifications`) hands them over again.
+If the queue cannot be reached at commit, nothing is lost: the rows are committed (pending or queued; a
+sender's events unrouted) and the recovery sweep (`jobs.recover_notifications`) hands them over again.
 
 The rows of one transaction and lane go in batches (`deliver_batch(ids)`, one claim for all), a single row
 as `deliver(id)`. Each delivery job goes on its lane (`lane`): a page (an SMS of a critical event or of an
@@ -36,6 +36,7 @@ from webapp.queue import DELIVER_BATCH_JOB, DELIVER_JOB, DELIVERIES, PAGES, QUEU
 
 log = logging.getLogger(__name__)
 
+ROUTE_JOB = "webapp.jobs.route_events"  # by path, as DELIVER_JOB: a sender's events, routed after its commit
 KEY = "opsrelay_outbox"  # session.info: {(job path, queue name, run at or None): [argument tuples]}
 BATCH = 16  # rows of one transaction and lane per delivery job (claimed in one statement, sent together)
 
@@ -52,9 +53,11 @@ def add(
 
 
 def lane(channel: str, severity: str | None, incident_id: int | None) -> str:
-    """The queue a notification's delivery job goes on: PAGES for a page (an SMS of a critical event, or of any
-    event of an incident: its pages, escalation steps and notices), DELIVERIES for the rest (email, digests --
-    storm summaries included --, outgoing webhooks, reports, test sends and verification codes)."""
+    """The queue a notification's delivery job goes on: PAGES for a page (a phone call; an SMS of a critical event,
+    or of any event of an incident: its pages, escalation steps and notices), DELIVERIES for the rest (email,
+    digests -- storm summaries included --, outgoing webhooks, reports, test sends and verification codes)."""
+    if channel == Channel.VOICE:
+        return PAGES
     if channel == Channel.SMS and (severity == Severity.CRITICAL or incident_id is not None):
         return PAGES
     return DELIVERIES
@@ -101,6 +104,12 @@ def delivery_jobs(notification_ids: list[int]) -> dict[str, list[tuple]]:
         return {DELIVER_JOB: [(notification_ids[0],)]}
     batches = [(notification_ids[i : i + BATCH],) for i in range(0, len(notification_ids), BATCH)]
     return {DELIVER_BATCH_JOB: batches}
+
+
+def route(event_ids: list[int], *, session: Session | None = None) -> None:
+    """Route these stored events (services.events.ingest) in one job once the transaction commits. On PAGES:
+    the job makes pages, so it must not wait behind bulk work."""
+    add(ROUTE_JOB, [(list(event_ids),)], queue=PAGES, session=session)
 
 
 def push_deliveries(notification_ids: Iterable[int], *, at: datetime | None = None) -> bool:

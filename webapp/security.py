@@ -1,4 +1,4 @@
-"""Roles, secret comparison, key hashing and encryption at rest (tenant scope: webapp.tenancy)."""
+"""Roles, secret comparison, key hashing, encryption at rest and IP allow-lists (tenant scope: webapp.tenancy)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache, wraps
 from urllib.parse import urljoin, urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import abort, current_app, request
 from flask_login import current_user, login_required
+from werkzeug.exceptions import Forbidden
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp import ip_allowlist, metrics
 from webapp.models import Role
 
 
@@ -50,6 +52,17 @@ def bearer_token() -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def require_address(networks: Iterable[str], *, guard: str, what: str) -> None:
+    """The IP allow-list check of every guard: 403 (JSON under /api/) unless the client's address is in
+    `networks` (empty: anyone), counted by `guard` (webhook_source, alertmanager, api_key). The message names
+    the address seen, so whoever set up the sender can tell which address to allow: `what` ends it."""
+    address = ip_allowlist.client_address()
+    if ip_allowlist.admits(networks, address):
+        return
+    metrics.allowlist_refusals.labels(guard=guard).inc()
+    raise Forbidden(f"requests from {address or 'an unknown address'} are not allowed for {what}")
 
 
 @lru_cache(maxsize=1)

@@ -49,7 +49,8 @@ def mask_phone(number: str) -> str:
 
 
 def shown_recipient(channel: str, recipient: str | None) -> str | None:
-    """A notification's recipient as pages and the API show it: SMS numbers masked, addresses and URLs whole."""
+    """A notification's recipient as pages and the API show it: phone numbers (SMS, calls) masked, addresses and
+    URLs whole."""
     if not recipient:
         return recipient
-    return mask_phone(recipient) if str(channel) == "sms" else recipient
+    return mask_phone(recipient) if str(channel) in ("sms", "voice") else recipient

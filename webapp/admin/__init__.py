@@ -27,6 +27,7 @@ from webapp.admin import (  # noqa: E402,F401
     preferences,
     queue_page,
     routing_preview,
+    schedules,
     sla,
     sms_spend,
     smtp,

@@ -154,6 +154,7 @@ class BulkPreferenceForm(FlaskForm):
     channel_web = SelectField("Inbox (web)", choices=ON_OFF, default="")
     channel_email = SelectField("Email", choices=ON_OFF, default="")
     channel_sms = SelectField("SMS", choices=ON_OFF, default="")
+    channel_voice = SelectField("Phone call", choices=ON_OFF, default="")
     min_severity_email = _leave_or("min_severity_email", "Minimum severity by email")
     min_severity_sms = _leave_or("min_severity_sms", "Minimum severity by SMS")
     max_notifications_per_hour = replace(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import func
@@ -9,7 +11,7 @@ from wtforms.validators import InputRequired
 
 from webapp import tenancy
 from webapp.admin import bp
-from webapp.admin.ops_forms import ApiKeyForm, ConfirmForm, WebhookEndpointForm, customer_choices
+from webapp.admin.ops_forms import AllowedIpsForm, ApiKeyForm, ConfirmForm, WebhookEndpointForm, customer_choices
 from webapp.extensions import db
 from webapp.inputs import arg_id
 from webapp.models import ApiKey, Customer, Event, Notification, Role, User, WebhookDelivery, WebhookEndpoint
@@ -67,10 +69,18 @@ def _inbound() -> dict:
         "twilio_inbound_url": f"{base}/api/v1/webhooks/twilio/inbound",
         "twilio_configured": not current_app.extensions["opsrelay_sms"].simulated,
         "public_base_url": base,
+        "alert_allowed_ips": current_app.config["ALERT_WEBHOOK_ALLOWED_IPS"],
     }
 
 
-def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, status: int = 200):
+def _render(
+    *,
+    endpoint_form=None,
+    key_form=None,
+    shown_key: str | None = None,
+    failed: tuple[int, AllowedIpsForm] | None = None,
+    status: int = 200,
+):
     principal = tenancy.current()
     endpoint_rows = list(
         db.session.scalars(
@@ -93,6 +103,13 @@ def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, 
     )
     names = customers.names_of(e.customer_id for e in endpoint_rows)
     can_change = principal.allows(Role.OPERATOR)
+    allow_forms = {
+        key.id: AllowedIpsForm(formdata=None, allowed_ips=", ".join(key.allowed_ips or []))
+        for key, _, _ in keys
+        if not key.revoked_at and principal.can_change(key.customer_id)
+    }
+    if failed is not None:
+        allow_forms[failed[0]] = failed[1]
     return (
         render_template(
             "admin/integrations/index.html",
@@ -104,6 +121,7 @@ def _render(*, endpoint_form=None, key_form=None, shown_key: str | None = None, 
             is_admin=current_user.has_role(Role.ADMIN),
             key_form=(key_form or _key_form(formdata=None)) if can_change else None,
             shown_key=shown_key,
+            allow_forms=allow_forms,
             confirm=ConfirmForm(formdata=None),
         ),
         status,
@@ -125,20 +143,35 @@ def api_key_create():
         return _render(key_form=form, status=422)
     customer = _chosen_customer(form.customer)
     scopes = list(SCOPES[: SCOPES.index(form.scope.data) + 1])  # a scope includes those below
-    api_key, key = api_keys.create_key(
-        name=form.name.data.strip(), scopes=scopes, customer=customer, expires_days=None, created_by=current_user
-    )
+    try:
+        api_key, key = api_keys.create_key(
+            name=form.name.data.strip(),
+            scopes=scopes,
+            customer=customer,
+            expires_days=None,
+            allowed_ips=form.allowed_ips.data,
+            created_by=current_user,
+        )
+    except api_keys.KeyInputError as exc:
+        db.session.rollback()
+        form[exc.field].errors.append(exc.message)
+        return _render(key_form=form, status=422)
     db.session.commit()
     flash(f"API key “{api_key.name}” created. Copy it now: it is shown only this once.", "success")
     return _render(shown_key=key)  # rendered, not redirected: the key never goes into the session cookie
 
 
-@bp.post("/integrations/api-keys/<int:key_id>/revoke")
-def api_key_revoke(key_id: int):
+def _changeable_key(key_id: int) -> ApiKey:
     api_key = db.session.get(ApiKey, key_id)
     if api_key is None:
         abort(404)
     tenancy.current().check_change(api_key.customer_id)
+    return api_key
+
+
+@bp.post("/integrations/api-keys/<int:key_id>/revoke")
+def api_key_revoke(key_id: int):
+    api_key = _changeable_key(key_id)
     if ConfirmForm().validate_on_submit():
         if api_keys.revoke(api_key, actor=current_user):
             db.session.commit()
@@ -146,6 +179,38 @@ def api_key_revoke(key_id: int):
         else:
             flash("This key was already revoked.", "info")
     return redirect(url_for("admin.integrations_page"))
+
+
+@bp.post("/integrations/api-keys/<int:key_id>/allowed-ips")
+def api_key_allowed_ips(key_id: int):
+    api_key = _changeable_key(key_id)
+    return save_allowed_ips(
+        api_key,
+        api_keys.set_allowed_ips,
+        _render,
+        saved=f"API key “{api_key.name}” is accepted",
+        back=url_for("admin.integrations_page"),
+    )
+
+
+def save_allowed_ips(row, change: Callable, render: Callable, *, saved: str, back: str):
+    """The allow-list form of a webhook source or an API key (`change`: its service's set_allowed_ips): saved,
+    said and redirected to `back`; or the page rendered again, 422, with the message next to the field."""
+    form = AllowedIpsForm()
+    if form.validate_on_submit():
+        try:
+            changed = change(row, form.allowed_ips.data, actor=current_user)
+        except ValueError as exc:  # the service's input error (SourceInputError, KeyInputError) names the network
+            db.session.rollback()
+            form.allowed_ips.errors.append(getattr(exc, "message", str(exc)))
+        else:
+            db.session.commit()
+            if changed:
+                flash(f"{saved} from {', '.join(row.allowed_ips) or 'any address'} from now on.", "success")
+            else:
+                flash("Nothing changed.", "info")
+            return redirect(back)
+    return render(failed=(row.id, form), status=422)
 
 
 def _visible_endpoint(endpoint_id: int) -> WebhookEndpoint:

@@ -117,7 +117,9 @@ class TestEmailForm(FlaskForm):
 
 class TestSendForm(FlaskForm):
     customer = SelectField("Customer", choices=[], validators=[InputRequired(message="Pick a customer.")])
-    channel = SelectField("Channel", choices=[(c.value, c.label) for c in (Channel.SMS, Channel.EMAIL)], default="sms")
+    channel = SelectField(
+        "Channel", choices=[(c.value, c.label) for c in (Channel.SMS, Channel.EMAIL, Channel.VOICE)], default="sms"
+    )
     to = StringField("To", validators=[DataRequired(message="Enter a phone number or an email address.")])
     message = TextAreaField("Message", validators=[Optional(), Length(max=1000)])
 
@@ -128,7 +130,9 @@ class TestSendForm(FlaskForm):
     def validate_to(self, field) -> None:
         try:
             field.data = (
-                to_e164(field.data, region=self.region) if self.channel.data == "sms" else normalise_email(field.data)
+                to_e164(field.data, region=self.region)
+                if self.channel.data in ("sms", "voice")
+                else normalise_email(field.data)
             )
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
@@ -153,10 +157,26 @@ class WebhookEndpointForm(FlaskForm):
             raise ValidationError("Enter an http(s) URL.")
 
 
+def allowed_ips_field() -> StringField:
+    """The IP allow-list input of a webhook source or an API key; the service checks each network."""
+    return StringField(
+        "Allowed networks",
+        validators=[Optional(), Length(max=4000)],
+        description="CIDR, comma-separated (e.g. 203.0.113.0/24, 2001:db8::/32); empty: any address.",
+    )
+
+
 class ApiKeyForm(FlaskForm):
     customer = SelectField("Customer", choices=[], validators=[Optional()])
     name = StringField("Name", validators=[DataRequired(message="Name the key after who uses it."), Length(max=120)])
     scope = SelectField("Scope", choices=[("read", "read"), ("write", "write"), ("admin", "admin")], default="read")
+    allowed_ips = allowed_ips_field()
+
+
+class AllowedIpsForm(FlaskForm):
+    """Change the IP allow-list of an existing webhook source or API key."""
+
+    allowed_ips = allowed_ips_field()
 
 
 # --- choices the pages fill in per reader (the customers and people it sees: webapp.tenancy) -------------------

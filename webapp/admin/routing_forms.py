@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from webapp.admin.ops_forms import allowed_ips_field
 from webapp.models import WEBHOOK_SOURCE_KINDS
 
 MAX_PAYLOAD_CHARS = 200_000
@@ -36,3 +37,4 @@ class WebhookSourceForm(FlaskForm):
         validators=[Optional(), Length(max=500)],
         description="Paste the sender's secret, or leave empty and one is made and shown to you once.",
     )
+    allowed_ips = allowed_ips_field()

@@ -1,4 +1,4 @@
-"""Test sends: an SMS to a number or an email to an address, watched as it moves along."""
+"""Test sends: an SMS or a phone call to a number, or an email to an address, watched as it moves along."""
 
 from __future__ import annotations
 
@@ -25,7 +25,10 @@ def _fill_from_last_send(form: TestSendForm, notification_id: int, principal: te
     form.customer.data = str(sent.customer_id)
     form.channel.data = str(sent.channel)
     form.to.data = sent.recipient
-    if sent.channel == Channel.SMS and sent.body != test_sends.DEFAULT_SMS:
+    if sent.channel in (Channel.SMS, Channel.VOICE) and sent.body not in (
+        test_sends.DEFAULT_SMS,
+        test_sends.DEFAULT_CALL,
+    ):
         form.message.data = sent.body
 
 
@@ -43,10 +46,11 @@ def test_send():
     if form.validate_on_submit():
         customer = db.session.get(Customer, int(form.customer.data))
         principal.check_change(customer.id)
-        send = test_sends.sms if form.channel.data == "sms" else test_sends.email
+        channel = Channel(form.channel.data)
+        send = {Channel.SMS: test_sends.sms, Channel.VOICE: test_sends.call}.get(channel, test_sends.email)
         notification = send(customer=customer, to=form.to.data, actor=current_user, message=form.message.data)
         db.session.commit()
-        flash(f"Test {'SMS' if form.channel.data == 'sms' else 'email'} queued.", "info")
+        flash(f"Test {'SMS' if channel == Channel.SMS else channel.label} queued.", "info")
         return redirect(url_for("admin.test_send", watch=notification.id))
     return render_template(
         "admin/test_sends/form.html",

@@ -1,4 +1,5 @@
-"""Incoming webhook sources (PagerDuty, GitHub, generic senders): list, create, rotate the secret, deactivate.
+"""Incoming webhook sources (PagerDuty, GitHub, generic senders): list, create, rotate the secret, set the IP
+allow-list, deactivate.
 
 Admins change them; operators and viewers see their customers' sources. A secret made here is shown once,
 in the answer to the POST that made it (never redirected through the session), and is stored encrypted."""
@@ -12,7 +13,8 @@ from flask_login import current_user
 
 from webapp import tenancy
 from webapp.admin import bp
-from webapp.admin.ops_forms import ConfirmForm, customer_choices
+from webapp.admin.integrations import save_allowed_ips
+from webapp.admin.ops_forms import AllowedIpsForm, ConfirmForm, customer_choices
 from webapp.admin.routing_forms import WebhookSourceForm
 from webapp.extensions import db
 from webapp.models import Customer, Role, WebhookSource
@@ -28,7 +30,21 @@ def _form(**kwargs) -> WebhookSourceForm:
     return form
 
 
-def _render(form: WebhookSourceForm | None = None, *, shown: tuple[WebhookSource, str] | None = None, status=200):
+def _allow_forms(sources: list[WebhookSource], failed: tuple[int, AllowedIpsForm] | None) -> dict[int, AllowedIpsForm]:
+    """Each source's allow-list form, showing its networks (or, for the one just refused, what was typed)."""
+    forms = {s.id: AllowedIpsForm(formdata=None, allowed_ips=", ".join(s.allowed_ips or [])) for s in sources}
+    if failed is not None:
+        forms[failed[0]] = failed[1]
+    return forms
+
+
+def _render(
+    form: WebhookSourceForm | None = None,
+    *,
+    shown: tuple[WebhookSource, str] | None = None,
+    failed: tuple[int, AllowedIpsForm] | None = None,
+    status=200,
+):
     sources = list(
         db.session.scalars(
             tenancy.current()
@@ -47,6 +63,7 @@ def _render(form: WebhookSourceForm | None = None, *, shown: tuple[WebhookSource
             is_admin=is_admin,
             form=(form or _form(formdata=None)) if is_admin else None,
             shown=shown,
+            allow_forms=_allow_forms(sources, failed) if is_admin else {},
             base_url=current_app.config["PUBLIC_BASE_URL"],
             confirm=ConfirmForm(formdata=None),
         ),
@@ -76,6 +93,7 @@ def webhook_source_create():
             customer=customer,
             secret=form.secret.data or made,
             create_tickets=form.create_tickets.data,
+            allowed_ips=form.allowed_ips.data,
             actor=current_user,
         )
     except webhook_sources.SourceInputError as exc:
@@ -109,6 +127,19 @@ def webhook_source_rotate(webhook_source_id: int):
     db.session.commit()
     flash("New secret made; the old one no longer verifies. Copy it now: it is shown only this once.", "success")
     return _render(shown=(source, secret))
+
+
+@bp.post("/integrations/sources/<int:webhook_source_id>/allowed-ips")
+@role_required(Role.ADMIN)
+def webhook_source_allowed_ips(webhook_source_id: int):
+    source = _source(webhook_source_id)
+    return save_allowed_ips(
+        source,
+        webhook_sources.set_allowed_ips,
+        _render,
+        saved=f"“{source.name}” accepts webhooks",
+        back=url_for("admin.webhook_source_list"),
+    )
 
 
 @bp.post("/integrations/sources/<int:webhook_source_id>/deactivate")

@@ -14,7 +14,7 @@ from werkzeug.exceptions import Forbidden, Unauthorized
 from webapp import tenancy
 from webapp.extensions import db
 from webapp.models import ApiKey, User, utcnow
-from webapp.security import bearer_token, hash_api_key
+from webapp.security import bearer_token, hash_api_key, require_address
 from webapp.services.integrations.api_keys import KEY_PREFIX, new_key
 from webapp.tenancy import Principal
 
@@ -67,6 +67,7 @@ def _from_key(key: str) -> Principal:
     owner = db.session.get(User, api_key.created_by_id) if api_key.created_by_id else None
     if owner is not None and not owner.is_active:
         raise _Unauthorized("This API key belongs to a deactivated user.")
+    require_address(api_key.allowed_ips or [], guard="api_key", what="this API key")
     _touch(api_key, now)
     return Principal.of_key(api_key, owner)
 

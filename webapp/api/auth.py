@@ -24,6 +24,7 @@ from webapp.api.common import (
 from webapp.errors import InvalidPayload
 from webapp.extensions import db, limiter
 from webapp.inputs import is_id
+from webapp.ip_allowlist import MAX_NETWORKS
 from webapp.models import ApiKey, User
 from webapp.security import password_matches
 from webapp.services.integrations import api_keys
@@ -44,7 +45,16 @@ def _key_json(key: ApiKey) -> dict:
         "revoked_at": iso(key.revoked_at),
         "last_used_at": iso(key.last_used_at),
         "created_at": iso(key.created_at),
+        "allowed_ips": list(key.allowed_ips or []),
     }
+
+
+def _allowed_ips(payload: dict, errors: dict) -> list[str] | None:
+    """The body's allowed_ips, type-checked (a list of texts; null: none); each network is the service's."""
+    value = payload.get("allowed_ips")
+    if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+        errors["allowed_ips"] = 'a list of networks (CIDR), e.g. ["203.0.113.0/24", "2001:db8::/32"]'
+    return value
 
 
 @bp.get("/auth/verify")
@@ -75,12 +85,13 @@ def api_key_list():
 @api_required("admin")
 def api_key_create():
     payload = body()
-    reject_unknown(payload, {"name", "scopes", "expires_days", "customer_id"})
+    reject_unknown(payload, {"name", "scopes", "expires_days", "customer_id", "allowed_ips"})
     principal = tenancy.current()
     scopes = payload.get("scopes", ["read"])
     expires_days = payload.get("expires_days")
     customer_id = payload.get("customer_id")
     errors = {}
+    allowed_ips = _allowed_ips(payload, errors)
     if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
         errors["scopes"] = f"a list of {', '.join(SCOPES)}"
     if expires_days is not None and (not isinstance(expires_days, int) or isinstance(expires_days, bool)):
@@ -105,6 +116,7 @@ def api_key_create():
             scopes=scopes,
             customer=customer,
             expires_days=expires_days,
+            allowed_ips=allowed_ips,
             created_by=principal.user,
         )
     except api_keys.KeyInputError as exc:
@@ -122,6 +134,30 @@ def api_key_revoke(key_id: int):
     principal = tenancy.current()
     principal.check_change(key.customer_id)
     api_keys.revoke(key, actor=principal.user)
+    answer = _key_json(key)
+    db.session.commit()
+    return answer, 200
+
+
+@bp.patch("/auth/api-keys/<int:key_id>")
+@limited
+@api_required("admin")
+def api_key_update(key_id: int):
+    """Change what may change of a key: its IP allow-list."""
+    key = db.get_or_404(ApiKey, key_id, description="No such API key.")
+    principal = tenancy.current()
+    principal.check_change(key.customer_id)
+    payload = body()
+    reject_unknown(payload, {"allowed_ips"})
+    errors: dict = {}
+    allowed_ips = _allowed_ips(payload, errors)
+    if errors:
+        raise InvalidPayload("Cannot change this API key.", errors)
+    try:
+        if "allowed_ips" in payload:
+            api_keys.set_allowed_ips(key, allowed_ips, actor=principal.user)
+    except api_keys.KeyInputError as exc:
+        raise InvalidPayload("Cannot change this API key.", {exc.field: exc.message}) from None
     answer = _key_json(key)
     db.session.commit()
     return answer, 200
@@ -179,7 +215,14 @@ API_KEY = {
         "revoked_at": NULLABLE_DATETIME,
         "last_used_at": NULLABLE_DATETIME,
         "created_at": DATETIME,
+        "allowed_ips": {"type": "array", "items": {"type": "string"}},
     },
+}
+ALLOWED_IPS = {
+    "type": ["array", "null"],
+    "items": {"type": "string"},
+    "maxItems": MAX_NETWORKS,
+    "description": "networks (CIDR, IPv4 or IPv6) the key is accepted from; empty or null: any address",
 }
 
 OPENAPI_SCHEMAS = {
@@ -199,7 +242,13 @@ OPENAPI_SCHEMAS = {
             "scopes": {"type": "array", "items": {"enum": list(SCOPES)}, "minItems": 1},
             "expires_days": {"type": ["integer", "null"], "minimum": 1, "maximum": api_keys.MAX_EXPIRES_DAYS},
             "customer_id": {"type": ["integer", "null"]},
+            "allowed_ips": ALLOWED_IPS,
         },
+    },
+    "ApiKeyUpdate": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"allowed_ips": ALLOWED_IPS},
     },
     "Verify": {
         "type": "object",
@@ -260,6 +309,12 @@ OPENAPI_PATHS = {
             "tags": ["auth"],
             "summary": "Revoke an API key (admin scope)",
             "responses": responses(200, ref("ApiKey"), 403, 404),
+        },
+        "patch": {
+            "tags": ["auth"],
+            "summary": "Change an API key's IP allow-list (admin scope)",
+            "requestBody": json_request(ref("ApiKeyUpdate")),
+            "responses": responses(200, ref("ApiKey"), 403, 404, 413, 415, 422),
         },
     },
     "/api/v1/auth/token": {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 
 from flask import abort
 from sqlalchemy.orm import selectinload
@@ -42,7 +41,7 @@ from webapp.models import (
 )
 from webapp.services.delivery import delivery_log
 from webapp.services.events import ingest
-from webapp.services.inbound import incident_tickets
+from webapp.services.inbound import follow_ups
 from webapp.sources import generic
 
 SOURCE = "api"
@@ -97,10 +96,8 @@ def event_create():
     if wanted and customer_id is None:
         raise InvalidPayload("A ticket needs a customer.", {"customer_id": "required with create_ticket"})
     items = [replace(item, customer_id=customer_id) for item in items]
-    follow_up = (
-        partial(incident_tickets.open_for_each, customer_id=customer_id, source_label="the API") if wanted else None
-    )
-    answer = ingest.receive(items, follow_up=follow_up)
+    follow_up = follow_ups.tickets(customer_id=customer_id, source_label="the API") if wanted else None
+    answer = ingest.accept(items, follow_up=follow_up)
     db.session.commit()
     return answer, 201 if answer["new_events"] else 200
 
@@ -194,14 +191,17 @@ EVENT_CREATE = {
 }
 INGEST_RESULT = {
     "type": "object",
-    "required": ["status", "new_events", "duplicates", "event_ids", "notifications"],
+    "required": ["status", "new_events", "duplicates", "event_ids", "routing"],
     "properties": {
         "status": {"const": "accepted"},
         "new_events": {"type": "integer"},
         "duplicates": {"type": "integer"},
         "event_ids": {"type": "array", "items": {"type": "integer"}},
-        "notifications": {"type": "object", "additionalProperties": {"type": "integer"}},
-        "tickets": {"type": "array", "items": {"type": "string"}},
+        "routing": {
+            "enum": ["queued", "none"],
+            "description": "queued: a job attaches the new events to their incidents, pages and opens tickets right "
+            "after this answer (GET /api/v1/events/{id} shows its notifications); none: nothing new to route",
+        },
     },
 }
 

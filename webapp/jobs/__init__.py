@@ -15,9 +15,11 @@ from webapp import metrics, outbox
 from webapp.extensions import db
 from webapp.jobs import claims, sendpool
 from webapp.models import utcnow
-from webapp.queue import DELIVER_JOB, Periodic
+from webapp.queue import DELIVER_JOB, PAGES, Periodic
 from webapp.services.delivery import attempts
-from webapp.services.monitoring import heartbeats, sms_budgets
+from webapp.services.events import ingest
+from webapp.services.inbound import follow_ups
+from webapp.services.monitoring import handoffs, heartbeats, sms_budgets
 from webapp.services.routing import digest
 from webapp.services.tickets import sla
 
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def deliver(notification_id: int) -> str:
-    """One notification: a batch of one (the outbox hands one id per job)."""
+    """One notification: a batch of one (the outbox hands a single row so, several as deliver_batch)."""
     return deliver_batch([notification_id])
 
 
@@ -47,9 +49,22 @@ def deliver_batch(notification_ids: list[int]) -> str:
     return "; ".join([f"{count} {outcome}" for outcome, count in Counter(outcomes).items()] + [f"{taken} skipped"])
 
 
+def route_events(event_ids: list[int]) -> str:
+    """A sender's stored events: attached to their incidents, routed, fanned out, escalation armed, the source's
+    follow-up run -- one transaction, whose commit hands the deliveries to the queue. Safe to run twice: the
+    events are claimed by a conditional UPDATE, so a second run (the recovery sweep's) finds nothing to do."""
+    results = ingest.route_stored(event_ids)
+    for result in results:
+        follow_ups.run(result)
+    db.session.commit()
+    routed = sum(len(result.events) for result in results)
+    return f"routed {routed} of {len(event_ids)} events"
+
+
 def recover_notifications(*, now: datetime | None = None, after_outage: bool = False) -> dict[str, int]:
     """Hand over again what the queue lost. The rows are committed first and marked queued only once their
-    jobs are on the queue: with the queue down they stay as they are and the next sweep tries again.
+    jobs are on the queue: with the queue down they stay as they are and the next sweep tries again. Events a
+    sender's request stored whose routing job never came (`rerouted`) go to that job again, in batches.
 
     `after_outage` (the scheduler runs it so the moment Redis is back): every row waiting for a job is
     handed over at once, without the usual grace -- the jobs it had may be gone with Redis' memory. A
@@ -63,7 +78,15 @@ def recover_notifications(*, now: datetime | None = None, after_outage: bool = F
     if handed:
         attempts.mark_queued(found.ids, now=now)
         db.session.commit()
-    return {"requeued": len(found.ids) if handed else 0, "recovered_from_sending": found.from_sending}
+    unrouted = ingest.unrouted(now=now, after_outage=after_outage)  # stored, but the routing job never came
+    batches = [(unrouted[i : i + ingest.ROUTE_BATCH],) for i in range(0, len(unrouted), ingest.ROUTE_BATCH)]
+    rerouted = len(unrouted) if batches and outbox.push(outbox.ROUTE_JOB, batches, queue=PAGES) else 0
+    db.session.rollback()  # the read's transaction: nothing written
+    return {
+        "requeued": len(found.ids) if handed else 0,
+        "recovered_from_sending": found.from_sending,
+        "rerouted": rerouted,
+    }
 
 
 def release_held_notifications() -> int:
@@ -107,10 +130,20 @@ def check_sms_budgets() -> dict:
     return {"told": told}
 
 
+def notify_handoffs() -> dict:
+    """Shifts that start now: the incoming person told, once per hand-off (a conditional UPDATE claims it)."""
+    told = handoffs.sweep()
+    db.session.commit()
+    if told:
+        log.info("on-call hand-offs announced: events %s", ", ".join(map(str, told)))
+    return {"events": told}
+
+
 PERIODIC_JOBS = [
     Periodic("recover-notifications", recover_notifications, 30, setting="RECOVERY_SWEEP_SECONDS", after_outage=True),
     Periodic("release-held-notifications", release_held_notifications, 15),
     Periodic("check-sla", check_sla, 60),
     Periodic("check-heartbeats", check_heartbeats, 30),
     Periodic("check-sms-budgets", check_sms_budgets, 60),
+    Periodic("notify-handoffs", notify_handoffs, 60),
 ]

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, aliased
 from webapp import outbox
 from webapp.errors import database_unreachable
 from webapp.extensions import db
-from webapp.models import Channel, Event, Notification, PhoneNumber, utcnow
+from webapp.models import Event, Notification, PhoneNumber, utcnow
 from webapp.queue import DELIVER_JOB
 from webapp.services.delivery import sending
 from webapp.services.delivery.attempts import CLAIMABLE, S, retry_job_time
@@ -170,7 +170,7 @@ def _claim_statements():
         .exists()
     )
     with_context = (
-        db.select(claimed, Event, (claimed.channel == Channel.SMS) & opted_out)
+        db.select(claimed, Event, claimed.channel.in_(sending.PHONE_CHANNELS) & opted_out)
         .outerjoin(Event, Event.id == claimed.event_id)
         .execution_options(populate_existing=True)
     )

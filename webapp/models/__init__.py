@@ -18,6 +18,7 @@ from webapp.models.event import EVENT_DEDUP_KEY, Event, Notification, dedup_iden
 from webapp.models.heartbeat import Heartbeat
 from webapp.models.incident import OPEN_STATES, Incident, IncidentEntry, open_key
 from webapp.models.kinds import (
+    DEFAULT_CHANNELS,
     EVENT_KINDS,
     EVENT_SOURCES,
     EVENT_TYPES,
@@ -37,6 +38,7 @@ from webapp.models.kinds import (
     WebhookEvent,
     webhook_name,
 )
+from webapp.models.schedule import Rotation, Schedule, ScheduleFeed, ScheduleLayer, ScheduleOverride
 from webapp.models.sla import BusinessCalendar, Holiday
 from webapp.models.template import MessageTemplate
 from webapp.models.ticket import Ticket, TimelineEntry
@@ -69,6 +71,7 @@ __all__ = [
     "INCIDENT_SOURCES",
     "INTERNAL_ORIGINS",
     "OPEN_STATES",
+    "DEFAULT_CHANNELS",
     "PERSONAL_CHANNELS",
     "SENDER_EVENT_KINDS",
     "SOURCE_KINDS",
@@ -95,6 +98,11 @@ __all__ = [
     "Priority",
     "Registry",
     "Role",
+    "Rotation",
+    "Schedule",
+    "ScheduleFeed",
+    "ScheduleLayer",
+    "ScheduleOverride",
     "RoleDefault",
     "Severity",
     "SlaPolicy",

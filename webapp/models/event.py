@@ -54,6 +54,14 @@ class Event(db.Model):
     starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # A sender's request stores its events unrouted (None) and commits; the routing job attaches them to their
+    # incidents, routes and fans them out, and sets this in the same transaction (a conditional UPDATE: once).
+    # Events made inside OpsRelay are routed as they are stored (the default).
+    routed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=utcnow)
+    # What the routing job needs besides the columns: the sender's identity of the incident (NormalisedEvent's
+    # incident_key) and the source's follow-up (tickets, timeline entries: services.inbound.follow_ups).
+    incident_key: Mapped[str | None] = mapped_column(sa.String(255))
+    follow_up: Mapped[dict | None] = mapped_column(sa.JSON)
 
     notifications: Mapped[list[Notification]] = relationship(back_populates="event")
     incident: Mapped[Incident | None] = relationship()
@@ -64,6 +72,13 @@ class Event(db.Model):
         sa.Index("ix_event_created_at", "created_at"),
         sa.Index("ix_event_customer_created", "customer_id", "created_at"),
         sa.Index("ix_event_incident_id_id", "incident_id", "id"),
+        # The recovery sweep reads only events still waiting for the routing job.
+        sa.Index(
+            "ix_event_unrouted",
+            "created_at",
+            postgresql_where=sa.text("routed_at IS NULL"),
+            sqlite_where=sa.text("routed_at IS NULL"),
+        ),
     )
 
 

@@ -72,24 +72,33 @@ class Registry(Generic[K]):
 
 
 class Channel(enum.StrEnum):
-    """How a notification travels. web, email and SMS reach a person (their preferences choose among
-    them); webhook reaches an outgoing endpoint (its filter chooses the events)."""
+    """How a notification travels. web, email, SMS and voice (a phone call) reach a person (their preferences
+    choose among them); webhook reaches an outgoing endpoint (its filter chooses the events)."""
 
     WEB = "web"
     EMAIL = "email"
     SMS = "sms"
     WEBHOOK = "webhook"
+    VOICE = "voice"
 
     @property
     def label(self) -> str:
-        return {"web": "in-app (web)", "email": "email", "sms": "SMS", "webhook": "webhook"}[self.value]
+        return {"web": "in-app (web)", "email": "email", "sms": "SMS", "webhook": "webhook", "voice": "phone call"}[
+            self.value
+        ]
 
     @property
     def per_person(self) -> bool:
         return self is not Channel.WEBHOOK
 
+    @property
+    def on_by_default(self) -> bool:
+        """Enabled for a person who never chose: a phone call (at 3 am) is asked for, never assumed."""
+        return self.per_person and self is not Channel.VOICE
 
-PERSONAL_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.per_person)  # web, email, sms
+
+PERSONAL_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.per_person)  # web, email, sms, voice
+DEFAULT_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c.on_by_default)  # web, email, sms
 
 
 # --- outgoing webhook events -----------------------------------------------------------------
@@ -250,6 +259,14 @@ EVENT_KINDS: Registry[EventType] = Registry(
         role_defaults={Role.ADMIN: _READ_ONLY, Role.OPERATOR: _READ_ONLY},  # email and in-app, never SMS
     ),
     EventType(
+        "shift_start",
+        "On-call shift starts",
+        "on-call hand-offs",
+        webhook_resolved=None,
+        # the incoming person only (routed to them as its audience): in-app and email, never SMS by default
+        role_defaults={Role.ADMIN: _READ_ONLY, Role.OPERATOR: _READ_ONLY, Role.VIEWER: _READ_ONLY},
+    ),
+    EventType(
         "timeline_updated",
         "Timeline updated",
         "timeline entries",
@@ -314,6 +331,7 @@ INTERNAL_ORIGINS: Registry[Origin] = Registry(
     Origin("test", "test events"),
     Origin("heartbeat", "missed heartbeats (a check-in that did not come)", opens_incidents=True),
     Origin("budget", "SMS budgets (a customer's monthly SMS spend reached its budget)"),
+    Origin("schedule", "on-call hand-offs (the person whose shift starts is told)"),
 )
 EVENT_SOURCES: tuple[str, ...] = SOURCE_KINDS.names + INTERNAL_ORIGINS.names  # Event.source values
 INCIDENT_SOURCES: frozenset[str] = frozenset(

@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from webapp.extensions import db
 from webapp.models.base import Role, Severity, UtcDateTime, str_enum, utcnow
 from webapp.models.customer import user_customer
-from webapp.models.kinds import PERSONAL_CHANNELS
+from webapp.models.kinds import DEFAULT_CHANNELS
 from webapp.validation import mask_phone
 
 # Storm guard defaults (a user without a preference gets them too). SMS: 5 in 10 minutes, the first five of a
@@ -116,7 +116,7 @@ class NotificationPreference(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
     customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer.id", ondelete="CASCADE"), index=True)
-    enabled_channels: Mapped[list] = mapped_column(sa.JSON, default=lambda: [str(c) for c in PERSONAL_CHANNELS])
+    enabled_channels: Mapped[list] = mapped_column(sa.JSON, default=lambda: [str(c) for c in DEFAULT_CHANNELS])
     min_severity_web: Mapped[Severity] = mapped_column(
         str_enum(Severity, name="min_severity_web"), default=Severity.LOW
     )
@@ -125,6 +125,9 @@ class NotificationPreference(db.Model):
     )
     min_severity_sms: Mapped[Severity] = mapped_column(
         str_enum(Severity, name="min_severity_sms"), default=Severity.CRITICAL
+    )
+    min_severity_voice: Mapped[Severity] = mapped_column(
+        str_enum(Severity, name="min_severity_voice"), default=Severity.CRITICAL, server_default="critical"
     )
     event_types: Mapped[list] = mapped_column(sa.JSON, default=list)  # empty: all event types
     job_types: Mapped[list] = mapped_column(sa.JSON, default=list)  # empty: all job types

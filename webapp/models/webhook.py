@@ -24,6 +24,8 @@ class ApiKey(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # networks (CIDR) the key is accepted from; empty: anywhere (webapp.ip_allowlist)
+    allowed_ips: Mapped[list] = mapped_column(sa.JSON, default=list, server_default="[]")
 
 
 class WebhookEndpoint(db.Model):
@@ -86,6 +88,8 @@ class WebhookSource(db.Model):
     secret_encrypted: Mapped[str | None] = mapped_column(sa.Text)  # Fernet token; never rendered back
     create_tickets: Mapped[bool] = mapped_column(default=False, server_default=sa.text("false"))
     is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.text("true"))
+    # networks (CIDR) its webhooks are accepted from; empty: anywhere (webapp.ip_allowlist)
+    allowed_ips: Mapped[list] = mapped_column(sa.JSON, default=list, server_default="[]")
     last_received_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -16,17 +16,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from webapp import metrics
 from webapp.errors import database_unreachable, json_error
 from webapp.extensions import db
-from webapp.models import SOURCE_KINDS, utcnow
+from webapp.models import SOURCE_KINDS, WebhookSource, utcnow
+from webapp.security import require_address
 from webapp.services.events import ingest
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 log = logging.getLogger(__name__)
 
 
-def store(items: list, *, follow_up: Callable | None = None, extra: dict | None = None) -> dict[str, Any]:
-    """Receive parsed items (ingest and the source's follow-up, one transaction) and commit: the outbox hands
-    the new notifications to the queue. Returns the answer."""
-    answer = {**ingest.receive(items, follow_up=follow_up), **(extra or {})}
+def store(items: list, *, follow_up: dict | None = None, extra: dict | None = None) -> dict[str, Any]:
+    """Store parsed items and commit (one transaction, a fixed few statements): the outbox hands one routing job
+    to the queue, which pages, fans out and runs the source's `follow_up` (services.inbound.follow_ups).
+    Returns the answer."""
+    answer = {**ingest.accept(items, follow_up=follow_up), **(extra or {})}
     db.session.commit()
     if answer["duplicates"] and not answer["new_events"]:
         g.webhook_outcome = "duplicate"  # every item was a redelivery
@@ -48,6 +50,13 @@ def unauthorized(message: str, scheme: str = "Signature"):
     return body, status, {"WWW-Authenticate": f'{scheme} realm="opsrelay-webhooks"'}
 
 
+def admit(source: WebhookSource) -> WebhookSource:
+    """The source, if the request comes from a network on its allow-list (403 otherwise): checked once the
+    sender is known, before anything is stored or remembered."""
+    require_address(source.allowed_ips or [], guard="webhook_source", what="this source")
+    return source
+
+
 @bp.get("/test")
 def webhook_test():
     """The seed's liveness check for senders: no auth, nothing stored."""
@@ -64,12 +73,17 @@ def webhook_doc(summary: str, *, security: list, headers: list[tuple[str, str]] 
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     any_object = {"application/json": {"schema": {"type": "object"}}}
     responses = {
-        "200": {"description": "Stored (or a redelivery: counted under duplicates)", "content": ok or any_object},
+        "200": {
+            "description": "Stored (or a redelivery: counted under duplicates); routing: queued -- who is paged is "
+            "decided by a job right after (see the event's notifications, or the routing preview beforehand)",
+            "content": ok or any_object,
+        },
         **{
             str(code): {"description": text, "content": error}
             for code, text in (
                 (400, "Malformed JSON"),
                 (401, "Missing, wrong or stale signature or token"),
+                (403, "From an address the source's (or the token's) IP allow-list does not hold"),
                 (409, "A replayed signed request"),
                 (413, "Body too large"),
                 (415, "Not application/json"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from functools import partial
 
 from flask import current_app, request
 from redis.exceptions import RedisError
@@ -16,10 +15,10 @@ from webapp.errors import InvalidPayload
 from webapp.inputs import raw_json_body, read_json_object
 from webapp.models import SOURCE_KINDS, WebhookSource
 from webapp.queue import get_queue
-from webapp.services.inbound import incident_tickets
+from webapp.services.inbound import follow_ups
 from webapp.services.integrations import webhook_sources
 from webapp.sources import generic
-from webapp.webhooks import bp, store, unauthorized, webhook_doc
+from webapp.webhooks import admit, bp, store, unauthorized, webhook_doc
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ def _authenticate(body: bytes) -> WebhookSource | tuple:
     if name and not sources:
         return unauthorized(f"No active generic source is named {name!r}.")
     if name and sources[0].secret_encrypted is None:
-        return sources[0]  # the admin chose an unsigned source
+        return admit(sources[0])  # the admin chose an unsigned source
     if not signature:
         if not name:
             return unauthorized(
@@ -65,6 +64,7 @@ def _authenticate(body: bytes) -> WebhookSource | tuple:
     )
     if source is None:
         return unauthorized("The signature does not match the secret of an active generic source.")
+    admit(source)
     if _seen_before(signature.removeprefix("sha256=").lower(), 2 * tolerance):
         raise Conflict("This signed request was already received: a replay is not processed twice.")
     return source
@@ -82,11 +82,9 @@ def generic_webhook():
     if wanted and source.customer_id is None:
         raise InvalidPayload("A ticket needs a customer.", {"create_ticket": "this source has no customer"})
     webhook_sources.touch(source)
-    follow_up = (
-        partial(incident_tickets.open_for_each, customer_id=source.customer_id, source_label=f"webhook {source.name}")
-        if wanted
-        else None
-    )
+    follow_up = None
+    if wanted:
+        follow_up = follow_ups.tickets(customer_id=source.customer_id, source_label=f"webhook {source.name}")
     return store(items, follow_up=follow_up, extra={"source": source.name}), 200
 
 

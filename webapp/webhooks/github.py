@@ -4,17 +4,16 @@ tickets it names (#123 or OPS-123) and an event for subscribers."""
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 
 from flask import request
 
 from webapp.extensions import db
 from webapp.inputs import raw_json_body, read_json_object
 from webapp.models import SOURCE_KINDS
-from webapp.services.inbound import pull_requests
+from webapp.services.inbound import follow_ups
 from webapp.services.integrations import webhook_sources
 from webapp.sources import github
-from webapp.webhooks import bp, store, unauthorized, webhook_doc
+from webapp.webhooks import admit, bp, store, unauthorized, webhook_doc
 
 SIGNATURE_HEADER = SOURCE_KINDS[github.SOURCE].signature_header
 
@@ -29,6 +28,7 @@ def github_webhook():
     source = webhook_sources.matching(sources, body, [header.removeprefix("sha256=")])
     if source is None:
         return unauthorized("The signature does not match the secret of an active GitHub source.")
+    admit(source)
     payload = read_json_object()
     webhook_sources.touch(source)
     event = request.headers.get("X-GitHub-Event", "")
@@ -42,8 +42,7 @@ def github_webhook():
             f" ({payload['action']})" if isinstance(payload.get("action"), str) else ""
         )
         return {"status": "ignored", "message": f"GitHub {what} accepted and ignored: only merged PRs act."}, 202
-    follow_up = partial(pull_requests.link_merges, source=source)
-    return store(items, follow_up=follow_up, extra={"source": source.name}), 200
+    return store(items, follow_up=follow_ups.of_source("merges", source), extra={"source": source.name}), 200
 
 
 OPENAPI_PATHS = {

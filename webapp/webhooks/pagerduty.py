@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 
 from flask import request
 
 from webapp.extensions import db
 from webapp.inputs import raw_json_body, read_json_object
 from webapp.models import SOURCE_KINDS
-from webapp.services.inbound import incident_tickets
+from webapp.services.inbound import follow_ups
 from webapp.services.integrations import webhook_sources
 from webapp.sources import pagerduty
-from webapp.webhooks import bp, store, unauthorized, webhook_doc
+from webapp.webhooks import admit, bp, store, unauthorized, webhook_doc
 
 SIGNATURE_HEADER = SOURCE_KINDS[pagerduty.SOURCE].signature_header
 
@@ -34,6 +33,7 @@ def pagerduty_webhook():
     source = webhook_sources.matching(sources, body, given)
     if source is None:
         return unauthorized("No signature matches the secret of an active PagerDuty source.")
+    admit(source)
     payload = read_json_object()
     items = [replace(item, customer_id=source.customer_id) for item in pagerduty.parse(payload)]
     webhook_sources.touch(source)
@@ -41,8 +41,7 @@ def pagerduty_webhook():
         db.session.commit()
         event_type = payload["event"]["event_type"]
         return {"status": "ignored", "message": f"PagerDuty event type {event_type!r} is accepted and ignored."}, 202
-    follow_up = partial(incident_tickets.follow_pagerduty, source=source)
-    return store(items, follow_up=follow_up, extra={"source": source.name}), 200
+    return store(items, follow_up=follow_ups.of_source("pagerduty", source), extra={"source": source.name}), 200
 
 
 OPENAPI_PATHS = {

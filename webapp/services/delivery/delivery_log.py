@@ -132,7 +132,16 @@ def explain(n: Notification) -> list[str]:
             if n.simulated
             else "Waiting for the carrier's delivery receipt (Twilio status callback)."
         )
-    if status == S.DELIVERED:
+    if status == S.SENT and n.channel == Channel.VOICE:
+        lines.append(
+            "Simulated: no phone rang."
+            if n.simulated
+            else "The call is placed; how it ends (answered, no answer, busy, voicemail) comes with Twilio's status "
+            "callback."
+        )
+    if status == S.DELIVERED and n.channel == Channel.VOICE:
+        lines.append(f"Answered by a person {_when(n.delivered_at)}.")
+    elif status == S.DELIVERED:
         lines.append(f"Delivered {_when(n.delivered_at)}.")
     if status == S.FAILED:
         code = f" ({n.error_code})" if n.error_code else ""

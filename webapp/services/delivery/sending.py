@@ -36,6 +36,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.security import decrypt_secret
+from webapp.services.delivery import calls
 from webapp.services.inbound import acks, sms_replies
 from webapp.services.messages import templates
 from webapp.services.people import phones
@@ -44,6 +45,7 @@ from webapp.validation import mask_phone
 log = logging.getLogger(__name__)
 
 STATUS_CALLBACK_PATH = "/api/v1/webhooks/twilio/status"
+PHONE_CHANNELS = (Channel.SMS, Channel.VOICE)  # a number's opt-out (STOP) holds for both
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
 
 
@@ -84,11 +86,11 @@ def _event_and_opt_out(notification: Notification) -> tuple[Event | None, bool]:
         db.select(PhoneNumber.id)
         .where(PhoneNumber.number == notification.recipient, PhoneNumber.opted_out.is_(True))
         .exists()
-        if notification.channel == Channel.SMS and notification.recipient
+        if notification.channel in PHONE_CHANNELS and notification.recipient
         else sa.false()
     )
     if notification.event_id is None:
-        return None, bool(db.session.scalar(db.select(opted_out))) if notification.channel == Channel.SMS else False
+        return None, bool(db.session.scalar(db.select(opted_out))) if notification.channel in PHONE_CHANNELS else False
     row = db.session.execute(db.select(Event, opted_out).where(Event.id == notification.event_id)).one_or_none()
     return (row[0], bool(row[1])) if row else (None, False)
 
@@ -113,6 +115,10 @@ def send(notification: Notification) -> SendResult:
         raise Suppress(why)
     if notification.channel == Channel.SMS:
         return _send_sms(notification, event, opted_out=opted_out)
+    if notification.channel == Channel.VOICE:
+        if opted_out:  # STOP stops calls too: see services.inbound.voice_calls
+            raise Suppress(f"opted out (number {mask_phone(notification.recipient)}): STOP stops calls too")
+        return calls.place(notification, event)
     if notification.channel == Channel.EMAIL:
         return _send_email(notification, event)
     if notification.channel == Channel.WEBHOOK:

@@ -1,5 +1,5 @@
-"""Test messages: an SMS to a number, an email to an address or a webhook to an endpoint, as Notification rows
-with no event.
+"""Test messages: an SMS or a phone call to a number, an email to an address or a webhook to an endpoint, as
+Notification rows with no event.
 
 They go through the same outbox and delivery path as real notifications, so what the page shows
 (queued → sent → delivered, or failed with the provider's message) is what a real one would do. Each row
@@ -19,6 +19,7 @@ from webapp.services import audit
 from webapp.validation import mask_phone
 
 DEFAULT_SMS = "OpsRelay test message: if you can read this, SMS delivery to this number works."
+DEFAULT_CALL = "This is a test call from OpsRelay. If you can hear this, phone calls to this number work."
 EMAIL_SUBJECT = "OpsRelay test email"
 
 
@@ -59,6 +60,19 @@ def sms(
         sms_segments=length.segments,
     )
     audit.record(actor=actor, action="test.sms", target=notification, summary=f"test SMS to {mask_phone(to)}")
+    return notification
+
+
+def call(
+    *, customer: Customer, to: str, actor: User, message: str | None = None, now: datetime | None = None
+) -> Notification:
+    """A test phone call to an E.164 number: the message is read out, then the usual prompt (a digit acknowledges
+    nothing: there is no incident)."""
+    body = " ".join((message or "").split()) or DEFAULT_CALL
+    notification = _row(
+        customer_id=customer.id, actor=actor, channel=Channel.VOICE, to=to, body=body, now=now or utcnow()
+    )
+    audit.record(actor=actor, action="test.call", target=notification, summary=f"test call to {mask_phone(to)}")
     return notification
 
 

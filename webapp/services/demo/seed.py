@@ -4,15 +4,16 @@ SLA report and heartbeats show a living system at once.
 Three customers with business hours and SLA policies; users of every role with (fictional 555-01xx) phones;
 SMTP configs (sent by the EMAIL_BACKEND, the console one on a laptop); a week of alerts from Alertmanager,
 PagerDuty and a generic sender, with notifications in every state; tickets on time, at risk, breached and
-resolved; heartbeats, one of them late. History is written as rows with past timestamps (the services stamp
-"now"); nothing is queued except a few in-app notifications. Flushes, never commits.
+resolved; heartbeats, one of them late; an on-call schedule (a weekly rotation of three, with an override).
+History is written as rows with past timestamps (the services stamp "now"); nothing is queued except a few
+in-app notifications. Flushes, never commits.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from webapp.extensions import db
 from webapp.models import (
@@ -30,6 +31,10 @@ from webapp.models import (
     PhoneNumber,
     Priority,
     Role,
+    Rotation,
+    Schedule,
+    ScheduleLayer,
+    ScheduleOverride,
     Severity,
     SlaPolicy,
     SmtpConfig,
@@ -40,6 +45,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.security import hash_api_key
+from webapp.services.oncall import schedules
 
 PASSWORD = "demo-password"  # noqa: S105 - printed for the demo's fictional people
 S = NotificationStatus
@@ -142,6 +148,7 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> Se
     _history(done, now=now, rng=rng, suffix=suffix.strip())
     _tickets(done, now=now)
     _heartbeats(done, now=now)
+    _schedule(done, now=now)
     db.session.flush()
     return done
 
@@ -318,3 +325,39 @@ def _heartbeats(done: Seeded, *, now: datetime) -> None:
             )
             db.session.add(heartbeat)
             done.heartbeats += 1
+
+
+def _schedule(done: Seeded, *, now: datetime) -> None:
+    """Initech's primary on-call: its three staff take weekly turns from Monday 09:00 (London), and one of
+    them covers tomorrow night for another (an override), so the timeline shows both."""
+    customer = done.customers[2]
+    people = [u for u in _recipients(customer, done.users) if u.role != Role.VIEWER]
+    monday = (now - timedelta(days=now.weekday() + 14)).date()
+    schedule = Schedule(customer_id=customer.id, name="Initech primary on-call", time_zone="Europe/London")
+    schedule.layers.append(
+        ScheduleLayer(
+            position=0,
+            name="Weekly",
+            rotation=Rotation.WEEKLY,
+            rotation_hours=168,
+            handoff_time=time(9, 0),
+            starts_on=monday,
+            member_ids=[u.id for u in people],
+            restrictions=[],
+        )
+    )
+    db.session.add(schedule)
+    db.session.flush()
+    night = (now + timedelta(days=1)).replace(hour=20, minute=0, second=0, microsecond=0)
+    db.session.add(
+        ScheduleOverride(
+            schedule_id=schedule.id,
+            user_id=people[-1].id,
+            starts_at=night,
+            ends_at=night + timedelta(hours=12),
+            note="Covering the night shift (demo)",
+            created_by_id=people[0].id,
+        )
+    )
+    db.session.flush()
+    schedule.next_notice_at = schedules.next_handoff(schedule, now)  # its hand-off notices start at once

@@ -29,6 +29,7 @@ from webapp.models import (
     User,
     dedup_identity,
     user_customer,
+    utcnow,
 )
 from webapp.models.ticket import OPEN_FOR_SLA
 from webapp.services import bulk
@@ -214,3 +215,19 @@ def _notify(steps: list[tuple], *, now: datetime) -> list[int]:
     for users, group in groups.items():
         notified.extend(r.id for r in decisions.route(group, now=now, audience=list(users)))
     return notified
+
+
+def escalate_now(incident_id: int, *, now: datetime | None = None) -> EscalationResult:
+    """Take the incident's next escalation step now, not when its clock says (someone asked: digit 2 on a
+    call). Only a triggered incident with a step still to come climbs; the step is the sweep's own (one
+    conditional UPDATE wins it)."""
+    now = now or utcnow()
+    moved = db.session.execute(
+        sa.update(Incident.__table__)
+        .where(INC.id == incident_id, INC.state == IncidentState.TRIGGERED.value, INC.next_escalation_at.is_not(None))
+        .values(next_escalation_at=now, updated_at=now)
+    ).rowcount
+    if not moved:
+        return EscalationResult()
+    bulk.expire(Incident, [incident_id])
+    return escalate(now=now)

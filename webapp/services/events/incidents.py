@@ -76,13 +76,12 @@ def _identity(source: str, customer_id: int | None, key: str) -> tuple[str, int,
     return source, customer_id or 0, key[:255]
 
 
-def attach(events: list[Event], items: list[NormalisedEvent], duplicates: list[NormalisedEvent], *, now) -> Attached:
-    """Give each new event its incident (opening one where needed) and count the resends among `duplicates`.
+def attach(events: list[Event], items: list[NormalisedEvent], *, now) -> Attached:
+    """Give each new event its incident (opening one where needed).
 
     `items` are the parsed events in the order they came; `events` the ones newly stored. Flushes only."""
     result = Attached()
     keys = {dedup_identity(i): i.identity() for i in items}
-    _count_resends([d for d in duplicates if d.identity() and d.status == EventStatus.FIRING], now=now)
     grouped = [e for e in events if keys.get(dedup_identity(e))]
     by_ticket = [e for e in events if e.ticket_id is not None and e not in grouped and e.incident_id is None]
     _attach_ticket_events(by_ticket)
@@ -237,9 +236,11 @@ def _updated(incident: Incident, event: Event, *, now: datetime) -> None:
         entry(incident, "updated", event.body or f"Updated by {event.source}", event=event, now=now)
 
 
-def _count_resends(duplicates: list[NormalisedEvent], *, now: datetime) -> None:
-    """A redelivered firing event (Alertmanager's repeat_interval, a group change) counts on its open incident."""
-    keys = {open_key(item.source, item.customer_id, item.identity()) for item in duplicates}
+def count_resends(duplicates: list[NormalisedEvent], *, now: datetime) -> None:
+    """A redelivered firing event (Alertmanager's repeat_interval, a group change) counts on its open incident:
+    one UPDATE, where the sender's request stores what it received (a redelivery leaves no row to route)."""
+    resent = [d for d in duplicates if d.identity() and d.status == EventStatus.FIRING]
+    keys = {open_key(item.source, item.customer_id, item.identity()) for item in resent}
     if not keys:
         return
     ids = db.session.scalars(

@@ -9,6 +9,7 @@ from webapp.extensions import db
 from webapp.models import ApiKey, Customer, User, utcnow
 from webapp.security import hash_api_key
 from webapp.services import audit
+from webapp.services.integrations import allow_lists
 from webapp.tenancy import SCOPES
 
 MAX_EXPIRES_DAYS = 3650
@@ -37,9 +38,11 @@ def create_key(
     customer: Customer | None,
     expires_days: int | None,
     created_by: User | None,
+    allowed_ips: str | list[str] | None = None,
     now: datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    """Add a key and return it with the plain key (shown once, never stored). Flushes, never commits."""
+    """Add a key and return it with the plain key (shown once, never stored). Flushes, never commits.
+    `allowed_ips` (CIDR) limits where it is accepted from."""
     name = (name or "").strip()
     if not name or len(name) > 120:
         raise KeyInputError("name", "required, at most 120 characters")
@@ -47,6 +50,7 @@ def create_key(
         raise KeyInputError("scopes", f"one or more of {', '.join(SCOPES)}")
     if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRES_DAYS:
         raise KeyInputError("expires_days", f"a whole number of days from 1 to {MAX_EXPIRES_DAYS}, or null")
+    networks = allow_lists.networks(allowed_ips, KeyInputError)
     now = now or utcnow()
     plain, prefix = new_key()
     key = ApiKey(
@@ -58,6 +62,7 @@ def create_key(
         created_by_id=created_by.id if created_by else None,
         expires_at=now + timedelta(days=expires_days) if expires_days else None,
         created_at=now,
+        allowed_ips=networks,
     )
     db.session.add(key)
     db.session.flush()
@@ -66,9 +71,21 @@ def create_key(
         action="api_key.create",
         target=key,
         summary=f"API key {name!r} ({prefix}…) scopes {','.join(key.scopes)}",
-        changes={"scopes": key.scopes, "customer_id": key.customer_id, "expires_days": expires_days},
+        changes={
+            "scopes": key.scopes,
+            "customer_id": key.customer_id,
+            "expires_days": expires_days,
+            "allowed_ips": networks,
+        },
     )
     return key, plain
+
+
+def set_allowed_ips(key: ApiKey, value: str | list[str] | None, *, actor: User | None) -> bool:
+    """Replace the networks the key is accepted from (empty: anywhere); False if unchanged."""
+    return allow_lists.replace(
+        key, value, error=KeyInputError, actor=actor, label=f"API key {key.name!r} ({key.prefix}…)"
+    )
 
 
 def revoke(key: ApiKey, *, actor: User | None = None, now: datetime | None = None) -> bool:

@@ -10,6 +10,7 @@ from webapp.extensions import db
 from webapp.models import WEBHOOK_SOURCE_KINDS, Customer, User, WebhookSource, utcnow
 from webapp.security import decrypt_secret, encrypt_secret
 from webapp.services import audit
+from webapp.services.integrations import allow_lists
 
 MIN_SECRET = 16
 
@@ -28,9 +29,11 @@ def create(
     customer: Customer | None,
     secret: str | None,
     create_tickets: bool = False,
+    allowed_ips: str | list[str] | None = None,
     actor: User | None = None,
 ) -> WebhookSource:
-    """Add a source; flushes, never commits. PagerDuty and GitHub sources need a secret."""
+    """Add a source; flushes, never commits. PagerDuty and GitHub sources need a secret; `allowed_ips` (CIDR)
+    limits where its webhooks are accepted from."""
     name = (name or "").strip()
     if not name or len(name) > 120:
         raise SourceInputError("name", "required, at most 120 characters")
@@ -41,7 +44,11 @@ def create(
     if WEBHOOK_SOURCE_KINDS[kind].secret_required and not secret:
         raise SourceInputError("secret", f"a {kind} source needs the signing secret {kind} shows you")
     source = WebhookSource(
-        name=name, kind=kind, customer_id=customer.id if customer else None, create_tickets=create_tickets
+        name=name,
+        kind=kind,
+        customer_id=customer.id if customer else None,
+        create_tickets=create_tickets,
+        allowed_ips=allow_lists.networks(allowed_ips, SourceInputError),
     )
     db.session.add(source)
     if secret:
@@ -52,9 +59,19 @@ def create(
         action="webhook_source.create",
         target=source,
         summary=f"{kind} source {name!r}",
-        changes={"kind": kind, "customer_id": source.customer_id, "create_tickets": create_tickets},
+        changes={
+            "kind": kind,
+            "customer_id": source.customer_id,
+            "create_tickets": create_tickets,
+            "allowed_ips": source.allowed_ips,
+        },
     )
     return source
+
+
+def set_allowed_ips(source: WebhookSource, value: str | list[str] | None, *, actor: User | None) -> bool:
+    """Replace the networks the source's webhooks are accepted from (empty: anywhere); False if unchanged."""
+    return allow_lists.replace(source, value, error=SourceInputError, actor=actor, label=source.name)
 
 
 def set_secret(source: WebhookSource, secret: str | None, *, actor: User | None = None) -> None:

@@ -30,6 +30,7 @@ from webapp.extensions import db
 from webapp.fields import Boolean, Choice, Choices, Clock, Email, Integer, Spec, TextList, TimeZone
 from webapp.inputs import is_id
 from webapp.models import (
+    DEFAULT_CHANNELS,
     EVENT_KINDS,
     EVENT_TYPES,
     PERSONAL_CHANNELS,
@@ -91,12 +92,13 @@ PREFERENCE = Spec(
             label="Channels",
             choices=PERSONAL_CHANNELS,
             labels={c: c.label for c in PERSONAL_CHANNELS},
-            default=PERSONAL_CHANNELS,
+            default=DEFAULT_CHANNELS,  # a phone call only for those who ask for it
             section="Channels",
         ),
         _min_severity("web", "Minimum severity in the inbox (web)", Severity.LOW),
         _min_severity("email", "Minimum severity by email", Severity.HIGH),
         _min_severity("sms", "Minimum severity by SMS", Severity.CRITICAL),
+        _min_severity("voice", "Minimum severity by phone call", Severity.CRITICAL),
         Email(name="override_email", label="Send email to (instead of the login address)", section="Channels"),
         Choices(
             name="event_types",

@@ -23,7 +23,7 @@ from typing import NamedTuple
 from flask import current_app
 
 from webapp import outbox
-from webapp.channels import sms_text
+from webapp.channels import sms_text, voice_twilio
 from webapp.models import (
     PERSONAL_CHANNELS,
     Channel,
@@ -158,6 +158,11 @@ def _decide_user(ctx: Context, event: Event, person: Person, *, explain: bool) -
                 reason = user_reason or _outside_role_default(rules, event, channel)
                 decisions.append(replace(base, reason=reason, record=False))
             continue
+        elif not channel.on_by_default and channel not in rules.channels:  # asked for by few: stored when on
+            if explain:
+                reason = user_reason or f"{channel.label} is not turned on in {rules.source}"
+                decisions.append(replace(base, reason=reason, record=False))
+            continue
         reason = user_reason or _channel_reason(event, person, rules, channel, role_channels, resolved)
         if reason:
             decisions.append(replace(base, reason=reason))
@@ -217,10 +222,12 @@ def _channel_reason(event, person, rules, channel, role_channels, resolved) -> s
             )
     if channel == Channel.EMAIL and not (rules.override_email or person.email):
         return "no email address: the user has none and the preference sets no override"
-    if channel == Channel.SMS:
+    if channel == Channel.VOICE and resolved:
+        return "no phone call for an all-clear: the other channels tell it"
+    if channel in (Channel.SMS, Channel.VOICE):
         if person.phone is None:
             return "no phone number: add one on the user's page"
-        if person.opted_out:
+        if person.opted_out:  # STOP stops calls to the number too
             since = person.opted_out_at.strftime("%Y-%m-%d %H:%M UTC") if person.opted_out_at else "an unknown time"
             via = f" via {person.opted_out_via}" if person.opted_out_via else ""
             return f"opted out of SMS (number {mask_phone(person.phone)}) since {since}{via}"
@@ -240,6 +247,7 @@ def _deliverable(ctx: Context, base: Decision, rules: Rules) -> Decision:
         Channel.WEB: None,
         Channel.EMAIL: rules.override_email or person.email,
         Channel.SMS: person.phone,
+        Channel.VOICE: person.phone,
     }[channel]
     subject, body, note = _render(ctx, event, channel)
     decision = replace(base, status=S.PENDING, recipient=recipient, subject=subject, body=body, reason=note)
@@ -249,6 +257,8 @@ def _deliverable(ctx: Context, base: Decision, rules: Rules) -> Decision:
     if channel == Channel.WEB:
         decision.status = S.SENT  # the row itself is the in-app notification
         return decision
+    if channel == Channel.VOICE:
+        return _call_timing(decision, rules, ctx.now)
     hold = ctx.timing.hold(person.id, channel, event.customer_id, rules, critical=event.severity == Severity.CRITICAL)
     if hold is not None:
         decision.status, decision.hold, decision.deliver_after, decision.reason = (
@@ -257,6 +267,16 @@ def _deliverable(ctx: Context, base: Decision, rules: Rules) -> Decision:
             hold.until,
             hold.reason,
         )
+    return decision
+
+
+def _call_timing(decision: Decision, rules: Rules, now: datetime) -> Decision:
+    """A call rings now or not at all: in quiet hours (unless a critical alert rings through them) it is not
+    made, since a call hours later about an old alert helps nobody; the other channels hold the page. Calls are
+    never grouped into digests or counted by the hourly cap: each one is about one incident."""
+    critical = decision.event.severity == Severity.CRITICAL
+    if rules.quiet_until(now) is not None and not (critical and rules.critical_bypasses_quiet_hours):
+        return replace(decision, status=S.SUPPRESSED, reason=f"{rules.quiet_words()}: no phone call", recipient=None)
     return decision
 
 
@@ -284,6 +304,9 @@ def _render_uncached(ctx: Context, event: Event, channel: Channel) -> tuple[str 
         except templates.TemplateRenderError as exc:
             subject, body = None, None
             note = f"template {template.name!r} did not render ({exc}); the plain text was used"
+    if channel == Channel.VOICE:
+        speech = body or voice_twilio.speech(event.severity, event.title, ctx.customer_names.get(event.customer_id))
+        return None, speech, note
     plain_subject, plain_body = plain_text(event)
     subject = (subject or plain_subject)[:300] if channel != Channel.SMS else None
     body = body or (plain_body if channel != Channel.SMS else f"{plain_subject}\n{event.body}".strip())

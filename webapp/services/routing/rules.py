@@ -9,7 +9,9 @@ Role defaults (a user without any preference row gets these) are part of each ev
   ticket_updated, by web and email, and by SMS when critical.
 - viewer: read-only events (job_success, scheduled_backup_complete, compliance results) by web and email.
 A role default records rows only for the channels it uses; an explicit preference records every channel, so
-that "why did I not get an SMS?" has its answer in the delivery log.
+that "why did I not get an SMS?" has its answer in the delivery log -- except a channel off by default (voice)
+that the preference does not turn on: nobody asks why no call came that they never asked for (the "why not?"
+answer still says it).
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ def from_preference(
             Channel.WEB: pref.min_severity_web,
             Channel.EMAIL: pref.min_severity_email,
             Channel.SMS: pref.min_severity_sms,
+            Channel.VOICE: pref.min_severity_voice,
         },
         event_types=frozenset(pref.event_types or []),
         job_types=frozenset(pref.job_types or []),
