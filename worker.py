@@ -4,8 +4,9 @@ The process is a supervisor around RQ: when RQ's own bookkeeping fails (Redis we
 between jobs), the worker it ran is dropped, the process waits for Redis with a growing pause, and a
 fresh worker takes over -- it never exits on a connection error. A scheduler thread (webapp.queue.Scheduler)
 enqueues the periodic jobs and moves due retries onto their queues; a Redis lock makes one of all the
-running workers act, and its loop cannot die from an error. SIGTERM/SIGINT: finish the job in hand,
-then stop (a second signal stops at once, as RQ does).
+running workers act, and its loop cannot die from an error. Delivery jobs hand their rows to the
+process's send pool (DELIVERY_CONCURRENCY provider calls at once: webapp.jobs.sendpool). SIGTERM/SIGINT:
+finish the job in hand and the sends in the pool, then stop (a second signal stops at once, as RQ does).
 """
 
 from __future__ import annotations

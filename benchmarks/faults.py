@@ -24,9 +24,7 @@ duplicates).
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -36,139 +34,43 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 
+from benchmarks.stack import Stack, send_burst  # noqa: E402
 from tests.conftest import TWILIO_SID, TWILIO_TOKEN, twilio_settings  # noqa: E402
-from tests.fault_services import PostgresCluster, RedisServer, Workers, free_port, wait_for  # noqa: E402
+from tests.fault_services import wait_for  # noqa: E402
 from tests.twilio_fake import FakeTwilio  # noqa: E402
-from webapp import create_app  # noqa: E402
-from webapp.config import database_uri  # noqa: E402
 from webapp.extensions import db  # noqa: E402
-from webapp.models import (  # noqa: E402
-    Customer,
-    Notification,
-    NotificationPreference,
-    NotificationStatus,
-    PhoneNumber,
-    Role,
-    User,
-)
+from webapp.models import Notification, NotificationStatus  # noqa: E402
 
 S = NotificationStatus
 TERMINAL = (S.SENT, S.DELIVERED, S.FAILED, S.SUPPRESSED)
-TOKEN = "bench-alert-token"  # noqa: S105 - the throwaway app's own token
 PHONE = "+14155550101"
 FAULTS = ("none", "redis-stop", "worker-kill", "postgres", "twilio-errors", "sigterm")
 
 
-def alert(tag: str, n: int) -> dict:
-    labels = {"alertname": f"{tag}-{n}", "severity": "critical", "service": "bench", "instance": f"host-{n}"}
-    return {
-        "version": "4",
-        "status": "firing",
-        "alerts": [
-            {
-                "status": "firing",
-                "labels": labels,
-                "annotations": {"summary": f"{tag} alert {n}"},
-                "startsAt": "2026-12-01T03:00:00Z",
-                "fingerprint": f"{tag}-{n:06d}",
-            }
-        ],
-    }
-
-
-class Bench:
+class Bench(Stack):
     def __init__(self, args):
         self.args = args
-        self.twilio = FakeTwilio(TWILIO_SID, TWILIO_TOKEN).start()
-        self.redis = RedisServer().start()
-        self.cluster = PostgresCluster().start()
-        self.uri = database_uri(self.cluster.url, "")
-        self.env = {
-            "DATABASE_URL": self.cluster.url,
-            "REDIS_URL": self.redis.url,
+        self.twilio = FakeTwilio(TWILIO_SID, TWILIO_TOKEN).start()  # in this process: the faults script it
+        env = {
             **twilio_settings(self.twilio.base_url),
-            "SECRET_KEY": "bench-secret",
-            "ALERT_WEBHOOK_TOKEN": TOKEN,
             "RECOVERY_SWEEP_SECONDS": str(args.sweep),
             "DELIVERY_LEASE_SECONDS": str(args.lease),
             "DELIVERY_BACKOFF_SECONDS": "1",
             "DELIVERY_MAX_ATTEMPTS": "10",
-            "LOG_LEVEL": "ERROR",
         }
-        self.app = create_app({"SQLALCHEMY_DATABASE_URI": self.uri, "REDIS_URL": self.redis.url, "SECRET_KEY": "x"})
-        with self.app.app_context():
-            upgrade()
-            customer = Customer(name="Bench")
-            admin = User(email="admin@bench.example", name="Admin", role=Role.ADMIN, customers=[customer])
-            admin.set_password("bench-password")
-            admin.phone_numbers.append(PhoneNumber(number=PHONE, is_primary=True))
-            db.session.add(admin)
-            db.session.flush()
-            # every page of the burst must go out: this measures the engine, not the storm guard
-            db.session.add(NotificationPreference(user_id=admin.id, enabled_channels=["sms"], storm_guard=False))
-            db.session.commit()
-        self.port = free_port()
-        self.web = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "gunicorn", "webapp:create_app()", "--workers", "2"]
-            + ["--bind", f"127.0.0.1:{self.port}", "--log-level", "error"],
-            cwd=ROOT,
-            env={**os.environ, **self.env},
-        )
-        self.workers = Workers(self.env, 2).start()
-        ok = wait_for(self._web_up, 120) and self.workers.ready(self.redis.url)
-        if not ok:
-            raise SystemExit("gunicorn or the workers did not start")
-
-    def _web_up(self) -> bool:
-        try:
-            return requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
+        super().__init__(env, [PHONE])
 
     def close(self) -> None:
-        self.workers.stop()
-        self.web.send_signal(signal.SIGTERM)
-        self.web.wait(30)
+        super().close()
         self.twilio.stop()
-        self.redis.close()
-        self.cluster.close()
 
     # --- one round ------------------------------------------------------------------------
 
     def send_burst(self, tag: str, answers: list) -> None:
         """`alerts` alerts spread over `seconds`, by 8 senders; 503s are retried as Alertmanager would."""
-        count, seconds = self.args.alerts, self.args.seconds
-        url = f"http://127.0.0.1:{self.port}/api/v1/webhooks/alertmanager"
-        start = time.monotonic()
-
-        def sender(numbers) -> None:
-            with requests.Session() as session:
-                for n in numbers:
-                    delay = start + seconds * n / count - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                    deadline = time.monotonic() + 120
-                    while True:
-                        try:
-                            status = session.post(
-                                url, json=alert(tag, n), headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
-                            ).status_code
-                        except requests.RequestException:
-                            status = 0
-                        answers.append(status)
-                        if status == 200 or time.monotonic() > deadline:
-                            break
-                        time.sleep(1)
-
-        threads = [threading.Thread(target=sender, args=(range(i, count, 8),)) for i in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        send_burst(self.alertmanager_url, tag, self.args.alerts, self.args.seconds, answers)
 
     def inject(self, fault: str) -> float:
         """Inject the fault; return the time (time.time()) it ended."""

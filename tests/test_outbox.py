@@ -48,10 +48,15 @@ def ticket_hook(receiver, customer):
     return row
 
 
+def row_ids(job) -> list[int]:
+    """The notification ids a delivery job carries: `deliver(id)` or `deliver_batch(ids)`."""
+    return list(job.args[0]) if isinstance(job.args[0], list) else [job.args[0]]
+
+
 def queued_job_ids(app) -> list[int]:
     """The notification ids of the deliver jobs waiting on the queue."""
     queue = get_queue(app).queues[DELIVERIES]
-    return sorted(job.args[0] for job in queue.jobs)
+    return sorted(i for job in queue.jobs for i in row_ids(job))
 
 
 def webhook_rows() -> list[Notification]:

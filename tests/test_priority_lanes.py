@@ -11,6 +11,7 @@ from rq.registry import FinishedJobRegistry, ScheduledJobRegistry
 from tests.routing_helpers import fire, prefer, rows
 from tests.test_delivery import wait_for_retry
 from tests.test_email_delivery import _smtp_servers, certificate, email_for, smtp, smtp_config  # noqa: F401
+from tests.test_outbox import row_ids
 from webapp import jobs, outbox
 from webapp.extensions import db
 from webapp.models import Notification, Severity
@@ -26,13 +27,14 @@ def mail(request):
 
 
 def waiting(app, queue: str) -> list[int]:
-    return sorted(job.args[0] for job in get_queue(app).queues[queue].jobs)
+    return sorted(i for job in get_queue(app).queues[queue].jobs for i in row_ids(job))
 
 
 def finished(app, queue: str) -> list[int]:
     rq_queue = get_queue(app).queues[queue]
     registry = FinishedJobRegistry(queue=rq_queue)
-    return sorted(job.args[0] for job in rq_queue.job_class.fetch_many(registry.get_job_ids(), rq_queue.connection))
+    jobs = rq_queue.job_class.fetch_many(registry.get_job_ids(), rq_queue.connection)
+    return sorted(i for job in jobs for i in row_ids(job))
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,10 @@ It checks HTTP Basic auth against the account SID and auth token, takes the form
 and answers 201 with a message (or call) resource, or what a test scripted for a recipient: 400 with code 21211
 for an invalid number, 429 with code 20429 and Retry-After, 500, and so on.
 
+`per_sender_per_second` enforces Twilio's rate per sender (the From number or the MessagingServiceSid)
+as a bucket of that many messages refilled at that rate: a message beyond it gets 429 with error 20429,
+as Twilio answers a sender that goes too fast; `rate_limited` counts those answers.
+
 Calls: it keeps the TwiML and parameters of each call (`calls`), and plays Twilio's part afterwards: `press()`
 reads the call's TwiML, finds its <Gather> action and posts the digits there, signed as Twilio signs; `report()`
 posts a signed status callback (ringing, completed, no-answer, ... with AnsweredBy) to the call's StatusCallback.
@@ -55,6 +59,11 @@ class FakeTwilio:
         self.answer_delay = 0.0  # seconds between accepting a message and answering (a slow provider)
         self.received_times: list[float] = []  # time.time() of each accepted message, as `received`
         self.failing: tuple[int, dict] | None = None  # (error code, headers): every message refused while set
+        self.per_sender_per_second: float | None = None  # Twilio's rate limit per sender, when set
+        self.rate_limited = 0  # 429 answers given for going over that rate
+        self.in_flight = 0  # accepted messages whose answer is still being delayed (answer_delay)
+        self.max_in_flight = 0  # the most at once: how many calls a client had open together
+        self._buckets: dict[str, tuple[float, float]] = {}  # sender -> (tokens, at time.monotonic())
         self._script: dict[str, deque[Scripted]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -87,6 +96,26 @@ class FakeTwilio:
             self.answer_delay = 0.0
             self.received_times.clear()
             self.failing = None
+            self.per_sender_per_second = None
+            self.rate_limited = 0
+            self._buckets.clear()
+            self.in_flight = self.max_in_flight = 0
+
+    def _over_rate(self, sender: str) -> bool:
+        """Take one token from the sender's bucket; True (counted) if it had none."""
+        rate = self.per_sender_per_second
+        if not rate:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            tokens, at = self._buckets.get(sender, (rate, now))
+            tokens = min(rate, tokens + (now - at) * rate)
+            if tokens < 1:
+                self._buckets[sender] = (tokens, now)
+                self.rate_limited += 1
+                return True
+            self._buckets[sender] = (tokens - 1, now)
+            return False
 
     def call(self, sid: str) -> dict:
         return next(call for call in self.calls if call["sid"] == sid)
@@ -183,12 +212,15 @@ class FakeTwilio:
             def _message(self, fields: dict[str, list[str]]) -> None:
                 form = {k: v[0] for k, v in fields.items()}
                 to = form.get("To", "")
-                if not form.get("Body") or not form.get("From") or not to:
+                sender = form.get("MessagingServiceSid") or form.get("From")
+                if not form.get("Body") or not sender or not to:
                     self._reply(400, {"code": 21602, "message": "Message body is required.", "status": 400})
                     return
                 scripted = fake._next_script(to)
                 if scripted is None and fake.failing is not None:
                     scripted = Scripted(*fake.failing)
+                if scripted is None and fake._over_rate(sender):
+                    scripted = Scripted(20429, {"Retry-After": "1"})
                 if scripted is not None:
                     self._error(scripted.error_code, scripted.headers, to=to)
                     return
@@ -197,14 +229,20 @@ class FakeTwilio:
                     fake.received.append({**form, "sid": sid})
                     fake.received_times.append(time.time())
                 if fake.answer_delay:
+                    with fake._lock:
+                        fake.in_flight += 1
+                        fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                     time.sleep(fake.answer_delay)  # accepted: a client killed now has sent the SMS
+                    with fake._lock:
+                        fake.in_flight -= 1
                 self._reply(
                     201,
                     {
                         "sid": sid,
                         "account_sid": fake.account_sid,
                         "to": to,
-                        "from": form["From"],
+                        "from": form.get("From"),
+                        "messaging_service_sid": form.get("MessagingServiceSid"),
                         "body": form["Body"],
                         "status": "queued",
                         "num_segments": "1",

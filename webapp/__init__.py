@@ -100,15 +100,23 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _sms_backend(app: Flask):
-    if app.config["TWILIO_ACCOUNT_SID"] and app.config["TWILIO_AUTH_TOKEN"] and app.config["TWILIO_PHONE_NUMBER"]:
+    config = app.config
+    sender = config["TWILIO_MESSAGING_SERVICE_SID"] or config["TWILIO_PHONE_NUMBER"]
+    if config["TWILIO_ACCOUNT_SID"] and config["TWILIO_AUTH_TOKEN"] and sender:
+        from webapp.channels.pacing import Pacer
         from webapp.channels.sms_twilio import TwilioSms
+        from webapp.queue import get_queue
 
+        service = config["TWILIO_MESSAGING_SERVICE_SID"]
+        rate = config["TWILIO_MESSAGING_SERVICE_MESSAGES_PER_SECOND" if service else "TWILIO_MESSAGES_PER_SECOND"]
         return TwilioSms(
-            account_sid=app.config["TWILIO_ACCOUNT_SID"],
-            auth_token=app.config["TWILIO_AUTH_TOKEN"],
-            from_number=app.config["TWILIO_PHONE_NUMBER"],
-            api_base_url=app.config["TWILIO_API_BASE_URL"],
-            timeout=app.config["TWILIO_TIMEOUT"],
+            account_sid=config["TWILIO_ACCOUNT_SID"],
+            auth_token=config["TWILIO_AUTH_TOKEN"],
+            from_number=config["TWILIO_PHONE_NUMBER"],
+            messaging_service_sid=service,
+            api_base_url=config["TWILIO_API_BASE_URL"],
+            timeout=config["TWILIO_TIMEOUT"],
+            pacer=Pacer(get_queue(app).connection, float(rate)),
         )
     from webapp.channels.sms_console import ConsoleSms
 

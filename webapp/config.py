@@ -80,8 +80,11 @@ def _set(name: str) -> bool:
 
 
 def _check_twilio() -> None:
-    """All three Twilio settings or none (the console SMS backend): two of three is a mistake, not a choice."""
+    """All Twilio settings or none (the console SMS backend): two of three is a mistake, not a choice. The
+    sender is TWILIO_PHONE_NUMBER or TWILIO_MESSAGING_SERVICE_SID (either one)."""
     present = [name for name in TWILIO_SETTINGS if _set(name)]
+    if _set("TWILIO_MESSAGING_SERVICE_SID") and "TWILIO_PHONE_NUMBER" not in present:
+        present.append("TWILIO_PHONE_NUMBER")  # the service is the sender
     if present and len(present) < len(TWILIO_SETTINGS):
         missing = [name for name in TWILIO_SETTINGS if name not in present]
         raise ConfigError(
@@ -196,6 +199,12 @@ def from_environment(instance_path: str) -> dict:
         "TWILIO_PHONE_NUMBER": os.environ.get("TWILIO_PHONE_NUMBER") or None,
         "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/"),
         "TWILIO_TIMEOUT": _int("TWILIO_TIMEOUT", 10),
+        "TWILIO_MESSAGING_SERVICE_SID": os.environ.get("TWILIO_MESSAGING_SERVICE_SID") or None,
+        # Pacing: Twilio's rate per sender (a long code: 1 message/s; a Messaging Service: its senders' sum).
+        "TWILIO_MESSAGES_PER_SECOND": _float("TWILIO_MESSAGES_PER_SECOND", 1.0),
+        "TWILIO_MESSAGING_SERVICE_MESSAGES_PER_SECOND": _float(
+            "TWILIO_MESSAGING_SERVICE_MESSAGES_PER_SECOND", _float("TWILIO_MESSAGES_PER_SECOND", 1.0)
+        ),
         "EMAIL_BACKEND": email_backend,
         "EMAIL_FILE_DIR": os.environ.get("EMAIL_FILE_DIR") or str(Path(instance_path) / "emails"),
         "MAIL_SERVER": mail_server or "localhost",
@@ -217,6 +226,7 @@ def from_environment(instance_path: str) -> dict:
         "WEBHOOK_PAUSE_AFTER_FAILURES": _int("WEBHOOK_PAUSE_AFTER_FAILURES", 10),
         "DELIVERY_MAX_ATTEMPTS": _int("DELIVERY_MAX_ATTEMPTS", 5),
         "DELIVERY_BACKOFF_SECONDS": _float("DELIVERY_BACKOFF_SECONDS", 5.0),
+        "DELIVERY_CONCURRENCY": _int("DELIVERY_CONCURRENCY", 16),  # provider calls in flight per worker process
         # Reliability: a claim's lease (renewed by the live worker), the recovery sweep's interval, and
         # how long a worker keeps retrying to write an outcome the provider already gave it.
         "DELIVERY_LEASE_SECONDS": _float("DELIVERY_LEASE_SECONDS", 20.0),

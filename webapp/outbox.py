@@ -10,9 +10,11 @@ reads are visible to the worker.
 If the queue cannot be reached at commit, nothing is lost: the rows are committed (pending or queued; a
 sender's events unrouted) and the recovery sweep (`jobs.recover_notifications`) hands them over again.
 
-Each delivery job goes on its lane (`lane`): a page (an SMS of a critical event or of an incident's event) on
-PAGES, everything else on DELIVERIES. `deliver` finds the lanes of the rows itself (one SELECT) unless its
-caller already knows them (routing does), so the recovery sweep and retries put a row back on its own lane.
+The rows of one transaction and lane go in batches (`deliver_batch(ids)`, one claim for all), a single row
+as `deliver(id)`. Each delivery job goes on its lane (`lane`): a page (an SMS of a critical event or of an
+incident's event) on PAGES, everything else on DELIVERIES. `deliver` finds the lanes of the rows itself (one
+SELECT) unless its caller already knows them (routing does), so the recovery sweep and retries put a row back
+on its own lane.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.models import Channel, Event, Notification, Severity
-from webapp.queue import DELIVER_JOB, DELIVERIES, PAGES, QUEUE_NAMES, get_queue
+from webapp.queue import DELIVER_BATCH_JOB, DELIVER_JOB, DELIVERIES, PAGES, QUEUE_NAMES, get_queue
 
 log = logging.getLogger(__name__)
 
 ROUTE_JOB = "webapp.jobs.route_events"  # by path, as DELIVER_JOB: a sender's events, routed after its commit
 KEY = "opsrelay_outbox"  # session.info: {(job path, queue name, run at or None): [argument tuples]}
+BATCH = 16  # rows of one transaction and lane per delivery job (claimed in one statement, sent together)
 
 
 def add(
@@ -91,7 +94,16 @@ def deliver(
         return
     by_lane = {queue: ids} if queue is not None else lanes(ids, session=session)
     for name, lane_ids in by_lane.items():
-        add(DELIVER_JOB, [(notification_id,) for notification_id in lane_ids], queue=name, at=at, session=session)
+        for job, arg_lists in delivery_jobs(lane_ids).items():
+            add(job, arg_lists, queue=name, at=at, session=session)
+
+
+def delivery_jobs(notification_ids: list[int]) -> dict[str, list[tuple]]:
+    """The jobs that deliver these rows: `deliver(id)` for one, `deliver_batch(ids)` for up to BATCH."""
+    if len(notification_ids) == 1:
+        return {DELIVER_JOB: [(notification_ids[0],)]}
+    batches = [(notification_ids[i : i + BATCH],) for i in range(0, len(notification_ids), BATCH)]
+    return {DELIVER_BATCH_JOB: batches}
 
 
 def route(event_ids: list[int], *, session: Session | None = None) -> None:
@@ -104,7 +116,8 @@ def push_deliveries(notification_ids: Iterable[int], *, at: datetime | None = No
     """`push` of delivery jobs now (outside a transaction's outbox: the sweep), each on its lane."""
     handed = True
     for name, lane_ids in lanes(notification_ids).items():
-        handed = push(DELIVER_JOB, [(notification_id,) for notification_id in lane_ids], queue=name, at=at) and handed
+        for job, arg_lists in delivery_jobs(lane_ids).items():
+            handed = push(job, arg_lists, queue=name, at=at) and handed
     return handed
 
 

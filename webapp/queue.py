@@ -43,6 +43,7 @@ PAGES = "pages"
 PERIODIC = "periodic"
 QUEUE_NAMES = (PERIODIC, PAGES, DELIVERIES)  # in the order a worker serves them
 DELIVER_JOB = "webapp.jobs.deliver"  # by path: the jobs import the services, which hand work to this queue
+DELIVER_BATCH_JOB = "webapp.jobs.deliver_batch"  # several rows of one transaction: one claim, one job
 
 
 @dataclass(frozen=True)
@@ -68,16 +69,40 @@ class Periodic:
     after_outage: bool = False  # also run at once, as func(after_outage=True), when the queue comes back
 
 
+_in_worker = threading.local()
+
+
+def in_worker() -> bool:
+    """True on a worker's thread while it runs a job: a delivery job there hands its rows to the process's
+    send pool (webapp.jobs.sendpool) and returns, so the worker takes the next job while they are sent."""
+    return getattr(_in_worker, "on", False)
+
+
 class AppWorker(SimpleWorker):
-    """Runs each job in its own app context, with a fresh database session."""
+    """Runs each job in its own app context, with a fresh database session; when it stops (a signal, the
+    end of a burst) it waits for the sends its jobs handed to the send pool."""
 
     flask_app: Flask | None = None
+
+    def work(self, *args, **kwargs) -> bool:
+        while True:
+            pool = self.flask_app.extensions.get("opsrelay_sendpool")
+            before = pool.finished if pool is not None else 0
+            worked = super().work(*args, **kwargs)
+            pool = self.flask_app.extensions.get("opsrelay_sendpool")
+            if pool is None:
+                return worked
+            pool.drain()
+            if not kwargs.get("burst") or pool.finished == before:
+                return worked
+            # a burst: what the last sends queued (a retry that is due, a follow-up) gets its own burst
 
     def perform_job(self, job: Job, queue: Queue, *args, **kwargs) -> bool:
         """Run the job with the request id it was queued with; one log line and the job metrics after it."""
         token = logs.bind_job_request_id((job.meta or {}).get("request_id"))
         started = time.perf_counter()
         finished = False
+        _in_worker.on = True
         try:
             with self.flask_app.app_context():
                 try:
@@ -100,6 +125,7 @@ class AppWorker(SimpleWorker):
                 extra={"job": name, "outcome": outcome, "job_id": job.id},
             )
             logs.unbind(token)
+            _in_worker.on = False
 
 
 class EmbeddedWorker(AppWorker):

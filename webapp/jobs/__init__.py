@@ -8,11 +8,12 @@ claim before the provider call, the outcome after it): those commits live in web
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime, timedelta
 
 from webapp import metrics, outbox
 from webapp.extensions import db
-from webapp.jobs import claims
+from webapp.jobs import claims, sendpool
 from webapp.models import utcnow
 from webapp.queue import DELIVER_JOB, PAGES, Periodic
 from webapp.services.delivery import attempts
@@ -26,21 +27,26 @@ log = logging.getLogger(__name__)
 
 
 def deliver(notification_id: int) -> str:
+    """One notification: a batch of one (the outbox hands a single row so, several as deliver_batch)."""
+    return deliver_batch([notification_id])
+
+
+def deliver_batch(notification_ids: list[int]) -> str:
+    """Claim the free ones of these rows in one statement and send them through the process's send pool
+    (webapp.jobs.sendpool): concurrently, each outcome written as its call returns."""
     try:
-        notification = claims.claim_when_reachable(notification_id)
+        claimed = claims.claim_when_reachable(notification_ids)
     except claims.DatabaseUnreachable:
         at = attempts.retry_job_time(utcnow() + timedelta(seconds=claims.UNREACHABLE_RETRY_SECONDS))
-        outbox.push(DELIVER_JOB, [(notification_id,)], queue=outbox.current_lane(), at=at)
+        outbox.push(DELIVER_JOB, [(i,) for i in notification_ids], queue=outbox.current_lane(), at=at)
         return f"database unreachable: retry at {at.isoformat()}"
-    if notification is None:
+    if not claimed:
         return "skipped: already taken or done"
-    with claims.leased(notification):
-        retry_at = attempts.send(notification)
-    outcome = str(notification.status)
-    claims.finish(notification)  # the commit hands a retry to the queue (outbox)
-    if retry_at is not None:
-        return f"retry at {retry_at.isoformat()}"
-    return outcome
+    outcomes = sendpool.get().send(claimed)
+    if len(notification_ids) == 1:
+        return outcomes[0]
+    taken = len(notification_ids) - len(claimed)
+    return "; ".join([f"{count} {outcome}" for outcome, count in Counter(outcomes).items()] + [f"{taken} skipped"])
 
 
 def route_events(event_ids: list[int]) -> str:

@@ -52,13 +52,13 @@ class DatabaseUnreachable(Exception):
     """The claim could not reach the database (a restart): nothing was written."""
 
 
-def claim_when_reachable(notification_id: int, *, attempts: int = 3) -> Notification | None:
-    """claim(), retried on a fresh connection while the database restarts; DatabaseUnreachable after
-    `attempts` tries (the job then schedules itself again: the row is not left to the slow sweep)."""
+def claim_when_reachable(notification_ids: list[int], *, attempts: int = 3) -> list[Notification]:
+    """claim_many(), retried on a fresh connection while the database restarts; DatabaseUnreachable after
+    `attempts` tries (the job then schedules itself again: the rows are not left to the slow sweep)."""
     pause = 0.5
     for attempt in range(attempts):
         try:
-            return claim(notification_id)
+            return claim_many(notification_ids)
         except DBAPIError as exc:
             if not database_unreachable(exc):
                 raise
@@ -69,36 +69,66 @@ def claim_when_reachable(notification_id: int, *, attempts: int = 3) -> Notifica
                 raise DatabaseUnreachable(str(exc.orig)) from exc
             time.sleep(pause)
             pause *= 2
-    return None
+    return []
 
 
 def claim(notification_id: int, *, now: datetime | None = None) -> Notification | None:
     """Take the row for this worker; None if another worker has it or it is done. Commits."""
+    claimed = claim_many([notification_id], now=now)
+    return claimed[0] if claimed else None
+
+
+def claim_many(notification_ids: list[int], *, now: datetime | None = None) -> list[Notification]:
+    """Take those of these rows that are free for this worker, in one conditional UPDATE ... RETURNING;
+    rows another worker holds, or that are done, are left out. Commits."""
     now = now or utcnow()
     alone = not db.session().in_transaction()
     if alone:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     plain, with_context = _claim_statements()
     lease = timedelta(seconds=current_app.config["DELIVERY_LEASE_SECONDS"])
-    params = {"claim_id": notification_id, "claim_now": now, "claim_by": worker_name(), "claim_until": now + lease}
-    loaded: list = []
+    params = {
+        "claim_ids": sorted(set(notification_ids)),
+        "claim_now": now,
+        "claim_by": worker_name(),
+        "claim_until": now + lease,
+    }
+    claimed: list[Notification] = []
+    loaded: set = set()
     if db.session.get_bind().dialect.name == "postgresql":
-        row = db.session.execute(with_context, params).one_or_none()
-        if row is not None:
-            claimed, claimed_event, opted_out = row
-            loaded = [claimed] if claimed_event is None else [claimed, claimed_event]
-            sending.remember_context(claimed, claimed_event, opted_out=opted_out)
+        for row in db.session.execute(with_context, params):
+            notification, claimed_event, opted_out = row
+            claimed.append(notification)
+            loaded.update(x for x in (notification, claimed_event) if x is not None)
+            sending.remember_context(notification, claimed_event, opted_out=opted_out)
     else:  # SQLite: no UPDATE in a WITH; the send reads the event itself
-        claimed = db.session.scalars(plain, params).one_or_none()
-        loaded = [claimed] if claimed is not None else []
+        claimed = list(db.session.scalars(plain, params))
+        loaded.update(claimed)
     for instance in loaded:
         db.session.expunge(instance)  # keep its loaded state through the commit: no second read
     db.session.commit()  # ends the autocommit "transaction" (or commits the caller's)
     for instance in loaded:
         db.session.add(instance)
-    if loaded and alone:
-        db.session().info[_UNTOUCHED_SINCE_CLAIM] = loaded[0].id
-    return loaded[0] if loaded else None
+    if len(claimed) == 1 and alone:
+        db.session().info[_UNTOUCHED_SINCE_CLAIM] = claimed[0].id
+    return sorted(claimed, key=lambda notification: notification.id)
+
+
+def adopt(notification: Notification) -> None:
+    """Take a row another thread claimed into this thread's session (the send pool), as if claimed here:
+    its outcome may then be written alone, as one autocommit UPDATE."""
+    sending.adopt(notification)
+    if not db.session().in_transaction():
+        db.session().info[_UNTOUCHED_SINCE_CLAIM] = notification.id
+
+
+def hand_over(notifications: list[Notification]) -> None:
+    """Detach claimed rows (and the events their claim read) from this thread's session, for adopt()."""
+    session = db.session()
+    for notification in notifications:
+        for instance in (notification, sending.claimed_event(notification)):
+            if instance is not None and instance in session:
+                session.expunge(instance)
 
 
 @event.listens_for(Session, "after_begin")
@@ -109,16 +139,16 @@ def _statements_ran(session: Session, transaction, connection) -> None:
 
 @functools.cache
 def _claim_statements():
-    """The claim, built once (parameters claim_id, claim_now): UPDATE ... RETURNING the row, and on
-    PostgreSQL WITH claimed AS (that UPDATE) SELECT the row, its event, whether the recipient opted out."""
-    notification_id = bindparam("claim_id", type_=Notification.__table__.c.id.type)
+    """The claim, built once (parameters claim_ids, claim_now...): UPDATE ... RETURNING the rows, and on
+    PostgreSQL WITH claimed AS (that UPDATE) SELECT each row, its event, whether the recipient opted out."""
+    notification_ids = bindparam("claim_ids", expanding=True, type_=Notification.__table__.c.id.type)
     now = bindparam("claim_now", type_=Notification.__table__.c.claimed_at.type)
     by = bindparam("claim_by", type_=Notification.__table__.c.claimed_by.type)
     until = bindparam("claim_until", type_=Notification.__table__.c.lease_expires_at.type)
     statement = (
         update(Notification)
         .where(
-            Notification.id == notification_id,
+            Notification.id.in_(notification_ids),
             Notification.status.in_(CLAIMABLE),
             (Notification.next_attempt_at.is_(None)) | (Notification.next_attempt_at <= now),
         )

@@ -17,6 +17,7 @@ from sqlalchemy import update
 
 from webapp import metrics, outbox
 from webapp.channels.base import PermanentError, TransientError
+from webapp.channels.pacing import Paced
 from webapp.extensions import db
 from webapp.models import Channel, Notification, NotificationStatus, utcnow
 from webapp.services import sms_spend
@@ -73,6 +74,8 @@ def send(notification: Notification, *, now: datetime | None = None) -> datetime
         metrics.notifications.labels(channel=str(notification.channel), status=S.SUPPRESSED.value).inc()
         log.info("notification %s suppressed at send time: %s", notification.id, exc)
         return None
+    except Paced as exc:
+        return _paced(notification, exc, now=now or utcnow())
     except TransientError as exc:
         return _transient_failure(notification, exc, now=now or utcnow())
     except PermanentError as exc:
@@ -111,6 +114,19 @@ def _transient_failure(notification: Notification, exc: TransientError, *, now: 
     outbox.deliver([notification.id], at=retry_job_time(notification.next_attempt_at))  # if lost: the sweep
     metrics.retries.labels(channel=str(notification.channel)).inc()
     log.info("notification %s: transient error %s, retry in %.1fs", notification.id, exc.code, delay)
+    return notification.next_attempt_at
+
+
+def _paced(notification: Notification, exc: Paced, *, now: datetime) -> datetime:
+    """The sender's rate is used up for a while: the row waits for its turn, and the attempt does not count
+    (nothing reached the provider). Spread over the next moments, so the waiting rows do not all return at once."""
+    notification.attempts = max(notification.attempts - 1, 0)
+    notification.status = S.QUEUED
+    delay = exc.retry_after * random.uniform(1.0, 1.5)  # noqa: S311 - jitter, not security
+    notification.next_attempt_at = now + timedelta(seconds=delay)
+    outbox.deliver([notification.id], at=retry_job_time(notification.next_attempt_at))  # if lost: the sweep
+    metrics.retries.labels(channel=str(notification.channel)).inc()
+    log.info("notification %s: %s; sending in %.1fs", notification.id, exc.message, delay)
     return notification.next_attempt_at
 
 

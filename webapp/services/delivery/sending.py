@@ -61,6 +61,22 @@ def remember_context(notification: Notification, event: Event | None, *, opted_o
     inspect(notification).info[_CONTEXT] = (event, bool(opted_out))
 
 
+def claimed_event(notification: Notification) -> Event | None:
+    """The event the claim read for this row (None if it read none)."""
+    remembered = inspect(notification).info.get(_CONTEXT)
+    return remembered[0] if remembered else None
+
+
+def adopt(notification: Notification) -> None:
+    """Add a row claimed on another thread to this thread's session, with what its claim read (the event as
+    a copy in this session: the rows of one batch may share one event)."""
+    state = inspect(notification)
+    db.session.add(notification)
+    remembered = state.info.get(_CONTEXT)
+    if remembered is not None and remembered[0] is not None:
+        state.info[_CONTEXT] = (db.session.merge(remembered[0], load=False), remembered[1])
+
+
 def _event_and_opt_out(notification: Notification) -> tuple[Event | None, bool]:
     """The notification's event, and whether an SMS recipient has opted out: what the claim read, or one query."""
     remembered = inspect(notification).info.pop(_CONTEXT, None)

@@ -1,0 +1,135 @@
+"""Concurrent sends: the worker's send pool, batches of claims and outcomes, pacing per sender, the Messaging
+Service SID. Against the loopback Twilio (the real twilio client), with real RQ workers."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from tests.conftest import base_config, twilio_settings
+from webapp import create_app, jobs, outbox
+from webapp.extensions import db
+from webapp.models import Channel, Notification, PhoneNumber, utcnow
+from webapp.models import NotificationStatus as S
+from webapp.queue import AppWorker, get_queue
+
+
+def add_sms(user, count: int, *, prefix: str = "+1415555", status: S = S.PENDING) -> list[Notification]:
+    rows = [
+        Notification(
+            user_id=user.id, channel=Channel.SMS, recipient=f"{prefix}{i:04d}", body=f"page {i}", status=status
+        )
+        for i in range(count)
+    ]
+    db.session.add_all(rows)
+    db.session.commit()
+    return rows
+
+
+def drain_until(drain, done, *, timeout: float) -> None:
+    """Run the queue (a real RQ worker, its send pool) until `done()`; paced rows come back later."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "not done in time"
+        drain()
+        time.sleep(0.2)
+
+
+def statuses() -> Counter:
+    db.session.expire_all()
+    return Counter(db.session.scalars(db.select(Notification.status)))
+
+
+def test_a_worker_sends_many_at_once_within_its_pool(app, make_user, drain, twilio):
+    app.config["DELIVERY_CONCURRENCY"] = 4
+    twilio.answer_delay = 0.3  # a real provider's answer time
+    rows = add_sms(make_user("admin"), 12)
+    outbox.deliver([row.id for row in rows])
+    db.session.commit()
+    drain()
+    assert statuses() == {S.SENT: 12}
+    assert sorted(m["To"] for m in twilio.received) == sorted(row.recipient for row in rows)
+    assert 1 < twilio.max_in_flight <= 4  # concurrent, and never more than DELIVERY_CONCURRENCY
+
+
+def test_a_batch_records_each_outcome(app, make_user, twilio):
+    user = make_user("admin")
+    ok, invalid, limited, opted_out = add_sms(user, 4)
+    db.session.add(PhoneNumber(user_id=user.id, number=opted_out.recipient, opted_out=True, opted_out_via="SMS STOP"))
+    db.session.commit()
+    twilio.fail_next(invalid.recipient, 21211)
+    twilio.fail_next(limited.recipient, 20429, headers={"Retry-After": "30"})
+    before = utcnow()
+
+    answer = jobs.deliver_batch([ok.id, invalid.id, limited.id, opted_out.id, 999_999])
+
+    db.session.expire_all()
+    assert ok.status == S.SENT and ok.provider_id == twilio.received[0]["sid"]
+    assert invalid.status == S.FAILED and invalid.error_code == "21211"
+    assert limited.status == S.QUEUED and limited.error_code == "20429"
+    assert limited.next_attempt_at >= before + timedelta(seconds=30)  # never sooner than Retry-After
+    assert opted_out.status == S.SUPPRESSED and "opted out" in opted_out.reason
+    assert [m["To"] for m in twilio.received] == [ok.recipient]
+    assert {row.attempts for row in (ok, invalid, limited)} == {1}
+    assert "1 skipped" in answer  # the id that is no row: nothing claimed, nothing sent
+    scheduled = get_queue(app).queues["deliveries"].scheduled_job_registry.get_job_ids()
+    assert len(scheduled) == 1  # the retry of the rate-limited one
+
+
+def test_the_messaging_service_sends_instead_of_the_number(make_app, make_user, twilio):
+    row_id = add_sms(make_user("admin"), 1)[0].id
+    served = make_app(**twilio_settings(twilio.base_url), TWILIO_MESSAGING_SERVICE_SID="MG" + "0" * 32)
+    with served.app_context():
+        assert jobs.deliver(row_id) == "sent"
+    (message,) = twilio.received
+    assert message["MessagingServiceSid"] == "MG" + "0" * 32
+    assert "From" not in message
+
+
+def test_pacing_keeps_under_twilios_rate_per_sender(app, make_user, drain, twilio):
+    """Twilio takes 10 messages a second from this sender: 500 SMS go out with no 429, none dropped."""
+    twilio.per_sender_per_second = 10
+    app.config["TWILIO_MESSAGES_PER_SECOND"] = 10
+    app.extensions["opsrelay_sms"].pacer.per_second = 10
+    rows = add_sms(make_user("admin"), 500)
+    outbox.deliver([row.id for row in rows])
+    db.session.commit()
+    drain_until(drain, lambda: statuses() == {S.SENT: 500}, timeout=150)
+    assert twilio.rate_limited == 0
+    assert Counter(m["To"] for m in twilio.received) == {row.recipient: 1 for row in rows}
+    db.session.expire_all()
+    assert {row.attempts for row in rows} == {1}  # waiting for a slot is not an attempt
+
+
+def _work(config: dict) -> None:
+    """One worker process: its own app, engine, connections and send pool; works the queue empty."""
+    app = create_app(config)
+    get_queue(app).worker(AppWorker).work(burst=True, logging_level="WARNING", with_scheduler=False)
+
+
+def test_two_worker_processes_never_send_one_notification_twice(app, database, make_user, twilio):
+    if db.engine.dialect.name != "postgresql" or get_queue(app).embedded:
+        pytest.skip("two worker processes share PostgreSQL and Redis (run with DATABASE_URL and REDIS_URL)")
+    twilio.answer_delay = 0.02
+    rows = add_sms(make_user("admin"), 1000, prefix="+141555")
+    ids = [row.id for row in rows]
+    for _ in range(2):  # every row has two jobs (as after a Redis outage): the two workers race for each
+        outbox.deliver(ids)
+        db.session.commit()
+    config = {**base_config(database["uri"]), **twilio_settings(twilio.base_url)}
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_work, args=(config,)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(300)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    received = Counter(m["Body"] for m in twilio.received)
+    assert received == {row.body: 1 for row in rows}  # each notification once
+    assert statuses() == {S.SENT: 1000}
+    claimed_by = Counter(db.session.scalars(db.select(Notification.claimed_by)))
+    assert len(claimed_by) == 2  # both workers sent some
