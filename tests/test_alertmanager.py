@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from tests.conftest import load_fixture
 from tests.routing_helpers import decided, prefer
+from tests.test_outbox import row_ids
 from webapp.extensions import db
 from webapp.models import Event, Incident, Notification, NotificationStatus, PhoneNumber, utcnow
 from webapp.queue import get_queue
@@ -419,4 +420,5 @@ def test_an_alert_is_one_insert_and_commit_then_one_routing_job(app, client, mak
     assert len(job.statements) <= 11, job.statements  # + open incidents, people, preferences, templates, endpoints
     rows = db.session.scalars(db.select(Notification)).all()
     assert [n.status for n in rows] == [NotificationStatus.PENDING] * 3  # a worker claims them from pending
-    assert pages.count == 3  # critical SMS: on the page lane (issue 19)
+    # critical SMS: on the page lane (issue 19), in one deliver_batch job
+    assert sorted(i for job in pages.jobs for i in row_ids(job)) == sorted(n.id for n in rows)

@@ -30,6 +30,7 @@ from webapp.sources.normalised import NormalisedEvent
 
 UNROUTED_GRACE = timedelta(seconds=30)  # an unrouted event this old never reached the routing job
 ROUTE_BATCH = 500  # events per routing job the recovery sweep hands over
+BACKLOG = 200  # unrouted events a routing job takes along: in a storm one job routes the backlog at once
 
 
 @dataclass
@@ -93,16 +94,17 @@ def accept(items: list[NormalisedEvent], *, follow_up: dict | None = None, now: 
 
 
 def route_stored(event_ids: Iterable[int], *, now: datetime | None = None) -> list[IngestResult]:
-    """The routing job's work: claim those of these events nobody routed yet (one conditional UPDATE, so two
-    runs route once), then attach, route, fan out and arm them as `ingest` does. One result per follow-up (a
-    request's events share one). Flushes, never commits: the claim and the routing commit together."""
+    """The routing job's work: claim those of these events nobody routed yet, with the backlog (one
+    conditional UPDATE, so two runs route once), then attach, route, fan out and arm them as `ingest` does.
+    One result per follow-up and wave (a request's events share one). Flushes, never commits: the claim and
+    the routing commit together."""
     now = now or utcnow()
     ids = sorted(set(event_ids))
     if not ids:
         return []
     claimed = db.session.scalars(
         sa.update(Event)
-        .where(Event.id.in_(ids), Event.routed_at.is_(None))
+        .where(Event.id.in_(_claimable(ids)), Event.routed_at.is_(None))
         .values(routed_at=now)
         .returning(Event)
         .execution_options(synchronize_session=False, populate_existing=True)
@@ -111,11 +113,42 @@ def route_stored(event_ids: Iterable[int], *, now: datetime | None = None) -> li
     for event in sorted(claimed, key=lambda e: e.id):
         groups.setdefault(json.dumps(event.follow_up, sort_keys=True), []).append(event)
     results = []
-    for events in groups.values():
-        result = _route(events, now=now)
-        result.follow_up = events[0].follow_up
-        results.append(result)
+    for group in groups.values():
+        for events in _waves(group):
+            result = _route(events, now=now)
+            result.follow_up = events[0].follow_up
+            results.append(result)
     return results
+
+
+def _waves(events: list[Event]) -> list[list[Event]]:
+    """Consecutive runs of `events` (in id order) in which no incident appears twice, routed one after the
+    other: a backlog may hold an alert's resolution and its next firing, and each must meet the incident
+    as the one before it left it."""
+    waves: list[list[Event]] = [[]]
+    seen: set[tuple] = set()
+    for event in events:
+        identity = (event.source, event.customer_id, event.incident_key)
+        if event.incident_key is not None and identity in seen:
+            waves.append([])
+            seen = set()
+        waves[-1].append(event)
+        seen.add(identity)
+    return waves
+
+
+def _claimable(ids: list[int]) -> sa.Select:
+    """The unrouted events among `ids`, and up to BACKLOG more waiting for their own jobs (oldest first): in a
+    storm the first job routes the backlog in one transaction -- batched reads and writes -- and the later
+    jobs find their events done. On PostgreSQL rows another job is routing are skipped, not waited for (and
+    two jobs never lock overlapping sets in different orders)."""
+    backlog = sa.select(Event.id).where(Event.routed_at.is_(None)).order_by(Event.id).limit(BACKLOG)
+    return (
+        sa.select(Event.id)
+        .where(Event.routed_at.is_(None), sa.or_(Event.id.in_(ids), Event.id.in_(backlog.scalar_subquery())))
+        .order_by(Event.id)
+        .with_for_update(skip_locked=True)
+    )
 
 
 def unrouted(*, now: datetime | None = None, after_outage: bool = False) -> list[int]:
