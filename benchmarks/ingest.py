@@ -59,22 +59,12 @@ def prepare(database_url: str, redis_url: str) -> None:
     from flask_migrate import upgrade
     from redis import Redis
 
+    from benchmarks.stack import fresh_database
     from webapp import create_app
-    from webapp.config import database_uri
     from webapp.extensions import db
     from webapp.models import NotificationPreference, PhoneNumber, Role, User
 
-    uri = database_uri(database_url, "")
-    target = sa.engine.make_url(uri)
-    server = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        if not connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}):
-            connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    server.dispose()
-    engine = sa.create_engine(uri)
-    with engine.begin() as connection:
-        connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
+    uri = fresh_database(database_url)
     Redis.from_url(redis_url).flushdb()
     app = create_app({"SQLALCHEMY_DATABASE_URI": uri, "REDIS_URL": redis_url, "SECRET_KEY": "bench", "TESTING": True})
     with app.app_context():

@@ -7,7 +7,7 @@ takes the medians. The history is never walked (hand-offs are arithmetic from ea
 override lookup reads ix_schedule_override_schedule_ends from the instant on), so the last line,
 `ratio: <5 years / 1 week>`, stays near 1 (aim: <= 1.2).
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/opsrelay_bench_oncall .venv/bin/python benchmarks/oncall.py
+    .venv/bin/python benchmarks/oncall.py   (DATABASE_URL: default the local PostgreSQL, database opsrelay_bench_oncall)
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask_migrate import upgrade  # noqa: E402
 
+from benchmarks.stack import empty_database, fresh_database  # noqa: E402
 from webapp import create_app  # noqa: E402
-from webapp.config import database_uri  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import Schedule, ScheduleLayer, ScheduleOverride, User  # noqa: E402
 from webapp.services import oncall  # noqa: E402
@@ -38,16 +38,19 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ROTATIONS = ("weekly", "daily", "custom")
 
 
+DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/opsrelay_bench_oncall"
+
+
 def _app():
-    url = os.environ.get("DATABASE_URL")
-    uri = database_uri(url, "") if url else "sqlite:////tmp/opsrelay_bench_oncall.sqlite3"
-    if uri.startswith("sqlite:////"):
+    """The app on the benchmark's own database (DATABASE_URL, default the local PostgreSQL), fresh at head."""
+    url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE)
+    if url.startswith("sqlite:"):
+        uri = url
         Path(uri.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    else:
+        uri = fresh_database(url)
     app = create_app({"SQLALCHEMY_DATABASE_URI": uri, "SECRET_KEY": "bench", "TESTING": True, "EMBEDDED_WORKER": False})
     with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.begin() as connection:
-                connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         upgrade()
     return app
 
@@ -128,7 +131,12 @@ def main() -> None:
         print(f"backend: {db.engine.dialect.name}, runs: {RUNS}")
         print(f"1 week:  {short * 1000:.1f} ms for {SCHEDULES} schedules")
         print(f"5 years: {long * 1000:.1f} ms for {SCHEDULES} schedules")
-        print(f"ratio: {long / short:.2f}")
+        ratio = long / short
+        db.session.remove()
+        if db.engine.dialect.name == "postgresql":
+            db.engine.dispose()
+            empty_database(db.engine.url.render_as_string(hide_password=False))  # clean up
+        print(f"ratio: {ratio:.2f}")
 
 
 if __name__ == "__main__":

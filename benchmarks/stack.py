@@ -34,6 +34,31 @@ from webapp.models import Customer, NotificationPreference, PhoneNumber, Role, U
 TOKEN = "bench-alert-token"  # noqa: S105 - the throwaway app's own token
 
 
+def fresh_database(url: str) -> str:
+    """The benchmark's own PostgreSQL database at `url` (created if missing), emptied; its SQLAlchemy URI."""
+    import sqlalchemy as sa
+
+    uri = database_uri(url, "")
+    target = sa.engine.make_url(uri)
+    server = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        if not connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}):
+            connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    server.dispose()
+    empty_database(uri)
+    return uri
+
+
+def empty_database(uri: str) -> None:
+    """Drop everything a benchmark made in its database."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(uri)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+
+
 class LoopbackProcess:
     """Loopback stand-ins for remote servers in their own process, so their work never competes with the
     benchmark's for one interpreter: they stand in for remote providers, not part of our cost. A subclass's
