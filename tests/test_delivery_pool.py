@@ -4,6 +4,7 @@ Service SID. Against the loopback Twilio (the real twilio client), with real RQ 
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -11,11 +12,12 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import base_config, twilio_settings
+from tests.routing_helpers import fire, rows
 from webapp import create_app, jobs, outbox
 from webapp.extensions import db
 from webapp.models import Channel, Notification, PhoneNumber, utcnow
 from webapp.models import NotificationStatus as S
-from webapp.queue import AppWorker, get_queue
+from webapp.queue import DELIVER_JOB, DELIVERIES, PAGES, AppWorker, get_queue
 
 
 def add_sms(user, count: int, *, prefix: str = "+1415555", status: S = S.PENDING) -> list[Notification]:
@@ -133,3 +135,36 @@ def test_two_worker_processes_never_send_one_notification_twice(app, database, m
     assert statuses() == {S.SENT: 1000}
     claimed_by = Counter(db.session.scalars(db.select(Notification.claimed_by)))
     assert len(claimed_by) == 2  # both workers sent some
+
+
+def test_a_page_queued_while_the_pool_is_full_of_bulk_overtakes_the_bulk(app, make_user, customer, drain, twilio):
+    """The worker's main thread is never held by bulk work while a page waits: a bulk job waiting for room in
+    the pool gives way, and inside the pool the page starts on the next free thread, before bulk rows that were
+    waiting there first (issue 19's benchmarks/priority.py measures the time; this, the order)."""
+    app.config["DELIVERY_CONCURRENCY"] = 4  # 3 threads for bulk
+    twilio.answer_delay = 0.2
+    user = make_user("admin", phone="+14155550101", customers=[])
+    page = rows(fire(customer=customer, title="DatabaseDown"))[(user.id, "sms")]
+    get_queue(app).queues[PAGES].empty()  # the page is enqueued again below, while the bulk is being sent
+    bulk = add_sms(user, 48)  # SMS of no critical event: the DELIVERIES lane, three jobs of 16
+    outbox.deliver([row.id for row in bulk])
+    db.session.commit()
+    assert len(get_queue(app).queues[DELIVERIES]) == 3
+    page_id, page_number = page.id, page.recipient
+    seen_before_page: list[int] = []
+
+    def page_arrives() -> None:
+        seen_before_page.append(len(twilio.received))
+        get_queue(app).enqueue_many(DELIVER_JOB, [(page_id,)], queue=PAGES)
+
+    timer = threading.Timer(0.5, page_arrives)
+    timer.start()
+    drain()
+    timer.join()
+
+    assert statuses() == {S.SENT: 49}
+    order = [message["To"] for message in twilio.received]
+    assert len(order) == 49 and seen_before_page[0] < 16  # the page came while the first batch was being sent
+    # At most the bulk rows in flight when it came and one more round of the bulk threads start before it:
+    # the 30-odd bulk rows waiting in the pool and on the queue go after it.
+    assert order.index(page_number) <= seen_before_page[0] + 2 * 3

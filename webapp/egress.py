@@ -245,6 +245,9 @@ class _HttpsPool(HTTPSConnectionPool):
     ConnectionCls = _HttpsConnection
 
 
+KEEP_ALIVE_PER_HOST = 64  # open connections kept per host: above a worker's DELIVERY_CONCURRENCY sends at once
+
+
 class _EgressAdapter(HTTPAdapter):
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
@@ -263,7 +266,7 @@ def http_session() -> requests.Session:
     """A requests session under the policy: no proxies from the environment, no redirects followed."""
     session = _Session()
     session.trust_env = False
-    adapter = _EgressAdapter(max_retries=0)
+    adapter = _EgressAdapter(max_retries=0, pool_maxsize=KEEP_ALIVE_PER_HOST)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

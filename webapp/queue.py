@@ -28,7 +28,7 @@ from flask import Flask
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
-from rq.job import Job, JobStatus
+from rq.job import Job, JobStatus, get_current_job
 from rq.registry import ScheduledJobRegistry
 from rq.results import Result
 from rq.timeouts import TimerDeathPenalty
@@ -76,6 +76,18 @@ def in_worker() -> bool:
     """True on a worker's thread while it runs a job: a delivery job there hands its rows to the process's
     send pool (webapp.jobs.sendpool) and returns, so the worker takes the next job while they are sent."""
     return getattr(_in_worker, "on", False)
+
+
+def pages_waiting() -> bool:
+    """On a worker's thread, inside a job: does a job wait on the PAGES queue? (False elsewhere, or when
+    Redis does not answer.) A bulk delivery job asks it so that it never holds the worker while a page waits."""
+    job = get_current_job()
+    if job is None:
+        return False
+    try:
+        return bool(job.connection.llen(Queue.redis_queue_namespace_prefix + PAGES))
+    except RedisError:
+        return False
 
 
 class AppWorker(SimpleWorker):

@@ -33,7 +33,10 @@ def deliver(notification_id: int) -> str:
 
 def deliver_batch(notification_ids: list[int]) -> str:
     """Claim the free ones of these rows in one statement and send them through the process's send pool
-    (webapp.jobs.sendpool): concurrently, each outcome written as its call returns."""
+    (webapp.jobs.sendpool): concurrently, each outcome written as its call returns. Claimed no faster than
+    the pool sends (pool.room), and a bulk job gives way to a waiting page."""
+    pool = sendpool.get()
+    pool.room(bulk=pool.lane_is_bulk())
     try:
         claimed = claims.claim_when_reachable(notification_ids)
     except claims.DatabaseUnreachable:
@@ -42,7 +45,7 @@ def deliver_batch(notification_ids: list[int]) -> str:
         return f"database unreachable: retry at {at.isoformat()}"
     if not claimed:
         return "skipped: already taken or done"
-    outcomes = sendpool.get().send(claimed)
+    outcomes = pool.send(claimed)
     if len(notification_ids) == 1:
         return outcomes[0]
     taken = len(notification_ids) - len(claimed)

@@ -3,10 +3,16 @@
 A provider answers in 100-300 ms; sending one notification at a time, a worker would spend a storm
 waiting. So a delivery job claims its rows (durably, as always: webapp.jobs.claims) and hands them to
 this pool, whose threads each send one row and write its outcome; the job returns at once and the
-worker takes the next job while the calls run. When every slot is busy, the next hand-over waits for
-one: at most DELIVERY_CONCURRENCY rows of a process are claimed and waiting or in flight. Pages come first:
-bulk work (the DELIVERIES lane) may hold at most three quarters of the slots, so a page always finds one
-soon, and a bulk row waits to start while a page of its process is in flight.
+worker takes the next job while the calls run.
+
+Pages come first, and the worker's main thread is never held by bulk work while a page waits:
+- inside the pool, rows wait in two lines, pages and bulk (the DELIVERIES lane); a free thread takes a page
+  first; a bulk row starts only while no page of the process is waiting or in flight, and bulk holds at
+  most three quarters of the threads, so a page finds a thread at once;
+- before a job claims its rows, room(): it waits while a whole batch of its kind already waits here
+  (back-pressure: rows are not claimed faster than this process sends them, so another worker takes
+  them), but a bulk job waits only while no page job waits on the queue -- then it goes ahead (one more
+  batch waits in the pool's bulk line) and the worker takes the page next.
 
 Every guarantee of the claim holds: the lease keeper renews a row's lease from its claim until its
 outcome is written; a lost database connection after the provider answered rewrites the outcome
@@ -23,7 +29,10 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import NamedTuple
 
 from flask import Flask, current_app
 
@@ -31,23 +40,47 @@ from webapp import outbox
 from webapp.extensions import db
 from webapp.jobs import claims
 from webapp.models import Notification
-from webapp.queue import DELIVERIES, in_worker
+from webapp.queue import DELIVERIES, in_worker, pages_waiting
 from webapp.services.delivery import attempts
 
 log = logging.getLogger(__name__)
+GIVE_WAY_CHECK_SECONDS = 0.005  # how often a bulk job waiting for room looks for a waiting page job
+
+
+class _Row(NamedTuple):
+    notification: Notification
+    outcome: Future
+    context: contextvars.Context  # the job's request id and job id, for the log lines
 
 
 class SendPool:
     def __init__(self, app: Flask, size: int):
         self.app = app
         self.size = max(1, size)
-        self._slots = threading.BoundedSemaphore(self.size)
-        self._bulk_slots = threading.BoundedSemaphore(max(1, self.size - self.size // 4))
-        self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="opsrelay-send")
+        self.bulk_threads = max(1, self.size - self.size // 4)
         self._lock = threading.Condition()
-        self._in_flight = 0
-        self._pages_in_flight = 0
+        self._waiting: dict[bool, deque[_Row]] = {False: deque(), True: deque()}  # by bulk
+        self._running: dict[bool, int] = {False: 0, True: 0}
+        self._threads: list[threading.Thread] = []
         self.finished = 0  # rows whose send ended (any outcome), for drain()
+
+    @staticmethod
+    def lane_is_bulk() -> bool:
+        return outbox.current_lane() == DELIVERIES
+
+    def room(self, *, bulk: bool, page_waiting: Callable[[], bool] = pages_waiting) -> None:
+        """Before a job claims rows: wait while a batch's worth of its kind already waits in this pool. A bulk
+        job stops waiting as soon as a page job waits on the queue (its worker must take the page next)."""
+        if not in_worker():
+            return
+        while True:
+            with self._lock:
+                if self._lock.wait_for(
+                    lambda: len(self._waiting[bulk]) < self.size, GIVE_WAY_CHECK_SECONDS if bulk else None
+                ):
+                    return
+            if page_waiting():
+                return
 
     def send(self, notifications: list[Notification]) -> list[str]:
         """Send claimed rows (leases held from here on); their outcomes, or "handed over" when detached."""
@@ -57,39 +90,52 @@ class SendPool:
         if len(notifications) == 1 and not in_worker():
             return [self._send_here(notifications[0])]
         claims.hand_over(notifications)
-        bulk = outbox.current_lane() == DELIVERIES
-        futures = []
-        try:
-            for notification in notifications:
-                futures.append(self._submit(notification, bulk=bulk))
-        except BaseException:  # not handed over (the process is ending): their leases lapse, the sweep sends them
-            for notification in notifications[len(futures) :]:
-                keeper.drop(notification.id)
-            raise
+        bulk = self.lane_is_bulk()
+        rows = [_Row(notification, Future(), contextvars.copy_context()) for notification in notifications]
+        with self._lock:
+            self._start_threads()
+            self._waiting[bulk].extend(rows)
+            self._lock.notify_all()
         if in_worker():
-            return ["handed to the send pool"] * len(futures)
-        outcomes = [future.result() for future in futures]
+            return ["handed to the send pool"] * len(rows)
+        outcomes = [row.outcome.result() for row in rows]
         for notification in notifications:  # back to the caller's session, as a claim leaves them
             db.session.add(notification)
         return outcomes
 
-    def _submit(self, notification: Notification, *, bulk: bool) -> Future:
-        if bulk:
-            with self._lock:
-                self._lock.wait_for(lambda: self._pages_in_flight == 0)
-            self._bulk_slots.acquire()
-        self._slots.acquire()  # every slot busy: wait for one (the lease keeper renews this row meanwhile)
-        with self._lock:
-            self._in_flight += 1
-            self._pages_in_flight += 0 if bulk else 1
-        context = contextvars.copy_context()  # the job's request id and job id, for the log lines
-        try:
-            return self._executor.submit(context.run, self._run, notification, bulk)
-        except BaseException:
-            self._done(bulk)
-            raise
+    def _start_threads(self) -> None:
+        """Under the lock: the pool's threads, started on first use (and again after a fork)."""
+        self._threads = [thread for thread in self._threads if thread.is_alive()]
+        for number in range(len(self._threads), self.size):
+            thread = threading.Thread(target=self._serve, name=f"opsrelay-send-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
-    def _run(self, notification: Notification, bulk: bool) -> str:
+    def _take(self) -> tuple[bool, _Row] | None:
+        """Under the lock: the next row a free thread may start -- a page first; bulk while no page waits or
+        is in flight and fewer than bulk_threads bulk rows run."""
+        if self._waiting[False]:
+            return False, self._waiting[False].popleft()
+        if self._waiting[True] and not self._running[False] and self._running[True] < self.bulk_threads:
+            return True, self._waiting[True].popleft()
+        return None
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                while (taken := self._take()) is None:
+                    self._lock.wait()
+                bulk, row = taken
+                self._running[bulk] += 1
+            try:
+                row.outcome.set_result(row.context.run(self._run, row.notification))
+            finally:
+                with self._lock:
+                    self._running[bulk] -= 1
+                    self.finished += 1
+                    self._lock.notify_all()
+
+    def _run(self, notification: Notification) -> str:
         try:
             with self.app.app_context():
                 try:
@@ -100,8 +146,6 @@ class SendPool:
         except Exception:  # a bug, not a send error: the row stays `sending`; its lease lapses; the sweep
             log.exception("notification %s: the send pool's thread failed", notification.id)
             return "error"
-        finally:
-            self._done(bulk)
 
     @staticmethod
     def _send_here(notification: Notification) -> str:
@@ -114,20 +158,13 @@ class SendPool:
         claims.finish(notification)  # the commit hands a retry to the queue (outbox)
         return f"retry at {retry_at.isoformat()}" if retry_at is not None else outcome
 
-    def _done(self, bulk: bool) -> None:
-        self._slots.release()
-        if bulk:
-            self._bulk_slots.release()
-        with self._lock:
-            self._in_flight -= 1
-            self._pages_in_flight -= 0 if bulk else 1
-            self.finished += 1
-            self._lock.notify_all()
+    def _busy(self) -> bool:
+        return any(self._waiting.values()) or any(self._running.values())
 
     def drain(self, timeout: float | None = None) -> bool:
-        """Wait until no send is in flight; False if `timeout` passed first."""
+        """Wait until nothing waits or is in flight; False if `timeout` passed first."""
         with self._lock:
-            return self._lock.wait_for(lambda: self._in_flight == 0, timeout)
+            return self._lock.wait_for(lambda: not self._busy(), timeout)
 
 
 def get() -> SendPool:
