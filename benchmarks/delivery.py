@@ -215,6 +215,11 @@ def main() -> int:
             statuses = dict(
                 db.session.execute(sa.select(Notification.status, sa.func.count()).group_by(Notification.status)).all()
             )
+            unsent = db.session.execute(  # why a row did not go (an incomplete run says it)
+                sa.select(Notification.status, Notification.error_code, Notification.reason)
+                .where(Notification.status != NotificationStatus.SENT)
+                .limit(5)
+            ).all()
     finally:
         cleanup(app)
         sent_to_twilio = len(twilio.stop().received)
@@ -222,7 +227,7 @@ def main() -> int:
     if noop_ok != args.count or delivered_failed or statuses != {NotificationStatus.SENT: args.count}:
         print(
             f"incomplete run: noop ok={noop_ok} failed={noop_failed}; deliveries ok={delivered_ok} "
-            f"failed={delivered_failed}; rows {statuses}",
+            f"failed={delivered_failed}; rows {statuses}; unsent {unsent}",
             file=sys.stderr,
         )
         return 1

@@ -193,7 +193,7 @@ class Stack:
             "REDIS_URL": self.redis.url,
             "SECRET_KEY": "bench-secret",
             "ALERT_WEBHOOK_TOKEN": TOKEN,
-            "LOG_LEVEL": "ERROR",
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR"),  # INFO: each job's line (name, time)
             **env,
         }
         self.app = create_app({"SQLALCHEMY_DATABASE_URI": self.uri, "REDIS_URL": self.redis.url, "SECRET_KEY": "x"})

@@ -37,7 +37,7 @@ from benchmarks.stack import Stack, TwilioProcess, send_burst  # noqa: E402
 from tests.conftest import twilio_settings  # noqa: E402
 from tests.fault_services import wait_for  # noqa: E402
 from webapp.extensions import db  # noqa: E402
-from webapp.models import Notification, NotificationStatus  # noqa: E402
+from webapp.models import Event, Notification, NotificationStatus  # noqa: E402
 
 S = NotificationStatus
 SERVICE_SID = "MG" + "5" * 32
@@ -46,6 +46,21 @@ SERVICE_SID = "MG" + "5" * 32
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def stage_times() -> dict[str, list[float]]:
+    """Per SMS: alert stored -> routed (its row created), routed -> claimed, claimed -> sent (the database's
+    timestamps; each stage's wait shows where a backlog formed)."""
+    rows = db.session.execute(
+        sa.select(Event.created_at, Notification.created_at, Notification.claimed_at, Notification.sent_at)
+        .join(Event, Event.id == Notification.event_id)
+        .where(Notification.status == S.SENT)
+    ).all()
+    pairs = {"stored -> routed": (0, 1), "routed -> claimed": (1, 2), "claimed -> provider accepted": (2, 3)}
+    return {
+        stage: [(row[b] - row[a]).total_seconds() for row in rows if row[a] and row[b]]
+        for stage, (a, b) in pairs.items()
+    }
 
 
 def main() -> int:
@@ -91,6 +106,7 @@ def main() -> int:
                     ).all()
                 )
             )
+            stages = stage_times()
             db.session.remove()
     finally:
         stack.close()
@@ -127,6 +143,13 @@ def main() -> int:
         f"p99 {percentile(latencies, 0.99):.2f} s, max {max(latencies):.2f} s"
     )
     print(f"last SMS {last_sms - last_sent:.1f} s after the last alert was sent")
+    per_second = Counter(int(at - first_sent) for ats in by_alert.values() for at in ats)
+    print(
+        "provider accepted per second (from the first alert): "
+        + " ".join(str(per_second.get(second, 0)) for second in range(int(last_sms - first_sent) + 1))
+    )
+    for stage, seconds in stages.items():  # where the time went: which stage the backlog waited in
+        print(f"{stage}: p50 {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s")
     print(f"ratio: {(last_sms - first_sent) / (last_sent - first_sent):.2f}")
     return 0
 

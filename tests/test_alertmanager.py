@@ -408,8 +408,8 @@ def test_an_alert_is_one_insert_and_commit_then_one_routing_job(app, client, mak
         response = post(client, load_fixture("webhooks/alertmanager_firing.json"))
     assert response.status_code == 200 and response.json["routing"] == "queued"
     assert request.statements == ["INSERT"] and request.commits == 1
-    pages = get_queue(app).queues["pages"]
-    assert [job.func_name for job in pages.get_jobs()] == ["webapp.jobs.route_events"]  # one job per request
+    routing = get_queue(app).queues["routing"]
+    assert [job.func_name for job in routing.get_jobs()] == ["webapp.jobs.route_events"]  # one job per request
     assert db.session.scalars(db.select(Notification)).all() == []  # nobody decided yet
 
     with Statements() as job:
@@ -421,4 +421,4 @@ def test_an_alert_is_one_insert_and_commit_then_one_routing_job(app, client, mak
     rows = db.session.scalars(db.select(Notification)).all()
     assert [n.status for n in rows] == [NotificationStatus.PENDING] * 3  # a worker claims them from pending
     # critical SMS: on the page lane (issue 19), in one deliver_batch job
-    assert sorted(i for job in pages.jobs for i in row_ids(job)) == sorted(n.id for n in rows)
+    assert sorted(i for job in get_queue(app).queues["pages"].jobs for i in row_ids(job)) == sorted(n.id for n in rows)

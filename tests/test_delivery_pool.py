@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import base_config, twilio_settings
 from tests.routing_helpers import fire, rows
@@ -111,6 +112,29 @@ def _work(config: dict) -> None:
     """One worker process: its own app, engine, connections and send pool; works the queue empty."""
     app = create_app(config)
     get_queue(app).worker(AppWorker).work(burst=True, logging_level="WARNING", with_scheduler=False)
+
+
+def test_each_send_of_a_batch_writes_its_outcome_in_one_statement(app, make_user, twilio):
+    """On a send-pool thread, a row whose send touched nothing else has its outcome written as one autocommit
+    UPDATE (no transaction, no flush of the ORM): the claim read its event and opt-out already. On SQLite the
+    claim reads nothing along, so a row's thread also reads them (and commits as a transaction)."""
+    rows = add_sms(make_user("admin"), 3)
+    on_send_threads: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        if threading.current_thread().name.startswith("opsrelay-send"):
+            on_send_threads.append(statement.split()[0])
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        assert jobs.deliver_batch([row.id for row in rows]) == "3 sent; 0 skipped"
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert statuses() == {S.SENT: 3}
+    if db.engine.dialect.name == "postgresql":
+        assert on_send_threads == ["UPDATE"] * 3
+    else:
+        assert sorted(on_send_threads) == ["SELECT"] * 3 + ["UPDATE"] * 3
 
 
 def test_two_worker_processes_never_send_one_notification_twice(app, database, make_user, twilio):

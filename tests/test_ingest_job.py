@@ -17,7 +17,7 @@ from webapp import jobs
 from webapp.extensions import db
 from webapp.models import Event, Incident, Notification, NotificationStatus, utcnow
 from webapp.outbox import ROUTE_JOB
-from webapp.queue import PAGES, get_queue
+from webapp.queue import ROUTING, get_queue
 
 URL = "/api/v1/webhooks/alertmanager"
 AUTH = {"Authorization": "Bearer test-alert-token"}
@@ -38,7 +38,7 @@ def sms_rows() -> list[Notification]:
 
 
 def routing_jobs(app) -> list:
-    return [job for job in get_queue(app).queues[PAGES].get_jobs() if job.func_name == ROUTE_JOB]
+    return [job for job in get_queue(app).queues[ROUTING].get_jobs() if job.func_name == ROUTE_JOB]
 
 
 def test_the_routing_job_runs_after_a_redis_outage_at_commit(app, make_app, make_user, drain, twilio):

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.models import Channel, Event, Notification, Severity
-from webapp.queue import DELIVER_BATCH_JOB, DELIVER_JOB, DELIVERIES, PAGES, QUEUE_NAMES, get_queue
+from webapp.queue import DELIVER_BATCH_JOB, DELIVER_JOB, DELIVERIES, PAGES, QUEUE_NAMES, ROUTING, get_queue
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,9 @@ def delivery_jobs(notification_ids: list[int]) -> dict[str, list[tuple]]:
 
 
 def route(event_ids: list[int], *, session: Session | None = None) -> None:
-    """Route these stored events (services.events.ingest) in one job once the transaction commits. On PAGES:
-    the job makes pages, so it must not wait behind bulk work."""
-    add(ROUTE_JOB, [(list(event_ids),)], queue=PAGES, session=session)
+    """Route these stored events (services.events.ingest) in one job once the transaction commits. On ROUTING:
+    after the pages already decided (webapp.queue), before bulk work."""
+    add(ROUTE_JOB, [(list(event_ids),)], queue=ROUTING, session=session)
 
 
 def push_deliveries(notification_ids: Iterable[int], *, at: datetime | None = None) -> bool:

@@ -2,7 +2,11 @@
 
 Queues by purpose, served in this order by every worker: PERIODIC (the recovery sweep, the release of held
 rows, the SLA check...), then PAGES (a critical SMS, any SMS about an incident: webapp.outbox.lane), then
-DELIVERIES (email, digests, outgoing webhooks, reports, test sends). So a page never waits behind bulk work.
+ROUTING (a sender's stored events, routed: webapp.jobs.route_events), then DELIVERIES (email, digests, outgoing
+webhooks, reports, test sends). So a page never waits behind bulk work, and pages already decided go out
+before more are decided: in a storm a worker sends what routing made, then routes the events that arrived
+meanwhile in one wave (the routing job takes the waiting backlog along), instead of alternating one event's
+routing with its three SMS.
 PERIODIC stays first: its jobs are few and short (the scheduler never stacks two copies of one), and they are
 what makes pages (the SLA check, escalation, the release of held rows) and what puts back pages the queue lost
 (the recovery sweep), so a page backlog must not hold them up either; ahead of pages they cost milliseconds.
@@ -41,7 +45,8 @@ log = logging.getLogger(__name__)
 DELIVERIES = "deliveries"
 PAGES = "pages"
 PERIODIC = "periodic"
-QUEUE_NAMES = (PERIODIC, PAGES, DELIVERIES)  # in the order a worker serves them
+ROUTING = "routing"
+QUEUE_NAMES = (PERIODIC, PAGES, ROUTING, DELIVERIES)  # in the order a worker serves them
 DELIVER_JOB = "webapp.jobs.deliver"  # by path: the jobs import the services, which hand work to this queue
 DELIVER_BATCH_JOB = "webapp.jobs.deliver_batch"  # several rows of one transaction: one claim, one job
 

@@ -15,7 +15,7 @@ from webapp import metrics, outbox
 from webapp.extensions import db
 from webapp.jobs import claims, sendpool
 from webapp.models import utcnow
-from webapp.queue import DELIVER_JOB, PAGES, Periodic
+from webapp.queue import DELIVER_JOB, ROUTING, Periodic
 from webapp.services.delivery import attempts
 from webapp.services.events import ingest
 from webapp.services.inbound import follow_ups
@@ -83,7 +83,7 @@ def recover_notifications(*, now: datetime | None = None, after_outage: bool = F
         db.session.commit()
     unrouted = ingest.unrouted(now=now, after_outage=after_outage)  # stored, but the routing job never came
     batches = [(unrouted[i : i + ingest.ROUTE_BATCH],) for i in range(0, len(unrouted), ingest.ROUTE_BATCH)]
-    rerouted = len(unrouted) if batches and outbox.push(outbox.ROUTE_JOB, batches, queue=PAGES) else 0
+    rerouted = len(unrouted) if batches and outbox.push(outbox.ROUTE_JOB, batches, queue=ROUTING) else 0
     db.session.rollback()  # the read's transaction: nothing written
     return {
         "requeued": len(found.ids) if handed else 0,

@@ -117,9 +117,11 @@ def claim_many(notification_ids: list[int], *, now: datetime | None = None) -> l
 def adopt(notification: Notification) -> None:
     """Take a row another thread claimed into this thread's session (the send pool), as if claimed here:
     its outcome may then be written alone, as one autocommit UPDATE."""
+    session = db.session()
+    fresh = not session.in_transaction()  # asked before adding the row: add() begins the session's transaction
     sending.adopt(notification)
-    if not db.session().in_transaction():
-        db.session().info[_UNTOUCHED_SINCE_CLAIM] = notification.id
+    if fresh:  # (no connection yet: a statement would take one, and _statements_ran clears this)
+        session.info[_UNTOUCHED_SINCE_CLAIM] = notification.id
 
 
 def hand_over(notifications: list[Notification]) -> None:
