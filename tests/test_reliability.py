@@ -11,7 +11,7 @@ from webapp import jobs, outbox
 from webapp.extensions import db
 from webapp.jobs import claims
 from webapp.models import Channel, Notification, NotificationStatus, utcnow
-from webapp.queue import DELIVERIES, PAGES, PERIODIC, Scheduler, get_queue
+from webapp.queue import DELIVERIES, PAGES, PERIODIC, ROUTING, Scheduler, get_queue
 from webapp.services.delivery import delivery_log
 
 S = NotificationStatus
@@ -33,8 +33,8 @@ def sms(user, *, status=S.PENDING, created_at=None) -> Notification:
 
 
 def test_workers_serve_the_periodic_queue_before_deliveries(app):
-    # periodic first, then the page lane (issue 19), then bulk deliveries
-    assert [q.name for q in get_queue(app).worker().queues] == [PERIODIC, PAGES, DELIVERIES]
+    # periodic first, then the page lane (issue 19), then routing (pages decided go before more are), then bulk
+    assert [q.name for q in get_queue(app).worker().queues] == [PERIODIC, PAGES, ROUTING, DELIVERIES]
 
 
 def test_however_many_workers_run_each_periodic_job_is_enqueued_once(app):
