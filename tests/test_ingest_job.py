@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import load_fixture
+from tests.conftest import load_fixture, run_routing_jobs
 from tests.fault_services import free_port
 from tests.test_routing_api import key_for  # noqa: F401  (a fixture: an API key of an admin without a phone)
 from webapp import jobs
@@ -18,6 +18,7 @@ from webapp.extensions import db
 from webapp.models import Event, Incident, Notification, NotificationStatus, utcnow
 from webapp.outbox import ROUTE_JOB
 from webapp.queue import ROUTING, get_queue
+from webapp.services.events import ingest
 
 URL = "/api/v1/webhooks/alertmanager"
 AUTH = {"Authorization": "Bearer test-alert-token"}
@@ -128,8 +129,8 @@ def test_the_event_page_says_when_its_routing_is_still_to_come(client, login_as,
 
 
 def test_in_a_storm_one_routing_job_routes_the_backlog(app, client, make_user, drain, twilio):
-    """Requests came faster than routing: the first job takes the waiting events along (one transaction), the
-    later jobs find theirs done. Each alert still pages each admin once; a resolution and the next firing of
+    """Requests came faster than routing: the first request's job waits on the queue, the later requests ride
+    on it, and it takes the waiting events along (one transaction). Each alert still pages each admin once; a resolution and the next firing of
     the same alert in one backlog meet the incident in order."""
     make_user("admin", phone="+14155550101")
     for n in range(3):  # within the storm guard's 5 pages
@@ -138,9 +139,8 @@ def test_in_a_storm_one_routing_job_routes_the_backlog(app, client, make_user, d
     refired = alert("f-0")
     refired["alerts"][0]["startsAt"] = "2026-11-26T05:00:00Z"
     client.post(URL, json=refired, headers=AUTH)
-    first, *later = routing_jobs(app)
+    [first] = routing_jobs(app)  # the later requests rode on the waiting job (no job of their own)
     assert jobs.route_events(*first.args) == "routed 5 of 1 events"
-    assert [jobs.route_events(*job.args) for job in later] == ["routed 0 of 1 events"] * 4
     drain()
     rows = sorted(sms_rows(), key=lambda n: n.event_id)
     # f-0's first page was still waiting when its resolution was routed: suppressed, with the reason
@@ -191,3 +191,26 @@ def test_two_routing_jobs_racing_over_one_backlog_route_each_event_once(app, cli
     rows = sms_rows()
     assert len(rows) == 120 and len({(n.user_id, n.event_id) for n in rows}) == 120  # each admin once per alert
     assert db.session.scalar(db.select(db.func.count()).select_from(Incident)) == 60
+
+
+def test_a_request_after_the_waiting_job_started_gets_a_job_of_its_own(app, client, make_user, monkeypatch):
+    """Riding on a waiting job lasts only until it starts (it claims from then on); a job that took a whole
+    backlog queues the next one for the rest, so nothing waits for the recovery sweep."""
+    make_user("admin", phone="+14155550101")
+    monkeypatch.setattr(ingest, "BACKLOG", 2)
+    for n in range(2):
+        client.post(URL, json=alert(f"f-{n}"), headers=AUTH)
+    [first] = routing_jobs(app)
+    get_queue(app).queues[ROUTING].remove(first)
+    get_queue(app).routing_started()  # as the job does when it starts, before its claim
+    later = [client.post(URL, json=alert(f"f-{n}"), headers=AUTH).json["event_ids"][0] for n in range(2, 5)]
+    [second] = routing_jobs(app)  # f-2's, on which f-3 and f-4 rode
+    assert second.args == ([later[0]],)
+    assert jobs.route_events(*first.args) == "routed 2 of 1 events"  # f-0 and f-1: a whole backlog
+    [_, follow_on] = routing_jobs(app)
+    assert follow_on.args == ([],)  # queued by the first job for the rest
+    while run_routing_jobs(app):  # f-2's job and the follow-ons, as a worker runs them
+        pass
+    db.session.expire_all()
+    assert db.session.scalar(db.select(db.func.count()).where(Event.routed_at.is_(None))) == 0
+    assert len({n.event_id for n in sms_rows()}) == 5  # every alert paged the admin once

@@ -157,7 +157,26 @@ def _hand_over(session: Session) -> None:
     if not requested or not has_app_context():
         return
     for (job, queue, at), arg_lists in requested.items():
-        push(job, arg_lists, queue=queue, at=at)
+        if job == ROUTE_JOB and at is None:
+            _push_routing(arg_lists, queue=queue)
+        else:
+            push(job, arg_lists, queue=queue, at=at)
+
+
+def _push_routing(arg_lists: list[tuple], *, queue: str) -> None:
+    """A sender's events were stored: queue a routing job, unless one waits already (it will take these
+    events along: webapp.queue.TaskQueue.request_routing). The recovery sweep pushes its own, always."""
+    tasks = get_queue(current_app)
+    try:
+        if not tasks.request_routing():
+            return
+    except RedisError as exc:
+        log.warning(
+            "queue unreachable (%s): the events wait in the database for the recovery sweep", type(exc).__name__
+        )
+        return
+    if not push(ROUTE_JOB, arg_lists, queue=queue):
+        tasks.routing_started()  # no job came of the note: the next sender's request tries again
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -47,6 +47,8 @@ PAGES = "pages"
 PERIODIC = "periodic"
 ROUTING = "routing"
 QUEUE_NAMES = (PERIODIC, PAGES, ROUTING, DELIVERIES)  # in the order a worker serves them
+ROUTING_REQUESTED = "opsrelay:routing-requested"  # set while a routing job waits: later senders' events ride on it
+ROUTING_REQUEST_SECONDS = 10  # how long that note lasts if its job were lost (the recovery sweep is the floor)
 DELIVER_JOB = "webapp.jobs.deliver"  # by path: the jobs import the services, which hand work to this queue
 DELIVER_BATCH_JOB = "webapp.jobs.deliver_batch"  # several rows of one transaction: one claim, one job
 
@@ -217,6 +219,19 @@ class TaskQueue:
                     retried += 1
         self.ensure_embedded_worker()
         return retried
+
+    def request_routing(self) -> bool:
+        """True when a routing job should be queued: none waits already (noted until a job starts, or for
+        ROUTING_REQUEST_SECONDS). A waiting job takes every unrouted event along when it runs (its backlog), so
+        in a storm the senders' requests share one job instead of pushing one each. Raises RedisError when down."""
+        return bool(self.connection.set(ROUTING_REQUESTED, 1, nx=True, ex=ROUTING_REQUEST_SECONDS))
+
+    def routing_started(self) -> None:
+        """A routing job is about to claim the unrouted events: events stored from now on need a job again."""
+        try:
+            self.connection.delete(ROUTING_REQUESTED)
+        except RedisError:
+            log.warning("queue unreachable: a routing job started without clearing %s", ROUTING_REQUESTED)
 
     def ping(self) -> bool:
         try:

@@ -11,11 +11,13 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta
 
+from flask import current_app
+
 from webapp import metrics, outbox
 from webapp.extensions import db
 from webapp.jobs import claims, sendpool
 from webapp.models import utcnow
-from webapp.queue import DELIVER_JOB, ROUTING, Periodic
+from webapp.queue import DELIVER_JOB, ROUTING, Periodic, get_queue
 from webapp.services.delivery import attempts
 from webapp.services.events import ingest
 from webapp.services.inbound import follow_ups
@@ -55,12 +57,17 @@ def deliver_batch(notification_ids: list[int]) -> str:
 def route_events(event_ids: list[int]) -> str:
     """A sender's stored events: attached to their incidents, routed, fanned out, escalation armed, the source's
     follow-up run -- one transaction, whose commit hands the deliveries to the queue. Safe to run twice: the
-    events are claimed by a conditional UPDATE, so a second run (the recovery sweep's) finds nothing to do."""
+    events are claimed by a conditional UPDATE, so a second run (the recovery sweep's) finds nothing to do.
+    Events stored while this job waited rode on it (webapp.outbox): it takes them along (the backlog), and
+    when it took a whole backlog, it queues the next job for the rest."""
+    get_queue(current_app).routing_started()
     results = ingest.route_stored(event_ids)
     for result in results:
         follow_ups.run(result)
     db.session.commit()
     routed = sum(len(result.events) for result in results)
+    if routed >= ingest.BACKLOG:  # perhaps more wait than one job takes
+        outbox.push(outbox.ROUTE_JOB, [([],)], queue=ROUTING)
     return f"routed {routed} of {len(event_ids)} events"
 
 

@@ -99,9 +99,7 @@ def route_stored(event_ids: Iterable[int], *, now: datetime | None = None) -> li
     One result per follow-up and wave (a request's events share one). Flushes, never commits: the claim and
     the routing commit together."""
     now = now or utcnow()
-    ids = sorted(set(event_ids))
-    if not ids:
-        return []
+    ids = sorted(set(event_ids))  # none: the job that follows a whole backlog takes the next one
     claimed = db.session.scalars(
         sa.update(Event)
         .where(Event.id.in_(_claimable(ids)), Event.routed_at.is_(None))
