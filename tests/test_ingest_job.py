@@ -130,8 +130,8 @@ def test_the_event_page_says_when_its_routing_is_still_to_come(client, login_as,
 
 def test_in_a_storm_one_routing_job_routes_the_backlog(app, client, make_user, drain, twilio):
     """Requests came faster than routing: the first request's job waits on the queue, the later requests ride
-    on it, and it takes the waiting events along (one transaction). Each alert still pages each admin once; a resolution and the next firing of
-    the same alert in one backlog meet the incident in order."""
+    on it, and it takes the waiting events along (one transaction). Each alert still pages each admin once; a
+    resolution and the next firing of the same alert in one backlog meet the incident in order."""
     make_user("admin", phone="+14155550101")
     for n in range(3):  # within the storm guard's 5 pages
         assert client.post(URL, json=alert(f"f-{n}"), headers=AUTH).status_code == 200
