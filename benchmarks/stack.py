@@ -111,7 +111,6 @@ class TwilioProcess(LoopbackProcess):
 
     def start_servers(self) -> tuple[str, Callable[[], TwilioLog]]:
         twilio = FakeTwilio(TWILIO_SID, TWILIO_TOKEN)
-        twilio._server.request_queue_size = 256  # many workers' connections at once
         twilio.answer_delay = self.answer_delay
         twilio.per_sender_per_second = self.per_sender_per_second
         twilio.start()

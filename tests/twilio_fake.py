@@ -49,6 +49,13 @@ class Scripted:
     headers: dict = field(default_factory=dict)
 
 
+class _Server(ThreadingHTTPServer):
+    """Listens with a backlog for many workers' connections at once (the default 5 overflows when two send
+    pools connect together, and an overflowed handshake ends as a reset the client reports as a network error)."""
+
+    request_queue_size = 128
+
+
 class FakeTwilio:
     def __init__(self, account_sid: str, auth_token: str):
         self.account_sid = account_sid
@@ -66,7 +73,7 @@ class FakeTwilio:
         self._buckets: dict[str, tuple[float, float]] = {}  # sender -> (tokens, at time.monotonic())
         self._script: dict[str, deque[Scripted]] = defaultdict(deque)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
