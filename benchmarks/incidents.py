@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask_migrate import upgrade  # noqa: E402
 
+from tests.conftest import ensure_postgres_database  # noqa: E402
 from webapp import create_app  # noqa: E402
 from webapp.config import database_uri  # noqa: E402
 from webapp.extensions import db  # noqa: E402
@@ -49,15 +50,6 @@ WARMUP, RUNS = 3, 20
 
 def admin_engine(url: str) -> sa.Engine:
     return sa.create_engine(sa.engine.make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
-def ensure_database(url: str) -> None:
-    name = sa.engine.make_url(url).database
-    engine = admin_engine(url)
-    with engine.connect() as connection:
-        if not connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
 
 
 def drop_database(url: str) -> None:
@@ -202,7 +194,7 @@ def main() -> None:
     if not uri.startswith("postgresql"):
         sys.exit("benchmarks/incidents.py needs PostgreSQL (DATABASE_URL=postgresql://...)")
     drop_database(uri)  # whatever an interrupted run left behind
-    ensure_database(uri)
+    ensure_postgres_database(uri)
     app = create_app(
         {
             "TESTING": True,

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask_migrate import upgrade  # noqa: E402
 
+from tests.conftest import ensure_postgres_database  # noqa: E402
 from webapp import create_app  # noqa: E402
 from webapp.config import database_uri  # noqa: E402
 from webapp.extensions import db  # noqa: E402
@@ -37,15 +38,6 @@ PASSWORD = "bench-password"  # noqa: S105 - a throwaway account in a throwaway s
 CUSTOMERS, USERS, EVENTS_PER_100 = 20, 100, 1
 SIZES = ((1_000, 1_000), (1_000_000, 100_000))  # (notifications, tickets)
 WARMUP, RUNS = 3, 20
-
-
-def ensure_database(url: str) -> None:
-    target = sa.engine.make_url(url)
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        if not connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}):
-            connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 def reset_schema() -> None:
@@ -170,7 +162,7 @@ def main() -> None:
     uri = database_uri(DATABASE_URL, "")
     if not uri.startswith("postgresql"):
         sys.exit("benchmarks/pages.py needs PostgreSQL (DATABASE_URL=postgresql://...)")
-    ensure_database(uri)
+    ensure_postgres_database(uri)
     app = create_app(
         {
             "TESTING": True,

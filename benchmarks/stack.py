@@ -36,15 +36,10 @@ TOKEN = "bench-alert-token"  # noqa: S105 - the throwaway app's own token
 
 def fresh_database(url: str) -> str:
     """The benchmark's own PostgreSQL database at `url` (created if missing), emptied; its SQLAlchemy URI."""
-    import sqlalchemy as sa
+    from tests.conftest import ensure_postgres_database
 
     uri = database_uri(url, "")
-    target = sa.engine.make_url(uri)
-    server = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        if not connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}):
-            connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    server.dispose()
+    ensure_postgres_database(uri)
     empty_database(uri)
     return uri
 
