@@ -53,29 +53,42 @@ class Paced(TransientError):
 class Pacer:
     """Reserves send slots for senders at `per_second` messages a second (0: no pacing)."""
 
-    def __init__(self, connection: Redis, per_second: float, *, max_wait: float = 2.0):
+    def __init__(self, connection: Redis, per_second: float, *, max_wait: float = 2.0, max_late: float = 0.25):
         self.connection = connection
         self.per_second = float(per_second)
         self.max_wait = max_wait
+        self.max_late = max_late
         self._script = connection.register_script(_RESERVE)
         self._warned = False
 
     def wait_for_slot(self, sender: str) -> float:
-        """Block until `sender` may send (seconds waited); Paced if that would take longer than max_wait."""
+        """Block until `sender` may send (seconds waited); Paced if that would take longer than max_wait.
+
+        A thread that wakes more than `max_late` after its slot (the process was paused: GC, CPU steal, a
+        stopped container) does not send on the stale slot: every thread of a paused process would go at
+        once, a burst the provider answers with 429s. It reserves a fresh slot instead (the stale one is
+        left unused, which only slows the sender)."""
         if self.per_second <= 0:
             return 0.0
         interval = round(1_000_000 / self.per_second)
-        try:
-            reserved, wait = self._script(keys=[KEY.format(sender)], args=[interval, round(self.max_wait * 1e6)])
-        except RedisError as exc:
-            if not self._warned:
-                log.warning("pacing unavailable (%s): sending without waiting for a slot", type(exc).__name__)
-                self._warned = True
-            return 0.0
-        self._warned = False
-        seconds = int(wait) / 1e6
-        if not int(reserved):
-            raise Paced(sender, seconds)
-        if seconds > 0:
-            time.sleep(seconds)
-        return seconds
+        started = time.monotonic()
+        while True:
+            asked = time.monotonic()
+            try:
+                reserved, wait = self._script(keys=[KEY.format(sender)], args=[interval, round(self.max_wait * 1e6)])
+            except RedisError as exc:
+                if not self._warned:
+                    log.warning("pacing unavailable (%s): sending without waiting for a slot", type(exc).__name__)
+                    self._warned = True
+                return time.monotonic() - started
+            self._warned = False
+            seconds = int(wait) / 1e6
+            if not int(reserved):
+                raise Paced(sender, seconds)
+            slot = asked + seconds  # at or before the slot Redis gave, on this process's clock
+            if seconds > 0:
+                time.sleep(seconds)
+            now = time.monotonic()
+            if now - slot <= self.max_late:
+                return now - started
+            log.info("pacing: woke %.2f s after %s's slot; reserving a fresh one", now - slot, sender)
