@@ -36,6 +36,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         logs.configure(as_json=app.config["LOG_FORMAT"] == "json")
     logs.init_app(app)
 
+    _size_connection_pool(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
     login_manager.init_app(app)
@@ -89,6 +90,17 @@ def load_user(user_id: str):
     if user is None or not user.is_active or user.session_version != int(version):
         return None  # signed out everywhere, password changed, rights changed or deactivated since
     return user
+
+
+def _size_connection_pool(app: Flask) -> None:
+    """A worker's send pool holds up to DELIVERY_CONCURRENCY database connections at once (each row's outcome),
+    besides the job's own, the lease keeper's and the scheduler's: keep that many open. SQLAlchemy's default
+    keeps 5 and closes the rest as they come back, so every send opened a PostgreSQL connection (a backend
+    started, authenticated and ended per message). A web process never opens more than its threads use."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        return
+    wanted = {"pool_size": app.config["DELIVERY_CONCURRENCY"] + 4}
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**wanted, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

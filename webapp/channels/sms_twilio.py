@@ -13,6 +13,7 @@ import logging
 import threading
 
 import requests
+import twilio.rest.api  # noqa: F401 -- loaded now, not by the first message while every send thread waits
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
