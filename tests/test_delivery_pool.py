@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -19,9 +20,11 @@ from tests.routing_helpers import fire, rows
 from webapp import create_app, jobs, outbox
 from webapp.channels import pacing
 from webapp.extensions import db
-from webapp.models import Channel, Notification, PhoneNumber, utcnow
+from webapp.jobs import claims, sendpool
+from webapp.models import Channel, Incident, Notification, PhoneNumber, User, utcnow
 from webapp.models import NotificationStatus as S
 from webapp.queue import DELIVER_JOB, DELIVERIES, PAGES, AppWorker, get_queue
+from webapp.services.inbound import acks
 
 
 def add_sms(user, count: int, *, prefix: str = "+1415555", status: S = S.PENDING) -> list[Notification]:
@@ -169,6 +172,59 @@ def test_each_send_of_a_batch_writes_its_outcome_in_one_statement(app, make_user
         assert sorted(on_send_threads) == ["SELECT"] * 3 + ["UPDATE"] * 3
 
 
+@contextmanager
+def statements_on_send_threads():
+    """The first word of each statement the send pool's threads run inside the block."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        if threading.current_thread().name.startswith("opsrelay-send"):
+            seen.append(statement.split()[0])
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_a_page_of_an_open_incident_reads_its_state_once_and_writes_its_outcome_in_one_statement(
+    app, make_user, customer, twilio
+):
+    """The claim reads each page's event and incident along. On its send thread a page looks once more at the
+    incident's state (it may have been acknowledged since the claim) on a connection of its own, and its outcome
+    is still one UPDATE: no transaction, no flush. (SQLite: the claim reads nothing along; the thread's one read
+    is of the event with its incident, and the outcome commits as a transaction.)"""
+    users = [make_user("admin", phone=f"+1415555020{i}", customers=[]) for i in range(3)]
+    event = fire(customer=customer, title="DatabaseDown", source="alertmanager", incident_key="db-1", now=utcnow())
+    assert event.incident_id is not None
+    ids = [rows(event)[(user.id, "sms")].id for user in users]
+    with statements_on_send_threads() as seen:
+        assert jobs.deliver_batch(ids) == "3 sent; 0 skipped"
+    assert sorted(m["To"] for m in twilio.received) == sorted(user.phone_numbers[0].number for user in users)
+    assert sorted(seen) == ["SELECT"] * 3 + ["UPDATE"] * 3
+
+
+def test_an_ack_while_claimed_pages_wait_for_a_send_thread_stops_them(app, make_user, customer, twilio):
+    """Alice acknowledges after the worker claimed the pages but before a send thread took them: they are
+    suppressed, saying who acknowledged, and nothing reaches Twilio."""
+    alice = make_user("admin", name="Alice", phone="+14155550211", customers=[])
+    bob = make_user("admin", name="Bob", phone="+14155550212", customers=[])
+    event = fire(customer=customer, title="DatabaseDown", source="alertmanager", incident_key="db-1", now=utcnow())
+    ids = [rows(event)[(user.id, "sms")].id for user in (alice, bob)]
+    claimed = claims.claim_many(ids)
+    assert len(claimed) == 2
+    with app.app_context():  # another session: the web request of Alice's ack
+        acks.acknowledge(db.session.get(Incident, event.incident_id), by=db.session.get(User, alice.id), via="web")
+        db.session.commit()
+
+    assert sendpool.get().send(claimed) == ["suppressed", "suppressed"]
+    db.session.expire_all()
+    pages = db.session.scalars(db.select(Notification).where(Notification.id.in_(ids))).all()
+    assert {(page.status, page.reason) for page in pages} == {(S.SUPPRESSED, "acknowledged by Alice")}
+    assert twilio.received == []
+
+
 def test_two_worker_processes_never_send_one_notification_twice(app, database, make_user, twilio):
     if db.engine.dialect.name != "postgresql" or get_queue(app).embedded:
         pytest.skip("two worker processes share PostgreSQL and Redis (run with DATABASE_URL and REDIS_URL)")
@@ -197,7 +253,7 @@ def test_a_page_queued_while_the_pool_is_full_of_bulk_overtakes_the_bulk(app, ma
     """The worker's main thread is never held by bulk work while a page waits: a bulk job waiting for room in
     the pool gives way, and inside the pool the page starts on the next free thread, before bulk rows that were
     waiting there first (issue 19's benchmarks/priority.py measures the time; this, the order)."""
-    app.config["DELIVERY_CONCURRENCY"] = 4  # 3 threads for bulk
+    app.config["DELIVERY_CONCURRENCY"] = 4  # 2 threads for bulk
     twilio.answer_delay = 0.2
     user = make_user("admin", phone="+14155550101", customers=[])
     page = rows(fire(customer=customer, title="DatabaseDown"))[(user.id, "sms")]
@@ -221,6 +277,7 @@ def test_a_page_queued_while_the_pool_is_full_of_bulk_overtakes_the_bulk(app, ma
     assert statuses() == {S.SENT: 49}
     order = [message["To"] for message in twilio.received]
     assert len(order) == 49 and seen_before_page[0] < 16  # the page came while the first batch was being sent
-    # At most the bulk rows in flight when it came and one more round of the bulk threads start before it:
-    # the 30-odd bulk rows waiting in the pool and on the queue go after it.
-    assert order.index(page_number) <= seen_before_page[0] + 2 * 3
+    # At most the bulk rows in flight when it came and two more rounds of the two bulk threads (its claim takes a
+    # moment on a loaded machine) start before it: the 40-odd bulk rows waiting in the pool and on the queue go
+    # after it.
+    assert order.index(page_number) <= seen_before_page[0] + 3 * 2

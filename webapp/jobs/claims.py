@@ -3,8 +3,8 @@
 These commit, so they live with the job, not in a service. The claim is one conditional
 `UPDATE ... RETURNING` in autocommit: other workers see it before we call the provider, and a row the
 provider may have received is on disk as `sending` before the call. On PostgreSQL the same statement
-returns what the send needs (the event, whether the SMS recipient opted out), so the send reads nothing
-more. The outcome is, in the common case, one more autocommit UPDATE of the changed columns.
+returns what the send needs (the event and its incident, whether the SMS recipient opted out), so the send
+reads nothing more. The outcome is, in the common case, one more autocommit UPDATE of the changed columns.
 
 The claim is a lease (DELIVERY_LEASE_SECONDS): while the provider call runs, the process's lease keeper
 renews it on its own connection; a worker that is gone stops renewing, and the recovery sweep re-sends
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, aliased
 from webapp import outbox
 from webapp.errors import database_unreachable
 from webapp.extensions import db
-from webapp.models import Event, Notification, PhoneNumber, utcnow
+from webapp.models import Event, Incident, Notification, PhoneNumber, utcnow
 from webapp.queue import DELIVER_JOB
 from webapp.services.delivery import sending
 from webapp.services.delivery.attempts import CLAIMABLE, S, retry_job_time
@@ -96,11 +96,10 @@ def claim_many(notification_ids: list[int], *, now: datetime | None = None) -> l
     claimed: list[Notification] = []
     loaded: set = set()
     if db.session.get_bind().dialect.name == "postgresql":
-        for row in db.session.execute(with_context, params):
-            notification, claimed_event, opted_out = row
+        for notification, claimed_event, incident, opted_out in db.session.execute(with_context, params):
             claimed.append(notification)
-            loaded.update(x for x in (notification, claimed_event) if x is not None)
-            sending.remember_context(notification, claimed_event, opted_out=opted_out)
+            loaded.update(x for x in (notification, claimed_event, incident) if x is not None)
+            sending.remember_context(notification, sending.Context(claimed_event, incident, bool(opted_out)))
     else:  # SQLite: no UPDATE in a WITH; the send reads the event itself
         claimed = list(db.session.scalars(plain, params))
         loaded.update(claimed)
@@ -128,7 +127,7 @@ def hand_over(notifications: list[Notification]) -> None:
     """Detach claimed rows (and the events their claim read) from this thread's session, for adopt()."""
     session = db.session()
     for notification in notifications:
-        for instance in (notification, sending.claimed_event(notification)):
+        for instance in (notification, *sending.claimed_rows(notification)):
             if instance is not None and instance in session:
                 session.expunge(instance)
 
@@ -142,7 +141,8 @@ def _statements_ran(session: Session, transaction, connection) -> None:
 @functools.cache
 def _claim_statements():
     """The claim, built once (parameters claim_ids, claim_now...): UPDATE ... RETURNING the rows, and on
-    PostgreSQL WITH claimed AS (that UPDATE) SELECT each row, its event, whether the recipient opted out."""
+    PostgreSQL WITH claimed AS (that UPDATE) SELECT each row, its event and incident, whether the recipient
+    opted out."""
     notification_ids = bindparam("claim_ids", expanding=True, type_=Notification.__table__.c.id.type)
     now = bindparam("claim_now", type_=Notification.__table__.c.claimed_at.type)
     by = bindparam("claim_by", type_=Notification.__table__.c.claimed_by.type)
@@ -172,8 +172,9 @@ def _claim_statements():
         .exists()
     )
     with_context = (
-        db.select(claimed, Event, claimed.channel.in_(sending.PHONE_CHANNELS) & opted_out)
+        db.select(claimed, Event, Incident, claimed.channel.in_(sending.PHONE_CHANNELS) & opted_out)
         .outerjoin(Event, Event.id == claimed.event_id)
+        .outerjoin(Incident, Incident.id == Event.incident_id)
         .execution_options(populate_existing=True)
     )
     return plain, with_context

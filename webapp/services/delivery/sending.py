@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import textwrap
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
@@ -56,31 +58,46 @@ class Suppress(Exception):
 _CONTEXT = "opsrelay_send_context"
 
 
-def remember_context(notification: Notification, event: Event | None, *, opted_out: bool) -> None:
-    """What the claim read for the send (its event, whether the recipient opted out): send() reads no more."""
-    inspect(notification).info[_CONTEXT] = (event, bool(opted_out))
+class Context(NamedTuple):
+    """What a send needs besides its row: the event, its incident (acknowledged or resolved meanwhile?) and
+    whether the phone number opted out."""
+
+    event: Event | None
+    incident: Incident | None
+    opted_out: bool
 
 
-def claimed_event(notification: Notification) -> Event | None:
-    """The event the claim read for this row (None if it read none)."""
+def remember_context(notification: Notification, context: Context) -> None:
+    """What the claim read for the send (PostgreSQL: the claim's own statement read it), so that send() touches
+    no transaction and the outcome is one UPDATE. Only a page's incident, triggered at the claim, is looked at
+    again when the send starts (_acknowledged_since_claim): an acknowledgement while the row waited for a send
+    thread stops it, as one before the claim does."""
+    inspect(notification).info[_CONTEXT] = context
+
+
+def claimed_rows(notification: Notification) -> tuple:
+    """The event and incident the claim read for this row (those it read)."""
     remembered = inspect(notification).info.get(_CONTEXT)
-    return remembered[0] if remembered else None
+    return tuple(x for x in (remembered.event, remembered.incident) if x is not None) if remembered else ()
 
 
 def adopt(notification: Notification) -> None:
-    """Add a row claimed on another thread to this thread's session, with what its claim read (the event as
-    a copy in this session: the rows of one batch may share one event)."""
+    """Add a row claimed on another thread to this thread's session, with what its claim read (the event and
+    incident as copies in this session: the rows of one batch may share them)."""
     state = inspect(notification)
     db.session.add(notification)
     remembered = state.info.get(_CONTEXT)
-    if remembered is not None and remembered[0] is not None:
-        state.info[_CONTEXT] = (db.session.merge(remembered[0], load=False), remembered[1])
+    if remembered is not None:
+        event, incident = (db.session.merge(x, load=False) if x is not None else None for x in remembered[:2])
+        state.info[_CONTEXT] = remembered._replace(event=event, incident=incident)
 
 
-def _event_and_opt_out(notification: Notification) -> tuple[Event | None, bool]:
-    """The notification's event, and whether an SMS recipient has opted out: what the claim read, or one query."""
+def _context(notification: Notification) -> Context:
+    """What the claim read, or one query for it."""
     remembered = inspect(notification).info.pop(_CONTEXT, None)
     if remembered is not None:
+        if _acknowledged_since_claim(remembered):
+            db.session.refresh(remembered.incident)  # who acted, for the reason (the rare case: a transaction)
         return remembered
     opted_out = (
         db.select(PhoneNumber.id)
@@ -90,16 +107,40 @@ def _event_and_opt_out(notification: Notification) -> tuple[Event | None, bool]:
         else sa.false()
     )
     if notification.event_id is None:
-        return None, bool(db.session.scalar(db.select(opted_out))) if notification.channel in PHONE_CHANNELS else False
-    row = db.session.execute(db.select(Event, opted_out).where(Event.id == notification.event_id)).one_or_none()
-    return (row[0], bool(row[1])) if row else (None, False)
+        phone = notification.channel in PHONE_CHANNELS
+        return Context(None, None, bool(db.session.scalar(db.select(opted_out))) if phone else False)
+    row = db.session.execute(
+        db.select(Event, Incident, opted_out)
+        .outerjoin(Incident, Incident.id == Event.incident_id)
+        .where(Event.id == notification.event_id)
+    ).one_or_none()
+    return Context(row[0], row[1], bool(row[2])) if row else Context(None, None, False)
 
 
-def _stopped(event: Event | None) -> str | None:
+def _acknowledged_since_claim(context: Context) -> bool:
+    """Did a page's incident, triggered when the row was claimed, leave that state since? One autocommit read
+    on a connection of its own: the row's session stays untouched, so its outcome is still one UPDATE."""
+    event, incident = context.event, context.incident
+    if incident is None or incident.state != IncidentState.TRIGGERED or event.status != EventStatus.FIRING:
+        return False
+    with db.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        state = connection.scalar(_incident_state(), {"incident_id": incident.id})
+    return state is not None and state != IncidentState.TRIGGERED
+
+
+@functools.cache
+def _incident_state() -> sa.Select:
+    """SELECT state FROM incident WHERE id = :incident_id, built once (a statement built per page cost more
+    than the read)."""
+    table = Incident.__table__
+    return sa.select(table.c.state).where(table.c.id == sa.bindparam("incident_id", type_=table.c.id.type))
+
+
+def _stopped(event: Event | None, incident: Incident | None) -> str | None:
     """Why a page must not go out any more: its incident was acknowledged or resolved meanwhile."""
     if event is None or event.incident_id is None or event.status != EventStatus.FIRING:
         return None
-    incident = db.session.get(Incident, event.incident_id)
     if incident is None or incident.state == IncidentState.TRIGGERED:
         return None
     if incident.state == IncidentState.ACKNOWLEDGED:
@@ -110,8 +151,8 @@ def _stopped(event: Event | None) -> str | None:
 
 
 def send(notification: Notification) -> SendResult:
-    event, opted_out = _event_and_opt_out(notification)
-    if notification.channel != Channel.WEBHOOK and (why := _stopped(event)):
+    event, incident, opted_out = _context(notification)
+    if notification.channel != Channel.WEBHOOK and (why := _stopped(event, incident)):
         raise Suppress(why)
     if notification.channel == Channel.SMS:
         return _send_sms(notification, event, opted_out=opted_out)
