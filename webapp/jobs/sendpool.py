@@ -8,7 +8,9 @@ worker takes the next job while the calls run.
 Pages come first, and the worker's main thread is never held by bulk work while a page waits:
 - inside the pool, rows wait in two lines, pages and bulk (the DELIVERIES lane); a free thread takes a page
   first; a bulk row starts only while no page of the process is waiting or in flight, and bulk holds at
-  most three quarters of the threads, so a page finds a thread at once;
+  most half the threads, so a page finds a thread at once and shares the process with fewer busy bulk
+  sends (each email's TLS and each webhook's request compete with the page for the interpreter: with three
+  quarters for bulk, a page behind 10,000 of them took ~3x its time on an empty queue, with half ~1.1-2x);
 - before a job claims its rows, room(): it waits while a whole batch of its kind already waits here
   (back-pressure: rows are not claimed faster than this process sends them, so another worker takes
   them), but a bulk job waits only while no page job waits on the queue -- then it goes ahead (one more
@@ -57,7 +59,7 @@ class SendPool:
     def __init__(self, app: Flask, size: int):
         self.app = app
         self.size = max(1, size)
-        self.bulk_threads = max(1, self.size - self.size // 4)
+        self.bulk_threads = max(1, self.size // 2)
         self._lock = threading.Condition()
         self._waiting: dict[bool, deque[_Row]] = {False: deque(), True: deque()}  # by bulk
         self._running: dict[bool, int] = {False: 0, True: 0}
