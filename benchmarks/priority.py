@@ -23,6 +23,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -101,10 +102,13 @@ def _config(twilio_url: str, ca_file: Path) -> dict:
 
 
 def _worker(config: dict) -> None:
-    """One RQ worker process serving every queue in order until it is told to stop (SIGTERM: warm shutdown)."""
+    """One RQ worker process serving every queue in order until it is told to stop (SIGTERM: warm shutdown), with
+    the scheduler thread of worker.py: a retry (a loopback connection refused now and then) comes back when due."""
     app = create_app(config)
     logging.getLogger().setLevel(logging.WARNING)
-    get_queue(app).worker(AppWorker).work(logging_level="WARNING", with_scheduler=False)
+    queue = get_queue(app)
+    threading.Thread(target=queue.scheduler().run, args=(threading.Event(),), daemon=True).start()
+    queue.worker(AppWorker).work(logging_level="WARNING", with_scheduler=False)
 
 
 def prepare(app, smtp_port: int, receiver_url: str) -> int:

@@ -23,11 +23,13 @@ import time
 import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 from xml.etree import ElementTree
 
 from twilio.request_validator import RequestValidator
+
+from tests.loopback_http import LoopbackHTTPServer
 
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-f]{32})/Messages\.json$")
 CALLS_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-f]{32})/Calls\.json$")
@@ -49,13 +51,6 @@ class Scripted:
     headers: dict = field(default_factory=dict)
 
 
-class _Server(ThreadingHTTPServer):
-    """Listens with a backlog for many workers' connections at once (the default 5 overflows when two send
-    pools connect together, and an overflowed handshake ends as a reset the client reports as a network error)."""
-
-    request_queue_size = 128
-
-
 class FakeTwilio:
     def __init__(self, account_sid: str, auth_token: str):
         self.account_sid = account_sid
@@ -73,7 +68,7 @@ class FakeTwilio:
         self._buckets: dict[str, tuple[float, float]] = {}  # sender -> (tokens, at time.monotonic())
         self._script: dict[str, deque[Scripted]] = defaultdict(deque)
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), self._handler())
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.loopback_http import LoopbackHTTPServer
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -35,7 +37,7 @@ class Receiver:
         self.rejected = 0
         self._script: deque[int] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     @property
