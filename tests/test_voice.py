@@ -3,11 +3,14 @@ pressing a digit (Twilio's signed Gather callback), tracked by the call's status
 
 from __future__ import annotations
 
+import time as time_module
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from tests.conftest import twilio_settings
 from tests.routing_helpers import fire, prefer, rows
+from webapp import jobs
 from webapp.extensions import db
 from webapp.models import (
     Channel,
@@ -349,3 +352,40 @@ def test_a_test_call_from_the_test_sends_page(client, login_as, customer, drain,
     assert "nothing to acknowledge" in answer.text  # a test call is about no incident
     refused = client.post("/test-sends", data={"customer": customer.id, "channel": "voice", "to": "12345"})
     assert refused.status_code == 200 and "is not a valid phone number" in refused.text
+
+
+def test_calls_are_paced_at_the_accounts_calls_per_second(app, make_user, drain, twilio, customer):
+    """Twilio starts 2 calls a second for the account (its CPS) and answers 429 beyond: six people called for one
+    incident all ring, with no 429, and waiting for a slot is not an attempt."""
+    twilio.calls_per_second = 2
+    app.extensions["opsrelay_sms"].calls_pacer.per_second = 2
+    people = [make_user("admin", name=f"Admin {i}", phone=f"+1415555014{i}") for i in range(6)]
+    for person in people:
+        prefer(person, enabled_channels=["web", "voice"])
+    event = alert(customer, title="DatabaseDown", incident_key="db-down")
+    deadline = time_module.monotonic() + 60
+    calls = lambda: [rows(event)[(person.id, "voice")] for person in people]  # noqa: E731
+    while any(call.status != S.SENT for call in calls()):
+        assert time_module.monotonic() < deadline, [(c.status, c.reason) for c in calls()]
+        drain()
+        db.session.expire_all()
+        time_module.sleep(0.2)
+    assert twilio.rate_limited == 0
+    assert sorted(call["To"] for call in twilio.calls) == sorted(person.phone_numbers[0].number for person in people)
+    assert {call.attempts for call in calls()} == {1}
+
+
+def test_a_messaging_service_alone_cannot_call_and_says_why(make_app, make_user, twilio, customer):
+    """SMS through a Messaging Service need no number, but a call needs one as its caller ID: the call fails at
+    once, saying what to set, and Twilio is not asked."""
+    alice = call_me(make_user)
+    event = alert(customer, title="DatabaseDown", incident_key="db-down")
+    call_id = rows(event)[(alice.id, "voice")].id
+    settings = {**twilio_settings(twilio.base_url), "TWILIO_PHONE_NUMBER": None}
+    served = make_app(**settings, TWILIO_MESSAGING_SERVICE_SID="MG" + "0" * 32)
+    with served.app_context():
+        assert jobs.deliver(call_id) == "failed"
+    db.session.expire_all()
+    call = db.session.get(Notification, call_id)
+    assert call.error_code == "no_caller_id" and "TWILIO_PHONE_NUMBER" in call.error_message
+    assert twilio.calls == []

@@ -6,7 +6,8 @@ for an invalid number, 429 with code 20429 and Retry-After, 500, and so on.
 
 `per_sender_per_second` enforces Twilio's rate per sender (the From number or the MessagingServiceSid)
 as a bucket of that many messages refilled at that rate: a message beyond it gets 429 with error 20429,
-as Twilio answers a sender that goes too fast; `rate_limited` counts those answers.
+as Twilio answers a sender that goes too fast; `calls_per_second` does the same for the account's calls (CPS);
+`rate_limited` counts those answers.
 
 Calls: it keeps the TwiML and parameters of each call (`calls`), and plays Twilio's part afterwards: `press()`
 reads the call's TwiML, finds its <Gather> action and posts the digits there, signed as Twilio signs; `report()`
@@ -62,6 +63,7 @@ class FakeTwilio:
         self.received_times: list[float] = []  # time.time() of each accepted message, as `received`
         self.failing: tuple[int, dict] | None = None  # (error code, headers): every message refused while set
         self.per_sender_per_second: float | None = None  # Twilio's rate limit per sender, when set
+        self.calls_per_second: float | None = None  # Twilio's calls per second for the account (CPS), when set
         self.rate_limited = 0  # 429 answers given for going over that rate
         self.in_flight = 0  # accepted messages whose answer is still being delayed (answer_delay)
         self.max_in_flight = 0  # the most at once: how many calls a client had open together
@@ -99,13 +101,15 @@ class FakeTwilio:
             self.received_times.clear()
             self.failing = None
             self.per_sender_per_second = None
+            self.calls_per_second = None
             self.rate_limited = 0
             self._buckets.clear()
             self.in_flight = self.max_in_flight = 0
 
-    def _over_rate(self, sender: str) -> bool:
-        """Take one token from the sender's bucket; True (counted) if it had none."""
-        rate = self.per_sender_per_second
+    def _over_rate(self, sender: str, rate: float | None = None) -> bool:
+        """Take one token from the sender's bucket (a call: the account's, at calls_per_second); True (counted)
+        if it had none."""
+        rate = rate or self.per_sender_per_second
         if not rate:
             return False
         with self._lock:
@@ -265,6 +269,8 @@ class FakeTwilio:
                     self._reply(400, {"code": 21205, "message": "Url or Twiml parameter is required.", "status": 400})
                     return
                 scripted = fake._next_script(to)
+                if scripted is None and fake.calls_per_second and fake._over_rate("calls", fake.calls_per_second):
+                    scripted = Scripted(20429, {"Retry-After": "1"})
                 if scripted is not None:
                     self._error(scripted.error_code, scripted.headers, to=to)
                     return

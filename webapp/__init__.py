@@ -129,6 +129,7 @@ def _sms_backend(app: Flask):
             api_base_url=config["TWILIO_API_BASE_URL"],
             timeout=config["TWILIO_TIMEOUT"],
             pacer=Pacer(get_queue(app).connection, float(rate)),
+            calls_pacer=Pacer(get_queue(app).connection, config["TWILIO_CALLS_PER_SECOND"]),
         )
     from webapp.channels.sms_console import ConsoleSms
 

@@ -205,6 +205,7 @@ def from_environment(instance_path: str) -> dict:
         "TWILIO_MESSAGING_SERVICE_MESSAGES_PER_SECOND": _float(
             "TWILIO_MESSAGING_SERVICE_MESSAGES_PER_SECOND", _float("TWILIO_MESSAGES_PER_SECOND", 1.0)
         ),
+        "TWILIO_CALLS_PER_SECOND": _float("TWILIO_CALLS_PER_SECOND", 1.0),  # Twilio's CPS: per account, 1 by default
         "EMAIL_BACKEND": email_backend,
         "EMAIL_FILE_DIR": os.environ.get("EMAIL_FILE_DIR") or str(Path(instance_path) / "emails"),
         "MAIL_SERVER": mail_server or "localhost",

@@ -76,11 +76,14 @@ class TwilioSms:
         timeout: int,
         messaging_service_sid: str | None = None,
         pacer: Pacer | None = None,
+        calls_pacer: Pacer | None = None,
     ):
+        self.account_sid = account_sid
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
         self.sender = messaging_service_sid or from_number  # whose rate a message uses
         self.pacer = pacer
+        self.calls_pacer = calls_pacer  # the account's calls per second (webapp.channels.voice_twilio)
         self._settings = (account_sid, auth_token, api_base_url, timeout)
         self._local = threading.local()
 

@@ -1,5 +1,6 @@
 """Phone calls through Twilio's Calls API, on the SMS channel's own twilio client (same account, same
-TWILIO_API_BASE_URL, same connection pool and error classification), and the TwiML they speak.
+TWILIO_API_BASE_URL, same connection pool and error classification), and the TwiML they speak. Calls are paced
+at TWILIO_CALLS_PER_SECOND for the account (Twilio's CPS), shared by every worker, as messages are per sender.
 
 A call reads the page out (`<Say>`), then asks for one digit (`<Gather>`): 1 acknowledges, 2 escalates. Twilio
 posts the digit to the Gather's action URL (signed, as every Twilio callback) and plays the TwiML answered there.
@@ -15,7 +16,7 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.twiml.voice_response import VoiceResponse
 
-from webapp.channels.base import SendResult, TransientError
+from webapp.channels.base import PermanentError, SendResult, TransientError
 from webapp.channels.sms_twilio import TwilioSms
 from webapp.validation import mask_phone
 
@@ -66,6 +67,13 @@ class TwilioVoice:
         self.sms = sms
 
     def call(self, *, to: str, twiml: str, status_callback: str) -> SendResult:
+        if not self.sms.from_number:
+            raise PermanentError(
+                "a call needs TWILIO_PHONE_NUMBER as its caller ID (a Messaging Service sends SMS only)",
+                code="no_caller_id",
+            )
+        if self.sms.calls_pacer is not None:  # Twilio starts a limited number of calls a second per account
+            self.sms.calls_pacer.wait_for_slot(f"calls:{self.sms.account_sid}")  # Paced: rescheduled, not an attempt
         try:
             call = self.sms.client.calls.create(
                 to=to,
