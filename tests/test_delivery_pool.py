@@ -149,29 +149,6 @@ def _work(config: dict) -> None:
     get_queue(app).worker(AppWorker).work(burst=True, logging_level="WARNING", with_scheduler=False)
 
 
-def test_each_send_of_a_batch_writes_its_outcome_in_one_statement(app, make_user, twilio):
-    """On a send-pool thread, a row whose send touched nothing else has its outcome written as one autocommit
-    UPDATE (no transaction, no flush of the ORM): the claim read its event and opt-out already. On SQLite the
-    claim reads nothing along, so a row's thread also reads them (and commits as a transaction)."""
-    rows = add_sms(make_user("admin"), 3)
-    on_send_threads: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args) -> None:
-        if threading.current_thread().name.startswith("opsrelay-send"):
-            on_send_threads.append(statement.split()[0])
-
-    sa.event.listen(db.engine, "before_cursor_execute", seen)
-    try:
-        assert jobs.deliver_batch([row.id for row in rows]) == "3 sent; 0 skipped"
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", seen)
-    assert statuses() == {S.SENT: 3}
-    if db.engine.dialect.name == "postgresql":
-        assert on_send_threads == ["UPDATE"] * 3
-    else:
-        assert sorted(on_send_threads) == ["SELECT"] * 3 + ["UPDATE"] * 3
-
-
 @contextmanager
 def statements_on_send_threads():
     """The first word of each statement the send pool's threads run inside the block."""
@@ -186,6 +163,20 @@ def statements_on_send_threads():
         yield seen
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_each_send_of_a_batch_writes_its_outcome_in_one_statement(app, make_user, twilio):
+    """On a send-pool thread, a row whose send touched nothing else has its outcome written as one autocommit
+    UPDATE (no transaction, no flush of the ORM): the claim read its event and opt-out already. On SQLite the
+    claim reads nothing along, so a row's thread also reads them (and commits as a transaction)."""
+    rows = add_sms(make_user("admin"), 3)
+    with statements_on_send_threads() as on_send_threads:
+        assert jobs.deliver_batch([row.id for row in rows]) == "3 sent; 0 skipped"
+    assert statuses() == {S.SENT: 3}
+    if db.engine.dialect.name == "postgresql":
+        assert on_send_threads == ["UPDATE"] * 3
+    else:
+        assert sorted(on_send_threads) == ["SELECT"] * 3 + ["UPDATE"] * 3
 
 
 def test_a_page_of_an_open_incident_reads_its_state_once_and_writes_its_outcome_in_one_statement(
