@@ -259,10 +259,10 @@ def leased(notification: Notification):
 def finish(notification: Notification) -> None:
     """Commit what the send recorded; if the database connection is lost, write the row's outcome again
     on a fresh connection until it lands or OUTCOME_WRITE_RETRY_SECONDS pass."""
-    changes = _row_changes(notification)
+    changes, only_columns = _row_changes(notification)
     retry_at = notification.next_attempt_at if notification.status == S.QUEUED else None
     try:
-        _commit_outcome(notification)
+        _commit_outcome(notification, changes if only_columns else None)
     except DBAPIError as exc:
         if not database_unreachable(exc):
             raise
@@ -272,14 +272,19 @@ def finish(notification: Notification) -> None:
         _write_outcome_again(notification.id, changes, retry_at)
 
 
-def _row_changes(notification: Notification) -> dict:
-    """The row's changed columns (what the outcome writes), read before the commit expires them."""
+def _row_changes(notification: Notification) -> tuple[dict, bool]:
+    """The row's changed columns by name (what the outcome writes), read before the commit expires them, and
+    whether they are all that changed on it (no relationship did)."""
     changes = {}
+    only_columns = True
     for attr in inspect(notification).attrs:
-        if attr.key in COLUMNS and attr.history.has_changes():
-            changes[COLUMNS[attr.key].name] = attr.value
-    changes["updated_at"] = utcnow()
-    return changes
+        if attr.history.has_changes():
+            if attr.key in COLUMNS:
+                changes[COLUMNS[attr.key].name] = attr.value
+            else:
+                only_columns = False
+    changes.setdefault("updated_at", utcnow())
+    return changes, only_columns
 
 
 def _write_outcome_again(notification_id: int, changes: dict, retry_at: datetime | None) -> bool:
@@ -313,8 +318,8 @@ def _write_outcome_again(notification_id: int, changes: dict, retry_at: datetime
         return True
 
 
-def _commit_outcome(notification: Notification) -> None:
-    """Commit what the send recorded.
+def _commit_outcome(notification: Notification, changes: dict | None) -> None:
+    """Commit what the send recorded (`changes`: the row's changed columns, None if more than columns changed).
 
     On PostgreSQL the commit need not wait for the disk: if the database crashed before writing it, the
     durable claim leaves the row in `sending`, and the recovery sweep re-sends it marked "possibly
@@ -324,15 +329,14 @@ def _commit_outcome(notification: Notification) -> None:
     if session.get_bind().dialect.name != "postgresql":
         session.commit()
         return
-    changes = _only_row_changes(notification)
-    if changes is None:  # other rows too (opt-out, webhook attempt...): one transaction
+    if changes is None or not _only_this_row(session, notification):  # other rows too (opt-out, webhook attempt...)
         session.execute(text("SET LOCAL synchronous_commit = off"))
         session.commit()
         return
     session.expunge(notification)  # written below: nothing left for the session to flush
     connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    statement = _outcome_statement(tuple(sorted(column.name for column in changes)))
-    values = {f"outcome_{column.name}": value for column, value in changes.items()}
+    statement = _outcome_statement(tuple(sorted(changes)))
+    values = {f"outcome_{name}": value for name, value in changes.items()}
     connection.execute(statement, {"outcome_id": notification.id, **values})  # Core: no ORM pass
     session.commit()
 
@@ -351,20 +355,8 @@ def _outcome_statement(names: tuple[str, ...]):
     )
 
 
-def _only_row_changes(notification: Notification) -> dict | None:
-    """The changed columns of `notification`, if the session ran no statement since the claim and holds
-    no other change."""
-    session = db.session()
+def _only_this_row(session: Session, notification: Notification) -> bool:
+    """The session ran no statement since the row's claim and holds no change but the row's own."""
     if session.info.get(_UNTOUCHED_SINCE_CLAIM) != notification.id or session.new or session.deleted:
-        return None
-    if set(session.dirty) - {notification}:
-        return None
-    state = inspect(notification)
-    changes = {}
-    for attr in state.attrs:
-        if attr.history.has_changes():
-            if attr.key not in COLUMNS:
-                return None
-            changes[COLUMNS[attr.key]] = attr.value
-    changes.setdefault(COLUMNS["updated_at"], utcnow())
-    return changes
+        return False
+    return not (set(session.dirty) - {notification})
