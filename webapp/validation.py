@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -21,6 +23,7 @@ def to_e164(raw: str, *, region: str | None = "US") -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+@functools.lru_cache(maxsize=4096)  # every SMS sent is priced by it; the people paged are few
 def country_of(number: str | None) -> str:
     """The ISO country (region) code of an E.164 number (for a number of no known range, the main country of
     its calling code: +44 is GB), "unknown" if it has none."""
